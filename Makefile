@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PRESET ?= $(if $(CI),ci,release)
+BUILD_DIR := build
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: deps configure build run test bench format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake --preset $(PRESET) >/dev/null; fi
+
+build: configure
+	@cmake --build $(BUILD_DIR) --parallel
+
+run: build
+	@bash scripts/run.sh $(BUILD_DIR)/imagegate "$(DATA_DIR)" "$(LISTEN)"
+
+test: configure
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD_DIR) --parallel
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+bench: build
+	@bash bench/run.sh $(BUILD_DIR)/imagegate
+
+format:
+	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	@rm -rf $(BUILD_DIR)

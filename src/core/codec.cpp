@@ -1,0 +1,123 @@
+#include "core/codec.hpp"
+
+#include <boost/json.hpp>
+
+namespace ig::core {
+namespace json = boost::json;
+
+namespace {
+
+std::string str_of(const json::object& o, std::string_view k) {
+  if (auto* v = o.if_contains(k); v && v->is_string()) {
+    return std::string(v->get_string());
+  }
+  return {};
+}
+
+std::int64_t int_of(const json::object& o, std::string_view k, std::int64_t def) {
+  if (auto* v = o.if_contains(k); v && v->is_int64()) {
+    return v->get_int64();
+  }
+  return def;
+}
+
+}  // namespace
+
+std::string encode_request(const GenerationRequest& r) {
+  json::array urls;
+  for (const auto& u : r.input_urls) {
+    urls.emplace_back(u);
+  }
+  json::object o{
+      {"dialect", to_string(r.dialect)},
+      {"model", r.model},
+      {"mode", r.mode == Mode::kImageToImage ? "image_to_image" : "text_to_image"},
+      {"prompt", r.prompt},
+      {"input_urls", std::move(urls)},
+      {"mask_url", r.mask_url},
+      {"aspect_ratio", r.aspect_ratio},
+      {"tier", to_string(r.tier)},
+      {"quality", r.quality},
+      {"output_format", r.output_format},
+      {"n", r.n},
+      {"width", r.size.width},
+      {"height", r.size.height},
+      {"callback_url", r.callback_url},
+  };
+  return json::serialize(o);
+}
+
+std::optional<GenerationRequest> decode_request(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return std::nullopt;
+  }
+  const auto& o = v.get_object();
+  GenerationRequest r;
+  if (!parse_dialect(str_of(o, "dialect"), r.dialect)) {
+    return std::nullopt;
+  }
+  r.model = str_of(o, "model");
+  r.mode = str_of(o, "mode") == "image_to_image" ? Mode::kImageToImage : Mode::kTextToImage;
+  r.prompt = str_of(o, "prompt");
+  if (auto* a = o.if_contains("input_urls"); a && a->is_array()) {
+    for (const auto& u : a->get_array()) {
+      if (u.is_string()) {
+        r.input_urls.emplace_back(u.get_string());
+      }
+    }
+  }
+  r.mask_url = str_of(o, "mask_url");
+  r.aspect_ratio = str_of(o, "aspect_ratio");
+  r.tier = parse_tier(str_of(o, "tier")).value_or(Tier::k1K);
+  r.quality = str_of(o, "quality");
+  r.output_format = str_of(o, "output_format");
+  r.n = static_cast<int>(int_of(o, "n", 1));
+  r.size.width = static_cast<int>(int_of(o, "width", 0));
+  r.size.height = static_cast<int>(int_of(o, "height", 0));
+  r.callback_url = str_of(o, "callback_url");
+  return r;
+}
+
+std::string encode_results(const std::vector<ResultObject>& results) {
+  json::array a;
+  for (const auto& r : results) {
+    a.push_back(json::object{{"key", r.key},
+                             {"content_type", r.content_type},
+                             {"width", r.width},
+                             {"height", r.height}});
+  }
+  return json::serialize(a);
+}
+
+std::vector<ResultObject> decode_results(std::string_view text) {
+  std::vector<ResultObject> out;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_array()) {
+    return out;
+  }
+  for (const auto& e : v.get_array()) {
+    if (!e.is_object()) {
+      continue;
+    }
+    const auto& o = e.get_object();
+    out.push_back(ResultObject{str_of(o, "key"), str_of(o, "content_type"),
+                               static_cast<int>(int_of(o, "width", 0)),
+                               static_cast<int>(int_of(o, "height", 0))});
+  }
+  return out;
+}
+
+std::size_t count_code_points(std::string_view utf8) {
+  std::size_t n = 0;
+  for (unsigned char c : utf8) {
+    if ((c & 0xC0) != 0x80) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace ig::core

@@ -1,0 +1,52 @@
+#include "core/ids.hpp"
+
+#include <random>
+
+namespace ig::core {
+
+RandomSource default_random() {
+  return [] {
+    thread_local std::mt19937_64 gen{[] {
+      std::random_device rd;
+      return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    }()};
+    return gen();
+  };
+}
+
+std::string to_hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xF];
+  }
+  return out;
+}
+
+std::string uuid_v4(const RandomSource& rnd) {
+  unsigned char b[16];
+  for (int i = 0; i < 2; ++i) {
+    std::uint64_t v = rnd();
+    for (int j = 0; j < 8; ++j) {
+      b[i * 8 + j] = static_cast<unsigned char>(v >> (8 * j));
+    }
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  std::string hex = to_hex(b, 16);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20, 12);
+}
+
+std::string random_alnum(const RandomSource& rnd, int n) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    out.push_back(kAlphabet[rnd() % 36]);
+  }
+  return out;
+}
+
+}  // namespace ig::core

@@ -1,0 +1,44 @@
+#include "core/request.hpp"
+
+namespace ig::core {
+
+std::string_view to_string(Dialect d) {
+  switch (d) {
+    case Dialect::kJobs: return "jobs";
+    case Dialect::kTasks: return "tasks";
+    case Dialect::kGenerations: return "generations";
+    case Dialect::kUnified: return "unified";
+    case Dialect::kOpenAI: return "openai";
+  }
+  return "jobs";
+}
+
+bool parse_dialect(std::string_view s, Dialect& out) {
+  for (Dialect d : {Dialect::kJobs, Dialect::kTasks, Dialect::kGenerations, Dialect::kUnified,
+                    Dialect::kOpenAI}) {
+    if (to_string(d) == s) {
+      out = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view effective_output_format(const GenerationRequest& r) {
+  if (r.output_format.empty()) {
+    return "png";
+  }
+  return r.output_format;
+}
+
+std::string_view mime_for_format(std::string_view format) {
+  if (format == "jpeg") {
+    return "image/jpeg";
+  }
+  if (format == "webp") {
+    return "image/webp";
+  }
+  return "image/png";
+}
+
+}  // namespace ig::core

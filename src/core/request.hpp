@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/sizes.hpp"
+
+namespace ig::core {
+
+/// The API a task was created through; a task is always rendered in its creating dialect.
+enum class Dialect { kJobs, kTasks, kGenerations, kUnified, kOpenAI };
+
+std::string_view to_string(Dialect d);
+bool parse_dialect(std::string_view s, Dialect& out);
+
+enum class Mode { kTextToImage, kImageToImage };
+
+/// The canonical, dialect-free description of one generation. Dialects produce it; the
+/// task service, dispatcher and providers only ever see this. A plain value type.
+struct GenerationRequest {
+  Dialect dialect = Dialect::kJobs;
+  std::string model;  // the public model id exactly as the client sent it
+  Mode mode = Mode::kTextToImage;
+  std::string prompt;
+  std::vector<std::string> input_urls;  // reference images (https)
+  std::string mask_url;                 // empty: no mask
+  std::string aspect_ratio = "auto";    // "auto" or "W:H" as the client gave it
+  Tier tier = Tier::k1K;
+  std::string quality;        // passed through to the provider; empty: provider default
+  std::string output_format;  // "png" | "jpeg" | "webp"; empty means png
+  int n = 1;                  // images in this task
+  /// Resolved output size. {0,0} means "from the first reference image" (auto aspect with
+  /// references), resolved by the dispatcher once the reference is fetched.
+  Size size;
+  std::string callback_url;  // empty: none
+};
+
+/// Output format with the default applied ("png" when empty).
+std::string_view effective_output_format(const GenerationRequest& r);
+/// MIME type for an output format ("image/png", "image/jpeg", "image/webp").
+std::string_view mime_for_format(std::string_view format);
+
+}  // namespace ig::core

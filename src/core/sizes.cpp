@@ -1,0 +1,102 @@
+#include "core/sizes.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace ig::core {
+namespace {
+
+constexpr double kBudget[] = {1024.0 * 1024.0, 2048.0 * 2048.0, 3840.0 * 2160.0};
+
+int round16(double v) { return static_cast<int>(std::lround(v / 16.0)) * 16; }
+int floor16(double v) { return static_cast<int>(std::floor(v / 16.0 + 1e-9)) * 16; }
+
+// Landscape or square (r >= 1) size for a ratio, following seed 001's pixel budget rules:
+// sides from the tier's target pixel count rounded to multiples of 16; an edge above 3840 or a
+// product above 8,294,400 is scaled down proportionally (sides then floored to 16).
+Size landscape_size(double r, Tier tier) {
+  const double budget = kBudget[static_cast<int>(tier)];
+  double ideal_w = std::sqrt(budget * r);
+  double ideal_h = std::sqrt(budget / r);
+  if (ideal_w > kMaxEdge) {
+    const double f = kMaxEdge / ideal_w;
+    return Size{kMaxEdge, floor16(ideal_h * f)};
+  }
+  Size s{round16(ideal_w), round16(ideal_h)};
+  if (s.pixels() > kMaxPixels) {
+    const double f = std::sqrt(static_cast<double>(kMaxPixels) / static_cast<double>(s.pixels()));
+    s = Size{floor16(s.width * f), floor16(s.height * f)};
+  }
+  return s;
+}
+
+Size oriented_size(double w, double h, Tier tier) {
+  if (w >= h) {
+    return landscape_size(w / h, tier);
+  }
+  Size s = landscape_size(h / w, tier);
+  return Size{s.height, s.width};
+}
+
+}  // namespace
+
+std::string_view to_string(Tier t) {
+  switch (t) {
+    case Tier::k1K: return "1K";
+    case Tier::k2K: return "2K";
+    case Tier::k4K: return "4K";
+  }
+  return "1K";
+}
+
+std::optional<Tier> parse_tier(std::string_view s) {
+  if (s.size() != 2 || (s[1] != 'K' && s[1] != 'k')) {
+    return std::nullopt;
+  }
+  switch (s[0]) {
+    case '1': return Tier::k1K;
+    case '2': return Tier::k2K;
+    case '4': return Tier::k4K;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<Ratio> parse_ratio(std::string_view s) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) {
+    return std::nullopt;
+  }
+  Ratio r{};
+  const char* first = s.data();
+  auto [p1, e1] = std::from_chars(first, first + colon, r.w);
+  auto [p2, e2] = std::from_chars(first + colon + 1, first + s.size(), r.h);
+  if (e1 != std::errc{} || e2 != std::errc{} || p1 != first + colon || p2 != first + s.size() ||
+      r.w <= 0 || r.h <= 0 || r.w > 100 || r.h > 100) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::optional<Size> unified_table_size(Ratio ratio, Tier tier) {
+  static constexpr Ratio kLandscape[] = {{1, 1}, {2, 1}, {3, 1}, {3, 2},
+                                         {4, 3}, {5, 4}, {16, 9}, {21, 9}};
+  for (const Ratio& r : kLandscape) {
+    if ((r.w == ratio.w && r.h == ratio.h) || (r.w == ratio.h && r.h == ratio.w)) {
+      return unified_budget_size(ratio, tier);
+    }
+  }
+  return std::nullopt;
+}
+
+Size unified_budget_size(Ratio ratio, Tier tier) { return oriented_size(ratio.w, ratio.h, tier); }
+
+Size size_from_reference(int ref_width, int ref_height, Tier tier) {
+  double w = std::max(ref_width, 1);
+  double h = std::max(ref_height, 1);
+  w = std::min(w, 3.0 * h);
+  h = std::min(h, 3.0 * w);
+  return oriented_size(w, h, tier);
+}
+
+}  // namespace ig::core

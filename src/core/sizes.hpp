@@ -1,0 +1,49 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace ig::core {
+
+/// Output size in pixels.
+struct Size {
+  int width = 0;
+  int height = 0;
+  friend bool operator==(const Size&, const Size&) = default;
+  long long pixels() const { return static_cast<long long>(width) * height; }
+};
+
+/// Resolution tier of the seeds ("1K", "2K", "4K").
+enum class Tier { k1K, k2K, k4K };
+
+std::string_view to_string(Tier t);
+/// Parses "1K"/"2K"/"4K", case-insensitively.
+std::optional<Tier> parse_tier(std::string_view s);
+
+/// A ratio "W:H" with small positive integers.
+struct Ratio {
+  int w = 1;
+  int h = 1;
+};
+std::optional<Ratio> parse_ratio(std::string_view s);
+
+/// Seed 001's limits for explicit sizes.
+inline constexpr int kMinEdge = 16;
+inline constexpr int kMaxEdge = 3840;
+inline constexpr long long kMinPixels = 655'360;
+inline constexpr long long kMaxPixels = 8'294'400;
+
+/// Seed 001's (EvoLink) pixel table: the landscape/square cells of its table and their
+/// portrait swaps (e.g. 2:3 = 3:2 swapped). Returns nullopt for ratios not in the table.
+std::optional<Size> unified_table_size(Ratio ratio, Tier tier);
+
+/// Seed 001's budget rule for any ratio: target 1 MP / 4 MP / 8.29 MP, sides multiples of 16,
+/// edges at most 3840, scaled down proportionally to fit the budget. Equals the table above
+/// for every ratio the table lists.
+Size unified_budget_size(Ratio ratio, Tier tier);
+
+/// Size for an `auto` aspect ratio when references exist: the first reference's aspect ratio
+/// (clamped to 3:1) at the tier's budget.
+Size size_from_reference(int ref_width, int ref_height, Tier tier);
+
+}  // namespace ig::core

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/request.hpp"
+
+namespace ig::core {
+
+/// queued → running → succeeded | failed | cancelled. Dialects map these to their own words.
+enum class TaskState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+
+std::string_view to_string(TaskState s);
+std::optional<TaskState> parse_task_state(std::string_view s);
+inline bool is_terminal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+
+/// One stored result object (an output image).
+struct ResultObject {
+  std::string key;           // storage key, e.g. "<task id>/1.png"
+  std::string content_type;  // "image/png"
+  int width = 0;
+  int height = 0;
+};
+
+/// A task as stored. A plain value type; the store is its only owner of record.
+struct Task {
+  std::int64_t row_id = 0;  // store-internal, never shown to clients
+  std::string id;           // public id, in the creating dialect's format
+  std::int64_t key_id = 0;  // owning API key
+  GenerationRequest request;
+  std::string param;  // the original create body, compact JSON, as the client sent it
+  TaskState state = TaskState::kQueued;
+  int attempt = 0;  // incremented on every claim; fences a worker's writes
+  std::int64_t created_ms = 0;
+  std::int64_t started_ms = 0;    // first claim; 0 while queued
+  std::int64_t completed_ms = 0;  // 0 until terminal
+  std::string fail_code;          // empty unless failed
+  std::string fail_msg;
+  std::vector<ResultObject> results;
+};
+
+/// How a run ended, as the dispatcher hands it to the store.
+struct TaskOutcome {
+  TaskState state = TaskState::kSucceeded;  // kSucceeded or kFailed
+  std::string fail_code;
+  std::string fail_msg;
+  std::vector<ResultObject> results;
+  std::int64_t completed_ms = 0;
+};
+
+}  // namespace ig::core
