@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -14,6 +15,10 @@ namespace ig::core {
 template <class T>
 class [[nodiscard]] Result {
  public:
+  // Default-constructible for coroutine plumbing (asio::co_spawn); holds a default T.
+  Result()
+    requires std::is_default_constructible_v<T>
+  = default;
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 

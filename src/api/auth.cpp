@@ -1,0 +1,70 @@
+#include "api/auth.hpp"
+
+#include <openssl/evp.h>
+
+#include <boost/beast/core/string.hpp>
+
+#include "core/ids.hpp"
+
+namespace ig::api {
+
+std::string hash_key(std::string_view key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
+  return core::to_hex(md, len);
+}
+
+Authenticator::Authenticator(store::Store& store, runtime::BlockingExecutor pool,
+                             const core::Clock& clock, std::chrono::milliseconds ttl)
+    : store_(store), pool_(pool), clock_(clock), ttl_(ttl) {}
+
+boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
+    std::string_view header) {
+  auto unauthorized = [](std::string msg) {
+    return core::make_error(core::ErrorCode::kUnauthorized, std::move(msg));
+  };
+  if (header.empty()) {
+    co_return unauthorized("missing API key: send Authorization: Bearer <key>");
+  }
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() <= kBearer.size() ||
+      !boost::beast::iequals(header.substr(0, kBearer.size()), kBearer)) {
+    co_return unauthorized("Authorization header must be: Bearer <key>");
+  }
+  std::string_view token = header.substr(kBearer.size());
+  while (!token.empty() && token.front() == ' ') {
+    token.remove_prefix(1);
+  }
+  while (!token.empty() && token.back() == ' ') {
+    token.remove_suffix(1);
+  }
+  if (token.size() < 3 || token.substr(0, 3) != "sk-") {
+    co_return unauthorized("invalid API key: keys start with sk-");
+  }
+  std::string hash = hash_key(token);
+  const std::int64_t now = clock_.now_ms();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find(hash); it != cache_.end() && it->second.expires_ms > now) {
+      co_return it->second.key;
+    }
+  }
+  auto key = co_await runtime::offload(pool_, [&] { return store_.find_key_by_hash(hash); });
+  if (!key) {
+    co_return unauthorized("invalid API key");
+  }
+  if (key->disabled) {
+    co_return unauthorized("this API key is disabled");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (cache_.size() > 100'000) {
+      cache_.clear();
+    }
+    cache_[hash] = Entry{*key, now + ttl_.count()};
+  }
+  co_return std::move(*key);
+}
+
+}  // namespace ig::api

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "runtime/offload.hpp"
+#include "store/store.hpp"
+
+namespace ig::api {
+
+/// Lower-case hex SHA-256 of a key; the only form in which keys are stored.
+std::string hash_key(std::string_view key);
+
+/// Bearer-token authentication with a short-lived cache of positive answers, so a hot key
+/// costs no database read; a disabled key stops working within `ttl`. Thread-safe.
+class Authenticator {
+ public:
+  Authenticator(store::Store& store, runtime::BlockingExecutor pool, const core::Clock& clock,
+                std::chrono::milliseconds ttl);
+
+  /// The active key named by an `Authorization: Bearer sk-…` header value; otherwise
+  /// kUnauthorized with a message that says what is wrong.
+  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(std::string_view header);
+
+ private:
+  struct Entry {
+    store::ApiKey key;
+    std::int64_t expires_ms = 0;
+  };
+  store::Store& store_;
+  runtime::BlockingExecutor pool_;
+  const core::Clock& clock_;
+  std::chrono::milliseconds ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> cache_;
+};
+
+}  // namespace ig::api

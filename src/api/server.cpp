@@ -1,0 +1,397 @@
+#include "api/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/metrics.hpp"
+#include "core/ids.hpp"
+
+namespace ig::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+constexpr auto kTuple = asio::as_tuple(use_awaitable);
+
+/// One accepted socket. Shared by its session coroutine, its deadline timer and the server's
+/// registry (for drain); all of them run on the connection's strand.
+struct Server::Connection {
+  explicit Connection(tcp::socket s)
+      : socket(std::move(s)), timer(socket.get_executor()) {}
+
+  // Arms the deadline: when it fires, pending socket operations are cancelled and `timed_out`
+  // tells the session why.
+  void arm(std::chrono::milliseconds d, const std::shared_ptr<Connection>& self) {
+    timed_out = false;
+    timer.expires_after(d);
+    timer.async_wait([self](boost::system::error_code ec) {
+      if (!ec) {
+        self->timed_out = true;
+        boost::system::error_code ignored;
+        self->socket.cancel(ignored);
+      }
+    });
+  }
+  void disarm() { timer.cancel(); }
+
+  tcp::socket socket;
+  asio::steady_timer timer;
+  beast::flat_buffer buffer;
+  std::shared_ptr<Connection> self;  // set while the session runs, for arm()
+  std::string remote;
+  bool timed_out = false;
+  bool busy = false;  // a request is being read, handled or written
+};
+
+namespace {
+
+std::string valid_request_id(std::string_view v) {
+  if (v.empty() || v.size() > 128) {
+    return {};
+  }
+  for (char c : v) {
+    if (c < 0x21 || c > 0x7e) {
+      return {};
+    }
+  }
+  return std::string(v);
+}
+
+std::string new_request_id() {
+  static const core::RandomSource rnd = core::default_random();
+  unsigned char b[8];
+  const std::uint64_t v = rnd();
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<unsigned char>(v >> (8 * i));
+  }
+  return core::to_hex(b, 8);
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& ioc, ServerLimits limits, Handler handler,
+               ErrorRenderer render_error, Metrics& metrics)
+    : ioc_(ioc),
+      limits_(limits),
+      handler_(std::move(handler)),
+      render_error_(std::move(render_error)),
+      metrics_(metrics),
+      acceptor_(asio::make_strand(ioc)) {}
+
+Server::~Server() = default;
+
+core::Status Server::listen(const tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return core::make_error(core::ErrorCode::kInternal,
+                            "cannot listen on " + endpoint.address().to_string() + ":" +
+                                std::to_string(endpoint.port()) + ": " + ec.message());
+  }
+  return core::ok_status();
+}
+
+tcp::endpoint Server::local_endpoint() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void Server::start() {
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("accept loop ended: {}", ex.what());
+      }
+    }
+  });
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  while (!draining_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining_) {
+        co_return;
+      }
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket));
+    {
+      std::lock_guard lock(mu_);
+      if (connections_.size() >= limits_.max_connections) {
+        spdlog::warn("connection limit {} reached, refusing a connection",
+                     limits_.max_connections);
+        continue;  // the socket closes as conn goes out of scope
+      }
+      connections_.insert(conn);
+    }
+    boost::system::error_code rec;
+    auto ep = conn->socket.remote_endpoint(rec);
+    conn->remote = rec ? "-" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    conn->socket.set_option(tcp::no_delay(true), rec);
+    asio::co_spawn(conn->socket.get_executor(), session(conn), [this, conn](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("connection {} ended by an exception: {}", conn->remote, ex.what());
+        }
+      }
+      conn->self.reset();
+      std::lock_guard lock(mu_);
+      connections_.erase(conn);
+    });
+  }
+}
+
+asio::awaitable<void> Server::session(std::shared_ptr<Connection> conn) {
+  conn->self = conn;
+  while (co_await serve_one(*conn)) {
+  }
+  conn->disarm();
+  boost::system::error_code ec;
+  conn->socket.shutdown(tcp::socket::shutdown_both, ec);
+  conn->socket.close(ec);
+}
+
+asio::awaitable<bool> Server::serve_one(Connection& conn) {
+  conn.busy = false;
+  if (draining_) {
+    co_return false;
+  }
+  if (conn.buffer.size() == 0) {
+    // Idle keep-alive wait: close quietly when the client sends nothing.
+    conn.arm(limits_.idle_timeout, conn.self);
+    auto [ec] = co_await conn.socket.async_wait(tcp::socket::wait_read, kTuple);
+    conn.disarm();
+    if (ec || draining_) {
+      co_return false;
+    }
+  }
+  conn.busy = true;
+  RequestInfo info;
+  info.start = std::chrono::steady_clock::now();
+  info.remote = conn.remote;
+
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+  parser.body_limit(limits_.max_body_bytes);
+
+  // The whole request (header and body) must arrive within request_timeout: a slow client
+  // gets 408, an oversized one 431/413 without its body being read.
+  conn.arm(limits_.request_timeout, conn.self);
+  auto fail = [&](core::ErrorCode code, std::string msg) -> Response {
+    std::string target;
+    if (parser.is_header_done()) {
+      target = std::string(parser.get().target());
+      info.request_id = valid_request_id(parser.get()["X-Request-ID"]);
+    }
+    if (info.request_id.empty()) {
+      info.request_id = new_request_id();
+    }
+    return render_error_(target, core::make_error(code, std::move(msg)));
+  };
+  auto read_error = [&](boost::system::error_code ec) -> std::optional<Response> {
+    if (conn.timed_out) {
+      if (!parser.got_some() && conn.buffer.size() == 0) {
+        return std::nullopt;
+      }
+      return fail(core::ErrorCode::kRequestTimeout, "request not received in time");
+    }
+    if (ec == http::error::header_limit) {
+      return fail(core::ErrorCode::kHeadersTooLarge,
+                  "request header block exceeds " + std::to_string(limits_.max_header_bytes) +
+                      " bytes");
+    }
+    if (ec == http::error::body_limit) {
+      return fail(core::ErrorCode::kPayloadTooLarge,
+                  "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      return std::nullopt;
+    }
+    return fail(core::ErrorCode::kInvalidRequest, "malformed HTTP request: " + ec.message());
+  };
+
+  {
+    auto [ec, n] = co_await http::async_read_header(conn.socket, conn.buffer, parser, kTuple);
+    if (ec) {
+      conn.disarm();
+      if (auto res = read_error(ec)) {
+        co_await write_and_close(conn, std::move(*res), info);
+      }
+      co_return false;
+    }
+  }
+  if (auto len = parser.content_length(); len && *len > limits_.max_body_bytes) {
+    conn.disarm();
+    co_await write_and_close(conn,
+                             fail(core::ErrorCode::kPayloadTooLarge,
+                                  "request body exceeds " +
+                                      std::to_string(limits_.max_body_bytes) + " bytes"),
+                             info);
+    co_return false;
+  }
+  if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+    http::response<http::empty_body> cont{http::status::continue_, 11};
+    auto [ec, n] = co_await http::async_write(conn.socket, cont, kTuple);
+    if (ec) {
+      conn.disarm();
+      co_return false;
+    }
+  }
+  {
+    auto [ec, n] = co_await http::async_read(conn.socket, conn.buffer, parser, kTuple);
+    conn.disarm();
+    if (ec) {
+      if (auto res = read_error(ec)) {
+        co_await write_and_close(conn, std::move(*res), info);
+      }
+      co_return false;
+    }
+  }
+
+  Request req = parser.release();
+  info.request_id = valid_request_id(req["X-Request-ID"]);
+  if (info.request_id.empty()) {
+    info.request_id = new_request_id();
+  }
+  Response res;
+  try {
+    res = co_await handler_(req, info);
+  } catch (const std::exception& e) {
+    spdlog::error("[{}] unhandled exception: {}", info.request_id, e.what());
+    res = render_error_(req.target(),
+                        core::make_error(core::ErrorCode::kInternal,
+                                         "internal error (request id " + info.request_id + ")"));
+  }
+  const bool keep_alive = req.keep_alive() && !draining_;
+  res.version(req.version());
+  res.keep_alive(keep_alive);
+  res.set("X-Request-ID", info.request_id);
+  if (req.method() == http::verb::head) {
+    // Content-Length says what GET would send; the body stays empty.
+    res.body().clear();
+  }
+
+  conn.arm(limits_.write_timeout, conn.self);
+  auto [wec, wn] = co_await http::async_write(conn.socket, res, kTuple);
+  conn.disarm();
+  finish_log(&req, res, info);
+  if (wec || !keep_alive) {
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Server::write_and_close(Connection& conn, Response res, RequestInfo& info) {
+  res.keep_alive(false);
+  res.set("X-Request-ID", info.request_id);
+  res.prepare_payload();
+  conn.arm(limits_.write_timeout, conn.self);
+  auto [ec, n] = co_await http::async_write(conn.socket, res, kTuple);
+  finish_log(nullptr, res, info);
+  if (ec) {
+    conn.disarm();
+    co_return;
+  }
+  // Lingering close: stop sending, then discard what the client is still sending for a moment,
+  // so its unread request bytes do not turn our response into a connection reset.
+  boost::system::error_code ignored;
+  conn.socket.shutdown(tcp::socket::shutdown_send, ignored);
+  conn.arm(std::chrono::milliseconds(1000), conn.self);
+  char sink[16 * 1024];
+  std::size_t drained = 0;
+  while (drained < 1024 * 1024) {
+    auto [rec, rn] = co_await conn.socket.async_read_some(asio::buffer(sink), kTuple);
+    if (rec) {
+      break;
+    }
+    drained += rn;
+  }
+  conn.disarm();
+}
+
+void Server::finish_log(const Request* req, const Response& res, const RequestInfo& info) {
+  const auto elapsed = std::chrono::steady_clock::now() - info.start;
+  const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  const unsigned status = res.result_int();
+  const std::string_view route = info.route.empty() ? std::string_view("-") : info.route;
+  metrics_.observe_request(route, status, ms / 1000.0);
+  if (req != nullptr) {
+    spdlog::info("request_id={} remote={} method={} target={} route={} status={} bytes={} ms={:.2f}",
+                 info.request_id, info.remote, std::string_view(req->method_string()),
+                 std::string_view(req->target()).substr(0, 256), route, status,
+                 res.body().size(), ms);
+  } else {
+    spdlog::info("request_id={} remote={} route=- status={} ms={:.2f} (rejected by the server)",
+                 info.request_id, info.remote, status, ms);
+  }
+}
+
+asio::awaitable<void> Server::drain(std::chrono::milliseconds deadline) {
+  draining_ = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  auto close_idle = [this](bool all) {
+    std::lock_guard lock(mu_);
+    for (const auto& c : connections_) {
+      asio::post(c->socket.get_executor(), [c, all] {
+        if (all || !c->busy) {
+          boost::system::error_code ec;
+          c->socket.cancel(ec);
+          c->socket.close(ec);
+        }
+      });
+    }
+  };
+  close_idle(false);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (connections_.empty()) {
+        co_return;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      close_idle(true);
+      spdlog::warn("drain deadline reached; closing the remaining connections");
+      co_return;
+    }
+    close_idle(false);
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(use_awaitable);
+  }
+}
+
+}  // namespace ig::api

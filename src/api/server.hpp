@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "api/http.hpp"
+#include "core/error.hpp"
+#include "core/result.hpp"
+
+namespace ig::api {
+
+class Metrics;
+
+/// Limits that protect the server from oversized or slow clients.
+struct ServerLimits {
+  std::size_t max_header_bytes = 16 * 1024;  // larger header block → 431
+  std::size_t max_body_bytes = 1024 * 1024;  // larger body → 413, not read
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
+  std::chrono::milliseconds request_timeout{10'000};  // first byte → whole request read, else 408
+  std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_connections = 10'000;
+};
+
+/// HTTP/1.1 server on Boost.Beast with C++20 coroutines: one coroutine per connection on its
+/// own strand, a fresh parser per request, header/body/time limits, keep-alive, X-Request-ID,
+/// graceful drain. Thread-safe: start/drain may be called from any thread.
+class Server {
+ public:
+  using Handler = std::function<boost::asio::awaitable<Response>(Request&, RequestInfo&)>;
+  /// Renders an error the server raises itself (431, 413, 408, 400) in the envelope that suits
+  /// the request target (which may be empty when the header could not be parsed).
+  using ErrorRenderer = std::function<Response(std::string_view target, const core::Error&)>;
+
+  Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler,
+         ErrorRenderer render_error, Metrics& metrics);
+  ~Server();
+
+  core::Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  void start();
+
+  /// Stops accepting, closes idle connections and lets in-flight requests finish; at the
+  /// deadline the remaining connections are closed. Completes when none is left.
+  boost::asio::awaitable<void> drain(std::chrono::milliseconds deadline);
+  bool draining() const { return draining_.load(); }
+
+ private:
+  struct Connection;
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
+  boost::asio::awaitable<bool> serve_one(Connection& conn);
+  boost::asio::awaitable<void> write_and_close(Connection& conn, Response res, RequestInfo& info);
+  void finish_log(const Request* req, const Response& res, const RequestInfo& info);
+
+  boost::asio::io_context& ioc_;
+  ServerLimits limits_;
+  Handler handler_;
+  ErrorRenderer render_error_;
+  Metrics& metrics_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> draining_{false};
+  std::mutex mu_;
+  std::unordered_set<std::shared_ptr<Connection>> connections_;
+};
+
+}  // namespace ig::api

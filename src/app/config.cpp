@@ -1,0 +1,227 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <optional>
+
+#include <toml++/toml.h>
+
+namespace ig::app {
+namespace {
+
+// A setter returns why a value is refused, or nothing when it was applied.
+using Setter = std::function<std::optional<std::string>(Config&, std::string_view)>;
+
+core::Error bad(std::string_view name, std::string_view why) {
+  return core::make_error(core::ErrorCode::kInvalidRequest,
+                          "option " + std::string(name) + ": " + std::string(why));
+}
+
+template <class T>
+Setter integer(T Config::*member, std::int64_t min, std::int64_t max) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    std::int64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || p != v.data() + v.size()) {
+      return "expected an integer, got '" + std::string(v) + "'";
+    }
+    if (n < min || n > max) {
+      return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+    }
+    c.*member = static_cast<T>(n);
+    return std::nullopt;
+  };
+}
+
+Setter real(double Config::*member, double min, double max) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    try {
+      std::size_t used = 0;
+      const double d = std::stod(std::string(v), &used);
+      if (used != v.size() || d < min || d > max) {
+        return "expected a number in [" + std::to_string(min) + ", " + std::to_string(max) +
+               "]";
+      }
+      c.*member = d;
+    } catch (const std::exception&) {
+      return "expected a number, got '" + std::string(v) + "'";
+    }
+    return std::nullopt;
+  };
+}
+
+Setter text(std::string Config::*member) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    c.*member = std::string(v);
+    return std::nullopt;
+  };
+}
+
+Setter path(std::filesystem::path Config::*member) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    c.*member = std::filesystem::path(std::string(v));
+    return std::nullopt;
+  };
+}
+
+// Comma-separated in the environment and flags; an array in TOML.
+Setter list(std::vector<std::string> Config::*member) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    (c.*member).clear();
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      if (!item.empty()) {
+        (c.*member).emplace_back(item);
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      v.remove_prefix(comma + 1);
+    }
+    return std::nullopt;
+  };
+}
+
+const std::vector<std::pair<std::string, Setter>>& options() {
+  constexpr std::int64_t kBig = std::int64_t{1} << 40;
+  static const std::vector<std::pair<std::string, Setter>> table = {
+      {"server.listen", text(&Config::listen)},
+      {"server.public_url", text(&Config::public_url)},
+      {"server.port_file", text(&Config::port_file)},
+      {"server.io_threads", integer(&Config::io_threads, 0, 256)},
+      {"server.blocking_threads", integer(&Config::blocking_threads, 1, 1024)},
+      {"server.max_header_bytes", integer(&Config::max_header_bytes, 1024, 1 << 20)},
+      {"server.max_body_bytes", integer(&Config::max_body_bytes, 1024, kBig)},
+      {"server.idle_timeout_ms", integer(&Config::idle_timeout_ms, 10, kBig)},
+      {"server.request_timeout_ms", integer(&Config::request_timeout_ms, 10, kBig)},
+      {"server.drain_timeout_ms", integer(&Config::drain_timeout_ms, 0, kBig)},
+      {"server.max_connections", integer(&Config::max_connections, 1, 1'000'000)},
+      {"server.data_dir", path(&Config::data_dir)},
+      {"store.sqlite_synchronous", text(&Config::sqlite_synchronous)},
+      {"dispatcher.concurrency", integer(&Config::concurrency, 1, 1024)},
+      {"dispatcher.lease_ms", integer(&Config::lease_ms, 100, kBig)},
+      {"dispatcher.poll_ms", integer(&Config::poll_ms, 10, kBig)},
+      {"sandbox.latency_ms", integer(&Config::sandbox_latency_ms, 0, kBig)},
+      {"sandbox.failure_rate", real(&Config::sandbox_failure_rate, 0.0, 1.0)},
+      {"media.input_max_bytes", integer(&Config::input_max_bytes, 1, kBig)},
+      {"media.input_max_pixels", integer(&Config::input_max_pixels, 1, kBig)},
+      {"media.connect_timeout_ms", integer(&Config::connect_timeout_ms, 10, kBig)},
+      {"media.fetch_timeout_ms", integer(&Config::fetch_timeout_ms, 10, kBig)},
+      {"media.max_redirects", integer(&Config::max_redirects, 0, 10)},
+      {"media.unsafe_allow_cidrs", list(&Config::unsafe_allow_cidrs)},
+      {"media.extra_ca_file", text(&Config::extra_ca_file)},
+      {"results.ttl_s", integer(&Config::result_ttl_s, 1, kBig)},
+      {"results.janitor_interval_s", integer(&Config::janitor_interval_s, 1, kBig)},
+      {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
+      {"log.level", text(&Config::log_level)},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> option_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, setter] : options()) {
+    names.push_back(name);
+  }
+  return names;
+}
+
+core::Status set_option(Config& c, std::string_view name, std::string_view value) {
+  for (const auto& [n, setter] : options()) {
+    if (n == name) {
+      if (auto why = setter(c, value)) {
+        return bad(name, *why);
+      }
+      return core::ok_status();
+    }
+  }
+  return bad(name, "unknown option");
+}
+
+core::Status load_toml(Config& c, const std::filesystem::path& file) {
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "config " + file.string() + ": " + std::string(e.description()));
+  }
+  for (const auto& [section, node] : root) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return bad(section.str(), "expected a [section]");
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name = std::string(section.str()) + "." + std::string(key.str());
+      std::string text_value;
+      if (const auto* arr = value.as_array()) {
+        for (const auto& e : *arr) {
+          if (!e.is_string()) {
+            return bad(name, "expected an array of strings");
+          }
+          text_value += (text_value.empty() ? "" : ",") + *e.value<std::string>();
+        }
+      } else if (value.is_string()) {
+        text_value = *value.value<std::string>();
+      } else if (value.is_integer()) {
+        text_value = std::to_string(*value.value<std::int64_t>());
+      } else if (value.is_floating_point()) {
+        text_value = std::to_string(*value.value<double>());
+      } else if (value.is_boolean()) {
+        text_value = *value.value<bool>() ? "true" : "false";
+      } else {
+        return bad(name, "unsupported value type");
+      }
+      if (auto st = set_option(c, name, text_value); !st) {
+        return st;
+      }
+    }
+  }
+  return core::ok_status();
+}
+
+core::Status load_env(Config& c, char** env) {
+  const auto names = option_names();
+  for (char** e = env; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (!kv.starts_with("IMAGEGATE_")) {
+      continue;
+    }
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) {
+      continue;
+    }
+    std::string var(kv.substr(std::string_view("IMAGEGATE_").size(),
+                              eq - std::string_view("IMAGEGATE_").size()));
+    const std::string_view value = kv.substr(eq + 1);
+    std::transform(var.begin(), var.end(), var.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    if (var == "data_dir") {
+      var = "server_data_dir";
+    } else if (var == "listen") {
+      var = "server_listen";
+    }
+    std::string matched;
+    for (const auto& n : names) {
+      std::string flat = n;
+      std::replace(flat.begin(), flat.end(), '.', '_');
+      if (flat == var) {
+        matched = n;
+        break;
+      }
+    }
+    if (matched.empty()) {
+      continue;  // IMAGEGATE_* variables of other tools (tests) are not ours to refuse
+    }
+    if (auto st = set_option(c, matched, value); !st) {
+      return st;
+    }
+  }
+  return core::ok_status();
+}
+
+}  // namespace ig::app

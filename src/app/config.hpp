@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace ig::app {
+
+/// Every setting of the server. Built once at start-up from, in rising precedence: defaults,
+/// the TOML file, IMAGEGATE_* environment variables, command-line flags. Read-only afterwards.
+struct Config {
+  // [server]
+  std::string listen = "127.0.0.1:8080";
+  std::string public_url;  // base of result URLs; default http://<listen address>
+  std::string port_file;   // when set, the bound port is written here (for port 0)
+  int io_threads = 0;      // 0: one per core
+  int blocking_threads = 16;
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_body_bytes = 1024 * 1024;
+  std::int64_t idle_timeout_ms = 60'000;
+  std::int64_t request_timeout_ms = 10'000;
+  std::int64_t drain_timeout_ms = 25'000;
+  std::int64_t max_connections = 10'000;
+  // data
+  std::filesystem::path data_dir = "./data";
+  // [store]
+  std::string sqlite_synchronous = "FULL";
+  // [dispatcher]
+  int concurrency = 4;
+  std::int64_t lease_ms = 30'000;
+  std::int64_t poll_ms = 500;
+  // [sandbox]
+  std::int64_t sandbox_latency_ms = 1000;
+  double sandbox_failure_rate = 0.0;
+  // [media]
+  std::int64_t input_max_bytes = 30 * 1024 * 1024;
+  std::int64_t input_max_pixels = 50'000'000;
+  std::int64_t connect_timeout_ms = 5'000;
+  std::int64_t fetch_timeout_ms = 30'000;
+  int max_redirects = 3;
+  std::vector<std::string> unsafe_allow_cidrs;  // TEST ONLY: addresses exempt from SSRF checks
+  std::string extra_ca_file;                    // PEM trusted in addition to the system store
+  // [results]
+  std::int64_t result_ttl_s = 86'400;
+  std::int64_t janitor_interval_s = 600;
+  // [auth]
+  std::int64_t key_cache_ms = 5'000;
+  // [log]
+  std::string log_level = "info";
+};
+
+/// One settable option, for docs and error messages: its dotted name ("server.listen").
+std::vector<std::string> option_names();
+
+/// Applies "section.key" = value (a string from the environment or `--set`).
+core::Status set_option(Config& c, std::string_view name, std::string_view value);
+
+/// Loads a TOML file over `c`. Unknown keys are errors (a typo should not pass silently).
+core::Status load_toml(Config& c, const std::filesystem::path& file);
+
+/// Applies IMAGEGATE_<SECTION>_<KEY> variables (e.g. IMAGEGATE_SERVER_LISTEN) and the
+/// shorthand IMAGEGATE_DATA_DIR, IMAGEGATE_LISTEN.
+core::Status load_env(Config& c, char** environ);
+
+}  // namespace ig::app

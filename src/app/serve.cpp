@@ -1,0 +1,285 @@
+#include "app/serve.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <openssl/rand.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/auth.hpp"
+#include "api/metrics.hpp"
+#include "api/router.hpp"
+#include "api/server.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "media/fetcher.hpp"
+#include "media/probe.hpp"
+#include "providers/registry.hpp"
+#include "providers/sandbox/sandbox_provider.hpp"
+#include "storage/fs_storage.hpp"
+#include "storage/secret.hpp"
+#include "storage/url_signer.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "tasks/dispatcher.hpp"
+#include "tasks/input_source.hpp"
+#include "tasks/janitor.hpp"
+#include "tasks/task_service.hpp"
+
+namespace ig::app {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+
+namespace {
+
+void init_logging(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
+std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) {
+    return std::nullopt;
+  }
+  std::string host = s.substr(0, colon);
+  const std::string port = s.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") {
+    host = "127.0.0.1";
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  int p = -1;
+  try {
+    p = std::stoi(port);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (p < 0 || p > 65535) {
+    return std::nullopt;
+  }
+  return asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(p));
+}
+
+core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return core::make_error(core::ErrorCode::kInternal,
+                            "cannot create data dir " + config.data_dir.string() + ": " +
+                                ec.message());
+  }
+  store::SqliteOptions opts;
+  opts.path = config.data_dir / "imagegate.db";
+  opts.synchronous = config.sqlite_synchronous;
+  return store::SqliteStore::open(opts);
+}
+
+std::string lease_owner() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" +
+         core::random_alnum(core::default_random(), 6);
+}
+
+}  // namespace
+
+int create_key(const Config& config, const std::string& name, std::int64_t credits) {
+  auto store = open_store(config);
+  if (!store) {
+    std::cerr << "imagegate: " << store.error().message << "\n";
+    return 1;
+  }
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    std::cerr << "imagegate: no randomness available\n";
+    return 1;
+  }
+  std::string encoded(boost::beast::detail::base64::encoded_size(sizeof(raw)), '\0');
+  encoded.resize(boost::beast::detail::base64::encode(encoded.data(), raw, sizeof(raw)));
+  // URL- and shell-safe alphabet, no padding.
+  for (char& c : encoded) {
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  while (!encoded.empty() && encoded.back() == '=') {
+    encoded.pop_back();
+  }
+  const std::string key = "sk-" + encoded;
+  store::ApiKey record;
+  record.name = name;
+  record.prefix = key.substr(0, 10);
+  record.secret_hash = api::hash_key(key);
+  record.credits = credits;
+  record.created_ms = core::SystemClock().now_ms();
+  auto created = (*store)->create_key(record);
+  if (!created) {
+    std::cerr << "imagegate: " << created.error().message << "\n";
+    return 1;
+  }
+  std::cout << key << std::endl;
+  return 0;
+}
+
+int serve(const Config& config) {
+  init_logging(config.log_level);
+  media::init_vips("imagegate");
+  auto endpoint = parse_listen(config.listen);
+  if (!endpoint) {
+    spdlog::critical("invalid listen address '{}': expected HOST:PORT", config.listen);
+    return 2;
+  }
+  auto opened = open_store(config);
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::SqliteStore> store = std::move(*opened);
+
+  core::SystemClock clock;
+  const unsigned io_threads = config.io_threads > 0
+                                  ? static_cast<unsigned>(config.io_threads)
+                                  : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(io_threads));
+  asio::thread_pool pool(static_cast<std::size_t>(config.blocking_threads));
+
+  storage::FsResultStorage results(config.data_dir / "results", clock);
+  auto secret = storage::load_or_create_secret(config.data_dir / "url-signing.key");
+  if (!secret) {
+    spdlog::critical("{}", secret.error().message);
+    return 1;
+  }
+  storage::UrlSigner signer(*secret);
+
+  media::FetchConfig fetch;
+  fetch.max_bytes = static_cast<std::size_t>(config.input_max_bytes);
+  fetch.connect_timeout = ms(config.connect_timeout_ms);
+  fetch.total_timeout = ms(config.fetch_timeout_ms);
+  fetch.max_redirects = config.max_redirects;
+  fetch.extra_ca_file = config.extra_ca_file;
+  for (const auto& c : config.unsafe_allow_cidrs) {
+    auto cidr = media::parse_cidr(c);
+    if (!cidr) {
+      spdlog::critical("media.unsafe_allow_cidrs: '{}' is not a CIDR", c);
+      return 2;
+    }
+    spdlog::warn("SSRF protection relaxed for {} (media.unsafe_allow_cidrs): tests only", c);
+    fetch.unsafe_allow.push_back(*cidr);
+  }
+  media::Fetcher fetcher(ioc.get_executor(), fetch);
+  tasks::MediaInputSource inputs(fetcher, pool.get_executor(), config.input_max_pixels,
+                                 static_cast<std::size_t>(config.input_max_bytes));
+
+  providers::ProviderRegistry registry;
+  providers::SandboxConfig sandbox;
+  sandbox.latency = ms(config.sandbox_latency_ms);
+  sandbox.failure_rate = config.sandbox_failure_rate;
+  registry.add(std::make_shared<providers::SandboxProvider>(sandbox, pool.get_executor()));
+
+  tasks::DispatcherConfig dcfg;
+  dcfg.concurrency = config.concurrency;
+  dcfg.lease = ms(config.lease_ms);
+  dcfg.poll = ms(config.poll_ms);
+  dcfg.owner = lease_owner();
+  tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, registry, inputs, results, clock,
+                               dcfg);
+  tasks::TaskService task_service(*store, pool.get_executor(), clock, core::default_random(),
+                                  [&dispatcher] { dispatcher.wake(); });
+  tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
+                         std::chrono::seconds(config.result_ttl_s),
+                         std::chrono::seconds(config.janitor_interval_s));
+
+  api::Metrics metrics;
+  api::Authenticator auth(*store, pool.get_executor(), clock, ms(config.key_cache_ms));
+  api::ServerLimits limits;
+  limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
+  limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  limits.idle_timeout = ms(config.idle_timeout_ms);
+  limits.request_timeout = ms(config.request_timeout_ms);
+  limits.max_connections = static_cast<std::size_t>(config.max_connections);
+
+  std::unique_ptr<api::Router> router;
+  api::Server server(
+      ioc, limits,
+      [&router](api::Request& req, api::RequestInfo& info) { return router->handle(req, info); },
+      [&router](std::string_view target, const core::Error& e) {
+        return router->render_error(target, e);
+      },
+      metrics);
+  if (auto st = server.listen(*endpoint); !st) {
+    spdlog::critical("{}", st.error().message);
+    return 1;
+  }
+  const auto bound = server.local_endpoint();
+  std::string host = bound.address().to_string();
+  if (bound.address().is_unspecified()) {
+    host = "127.0.0.1";
+  }
+  if (bound.address().is_v6()) {
+    host = "[" + host + "]";
+  }
+  const std::string public_base = config.public_url.empty()
+                                      ? "http://" + host + ":" + std::to_string(bound.port())
+                                      : config.public_url;
+  router = std::make_unique<api::Router>(api::RouterDeps{
+      task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock,
+      public_base, config.result_ttl_s, [&server] { return !server.draining(); }});
+
+  if (!config.port_file.empty()) {
+    std::ofstream(config.port_file) << bound.port() << "\n";
+  }
+  server.start();
+  dispatcher.start();
+  janitor.start();
+  spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads)", host,
+               bound.port(), config.data_dir.string(), io_threads);
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) {
+      return;
+    }
+    spdlog::info("signal {} received: draining", sig);
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          const ms deadline(config.drain_timeout_ms);
+          co_await server.drain(deadline);
+          co_await dispatcher.stop(deadline);
+          janitor.stop();
+          spdlog::info("drained; bye");
+          ioc.stop();
+        },
+        [&ioc](std::exception_ptr e) {
+          if (e) {
+            spdlog::error("shutdown failed; stopping now");
+            ioc.stop();
+          }
+        });
+  });
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < io_threads; ++i) {
+    threads.emplace_back([&ioc] { ioc.run(); });
+  }
+  ioc.run();
+  for (auto& t : threads) {
+    t.join();
+  }
+  pool.join();
+  return 0;
+}
+
+}  // namespace ig::app

@@ -1,0 +1,331 @@
+#include "providers/sandbox/render.hpp"
+
+#include <vips/vips8>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <numbers>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ig::providers {
+namespace {
+
+using vips::VImage;
+
+// Room above the largest output size (8.29 MP) for references that set the size themselves,
+// and the same cap as the source limit of the media module's probe (16.8 MP).
+constexpr long long kMaxRenderPixels = 16'777'216;
+constexpr int kMaxRenderEdge = 16'383;  // WebP's limit
+// How much of the reference survives in image-to-image output; the rest is the pattern.
+constexpr double kReferenceWeight = 0.6;
+constexpr int kCircles = 3;
+
+core::Error render_error(core::ErrorCode code, std::string message) {
+  return core::make_error(code, std::move(message));
+}
+
+/// SplitMix64: a small fixed generator, so colours and shapes depend on the seed only.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  /// Uniform in [0, 1).
+  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  /// Uniform in [lo, hi).
+  double range(double lo, double hi) { return lo + (hi - lo) * unit(); }
+
+ private:
+  std::uint64_t state_;
+};
+
+std::uint64_t fnv1a(std::uint64_t h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/// FNV-1a over the fields that define the picture, each length-prefixed so that moving text
+/// from one field to the next changes the hash.
+std::uint64_t pattern_seed(const core::GenerationRequest& r, int index) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto field = [&h](std::string_view s) {
+    h = fnv1a(h, std::to_string(s.size()));
+    h = fnv1a(h, ":");
+    h = fnv1a(h, s);
+  };
+  field(r.prompt);
+  field(r.aspect_ratio);
+  field(core::to_string(r.tier));
+  field(r.quality);
+  field(std::to_string(index));
+  return h;
+}
+
+/// HSV (hue in degrees; saturation and value in [0, 1]) to 8-bit RGB.
+std::vector<double> hsv_to_rgb(double hue, double s, double v) {
+  hue = std::fmod(hue, 360.0);
+  const double c = v * s;
+  const double x = c * (1 - std::fabs(std::fmod(hue / 60.0, 2.0) - 1));
+  // Per 60° sector, which of (c, x, 0) goes to red, green and blue.
+  static constexpr int kOrder[6][3] = {{0, 1, 2}, {1, 0, 2}, {2, 0, 1},
+                                       {2, 1, 0}, {1, 2, 0}, {0, 2, 1}};
+  const double parts[3] = {c, x, 0};
+  const int sector = static_cast<int>(hue / 60.0) % 6;
+  const double r = parts[kOrder[sector][0]];
+  const double g = parts[kOrder[sector][1]];
+  const double b = parts[kOrder[sector][2]];
+  const double m = v - c;
+  return {std::round((r + m) * 255), std::round((g + m) * 255), std::round((b + m) * 255)};
+}
+
+VImage as_srgb(const VImage& img) {
+  return img.copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+}
+
+/// The text-to-image picture: a two-colour linear gradient at a hashed angle, three filled
+/// circles and one band, all colours and positions from `seed`. 3-band sRGB uchar in memory.
+VImage make_pattern(int width, int height, std::uint64_t seed) {
+  SplitMix64 rng(seed);
+  const double hue = rng.range(0, 360);
+  const std::vector<double> from = hsv_to_rgb(hue, rng.range(0.55, 0.9), rng.range(0.8, 1.0));
+  // An analogous, darker second colour: the picture's mean colour follows `hue`, so prompts
+  // that hash to different hues look clearly different even at thumbnail size.
+  const std::vector<double> to =
+      hsv_to_rgb(hue + 360 + rng.range(-40, 40), rng.range(0.55, 0.9), rng.range(0.3, 0.6));
+  const double angle = rng.range(0, 2 * std::numbers::pi);
+  const double dx = std::cos(angle);
+  const double dy = std::sin(angle);
+  // t = 0.5 + ((x - w/2)·dx + (y - h/2)·dy) / span runs from 0 to 1 across the image.
+  const double span = std::max(1.0, std::fabs(dx) * width + std::fabs(dy) * height);
+  const double offset = 0.5 - (width * dx + height * dy) / (2 * span);
+
+  VImage xy = VImage::xyz(width, height);
+  VImage t = xy[0] * (dx / span) + xy[1] * (dy / span) + offset;
+  VImage gradient = VImage::bandjoin({t, t, t})
+                        .linear({to[0] - from[0], to[1] - from[1], to[2] - from[2]}, from)
+                        .cast(VIPS_FORMAT_UCHAR);
+  // Draw operations write in place: give them a private memory copy.
+  VImage canvas = as_srgb(gradient).copy_memory();
+
+  const int short_edge = std::min(width, height);
+  for (int i = 0; i < kCircles; ++i) {
+    const std::vector<double> ink =
+        hsv_to_rgb(rng.range(0, 360), rng.range(0.5, 1.0), rng.range(0.45, 1.0));
+    const int cx = static_cast<int>(rng.unit() * width);
+    const int cy = static_cast<int>(rng.unit() * height);
+    const int radius = std::max(1, static_cast<int>(short_edge * rng.range(0.06, 0.2)));
+    canvas.draw_circle(ink, cx, cy, radius, VImage::option()->set("fill", true));
+  }
+  const std::vector<double> band_ink =
+      hsv_to_rgb(rng.range(0, 360), rng.range(0.5, 1.0), rng.range(0.45, 1.0));
+  if (rng.unit() < 0.5) {
+    const int thickness = std::max(1, static_cast<int>(height * rng.range(0.04, 0.12)));
+    const int top = static_cast<int>(rng.unit() * (height - thickness + 1));
+    canvas.draw_rect(band_ink, 0, top, width, thickness, VImage::option()->set("fill", true));
+  } else {
+    const int thickness = std::max(1, static_cast<int>(width * rng.range(0.04, 0.12)));
+    const int left = static_cast<int>(rng.unit() * (width - thickness + 1));
+    canvas.draw_rect(band_ink, left, 0, thickness, height, VImage::option()->set("fill", true));
+  }
+  return canvas;
+}
+
+bool is_png(std::string_view b) {
+  return b.starts_with("\x89PNG\r\n\x1a\n");
+}
+bool is_jpeg(std::string_view b) {
+  return b.starts_with("\xff\xd8\xff");
+}
+bool is_webp(std::string_view b) {
+  return b.size() >= 12 && b.starts_with("RIFF") && b.substr(8, 4) == "WEBP";
+}
+
+/// Decodes PNG, JPEG or WebP (nothing else, whatever libvips could load) to 8-bit sRGB with
+/// 3 or 4 bands. Throws vips::VError on corrupt data.
+core::Result<VImage> decode_srgb8(const ImageBytes& in, std::string_view what) {
+  const std::string_view bytes = in.bytes;
+  if (!is_png(bytes) && !is_jpeg(bytes) && !is_webp(bytes)) {
+    return render_error(core::ErrorCode::kValidationFailed,
+                        std::string(what) + " is not a PNG, JPEG or WebP image");
+  }
+  VImage img = VImage::new_from_buffer(bytes.data(), bytes.size(), "",
+                                       VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
+  if (img.interpretation() != VIPS_INTERPRETATION_sRGB &&
+      vips_colourspace_issupported(img.get_image())) {
+    img = img.colourspace(VIPS_INTERPRETATION_sRGB);
+  }
+  if (img.format() != VIPS_FORMAT_UCHAR) {
+    img = img.cast(VIPS_FORMAT_UCHAR);
+  }
+  if (img.bands() != 3 && img.bands() != 4) {
+    return render_error(core::ErrorCode::kValidationFailed,
+                        std::string(what) + " has an unsupported colour layout");
+  }
+  return as_srgb(img);
+}
+
+/// Scales `img` to cover width×height and crops the centre; unchanged when it already fits.
+VImage cover(VImage img, int width, int height) {
+  if (img.width() == width && img.height() == height) {
+    return img;
+  }
+  const double scale = std::max(static_cast<double>(width) / img.width(),
+                                static_cast<double>(height) / img.height());
+  const bool alpha = img.bands() == 4;
+  if (alpha) {
+    img = img.premultiply();  // no dark fringes from transparent neighbours
+  }
+  img = img.resize(scale);
+  if (alpha) {
+    img = img.unpremultiply();
+  }
+  // gravity crops (or, after rounding, pads by one edge pixel) to exactly width×height.
+  return as_srgb(img.cast(VIPS_FORMAT_UCHAR)
+                     .gravity(VIPS_COMPASS_DIRECTION_CENTRE, width, height,
+                              VImage::option()->set("extend", VIPS_EXTEND_COPY)));
+}
+
+/// Image-to-image: the first reference, fitted and tinted with the pattern; with a mask, the
+/// reference shows through unchanged wherever the mask is opaque.
+core::Result<VImage> compose(const RenderInput& in, const VImage& pattern,
+                             std::string_view format) {
+  const int width = in.request->size.width;
+  const int height = in.request->size.height;
+  auto decoded = decode_srgb8(in.references->front(), "reference image");
+  if (!decoded) {
+    return decoded.error();
+  }
+  VImage ref = *decoded;
+  const bool keep_alpha = ref.bands() == 4 && format != "jpeg";
+  if (ref.bands() == 4 && !keep_alpha) {
+    ref =
+        as_srgb(ref.flatten(VImage::option()->set("background", std::vector<double>{255, 255, 255}))
+                    .cast(VIPS_FORMAT_UCHAR));
+  }
+
+  std::optional<VImage> keep;  // 255 where the mask says "keep the reference"
+  if (in.mask != nullptr) {
+    if (ref.width() != width || ref.height() != height) {
+      return render_error(core::ErrorCode::kValidationFailed,
+                          "with a mask, the output size must equal the reference image size");
+    }
+    auto mask = decode_srgb8(*in.mask, "mask");
+    if (!mask) {
+      return mask.error();
+    }
+    if (mask->width() != ref.width() || mask->height() != ref.height()) {
+      return render_error(core::ErrorCode::kValidationFailed,
+                          "mask size differs from the reference image size");
+    }
+    if (mask->bands() != 4) {
+      return render_error(core::ErrorCode::kValidationFailed, "mask has no alpha channel");
+    }
+    keep = (*mask)[3] == 255.0;
+  }
+
+  const VImage fitted = cover(ref, width, height);
+  const VImage rgb = keep_alpha ? fitted.extract_band(0, VImage::option()->set("n", 3)) : fitted;
+  VImage generated =
+      (rgb * kReferenceWeight + pattern * (1.0 - kReferenceWeight)).cast(VIPS_FORMAT_UCHAR);
+  if (keep_alpha) {
+    generated = generated.bandjoin(fitted[3]);
+  }
+  if (!keep) {
+    return as_srgb(generated);
+  }
+  return as_srgb(keep->ifthenelse(fitted, generated));
+}
+
+struct BlobUnref {
+  void operator()(VipsBlob* blob) const { vips_area_unref(VIPS_AREA(blob)); }
+};
+
+/// Encodes with fixed options and no metadata, so equal pixels give equal bytes.
+std::string encode(const VImage& img, std::string_view format) {
+  std::unique_ptr<VipsBlob, BlobUnref> blob;
+  if (format == "jpeg") {
+    blob.reset(img.jpegsave_buffer(VImage::option()
+                                       ->set("Q", 85)
+                                       ->set("optimize_coding", false)
+                                       ->set("interlace", false)
+                                       ->set("strip", true)));
+  } else if (format == "webp") {
+    blob.reset(img.webpsave_buffer(VImage::option()
+                                       ->set("Q", 80)
+                                       ->set("lossless", false)
+                                       ->set("effort", 1)
+                                       ->set("strip", true)));
+  } else {
+    blob.reset(img.pngsave_buffer(VImage::option()
+                                      ->set("compression", 1)
+                                      ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
+                                      ->set("interlace", false)
+                                      ->set("strip", true)));
+  }
+  const VipsArea* area = VIPS_AREA(blob.get());
+  return std::string(static_cast<const char*>(area->data), area->length);
+}
+
+}  // namespace
+
+core::Result<ImageBytes> render_image(const RenderInput& in) {
+  if (in.request == nullptr) {
+    return render_error(core::ErrorCode::kInternal, "no request to render");
+  }
+  const core::GenerationRequest& req = *in.request;
+  const int width = req.size.width;
+  const int height = req.size.height;
+  if (width < 1 || height < 1 || width > kMaxRenderEdge || height > kMaxRenderEdge ||
+      req.size.pixels() > kMaxRenderPixels) {
+    return render_error(core::ErrorCode::kValidationFailed, "unsupported output size");
+  }
+  const std::string_view format = core::effective_output_format(req);
+  if (format != "png" && format != "jpeg" && format != "webp") {
+    return render_error(core::ErrorCode::kValidationFailed, "unsupported output format");
+  }
+  const bool has_reference = in.references != nullptr && !in.references->empty();
+  if (in.mask != nullptr && !has_reference) {
+    return render_error(core::ErrorCode::kValidationFailed, "a mask needs a reference image");
+  }
+
+  try {
+    VImage out = make_pattern(width, height, pattern_seed(req, in.index));
+    if (has_reference) {
+      auto composed = compose(in, out, format);
+      if (!composed) {
+        return composed.error();
+      }
+      out = *composed;
+    }
+    ImageBytes image;
+    image.bytes = encode(out, format);
+    image.mime = std::string(core::mime_for_format(format));
+    image.width = width;
+    image.height = height;
+    return image;
+  } catch (const vips::VError&) {
+    // Corrupt input (decoding is lazy, so it shows up here) or an encoder failure. The libvips
+    // text is not for clients, and its buffer is process-wide: clear it so it does not fill.
+    vips_error_clear();
+    return render_error(core::ErrorCode::kInternal,
+                        "image processing failed (corrupt or unsupported input image?)");
+  } catch (const std::exception&) {
+    return render_error(core::ErrorCode::kInternal, "rendering failed");
+  }
+}
+
+}  // namespace ig::providers

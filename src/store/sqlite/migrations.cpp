@@ -1,0 +1,148 @@
+#include "store/sqlite/migrations.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <string>
+
+namespace ig::store::detail {
+namespace {
+
+// Conventions for every table: STRICT typing, times in ms since the Unix epoch, 0 for "not
+// yet" instead of NULL, booleans as 0/1.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE api_keys (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT    NOT NULL DEFAULT '',
+  prefix      TEXT    UNIQUE,            -- NULL when the key has none
+  secret_hash TEXT    NOT NULL UNIQUE,   -- lower-case hex SHA-256 of the whole key
+  disabled    INTEGER NOT NULL DEFAULT 0,
+  credits     INTEGER NOT NULL DEFAULT 0,
+  created_ms  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tasks (
+  row_id         INTEGER PRIMARY KEY,
+  id             TEXT    NOT NULL UNIQUE,  -- public id, in the creating dialect's format
+  key_id         INTEGER REFERENCES api_keys(id),  -- NULL for a task without a key
+  dialect        TEXT    NOT NULL,
+  request_json   TEXT    NOT NULL,  -- core::encode_request; the source of truth for the request
+  param          TEXT    NOT NULL DEFAULT '',
+  state          TEXT    NOT NULL
+                 CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  attempt        INTEGER NOT NULL DEFAULT 0,
+  lease_owner    TEXT,
+  lease_until_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms     INTEGER NOT NULL,
+  started_ms     INTEGER NOT NULL DEFAULT 0,
+  completed_ms   INTEGER NOT NULL DEFAULT 0,
+  fail_code      TEXT    NOT NULL DEFAULT '',
+  fail_msg       TEXT    NOT NULL DEFAULT '',
+  results_json   TEXT    NOT NULL DEFAULT '[]',  -- core::encode_results
+  width          INTEGER NOT NULL DEFAULT 0,  -- copies of the request's size, kept in step
+  height         INTEGER NOT NULL DEFAULT 0,
+  updated_ms     INTEGER NOT NULL
+) STRICT;
+
+-- Claim: for state 'queued', and for 'running' (expired leases), walks rows already in
+-- (created_ms, row_id) order and checks the lease from the index alone: no sort, no table
+-- read until a row is taken. Also serves the count per state.
+CREATE INDEX tasks_claim ON tasks (state, created_ms, row_id, lease_until_ms);
+
+-- A key's tasks, newest or oldest first.
+CREATE INDEX tasks_by_key ON tasks (key_id, created_ms);
+)sql";
+
+constexpr std::array kMigrations{
+    Migration{1, kV1},
+};
+
+core::Result<std::int64_t> current_version(Connection& conn) {
+  static constexpr const char kSql[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+  auto st = conn.prepare(kSql, "read schema version");
+  if (!st.ok()) {
+    return st.error();
+  }
+  if (int rc = st->step(); rc != SQLITE_ROW) {
+    return conn.error(rc, "read schema version");
+  }
+  return st->int64(0);
+}
+
+core::Status record_version(Connection& conn, int version, std::int64_t now_ms) {
+  static constexpr const char kSql[] =
+      "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)";
+  auto st = conn.prepare(kSql, "record schema version");
+  if (!st.ok()) {
+    return st.error();
+  }
+  st->bind(1, std::int64_t{version});
+  st->bind(2, now_ms);
+  if (int rc = st->step(); rc != SQLITE_DONE) {
+    return conn.error(rc, "record schema version");
+  }
+  return core::ok_status();
+}
+
+// Applies the step after the database's current version, if any. Sets `done` when the
+// database is at the latest version.
+core::Status step_once(Connection& conn, std::int64_t now_ms, bool& done) {
+  const auto known = static_cast<std::int64_t>(kMigrations.size());
+  auto version = current_version(conn);
+  if (!version.ok()) {
+    return version.error();
+  }
+  if (*version > known) {
+    spdlog::error("store: database schema version {} is newer than this binary knows ({})",
+                  *version, known);
+    return core::make_error(core::ErrorCode::kInternal,
+                            "store: database schema version " + std::to_string(*version) +
+                                " is newer than this binary supports (" +
+                                std::to_string(known) + ")");
+  }
+  if (*version == known) {
+    done = true;
+    return core::ok_status();
+  }
+  const Migration& m = kMigrations[static_cast<std::size_t>(*version)];
+  // sqlite3_exec needs a NUL-terminated string; the literals above are.
+  if (auto s = conn.exec(m.sql.data(), "apply migration"); !s.ok()) {
+    return s;
+  }
+  if (auto s = record_version(conn, m.version, now_ms); !s.ok()) {
+    return s;
+  }
+  spdlog::info("store: applied schema migration {}", m.version);
+  return core::ok_status();
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+core::Status migrate(Connection& conn, std::int64_t now_ms) {
+  if (auto s = conn.exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          "version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL) STRICT",
+          "create schema_migrations");
+      !s.ok()) {
+    return s;
+  }
+  for (bool done = false; !done;) {
+    if (auto s = conn.exec("BEGIN IMMEDIATE", "begin migration"); !s.ok()) {
+      return s;
+    }
+    core::Status s = step_once(conn, now_ms, done);
+    if (!s.ok()) {
+      conn.rollback();
+      return s;
+    }
+    if (auto c = conn.exec("COMMIT", "commit migration"); !c.ok()) {
+      conn.rollback();
+      return c;
+    }
+  }
+  return core::ok_status();
+}
+
+}  // namespace ig::store::detail

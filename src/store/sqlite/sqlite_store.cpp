@@ -1,0 +1,662 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include "core/clock.hpp"
+#include "core/codec.hpp"
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/writer.hpp"
+
+namespace ig::store {
+namespace {
+
+using detail::Connection;
+using detail::Statement;
+
+std::atomic<std::uint64_t> g_next_instance{1};
+
+// Readers of stores that are closed stay in a thread's cache (never matched again) until it
+// holds this many entries and is dropped.
+constexpr std::size_t kMaxCachedStores = 8;
+
+// --- SQL. Statements are cached per connection by the address of these arrays.
+
+#define IG_TASK_COLUMNS                                                                      \
+  "row_id, id, key_id, request_json, param, state, attempt, created_ms, started_ms, "        \
+  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms"
+
+// Column positions in IG_TASK_COLUMNS.
+enum TaskCol {
+  kColRowId,
+  kColId,
+  kColKeyId,
+  kColRequest,
+  kColParam,
+  kColState,
+  kColAttempt,
+  kColCreated,
+  kColStarted,
+  kColCompleted,
+  kColFailCode,
+  kColFailMsg,
+  kColResults,
+  kColLeaseUntil,
+};
+
+constexpr const char kInsertTask[] =
+    "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
+    "width, height, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)";
+
+constexpr const char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
+
+// Each branch walks tasks_claim in (created_ms, row_id) order and stops after ?5 rows; the
+// outer ORDER BY merges the two short lists.
+constexpr const char kClaimTasks[] =
+    "UPDATE tasks SET state = 'running', attempt = attempt + 1, lease_owner = ?1, "
+    "lease_until_ms = ?2, started_ms = COALESCE(NULLIF(started_ms, 0), ?3), updated_ms = ?3 "
+    "WHERE row_id IN (SELECT row_id FROM ("
+    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
+    "    WHERE state = 'queued' ORDER BY created_ms, row_id LIMIT ?4)"
+    "  UNION ALL"
+    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
+    "    WHERE state = 'running' AND lease_until_ms < ?3 ORDER BY created_ms, row_id LIMIT ?4)"
+    ") ORDER BY created_ms, row_id LIMIT ?4) "
+    "RETURNING " IG_TASK_COLUMNS;
+
+// The fence (RELIABILITY.md): a write lands only while the task is running under `attempt`.
+#define IG_FENCE " WHERE row_id = ?1 AND state = 'running' AND attempt = ?2"
+
+constexpr const char kRenewLease[] =
+    "UPDATE tasks SET lease_until_ms = ?3, updated_ms = ?4" IG_FENCE;
+
+constexpr const char kCompleteTask[] =
+    "UPDATE tasks SET state = ?3, fail_code = ?4, fail_msg = ?5, results_json = ?6, "
+    "completed_ms = ?7, lease_owner = NULL, lease_until_ms = 0, updated_ms = ?8" IG_FENCE;
+
+constexpr const char kReleaseTask[] =
+    "UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_until_ms = 0, "
+    "updated_ms = ?3" IG_FENCE;
+
+// request_json stays the source of truth; the columns are kept equal to it.
+constexpr const char kSetTaskSize[] =
+    "UPDATE tasks SET width = ?3, height = ?4, "
+    "request_json = json_set(request_json, '$.width', ?3, '$.height', ?4), updated_ms = ?5"
+    IG_FENCE;
+
+constexpr const char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
+
+#define IG_KEY_COLUMNS "id, name, prefix, secret_hash, disabled, credits, created_ms"
+
+constexpr const char kInsertKey[] =
+    "INSERT INTO api_keys (name, prefix, secret_hash, disabled, credits, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char kKeyByHash[] =
+    "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE secret_hash = ?1";
+constexpr const char kKeyByPrefix[] = "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE prefix = ?1";
+constexpr const char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";
+constexpr const char kSelectOne[] = "SELECT 1";
+
+#undef IG_TASK_COLUMNS
+#undef IG_FENCE
+#undef IG_KEY_COLUMNS
+
+// --- helpers
+
+std::int64_t wall_ms() { return core::SystemClock{}.now_ms(); }
+
+// Runs `body`; an exception becomes `fallback()` and a log line, so none escapes a Store method.
+template <class F, class Fallback>
+auto guarded(std::string_view what, F&& body, Fallback&& fallback) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    spdlog::error("store: {} threw: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("store: {} threw", what);
+  }
+  return fallback();
+}
+
+core::Error internal(std::string_view what) {
+  return core::make_error(core::ErrorCode::kInternal, "store: " + std::string(what) + " failed");
+}
+
+// Runs `body(Connection&) -> Result<T>` on the writer and hands back its value once committed.
+template <class T, class F>
+core::Result<T> run_write(detail::Writer& writer, F&& body) {
+  std::optional<T> out;
+  auto op = [&](Connection& c) -> core::Status {
+    core::Result<T> r = body(c);
+    if (!r.ok()) {
+      return r.error();
+    }
+    out.emplace(std::move(r).value());
+    return core::ok_status();
+  };
+  core::Status s = writer.submit(op);
+  if (!s.ok()) {
+    return s.error();
+  }
+  return std::move(*out);
+}
+
+// A fenced UPDATE: true iff exactly one row changed. Errors are logged where they happen.
+template <class Bind>
+bool run_fenced(detail::Writer& writer, const char* sql, std::string_view what, Bind&& bind) {
+  auto r = run_write<bool>(writer, [&](Connection& c) -> core::Result<bool> {
+    auto st = c.prepare(sql, what);
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind(*st);
+    if (int rc = st->step(); rc != SQLITE_DONE) {
+      return c.error(rc, what);
+    }
+    return st->changes() == 1;
+  });
+  return r.ok() && *r;
+}
+
+core::Result<core::Task> read_task(const Statement& st) {
+  core::Task t;
+  t.row_id = st.int64(kColRowId);
+  t.id = st.text(kColId);
+  t.key_id = st.int64(kColKeyId);
+  auto request = core::decode_request(st.text(kColRequest));
+  auto state = core::parse_task_state(st.text(kColState));
+  if (!request || !state) {
+    spdlog::error("store: task row {} ({}) is unreadable", t.row_id, t.id);
+    return core::make_error(core::ErrorCode::kInternal, "store: unreadable task");
+  }
+  t.request = std::move(*request);
+  t.param = st.text(kColParam);
+  t.state = *state;
+  t.attempt = static_cast<int>(st.int64(kColAttempt));
+  t.created_ms = st.int64(kColCreated);
+  t.started_ms = st.int64(kColStarted);
+  t.completed_ms = st.int64(kColCompleted);
+  t.fail_code = st.text(kColFailCode);
+  t.fail_msg = st.text(kColFailMsg);
+  t.results = core::decode_results(st.text(kColResults));
+  return t;
+}
+
+ApiKey read_key(const Statement& st) {
+  ApiKey k;
+  k.id = st.int64(0);
+  k.name = st.text(1);
+  k.prefix = st.text(2);
+  k.secret_hash = st.text(3);
+  k.disabled = st.int64(4) != 0;
+  k.credits = st.int64(5);
+  k.created_ms = st.int64(6);
+  return k;
+}
+
+// First column of the first row of a one-off statement (PRAGMAs at open), uncached.
+core::Result<std::string> query_text(Connection& conn, const char* sql, std::string_view what) {
+  std::string out;
+  auto cb = [](void* arg, int n, char** values, char**) -> int {
+    if (n > 0 && values[0] != nullptr) {
+      *static_cast<std::string*>(arg) = values[0];
+    }
+    return 0;
+  };
+  if (int rc = sqlite3_exec(conn.handle(), sql, cb, &out, nullptr); rc != SQLITE_OK) {
+    return conn.error(rc, what);
+  }
+  return out;
+}
+
+const char* synchronous_pragma(std::string level) {
+  std::transform(level.begin(), level.end(), level.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (level == "FULL") {
+    return "PRAGMA synchronous = FULL";
+  }
+  if (level == "NORMAL") {
+    return "PRAGMA synchronous = NORMAL";
+  }
+  return nullptr;
+}
+
+core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& opts) {
+  const char* sync = synchronous_pragma(opts.synchronous);
+  if (sync == nullptr) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "store: synchronous must be FULL or NORMAL");
+  }
+  if (opts.path.empty() || opts.max_batch < 1 || opts.busy_timeout.count() < 0) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "store: path, max_batch >= 1 and busy_timeout >= 0 are required");
+  }
+  auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout);
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  auto mode = query_text(*conn, "PRAGMA journal_mode = WAL", "set journal_mode");
+  if (!mode.ok()) {
+    return mode.error();
+  }
+  if (*mode != "wal") {
+    spdlog::error("store: {} cannot use WAL (journal_mode is {})", opts.path.string(), *mode);
+    return core::make_error(core::ErrorCode::kInternal, "store: WAL mode unavailable");
+  }
+  for (const char* pragma : {sync, "PRAGMA foreign_keys = ON"}) {
+    if (auto s = conn->exec(pragma, "set pragma"); !s.ok()) {
+      return s.error();
+    }
+  }
+  if (auto s = detail::migrate(*conn, wall_ms()); !s.ok()) {
+    return s.error();
+  }
+  return std::make_unique<detail::Writer>(std::move(*conn), opts.max_batch);
+}
+
+}  // namespace
+
+// --- lifecycle
+
+core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions opts) {
+  return guarded(
+      "open",
+      [&]() -> core::Result<std::unique_ptr<SqliteStore>> {
+        auto writer = open_writer(opts);
+        if (!writer.ok()) {
+          return writer.error();
+        }
+        return std::unique_ptr<SqliteStore>(
+            new SqliteStore(std::move(opts), std::move(*writer)));
+      },
+      [] { return internal("open"); });
+}
+
+SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Writer> writer)
+    : opts_(std::move(opts)), instance_(g_next_instance.fetch_add(1)), writer_(std::move(writer)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+std::uint64_t SqliteStore::commits() const { return writer_->commits(); }
+
+std::size_t SqliteStore::pending_writes() const { return writer_->pending(); }
+
+Connection* SqliteStore::reader() {
+  struct Cached {
+    std::uint64_t instance;
+    Connection* conn;
+  };
+  thread_local std::vector<Cached> cache;
+  for (const Cached& c : cache) {
+    if (c.instance == instance_) {
+      return c.conn;
+    }
+  }
+  std::lock_guard lk(readers_mu_);
+  const auto self = std::this_thread::get_id();
+  auto& slot = readers_[self];
+  if (!slot) {
+    auto conn = Connection::open(opts_.path, Connection::Mode::kReadOnly, opts_.busy_timeout);
+    if (!conn.ok()) {
+      readers_.erase(self);
+      return nullptr;
+    }
+    slot = std::make_unique<Connection>(std::move(*conn));
+  }
+  if (cache.size() >= kMaxCachedStores) {
+    cache.clear();
+  }
+  cache.push_back(Cached{instance_, slot.get()});
+  return slot.get();
+}
+
+// --- keys
+
+core::Result<ApiKey> SqliteStore::create_key(const ApiKey& key) {
+  if (key.secret_hash.empty()) {
+    return core::make_error(core::ErrorCode::kInvalidRequest, "store: key has no secret hash");
+  }
+  ApiKey stored = key;
+  if (stored.created_ms == 0) {
+    stored.created_ms = wall_ms();
+  }
+  return guarded(
+      "create_key",
+      [&]() -> core::Result<ApiKey> {
+        return run_write<ApiKey>(*writer_, [&](Connection& c) -> core::Result<ApiKey> {
+          auto st = c.prepare(kInsertKey, "create_key");
+          if (!st.ok()) {
+            return st.error();
+          }
+          st->bind(1, stored.name);
+          if (stored.prefix.empty()) {
+            st->bind_null(2);
+          } else {
+            st->bind(2, stored.prefix);
+          }
+          st->bind(3, stored.secret_hash);
+          st->bind(4, std::int64_t{stored.disabled ? 1 : 0});
+          st->bind(5, stored.credits);
+          st->bind(6, stored.created_ms);
+          if (int rc = st->step(); rc != SQLITE_DONE) {
+            return c.error(rc, "create_key");
+          }
+          ApiKey out = stored;
+          out.id = sqlite3_last_insert_rowid(c.handle());
+          return out;
+        });
+      },
+      [] { return internal("create_key"); });
+}
+
+namespace {
+
+// One row of a key lookup on a read connection.
+std::optional<ApiKey> find_key(Connection* c, const char* sql, const std::string& value,
+                               std::string_view what) {
+  if (c == nullptr) {
+    return std::nullopt;
+  }
+  auto st = c->prepare(sql, what);
+  if (!st.ok()) {
+    return std::nullopt;
+  }
+  st->bind(1, value);
+  int rc = st->step();
+  if (rc == SQLITE_ROW) {
+    return read_key(*st);
+  }
+  if (rc != SQLITE_DONE) {
+    c->error(rc, what);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiKey> SqliteStore::find_key_by_hash(const std::string& secret_hash) {
+  return guarded(
+      "find_key_by_hash",
+      [&] { return find_key(reader(), kKeyByHash, secret_hash, "find_key_by_hash"); },
+      [] { return std::optional<ApiKey>(); });
+}
+
+std::optional<ApiKey> SqliteStore::find_key_by_prefix(const std::string& prefix) {
+  if (prefix.empty()) {
+    return std::nullopt;  // stored as NULL: no key has the empty prefix
+  }
+  return guarded(
+      "find_key_by_prefix",
+      [&] { return find_key(reader(), kKeyByPrefix, prefix, "find_key_by_prefix"); },
+      [] { return std::optional<ApiKey>(); });
+}
+
+std::int64_t SqliteStore::count_keys() {
+  return guarded(
+      "count_keys",
+      [&]() -> std::int64_t {
+        Connection* c = reader();
+        if (c == nullptr) {
+          return -1;
+        }
+        auto st = c->prepare(kCountKeys, "count_keys");
+        if (!st.ok()) {
+          return -1;
+        }
+        if (int rc = st->step(); rc != SQLITE_ROW) {
+          c->error(rc, "count_keys");
+          return -1;
+        }
+        return st->int64(0);
+      },
+      [] { return std::int64_t{-1}; });
+}
+
+// --- tasks
+
+core::Status SqliteStore::insert_task(const core::Task& task) {
+  if (task.id.empty()) {
+    return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
+  }
+  return guarded(
+      "insert_task",
+      [&]() -> core::Status {
+        // Encoded here, not on the writer thread: the single writer only runs SQL.
+        const std::string request = core::encode_request(task.request);
+        const std::int64_t now = wall_ms();
+        auto op = [&](Connection& c) -> core::Status {
+          auto st = c.prepare(kInsertTask, "insert_task");
+          if (!st.ok()) {
+            return st.error();
+          }
+          st->bind(1, task.id);
+          if (task.key_id == 0) {
+            st->bind_null(2);
+          } else {
+            st->bind(2, task.key_id);
+          }
+          st->bind(3, core::to_string(task.request.dialect));
+          st->bind(4, request);
+          st->bind(5, task.param);
+          st->bind(6, task.created_ms);
+          st->bind(7, std::int64_t{task.request.size.width});
+          st->bind(8, std::int64_t{task.request.size.height});
+          st->bind(9, now);
+          if (int rc = st->step(); rc != SQLITE_DONE) {
+            return c.error(rc, "insert_task");
+          }
+          return core::ok_status();
+        };
+        return writer_->submit(op);
+      },
+      [] { return core::Status(internal("insert_task")); });
+}
+
+std::optional<core::Task> SqliteStore::get_task(const std::string& id) {
+  return guarded(
+      "get_task",
+      [&]() -> std::optional<core::Task> {
+        Connection* c = reader();
+        if (c == nullptr) {
+          return std::nullopt;
+        }
+        auto st = c->prepare(kGetTask, "get_task");
+        if (!st.ok()) {
+          return std::nullopt;
+        }
+        st->bind(1, id);
+        int rc = st->step();
+        if (rc != SQLITE_ROW) {
+          if (rc != SQLITE_DONE) {
+            c->error(rc, "get_task");
+          }
+          return std::nullopt;
+        }
+        auto task = read_task(*st);
+        if (!task.ok()) {
+          return std::nullopt;
+        }
+        return std::move(*task);
+      },
+      [] { return std::optional<core::Task>(); });
+}
+
+std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max,
+                                            std::int64_t now_ms, std::int64_t lease_until_ms) {
+  if (max <= 0) {
+    return {};
+  }
+  return guarded(
+      "claim_tasks",
+      [&]() -> std::vector<Claim> {
+        auto claims = run_write<std::vector<Claim>>(
+            *writer_, [&](Connection& c) -> core::Result<std::vector<Claim>> {
+              auto st = c.prepare(kClaimTasks, "claim_tasks");
+              if (!st.ok()) {
+                return st.error();
+              }
+              st->bind(1, owner);
+              st->bind(2, lease_until_ms);
+              st->bind(3, now_ms);
+              st->bind(4, std::int64_t{max});
+              std::vector<Claim> out;
+              int rc = SQLITE_OK;
+              while ((rc = st->step()) == SQLITE_ROW) {
+                auto task = read_task(*st);
+                if (!task.ok()) {
+                  return task.error();  // rolls back this claim; the row was logged
+                }
+                out.push_back(Claim{std::move(*task), st->int64(kColLeaseUntil)});
+              }
+              if (rc != SQLITE_DONE) {
+                return c.error(rc, "claim_tasks");
+              }
+              return out;
+            });
+        if (!claims.ok()) {
+          return {};
+        }
+        // RETURNING yields rows in no particular order.
+        std::sort(claims->begin(), claims->end(), [](const Claim& a, const Claim& b) {
+          return std::pair(a.task.created_ms, a.task.row_id) <
+                 std::pair(b.task.created_ms, b.task.row_id);
+        });
+        return std::move(*claims);
+      },
+      [] { return std::vector<Claim>(); });
+}
+
+bool SqliteStore::renew_lease(std::int64_t row_id, int attempt, std::int64_t lease_until_ms) {
+  return guarded(
+      "renew_lease",
+      [&] {
+        return run_fenced(*writer_, kRenewLease, "renew_lease", [&](Statement& st) {
+          st.bind(1, row_id);
+          st.bind(2, std::int64_t{attempt});
+          st.bind(3, lease_until_ms);
+          st.bind(4, wall_ms());
+        });
+      },
+      [] { return false; });
+}
+
+bool SqliteStore::complete_task(std::int64_t row_id, int attempt, const core::TaskOutcome& out) {
+  if (!core::is_terminal(out.state)) {
+    spdlog::error("store: complete_task({}) with non-terminal state {}", row_id,
+                  core::to_string(out.state));
+    return false;
+  }
+  return guarded(
+      "complete_task",
+      [&] {
+        const std::string results = core::encode_results(out.results);
+        const std::int64_t now = wall_ms();
+        const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
+        return run_fenced(*writer_, kCompleteTask, "complete_task", [&](Statement& st) {
+          st.bind(1, row_id);
+          st.bind(2, std::int64_t{attempt});
+          st.bind(3, core::to_string(out.state));
+          st.bind(4, out.fail_code);
+          st.bind(5, out.fail_msg);
+          st.bind(6, results);
+          st.bind(7, completed);
+          st.bind(8, now);
+        });
+      },
+      [] { return false; });
+}
+
+bool SqliteStore::release_task(std::int64_t row_id, int attempt) {
+  return guarded(
+      "release_task",
+      [&] {
+        return run_fenced(*writer_, kReleaseTask, "release_task", [&](Statement& st) {
+          st.bind(1, row_id);
+          st.bind(2, std::int64_t{attempt});
+          st.bind(3, wall_ms());
+        });
+      },
+      [] { return false; });
+}
+
+bool SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width, int height) {
+  return guarded(
+      "set_task_size",
+      [&] {
+        return run_fenced(*writer_, kSetTaskSize, "set_task_size", [&](Statement& st) {
+          st.bind(1, row_id);
+          st.bind(2, std::int64_t{attempt});
+          st.bind(3, std::int64_t{width});
+          st.bind(4, std::int64_t{height});
+          st.bind(5, wall_ms());
+        });
+      },
+      [] { return false; });
+}
+
+std::map<core::TaskState, std::int64_t> SqliteStore::count_tasks_by_state() {
+  using core::TaskState;
+  auto zeros = [] {
+    std::map<TaskState, std::int64_t> m;
+    for (TaskState s : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded,
+                        TaskState::kFailed, TaskState::kCancelled}) {
+      m[s] = 0;
+    }
+    return m;
+  };
+  return guarded(
+      "count_tasks_by_state",
+      [&] {
+        auto counts = zeros();
+        Connection* c = reader();
+        if (c == nullptr) {
+          return counts;
+        }
+        auto st = c->prepare(kCountByState, "count_tasks_by_state");
+        if (!st.ok()) {
+          return counts;
+        }
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          if (auto s = core::parse_task_state(st->text(0))) {
+            counts[*s] = st->int64(1);
+          }
+        }
+        if (rc != SQLITE_DONE) {
+          c->error(rc, "count_tasks_by_state");
+        }
+        return counts;
+      },
+      zeros);
+}
+
+bool SqliteStore::healthy() {
+  return guarded(
+      "healthy",
+      [&] {
+        Connection* c = reader();
+        if (c == nullptr) {
+          return false;
+        }
+        auto st = c->prepare(kSelectOne, "healthy");
+        if (!st.ok()) {
+          return false;
+        }
+        int rc = st->step();
+        if (rc != SQLITE_ROW) {
+          c->error(rc, "healthy");
+          return false;
+        }
+        return st->int64(0) == 1;
+      },
+      [] { return false; });
+}
+
+}  // namespace ig::store

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/task.hpp"
+#include "store/store.hpp"
+
+namespace ig::store {
+
+namespace detail {
+class Connection;
+class Writer;
+}  // namespace detail
+
+/// How to open the SQLite store. A plain value type.
+struct SqliteOptions {
+  std::filesystem::path path;         // the database file; its directory must exist
+  std::string synchronous = "FULL";   // "FULL" or "NORMAL" (WAL: NORMAL may lose the last
+                                      // commits on power loss, never consistency)
+  std::chrono::milliseconds busy_timeout{5000};  // wait for another process's lock
+  int max_batch = 256;                // write operations per group commit
+};
+
+/// SQLite (WAL) implementation of Store: one writer thread with group commit, a read
+/// connection per calling thread. Thread-safe.
+class SqliteStore final : public Store {
+ public:
+  /// Opens or creates the database, applies missing migrations and starts the writer.
+  /// Fails if the file cannot be opened in WAL mode, or its schema is newer than this binary.
+  static core::Result<std::unique_ptr<SqliteStore>> open(SqliteOptions opts);
+  /// Stops the writer after draining its queue, then closes every connection. No call may be
+  /// running or start while it runs.
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  core::Result<ApiKey> create_key(const ApiKey& key) override;
+  std::optional<ApiKey> find_key_by_hash(const std::string& secret_hash) override;
+  std::optional<ApiKey> find_key_by_prefix(const std::string& prefix) override;
+  /// -1 when the database cannot be read.
+  std::int64_t count_keys() override;
+
+  core::Status insert_task(const core::Task& task) override;
+  std::optional<core::Task> get_task(const std::string& id) override;
+  std::vector<Claim> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
+                                 std::int64_t lease_until_ms) override;
+  bool renew_lease(std::int64_t row_id, int attempt, std::int64_t lease_until_ms) override;
+  bool complete_task(std::int64_t row_id, int attempt, const core::TaskOutcome& out) override;
+  bool release_task(std::int64_t row_id, int attempt) override;
+  bool set_task_size(std::int64_t row_id, int attempt, int width, int height) override;
+
+  std::map<core::TaskState, std::int64_t> count_tasks_by_state() override;
+  bool healthy() override;
+
+  /// COMMITs the writer has executed since open (for tests and metrics).
+  std::uint64_t commits() const;
+  /// Write operations submitted and not yet completed (for tests and metrics).
+  std::size_t pending_writes() const;
+
+ private:
+  SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Writer> writer);
+
+  /// This thread's read connection, opened on first use; nullptr if it cannot be opened.
+  detail::Connection* reader();
+
+  const SqliteOptions opts_;
+  const std::uint64_t instance_;  // never reused: tells this store's cached readers apart
+  std::unique_ptr<detail::Writer> writer_;
+  std::mutex readers_mu_;
+  // Declared after writer_ so readers close first and the writer's connection, closing last,
+  // checkpoints the WAL.
+  std::unordered_map<std::thread::id, std::unique_ptr<detail::Connection>> readers_;
+};
+
+}  // namespace ig::store

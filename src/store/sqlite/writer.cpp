@@ -1,0 +1,146 @@
+#include "store/sqlite/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+namespace ig::store::detail {
+
+Writer::Writer(Connection conn, int max_batch)
+    : conn_(std::move(conn)),
+      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
+      thread_([this] { loop(); }) {}
+
+Writer::~Writer() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+core::Status Writer::submit(WriteOp op) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // Waiting here would wait for ourselves.
+    spdlog::error("store: write submitted from inside a write operation");
+    return core::make_error(core::ErrorCode::kInternal, "store: nested write");
+  }
+  Pending p(op);
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) {
+      return core::make_error(core::ErrorCode::kUnavailable, "store: closed");
+    }
+    queue_.push_back(&p);
+    pending_.fetch_add(1, std::memory_order_relaxed);
+  }
+  work_cv_.notify_one();
+  std::unique_lock lk(mu_);
+  done_cv_.wait(lk, [&p] { return p.done; });
+  return std::move(p.status);
+}
+
+void Writer::loop() {
+  std::vector<Pending*> batch;
+  batch.reserve(max_batch_);
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      work_cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // stopping, and everything queued before has been completed
+      }
+      std::size_t n = std::min(max_batch_, queue_.size());
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    try {
+      run_batch(batch);
+    } catch (...) {
+      // Only allocation failures get here; never leave a caller waiting.
+      conn_.rollback();
+      for (Pending* p : batch) {
+        p->status = core::make_error(core::ErrorCode::kInternal, "store: write failed");
+      }
+    }
+    complete(batch);
+    batch.clear();
+  }
+}
+
+void Writer::run_batch(const std::vector<Pending*>& batch) {
+  // IMMEDIATE takes the write lock up front, so another process holding it makes us wait
+  // (busy_timeout) here instead of failing half-way through the batch.
+  if (core::Status begin = conn_.exec("BEGIN IMMEDIATE", "begin"); !begin.ok()) {
+    fail_all(batch, begin.error());
+    return;
+  }
+  for (Pending* p : batch) {
+    if (!run_in_savepoint(*p) || !conn_.in_transaction()) {
+      // SQLite rolled the whole transaction back (I/O error, disk full, …) or a savepoint
+      // command failed: the writes of earlier operations are gone too.
+      conn_.rollback();
+      fail_all(batch, core::make_error(core::ErrorCode::kInternal, "store: write failed"));
+      return;
+    }
+  }
+  if (core::Status commit = conn_.exec("COMMIT", "commit"); !commit.ok()) {
+    conn_.rollback();
+    fail_all(batch, commit.error());
+    return;
+  }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Writer::run_in_savepoint(Pending& p) {
+  if (core::Status sp = conn_.exec("SAVEPOINT op", "savepoint"); !sp.ok()) {
+    p.status = sp.error();
+    return false;
+  }
+  try {
+    p.status = p.op(conn_);
+  } catch (const std::exception& e) {
+    spdlog::error("store: write operation threw: {}", e.what());
+    p.status = core::make_error(core::ErrorCode::kInternal, "store: write failed");
+  } catch (...) {
+    spdlog::error("store: write operation threw");
+    p.status = core::make_error(core::ErrorCode::kInternal, "store: write failed");
+  }
+  if (!conn_.in_transaction()) {
+    return false;
+  }
+  if (p.status.ok()) {
+    if (core::Status rel = conn_.exec("RELEASE op", "release"); !rel.ok()) {
+      p.status = rel.error();
+      return false;
+    }
+    return true;
+  }
+  // ROLLBACK TO keeps the savepoint on the stack; RELEASE pops it.
+  return conn_.exec("ROLLBACK TO op", "rollback to").ok() &&
+         conn_.exec("RELEASE op", "release").ok();
+}
+
+void Writer::fail_all(const std::vector<Pending*>& batch, const core::Error& e) {
+  for (Pending* p : batch) {
+    p->status = e;
+  }
+}
+
+void Writer::complete(const std::vector<Pending*>& batch) {
+  {
+    std::lock_guard lk(mu_);
+    for (Pending* p : batch) {
+      p->done = true;  // after this the caller may return and destroy *p
+    }
+    pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
+  }
+  done_cv_.notify_all();
+}
+
+}  // namespace ig::store::detail

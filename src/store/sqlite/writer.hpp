@@ -1,0 +1,93 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "core/result.hpp"
+#include "store/sqlite/connection.hpp"
+
+namespace ig::store::detail {
+
+/// A non-owning reference to a write operation `core::Status(Connection&)`. The callable
+/// must outlive the Writer::submit call it is passed to (submit blocks until it ran).
+class WriteOp {
+ public:
+  // Excludes WriteOp itself: a copy must copy the reference, not refer to the copied object.
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, WriteOp> &&
+             std::is_invocable_r_v<core::Status, F&, Connection&>)
+  WriteOp(F& f)  // NOLINT(google-explicit-constructor)
+      : obj_(static_cast<void*>(&f)),
+        call_([](void* obj, Connection& c) -> core::Status { return (*static_cast<F*>(obj))(c); }) {}
+
+  core::Status operator()(Connection& c) const { return call_(obj_, c); }
+
+ private:
+  void* obj_;
+  core::Status (*call_)(void*, Connection&);
+};
+
+/// The single writer: a dedicated thread owning the only write connection. Callers submit an
+/// operation and block; the thread takes up to `max_batch` queued operations, runs them in one
+/// BEGIN IMMEDIATE … COMMIT (each inside its own SAVEPOINT, so a failing operation rolls back
+/// only itself) and then completes every caller with its own result. A caller returns only
+/// after the COMMIT that holds its write; if BEGIN or COMMIT fails, every operation of the
+/// batch gets that error. Thread-safe.
+class Writer {
+ public:
+  /// Starts the thread; `conn` must be a read-write connection no other thread uses.
+  /// Throws std::system_error if the thread cannot be started.
+  Writer(Connection conn, int max_batch);
+  /// Stops accepting operations, completes those already queued, joins the thread.
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  /// Runs `op` in the next batch and returns its result once that batch has committed (or
+  /// the batch's error). Must not be called from inside an operation.
+  core::Status submit(WriteOp op);
+
+  /// COMMITs executed so far.
+  std::uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  /// Operations submitted and not yet completed (queued or in the running batch).
+  std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Pending {
+    explicit Pending(WriteOp o) : op(o) {}
+    WriteOp op;
+    core::Status status = core::ok_status();
+    bool done = false;  // guarded by mu_
+  };
+
+  void loop();
+  void run_batch(const std::vector<Pending*>& batch);
+  /// Runs one operation inside its own savepoint. False: the savepoint machinery itself
+  /// failed and the whole transaction must be abandoned.
+  bool run_in_savepoint(Pending& p);
+  void fail_all(const std::vector<Pending*>& batch, const core::Error& e);
+  void complete(const std::vector<Pending*>& batch);
+
+  Connection conn_;  // used only by thread_
+  const std::size_t max_batch_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // queue_ gained an operation, or stopping_
+  std::condition_variable done_cv_;  // some Pending::done became true
+  std::deque<Pending*> queue_;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::size_t> pending_{0};
+
+  std::thread thread_;  // last: starts after every other member exists
+};
+
+}  // namespace ig::store::detail

@@ -1,0 +1,307 @@
+#include "tasks/dispatcher.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/sizes.hpp"
+#include "providers/registry.hpp"
+#include "storage/result_storage.hpp"
+#include "tasks/input_source.hpp"
+
+namespace ig::tasks {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+core::TaskOutcome failed(std::string code, std::string message) {
+  core::TaskOutcome o;
+  o.state = core::TaskState::kFailed;
+  o.fail_code = std::move(code);
+  o.fail_msg = std::move(message);
+  return o;
+}
+
+std::string_view extension_for(std::string_view format) {
+  if (format == "jpeg") {
+    return "jpg";
+  }
+  return format;
+}
+
+bool is_cancellation(const std::exception& e) {
+  auto* se = dynamic_cast<const boost::system::system_error*>(&e);
+  return se != nullptr && se->code() == asio::error::operation_aborted;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
+                       providers::ProviderRegistry& providers, InputSource& inputs,
+                       storage::ResultStorage& results, const core::Clock& clock,
+                       DispatcherConfig config)
+    : ioc_(ioc),
+      pool_(pool),
+      store_(store),
+      providers_(providers),
+      inputs_(inputs),
+      results_(results),
+      clock_(clock),
+      config_(std::move(config)),
+      strand_(asio::make_strand(ioc)),
+      timer_(strand_) {}
+
+Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::start() {
+  loop_done_ = false;
+  asio::co_spawn(strand_, loop(), [this](std::exception_ptr e) {
+    loop_done_ = true;
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("dispatcher loop ended: {}", ex.what());
+      }
+    }
+  });
+}
+
+void Dispatcher::wake() {
+  asio::post(strand_, [this] {
+    wake_pending_ = true;
+    timer_.cancel();
+  });
+}
+
+asio::awaitable<void> Dispatcher::loop() {
+  while (!stopping_) {
+    wake_pending_ = false;
+    const int free = config_.concurrency - running_.load();
+    std::size_t claimed = 0;
+    if (free > 0) {
+      const std::int64_t now = clock_.now_ms();
+      const std::int64_t until = now + config_.lease.count();
+      std::vector<store::Claim> claims;
+      try {
+        claims = co_await runtime::offload(
+            pool_, [&] { return store_.claim_tasks(config_.owner, free, now, until); });
+      } catch (const std::exception& e) {
+        spdlog::error("claiming tasks failed: {}", e.what());
+      }
+      claimed = claims.size();
+      for (auto& c : claims) {
+        if (stopping_) {
+          // Claimed while stopping: hand it straight back.
+          const auto row = c.task.row_id;
+          const int attempt = c.task.attempt;
+          co_await runtime::offload(pool_, [&] { return store_.release_task(row, attempt); });
+          continue;
+        }
+        launch(std::move(c));
+      }
+    }
+    if (stopping_) {
+      break;
+    }
+    if (claimed > 0 && static_cast<int>(claimed) == free) {
+      continue;  // there may be more work waiting
+    }
+    if (wake_pending_) {
+      continue;
+    }
+    timer_.expires_after(config_.poll);
+    auto [ec] = co_await timer_.async_wait(asio::as_tuple(use_awaitable));
+    (void)ec;
+  }
+}
+
+void Dispatcher::launch(store::Claim claim) {
+  const std::int64_t row = claim.task.row_id;
+  auto executor = asio::make_strand(ioc_);
+  auto signal = std::make_shared<asio::cancellation_signal>();
+  {
+    std::lock_guard lock(mu_);
+    runs_[row] = Run{claim.task.attempt, signal, executor};
+    unfinished_[row] = claim.task.attempt;
+  }
+  ++running_;
+  spdlog::info("task={} attempt={} claimed", claim.task.id, claim.task.attempt);
+  asio::co_spawn(executor, run(std::move(claim)),
+                 asio::bind_cancellation_slot(signal->slot(), [this, row](std::exception_ptr e) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       if (!is_cancellation(ex)) {
+                         spdlog::error("task run ended by an exception: {}", ex.what());
+                       }
+                     }
+                   }
+                   {
+                     std::lock_guard lock(mu_);
+                     runs_.erase(row);
+                   }
+                   --running_;
+                   wake();
+                 }));
+}
+
+asio::awaitable<void> Dispatcher::run(store::Claim claim) {
+  // Whichever ends first cancels the other: a finished task stops renewing; a lost lease
+  // abandons the work (another process owns the task now).
+  co_await (execute(claim) || keep_lease(claim));
+}
+
+asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto every = std::max(config_.lease / 3, std::chrono::milliseconds(10));
+  const auto row = claim.task.row_id;
+  const int attempt = claim.task.attempt;
+  for (;;) {
+    timer.expires_after(every);
+    co_await timer.async_wait(use_awaitable);
+    const std::int64_t until = clock_.now_ms() + config_.lease.count();
+    const bool kept = co_await runtime::offload(
+        pool_, [this, row, attempt, until] { return store_.renew_lease(row, attempt, until); });
+    if (!kept) {
+      spdlog::warn("task={} attempt={} lease lost; abandoning this run", claim.task.id, attempt);
+      std::lock_guard lock(mu_);
+      unfinished_.erase(row);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
+  core::Task& task = claim.task;
+  const int attempt = task.attempt;
+  core::TaskOutcome outcome;
+  try {
+    outcome = co_await produce(task, attempt);
+  } catch (const std::exception& e) {
+    if (is_cancellation(e)) {
+      throw;
+    }
+    spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt, e.what());
+    outcome = failed("internal_error", "internal error while generating the image");
+  }
+  // A cancelled run (shutdown, or the lease was lost) never writes a terminal state: the task
+  // is released on shutdown or already belongs to another run.
+  auto cancel_state = co_await asio::this_coro::cancellation_state;
+  if (cancel_state.cancelled() != asio::cancellation_type::none) {
+    spdlog::info("task={} attempt={} run cancelled before completion", task.id, attempt);
+    co_return;
+  }
+  outcome.completed_ms = clock_.now_ms();
+  const auto row = task.row_id;
+  const bool written = co_await runtime::offload(
+      pool_, [&] { return store_.complete_task(row, attempt, outcome); });
+  {
+    std::lock_guard lock(mu_);
+    unfinished_.erase(row);
+  }
+  if (!written) {
+    spdlog::warn("task={} attempt={} finished after losing its lease; result discarded", task.id,
+                 attempt);
+    co_return;
+  }
+  spdlog::info("task={} attempt={} {}{}{}", task.id, attempt, core::to_string(outcome.state),
+               outcome.fail_code.empty() ? "" : " code=", outcome.fail_code);
+}
+
+asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt) {
+  auto provider = providers_.default_provider();
+  if (!provider) {
+    co_return failed("internal_error", "no image provider is configured");
+  }
+  core::GenerationRequest& req = task.request;
+  providers::GenerateJob job;
+  for (std::size_t i = 0; i < req.input_urls.size(); ++i) {
+    auto loaded = co_await inputs_.load(req.input_urls[i], "input_urls[" + std::to_string(i) + "]");
+    if (loaded.failure) {
+      co_return failed(loaded.failure->code, loaded.failure->message);
+    }
+    job.references.push_back(std::move(*loaded.image));
+  }
+  if (req.size.width == 0 || req.size.height == 0) {
+    if (job.references.empty()) {
+      req.size = *core::unified_table_size({1, 1}, req.tier);
+    } else {
+      const auto& first = job.references.front();
+      req.size = core::size_from_reference(first.width, first.height, req.tier);
+    }
+    const auto row = task.row_id;
+    const auto size = req.size;
+    co_await runtime::offload(
+        pool_, [&] { return store_.set_task_size(row, attempt, size.width, size.height); });
+  }
+  job.request = req;
+  job.task_id = task.id;
+  job.attempt = attempt;
+  auto generated = co_await provider->generate(std::move(job));
+  if (generated.error) {
+    co_return failed(generated.error->code, generated.error->message);
+  }
+  if (static_cast<int>(generated.images.size()) != req.n) {
+    co_return failed("upstream_error", "the provider returned " +
+                                           std::to_string(generated.images.size()) +
+                                           " images instead of " + std::to_string(req.n));
+  }
+  core::TaskOutcome outcome;
+  outcome.state = core::TaskState::kSucceeded;
+  const std::string_view format = core::effective_output_format(req);
+  for (std::size_t i = 0; i < generated.images.size(); ++i) {
+    auto& img = generated.images[i];
+    core::ResultObject obj;
+    obj.key = task.id + "/" + std::to_string(i + 1) + "." + std::string(extension_for(format));
+    obj.content_type = img.mime.empty() ? std::string(core::mime_for_format(format)) : img.mime;
+    obj.width = img.width;
+    obj.height = img.height;
+    auto st = co_await runtime::offload(pool_, [&] { return results_.put(obj.key, img.bytes); });
+    if (!st) {
+      spdlog::error("task={} storing result failed: {}", task.id, st.error().message);
+      co_return failed("internal_error", "could not store the generated image");
+    }
+    outcome.results.push_back(std::move(obj));
+  }
+  co_return outcome;
+}
+
+asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
+  stopping_ = true;
+  asio::post(strand_, [this] { timer_.cancel(); });
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [row, r] : runs_) {
+      asio::post(r.executor, [sig = r.cancel] { sig->emit(asio::cancellation_type::terminal); });
+    }
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while ((running_.load() > 0 || !loop_done_.load()) && std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(use_awaitable);
+  }
+  std::map<std::int64_t, int> leftover;
+  {
+    std::lock_guard lock(mu_);
+    leftover.swap(unfinished_);
+  }
+  for (const auto& [row, attempt] : leftover) {
+    const bool released =
+        co_await runtime::offload(pool_, [&] { return store_.release_task(row, attempt); });
+    spdlog::info("task row={} attempt={} {}", row, attempt,
+                 released ? "released for another run" : "was no longer ours");
+  }
+}
+
+}  // namespace ig::tasks

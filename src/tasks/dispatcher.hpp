@@ -1,0 +1,93 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "core/clock.hpp"
+#include "runtime/offload.hpp"
+#include "store/store.hpp"
+
+namespace ig::providers {
+class ProviderRegistry;
+}
+namespace ig::storage {
+class ResultStorage;
+}
+
+namespace ig::tasks {
+
+class InputSource;
+
+struct DispatcherConfig {
+  int concurrency = 4;                     // tasks run at once by this process
+  std::chrono::milliseconds lease{30'000};  // a running task's lease; renewed every lease/3
+  std::chrono::milliseconds poll{500};      // how often to look for work without a wake-up
+  std::string owner;                        // lease owner name ("host:pid:random")
+};
+
+/// Runs queued tasks: claims them under a lease, loads inputs, calls the provider, stores the
+/// results and writes the terminal state fenced by the attempt number. A task whose lease
+/// expires (its process died) is claimed again by any dispatcher. Thread-safe.
+class Dispatcher {
+ public:
+  Dispatcher(boost::asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
+             providers::ProviderRegistry& providers, InputSource& inputs,
+             storage::ResultStorage& results, const core::Clock& clock, DispatcherConfig config);
+  ~Dispatcher();
+
+  void start();
+  /// A task was created: look for work now rather than at the next poll.
+  void wake();
+  /// Stops claiming, cancels running tasks and returns their leases (state queued) so another
+  /// process may run them at once. Completes when every run has ended or at the deadline.
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds deadline);
+
+  int running() const { return running_.load(); }
+
+ private:
+  struct Run {
+    int attempt = 0;
+    std::shared_ptr<boost::asio::cancellation_signal> cancel;
+    boost::asio::any_io_executor executor;
+  };
+
+  boost::asio::awaitable<void> loop();
+  void launch(store::Claim claim);
+  boost::asio::awaitable<void> run(store::Claim claim);
+  boost::asio::awaitable<void> execute(store::Claim& claim);
+  boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
+  boost::asio::awaitable<void> keep_lease(const store::Claim& claim);
+
+  boost::asio::io_context& ioc_;
+  runtime::BlockingExecutor pool_;
+  store::Store& store_;
+  providers::ProviderRegistry& providers_;
+  InputSource& inputs_;
+  storage::ResultStorage& results_;
+  const core::Clock& clock_;
+  DispatcherConfig config_;
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer timer_;  // the idle wait of loop(); on strand_
+  bool wake_pending_ = false;        // on strand_
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> loop_done_{true};
+  std::atomic<int> running_{0};
+
+  std::mutex mu_;
+  std::map<std::int64_t, Run> runs_;      // row id → the run holding its lease
+  std::map<std::int64_t, int> unfinished_;  // row id → attempt: claimed, terminal not written
+};
+
+}  // namespace ig::tasks

@@ -1,0 +1,241 @@
+"""Test harness: runs the real imagegate binary on port 0 against a temp data dir.
+
+Only the Python standard library is used. The binary is found through IMAGEGATE_BIN (set by
+ctest) or build/imagegate.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("IMAGEGATE_BIN", os.path.join(ROOT, "build", "imagegate"))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+
+def wait_for_file(path, timeout=15.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path) as f:
+                content = f.read().strip()
+            if content:
+                return content
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s before writing %s" % (proc.returncode, path))
+        time.sleep(0.02)
+    raise TimeoutError("timed out waiting for " + path)
+
+
+def png_size(data):
+    """(width, height) from a PNG's IHDR; asserts the signature."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG: %r" % data[:16]
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+class Server:
+    """One imagegate process with its own data dir."""
+
+    def __init__(self, data_dir=None, settings=None, env=None):
+        self.owns_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="ig-it-")
+        self.settings = dict(settings or {})
+        self.env = dict(env or {})
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.data_dir, "server-%d.log" % time.time_ns())
+
+    def create_key(self, name="test"):
+        out = subprocess.run([BIN, "keys", "create", "--name", name, "--data-dir", self.data_dir],
+                             check=True, capture_output=True, text=True, timeout=30)
+        key = out.stdout.strip()
+        assert key.startswith("sk-"), out
+        return key
+
+    def start(self):
+        port_file = os.path.join(self.data_dir, "port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        args = [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+                "--set", "server.port_file=" + port_file]
+        defaults = {"sandbox.latency_ms": "100", "dispatcher.poll_ms": "50", "log.level": "info"}
+        for k, v in {**defaults, **self.settings}.items():
+            args += ["--set", "%s=%s" % (k, v)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
+        env.update(self.env)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.port = int(wait_for_file(port_file, proc=self.proc))
+        return self
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+    def cleanup(self):
+        self.stop()
+        if self.owns_dir and not os.environ.get("IG_KEEP_DATA"):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def request(self, method, path, body=None, headers=None, key=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        resp = Response(r.status, r.getheaders(), r.read())
+        conn.close()
+        return resp
+
+    def get_url(self, url, headers=None, method="GET"):
+        u = urllib.parse.urlsplit(url)
+        assert u.port == self.port, url
+        path = u.path + ("?" + u.query if u.query else "")
+        return self.request(method, path, headers=headers)
+
+    # --- the jobs dialect
+    def create_job(self, key, body):
+        return self.request("POST", "/api/v1/jobs/createTask", body=body, key=key)
+
+    def record(self, key, task_id):
+        return self.request("GET", "/api/v1/jobs/recordInfo?taskId=" + urllib.parse.quote(task_id),
+                            key=key)
+
+    def wait_job(self, key, task_id, timeout=60):
+        deadline = time.time() + timeout
+        states = []
+        while time.time() < deadline:
+            r = self.record(key, task_id)
+            assert r.status == 200, (r.status, r.body)
+            data = r.json()["data"]
+            if not states or states[-1] != data["state"]:
+                states.append(data["state"])
+            if data["state"] in ("success", "fail"):
+                return data, states
+            time.sleep(0.05)
+        raise TimeoutError("task %s not finished; states %s" % (task_id, states))
+
+
+class HttpsFixture:
+    """The local HTTPS image server of tests/fixtures, with a throwaway test CA."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ig-https-")
+        self.ca_dir = os.path.join(self.dir, "ca")
+        self.files = os.path.join(self.dir, "files")
+        os.makedirs(self.files)
+        subprocess.run(["bash", os.path.join(FIXTURES, "make-test-ca.sh"), self.ca_dir],
+                       check=True, capture_output=True, timeout=60)
+        self.ca_file = os.path.join(self.ca_dir, "ca.pem")
+        self.proc = None
+        self.port = None
+
+    def add_file(self, name, data):
+        with open(os.path.join(self.files, name), "wb") as f:
+            f.write(data)
+
+    def start(self):
+        port_file = os.path.join(self.dir, "port")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(FIXTURES, "https_server.py"),
+             "--cert", os.path.join(self.ca_dir, "server.pem"),
+             "--key", os.path.join(self.ca_dir, "server.key"),
+             "--dir", self.files, "--port", "0", "--port-file", port_file],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.port = int(wait_for_file(port_file, proc=self.proc))
+        return self
+
+    def url(self, path):
+        return "https://127.0.0.1:%d/%s" % (self.port, path.lstrip("/"))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def server_settings(self):
+        """Settings that let imagegate fetch from this fixture (test-only allowance)."""
+        return {"media.unsafe_allow_cidrs": "127.0.0.1/32", "media.extra_ca_file": self.ca_file}
+
+
+def make_png(width, height, rgb=(200, 30, 60)):
+    """A valid RGB PNG built with zlib; no third-party modules."""
+    import zlib
+
+    def chunk(kind, payload):
+        c = struct.pack(">I", len(payload)) + kind + payload
+        return c + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+def raw_exchange(port, payload, timeout=10.0, read_until_close=True):
+    """Sends raw bytes, returns everything read until the server closes (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if payload:
+            s.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            chunks.append(b)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+    finally:
+        s.close()

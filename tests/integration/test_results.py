@@ -1,0 +1,100 @@
+"""Signed result URLs: expiry, tampering, HEAD, Range, the janitor."""
+import json
+import os
+import time
+import unittest
+import urllib.parse
+
+from harness import Server, png_size
+
+T2I = "gpt-image-2-text-to-image"
+
+
+class ResultsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+        cls.key = cls.server.create_key("results")
+        cls.server.start()
+        r = cls.server.create_job(cls.key, {"model": T2I, "input": {"prompt": "result"}})
+        data, _ = cls.server.wait_job(cls.key, r.json()["data"]["taskId"])
+        cls.data = data
+        cls.url = json.loads(data["resultJson"])["resultUrls"][0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def parts(self):
+        u = urllib.parse.urlsplit(self.url)
+        return u.path, dict(urllib.parse.parse_qsl(u.query))
+
+    def fetch(self, path, query, **kw):
+        return self.server.request(kw.pop("method", "GET"),
+                                   path + "?" + urllib.parse.urlencode(query), **kw)
+
+    def test_url_expires_24h_after_completion(self):
+        _, q = self.parts()
+        expires = int(q["expires"])
+        self.assertEqual(expires, self.data["completeTime"] // 1000 + 86400)
+
+    def test_get_head_and_range(self):
+        path, q = self.parts()
+        full = self.fetch(path, q)
+        self.assertEqual(full.status, 200)
+        self.assertEqual(full.header("Content-Type"), "image/png")
+        self.assertEqual(full.header("Accept-Ranges"), "bytes")
+        self.assertEqual(png_size(full.body), (1024, 1024))
+        head = self.fetch(path, q, method="HEAD")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.body, b"")
+        self.assertEqual(int(head.header("Content-Length")), len(full.body))
+        part = self.fetch(path, q, headers={"Range": "bytes=0-15"})
+        self.assertEqual(part.status, 206)
+        self.assertEqual(part.body, full.body[:16])
+        self.assertEqual(part.header("Content-Range"), "bytes 0-15/%d" % len(full.body))
+        tail = self.fetch(path, q, headers={"Range": "bytes=-10"})
+        self.assertEqual(tail.status, 206)
+        self.assertEqual(tail.body, full.body[-10:])
+        bad = self.fetch(path, q, headers={"Range": "bytes=%d-" % (len(full.body) + 5)})
+        self.assertEqual(bad.status, 416)
+
+    def test_tampered_urls_are_403(self):
+        path, q = self.parts()
+        sig = q["signature"]
+        flipped = ("0" if sig[0] != "0" else "1") + sig[1:]
+        self.assertEqual(self.fetch(path, {**q, "signature": flipped}).status, 403)
+        self.assertEqual(self.fetch(path, {**q, "expires": str(int(q["expires"]) + 1)}).status,
+                         403)
+        self.assertEqual(self.fetch(path.replace("/1.png", "/2.png"), q).status, 403)
+        self.assertEqual(self.fetch(path, {"expires": q["expires"]}).status, 403)
+        self.assertEqual(self.server.request("GET", path).status, 403)
+
+
+class ExpiryTest(unittest.TestCase):
+    def test_expired_url_is_403_and_the_janitor_deletes_the_file(self):
+        server = Server(settings={"results.ttl_s": "2", "results.janitor_interval_s": "1"})
+        key = server.create_key("expiry")
+        server.start()
+        try:
+            r = server.create_job(key, {"model": T2I, "input": {"prompt": "short-lived"}})
+            task_id = r.json()["data"]["taskId"]
+            data, _ = server.wait_job(key, task_id)
+            url = json.loads(data["resultJson"])["resultUrls"][0]
+            self.assertEqual(server.get_url(url).status, 200)
+            result_dir = os.path.join(server.data_dir, "results", task_id)
+            self.assertTrue(os.listdir(result_dir))
+            time.sleep(3.5)
+            r = server.get_url(url)
+            self.assertEqual(r.status, 403)
+            self.assertIn(b"expired", r.body)
+            deadline = time.time() + 5
+            while os.path.exists(result_dir) and os.listdir(result_dir) and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertFalse(os.path.exists(result_dir) and os.listdir(result_dir))
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

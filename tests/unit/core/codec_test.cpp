@@ -1,0 +1,65 @@
+#include "core/codec.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ig::core {
+namespace {
+
+TEST(Codec, RequestRoundTrip) {
+  GenerationRequest r;
+  r.dialect = Dialect::kUnified;
+  r.model = "gpt-image-2";
+  r.mode = Mode::kImageToImage;
+  r.prompt = "a \"quoted\" prompt ✓";
+  r.input_urls = {"https://a.example/1.png", "https://b.example/2.png"};
+  r.mask_url = "https://a.example/m.png";
+  r.aspect_ratio = "16:9";
+  r.tier = Tier::k2K;
+  r.quality = "high";
+  r.output_format = "webp";
+  r.n = 3;
+  r.size = {2736, 1536};
+  r.callback_url = "https://cb.example/x";
+  auto back = decode_request(encode_request(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->dialect, r.dialect);
+  EXPECT_EQ(back->model, r.model);
+  EXPECT_EQ(back->mode, r.mode);
+  EXPECT_EQ(back->prompt, r.prompt);
+  EXPECT_EQ(back->input_urls, r.input_urls);
+  EXPECT_EQ(back->mask_url, r.mask_url);
+  EXPECT_EQ(back->aspect_ratio, r.aspect_ratio);
+  EXPECT_EQ(back->tier, r.tier);
+  EXPECT_EQ(back->quality, r.quality);
+  EXPECT_EQ(back->output_format, r.output_format);
+  EXPECT_EQ(back->n, r.n);
+  EXPECT_EQ(back->size, r.size);
+  EXPECT_EQ(back->callback_url, r.callback_url);
+}
+
+TEST(Codec, BrokenRequestJsonIsRefused) {
+  EXPECT_FALSE(decode_request("{"));
+  EXPECT_FALSE(decode_request("[]"));
+  EXPECT_FALSE(decode_request(R"({"dialect":"nope"})"));
+}
+
+TEST(Codec, ResultsRoundTrip) {
+  std::vector<ResultObject> rs = {{"t/1.png", "image/png", 1024, 1024},
+                                  {"t/2.png", "image/png", 768, 1360}};
+  auto back = decode_results(encode_results(rs));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].key, "t/2.png");
+  EXPECT_EQ(back[1].width, 768);
+  EXPECT_EQ(back[1].height, 1360);
+  EXPECT_TRUE(decode_results("garbage").empty());
+}
+
+TEST(Codec, CountsCodePointsNotBytes) {
+  EXPECT_EQ(count_code_points("abc"), 3u);
+  EXPECT_EQ(count_code_points("日本語"), 3u);
+  EXPECT_EQ(count_code_points("é🙂"), 2u);
+  EXPECT_EQ(count_code_points(""), 0u);
+}
+
+}  // namespace
+}  // namespace ig::core

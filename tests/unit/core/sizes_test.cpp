@@ -1,0 +1,95 @@
+#include "core/sizes.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ig::core {
+namespace {
+
+struct Cell {
+  const char* ratio;
+  Tier tier;
+  int w;
+  int h;
+};
+
+// Every cell of seed 001's table (landscape/square as printed; portrait = swapped).
+constexpr Cell kSeed001[] = {
+    {"1:1", Tier::k1K, 1024, 1024},  {"1:1", Tier::k2K, 2048, 2048},
+    {"1:1", Tier::k4K, 2880, 2880},  {"2:1", Tier::k1K, 1456, 720},
+    {"2:1", Tier::k2K, 2896, 1456},  {"2:1", Tier::k4K, 3840, 1920},
+    {"3:1", Tier::k1K, 1776, 592},   {"3:1", Tier::k2K, 3552, 1184},
+    {"3:1", Tier::k4K, 3840, 1280},  {"3:2", Tier::k1K, 1248, 832},
+    {"3:2", Tier::k2K, 2512, 1680},  {"3:2", Tier::k4K, 3520, 2352},
+    {"4:3", Tier::k1K, 1184, 880},   {"4:3", Tier::k2K, 2368, 1776},
+    {"4:3", Tier::k4K, 3312, 2480},  {"5:4", Tier::k1K, 1152, 912},
+    {"5:4", Tier::k2K, 2288, 1824},  {"5:4", Tier::k4K, 3216, 2576},
+    {"16:9", Tier::k1K, 1360, 768},  {"16:9", Tier::k2K, 2736, 1536},
+    {"16:9", Tier::k4K, 3840, 2160}, {"21:9", Tier::k1K, 1568, 672},
+    {"21:9", Tier::k2K, 3136, 1344}, {"21:9", Tier::k4K, 3840, 1632},
+};
+
+TEST(Sizes, EveryCellOfSeed001TableAndItsPortraitSwap) {
+  for (const Cell& c : kSeed001) {
+    auto ratio = parse_ratio(c.ratio);
+    ASSERT_TRUE(ratio) << c.ratio;
+    auto s = unified_table_size(*ratio, c.tier);
+    ASSERT_TRUE(s) << c.ratio;
+    EXPECT_EQ(*s, (Size{c.w, c.h})) << c.ratio << " " << to_string(c.tier);
+    auto portrait = unified_table_size(Ratio{ratio->h, ratio->w}, c.tier);
+    ASSERT_TRUE(portrait);
+    EXPECT_EQ(*portrait, (Size{c.h, c.w})) << c.ratio << " swapped " << to_string(c.tier);
+  }
+}
+
+TEST(Sizes, EveryTableSizeKeepsSeed001Limits) {
+  for (const Cell& c : kSeed001) {
+    auto s = *unified_table_size(*parse_ratio(c.ratio), c.tier);
+    EXPECT_EQ(s.width % 16, 0);
+    EXPECT_EQ(s.height % 16, 0);
+    EXPECT_LE(s.width, kMaxEdge);
+    EXPECT_LE(s.height, kMaxEdge);
+    EXPECT_LE(s.pixels(), kMaxPixels);
+    EXPECT_GE(s.pixels(), kMinPixels);
+  }
+}
+
+TEST(Sizes, RatiosOutsideTheTableAreNotTableSizes) {
+  EXPECT_FALSE(unified_table_size({7, 5}, Tier::k1K));
+  EXPECT_FALSE(unified_table_size({1, 4}, Tier::k1K));
+}
+
+TEST(Sizes, ParseRatio) {
+  EXPECT_TRUE(parse_ratio("16:9"));
+  EXPECT_FALSE(parse_ratio("16:"));
+  EXPECT_FALSE(parse_ratio(":9"));
+  EXPECT_FALSE(parse_ratio("16x9"));
+  EXPECT_FALSE(parse_ratio("0:1"));
+  EXPECT_FALSE(parse_ratio("-1:1"));
+  EXPECT_FALSE(parse_ratio("1:1:1"));
+  EXPECT_FALSE(parse_ratio("auto"));
+  EXPECT_FALSE(parse_ratio(""));
+}
+
+TEST(Sizes, ParseTierIsCaseInsensitive) {
+  EXPECT_EQ(parse_tier("1K"), Tier::k1K);
+  EXPECT_EQ(parse_tier("2k"), Tier::k2K);
+  EXPECT_EQ(parse_tier("4K"), Tier::k4K);
+  EXPECT_FALSE(parse_tier("3K"));
+  EXPECT_FALSE(parse_tier("8K"));
+  EXPECT_FALSE(parse_tier("1KK"));
+  EXPECT_FALSE(parse_tier(""));
+}
+
+TEST(Sizes, SizeFromReferenceFollowsItsShape) {
+  EXPECT_EQ(size_from_reference(800, 800, Tier::k1K), (Size{1024, 1024}));
+  EXPECT_EQ(size_from_reference(1920, 1080, Tier::k1K), (Size{1360, 768}));
+  EXPECT_EQ(size_from_reference(1080, 1920, Tier::k1K), (Size{768, 1360}));
+  // Narrower than 3:1 is clamped to 3:1.
+  EXPECT_EQ(size_from_reference(5000, 100, Tier::k1K), (Size{1776, 592}));
+  auto odd = size_from_reference(1001, 333, Tier::k1K);
+  EXPECT_EQ(odd.width % 16, 0);
+  EXPECT_EQ(odd.height % 16, 0);
+}
+
+}  // namespace
+}  // namespace ig::core

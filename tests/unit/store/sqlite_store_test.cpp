@@ -1,0 +1,455 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "store/sqlite/migrations.hpp"
+#include "unit/store/store_test_util.hpp"
+
+namespace ig::store {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using testing::ids_of;
+using testing::make_key;
+using testing::make_task;
+using testing::outcome;
+using testing::RawDb;
+using StoreTest = testing::StoreTest;
+using core::ErrorCode;
+using core::TaskState;
+
+void expect_same_request(const core::GenerationRequest& a, const core::GenerationRequest& b) {
+  EXPECT_EQ(a.dialect, b.dialect);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.mode, b.mode);
+  EXPECT_EQ(a.prompt, b.prompt);
+  EXPECT_EQ(a.input_urls, b.input_urls);
+  EXPECT_EQ(a.mask_url, b.mask_url);
+  EXPECT_EQ(a.aspect_ratio, b.aspect_ratio);
+  EXPECT_EQ(a.tier, b.tier);
+  EXPECT_EQ(a.quality, b.quality);
+  EXPECT_EQ(a.output_format, b.output_format);
+  EXPECT_EQ(a.n, b.n);
+  EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.callback_url, b.callback_url);
+}
+
+void expect_same_results(const std::vector<core::ResultObject>& a,
+                         const std::vector<core::ResultObject>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].key, b[i].key);
+    EXPECT_EQ(a[i].content_type, b[i].content_type);
+    EXPECT_EQ(a[i].width, b[i].width);
+    EXPECT_EQ(a[i].height, b[i].height);
+  }
+}
+
+// --- open and migrations
+
+TEST_F(StoreTest, OpenAppliesEveryMigrationOnceAndUsesWal) {
+  const auto known = static_cast<std::int64_t>(detail::migrations().size());
+  ASSERT_GE(known, 1);
+  ASSERT_NE(open_store(), nullptr);
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM schema_migrations"), known);
+  EXPECT_EQ(raw.integer("SELECT MAX(version) FROM schema_migrations"), known);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_schema WHERE name IN "
+                        "('api_keys', 'tasks', 'tasks_claim', 'tasks_by_key')"),
+            4);
+  const std::string applied = raw.text("SELECT group_concat(applied_ms) FROM schema_migrations");
+
+  ASSERT_NE(open_store(), nullptr);  // reopen: nothing to apply
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM schema_migrations"), known);
+  EXPECT_EQ(raw.text("SELECT group_concat(applied_ms) FROM schema_migrations"), applied);
+}
+
+TEST_F(StoreTest, RefusesDatabaseWithNewerSchema) {
+  ASSERT_NE(open_store(), nullptr);
+  const auto newer = detail::migrations().size() + 1;
+  RawDb(db_path()).exec("INSERT INTO schema_migrations VALUES (" + std::to_string(newer) +
+                        ", 0)");
+  auto r = SqliteStore::open(SqliteOptions{.path = db_path()});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, ::testing::HasSubstr("newer"));
+}
+
+TEST_F(StoreTest, RejectsBadOptions) {
+  auto bad_sync = SqliteStore::open(SqliteOptions{.path = db_path(), .synchronous = "OFF"});
+  ASSERT_FALSE(bad_sync.ok());
+  EXPECT_EQ(bad_sync.error().code, ErrorCode::kInvalidRequest);
+
+  auto no_dir = SqliteStore::open(SqliteOptions{.path = dir_.path() / "missing" / "x.db"});
+  EXPECT_FALSE(no_dir.ok());
+
+  SqliteOptions normal;
+  normal.synchronous = "normal";
+  EXPECT_NE(open_store(normal), nullptr);
+}
+
+// --- keys
+
+TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->count_keys(), 0);
+  auto created = store->create_key(ApiKey{.name = "ops",
+                                          .prefix = "sk-AbC1",
+                                          .secret_hash = std::string(64, 'a'),
+                                          .disabled = true,
+                                          .credits = 2'500'000,
+                                          .created_ms = 1'700'000'000'000});
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_GT(created->id, 0);
+
+  auto by_hash = store->find_key_by_hash(std::string(64, 'a'));
+  ASSERT_TRUE(by_hash.has_value());
+  EXPECT_EQ(by_hash->id, created->id);
+  EXPECT_EQ(by_hash->name, "ops");
+  EXPECT_EQ(by_hash->prefix, "sk-AbC1");
+  EXPECT_TRUE(by_hash->disabled);
+  EXPECT_EQ(by_hash->credits, 2'500'000);
+  EXPECT_EQ(by_hash->created_ms, 1'700'000'000'000);
+
+  auto by_prefix = store->find_key_by_prefix("sk-AbC1");
+  ASSERT_TRUE(by_prefix.has_value());
+  EXPECT_EQ(by_prefix->secret_hash, std::string(64, 'a'));
+
+  EXPECT_FALSE(store->find_key_by_hash(std::string(64, 'b')).has_value());
+  EXPECT_FALSE(store->find_key_by_prefix("sk-Zzz").has_value());
+  EXPECT_FALSE(store->find_key_by_prefix("").has_value());
+  EXPECT_EQ(store->count_keys(), 1);
+}
+
+TEST_F(StoreTest, DuplicateKeyPrefixOrHashIsAConflict) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key(make_key("sk-1", "h1")).ok());
+
+  auto same_prefix = store->create_key(make_key("sk-1", "h2"));
+  ASSERT_FALSE(same_prefix.ok());
+  EXPECT_EQ(same_prefix.error().code, ErrorCode::kConflict);
+
+  auto same_hash = store->create_key(make_key("sk-2", "h1"));
+  ASSERT_FALSE(same_hash.ok());
+  EXPECT_EQ(same_hash.error().code, ErrorCode::kConflict);
+
+  // Keys without a prefix do not collide with each other.
+  EXPECT_TRUE(store->create_key(make_key("", "h3")).ok());
+  EXPECT_TRUE(store->create_key(make_key("", "h4")).ok());
+  EXPECT_FALSE(store->create_key(make_key("sk-5", "")).ok());  // no hash
+  EXPECT_EQ(store->count_keys(), 3);
+  EXPECT_EQ(store->find_key_by_hash("h2"), std::nullopt);
+}
+
+// --- tasks
+
+TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto key = store->create_key(make_key("sk-a", "ha"));
+  ASSERT_TRUE(key.ok());
+
+  core::Task t;
+  t.id = "task-unified-1700000000-abcdefgh";
+  t.key_id = key->id;
+  core::GenerationRequest& r = t.request;
+  r.dialect = core::Dialect::kUnified;
+  r.model = "gpt-image-2";
+  r.mode = core::Mode::kImageToImage;
+  r.prompt = "a \"quoted\" 猫\nacross lines";
+  r.input_urls = {"https://a.example/1.png", "https://b.example/2.jpg?x=1&y=2"};
+  r.mask_url = "https://a.example/mask.png";
+  r.aspect_ratio = "16:9";
+  r.tier = core::Tier::k2K;
+  r.quality = "high";
+  r.output_format = "webp";
+  r.n = 3;
+  r.size = {2048, 1152};
+  r.callback_url = "https://hooks.example/cb";
+  t.param = R"({"model":"gpt-image-2","prompt":"a \"quoted\" 猫"})";
+  t.created_ms = 1'700'000'000'123;
+  ASSERT_TRUE(store->insert_task(t).ok());
+
+  auto got = store->get_task(t.id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_GT(got->row_id, 0);
+  EXPECT_EQ(got->id, t.id);
+  EXPECT_EQ(got->key_id, key->id);
+  expect_same_request(got->request, r);
+  EXPECT_EQ(got->param, t.param);
+  EXPECT_EQ(got->state, TaskState::kQueued);
+  EXPECT_EQ(got->attempt, 0);
+  EXPECT_EQ(got->created_ms, t.created_ms);
+  EXPECT_EQ(got->started_ms, 0);
+  EXPECT_EQ(got->completed_ms, 0);
+  EXPECT_TRUE(got->results.empty());
+
+  // The lifecycle fields come from claim and complete.
+  auto claims = store->claim_tasks("w1", 1, 1'700'000'001'000, 1'700'000'061'000);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].task.row_id, got->row_id);
+  EXPECT_EQ(claims[0].lease_until_ms, 1'700'000'061'000);
+  expect_same_request(claims[0].task.request, r);
+  EXPECT_EQ(claims[0].task.param, t.param);
+
+  core::TaskOutcome out;
+  out.state = TaskState::kSucceeded;
+  out.results = {{"task-unified-1700000000-abcdefgh/1.webp", "image/webp", 2048, 1152},
+                 {"task-unified-1700000000-abcdefgh/2.webp", "image/webp", 2048, 1152}};
+  out.completed_ms = 1'700'000'042'000;
+  ASSERT_TRUE(store->complete_task(got->row_id, 1, out));
+
+  got = store->get_task(t.id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->state, TaskState::kSucceeded);
+  EXPECT_EQ(got->attempt, 1);
+  EXPECT_EQ(got->started_ms, 1'700'000'001'000);
+  EXPECT_EQ(got->completed_ms, 1'700'000'042'000);
+  EXPECT_EQ(got->fail_code, "");
+  expect_same_results(got->results, out.results);
+  expect_same_request(got->request, r);
+}
+
+TEST_F(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("t1", 10)).ok());
+  auto claims = store->claim_tasks("w", 1, 100, 1000);
+  ASSERT_EQ(claims.size(), 1u);
+  auto failed = outcome(TaskState::kFailed, "content_policy_violation", 200);
+  failed.fail_msg = "the prompt was refused";
+  ASSERT_TRUE(store->complete_task(claims[0].task.row_id, 1, failed));
+  auto got = store->get_task("t1");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->state, TaskState::kFailed);
+  EXPECT_EQ(got->fail_code, "content_policy_violation");
+  EXPECT_EQ(got->fail_msg, "the prompt was refused");
+  EXPECT_EQ(got->completed_ms, 200);
+  EXPECT_TRUE(got->results.empty());
+}
+
+TEST_F(StoreTest, UnknownTaskIsAbsent) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->get_task("nope"), std::nullopt);
+}
+
+TEST_F(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("same", 10)).ok());
+  auto second = make_task("same", 20);
+  second.request.prompt = "something else";
+  auto s = store->insert_task(second);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store->get_task("same")->request.prompt, "a lighthouse at dusk");
+  EXPECT_EQ(store->get_task("same")->created_ms, 10);
+}
+
+TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto s = store->insert_task(make_task("t", 10, /*key_id=*/4242));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInternal);  // foreign_keys is on
+  EXPECT_EQ(s.error().message.find("FOREIGN"), std::string::npos);  // no SQL text
+  EXPECT_EQ(store->get_task("t"), std::nullopt);
+}
+
+// --- claims, leases, fencing
+
+TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  // Inserted out of order; b and d share a created_ms, so insertion (row_id) decides.
+  for (auto [id, created] : std::vector<std::pair<std::string, int>>{
+           {"a", 30}, {"b", 10}, {"c", 20}, {"d", 10}, {"e", 40}}) {
+    ASSERT_TRUE(store->insert_task(make_task(id, created)).ok());
+  }
+  auto first = store->claim_tasks("w1", 3, 100, 1000);
+  EXPECT_THAT(ids_of(first), ElementsAre("b", "d", "c"));
+  for (const auto& c : first) {
+    EXPECT_EQ(c.task.state, TaskState::kRunning);
+    EXPECT_EQ(c.task.attempt, 1);
+    EXPECT_EQ(c.task.started_ms, 100);
+    EXPECT_EQ(c.lease_until_ms, 1000);
+  }
+  EXPECT_THAT(ids_of(store->claim_tasks("w2", 10, 200, 1000)), ElementsAre("a", "e"));
+  EXPECT_THAT(store->claim_tasks("w3", 10, 300, 1000), IsEmpty());  // all leased
+  EXPECT_THAT(store->claim_tasks("w3", 0, 300, 1000), IsEmpty());
+
+  // A finished task is never claimed again, even after its lease time.
+  ASSERT_TRUE(store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400)));
+  EXPECT_THAT(ids_of(store->claim_tasks("w4", 10, 5000, 9000)),
+              ElementsAre("d", "c", "a", "e"));
+}
+
+TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  ASSERT_EQ(store->claim_tasks("w1", 1, 1000, 2000).size(), 1u);
+  EXPECT_THAT(store->claim_tasks("w2", 1, 2000, 6000), IsEmpty());  // lease ends at 2000
+
+  auto again = store->claim_tasks("w2", 1, 2001, 6000);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task.attempt, 2);
+  EXPECT_EQ(again[0].task.started_ms, 1000);  // the first claim's time stays
+  EXPECT_EQ(again[0].lease_until_ms, 6000);
+  EXPECT_EQ(store->get_task("x")->attempt, 2);
+}
+
+TEST_F(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
+  ASSERT_EQ(store->claim_tasks("w2", 1, 3000, 9000).at(0).task.attempt, 2);
+
+  // The worker whose lease expired is fenced out of every write.
+  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "late", 3500)));
+  EXPECT_FALSE(store->renew_lease(row, 1, 99'000));
+  EXPECT_FALSE(store->release_task(row, 1));
+  EXPECT_FALSE(store->set_task_size(row, 1, 512, 512));
+  EXPECT_EQ(store->get_task("x")->state, TaskState::kRunning);
+
+  EXPECT_TRUE(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "first", 4000)));
+  EXPECT_FALSE(store->complete_task(row, 2, outcome(TaskState::kFailed, "second", 5000)));
+  auto got = store->get_task("x");
+  EXPECT_EQ(got->state, TaskState::kSucceeded);
+  EXPECT_EQ(got->fail_code, "first");
+  EXPECT_EQ(got->completed_ms, 4000);
+  EXPECT_EQ(got->request.size, (core::Size{1024, 1024}));
+}
+
+TEST_F(StoreTest, CompleteRefusesANonTerminalState) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
+  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kQueued, "", 1500)));
+  EXPECT_EQ(store->get_task("x")->state, TaskState::kRunning);
+}
+
+TEST_F(StoreTest, RenewedLeaseIsNotReclaimedUntilItEnds) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
+  EXPECT_TRUE(store->renew_lease(row, 1, 5000));
+  EXPECT_THAT(store->claim_tasks("w2", 1, 3000, 9000), IsEmpty());
+  auto later = store->claim_tasks("w2", 1, 5001, 9000);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].task.attempt, 2);
+}
+
+TEST_F(StoreTest, ReleasedTaskIsClaimableAtOnceKeepingItsAttempt) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  const auto row = store->claim_tasks("w1", 1, 1000, 60'000).at(0).task.row_id;
+  ASSERT_TRUE(store->release_task(row, 1));
+  auto got = store->get_task("x");
+  EXPECT_EQ(got->state, TaskState::kQueued);
+  EXPECT_EQ(got->attempt, 1);
+
+  auto again = store->claim_tasks("w2", 1, 1001, 60'000);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task.attempt, 2);
+  EXPECT_EQ(again[0].task.started_ms, 1000);
+  EXPECT_FALSE(store->release_task(row, 1));
+}
+
+TEST_F(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto t = make_task("x", 10);
+  t.request.size = {0, 0};  // from the reference image
+  t.request.input_urls = {"https://a.example/ref.png"};
+  ASSERT_TRUE(store->insert_task(t).ok());
+  const auto row = store->claim_tasks("w1", 1, 1000, 60'000).at(0).task.row_id;
+  ASSERT_TRUE(store->set_task_size(row, 1, 1536, 1024));
+
+  auto got = store->get_task("x");
+  ASSERT_TRUE(got.has_value());
+  t.request.size = {1536, 1024};
+  expect_same_request(got->request, t.request);
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.text("SELECT width || 'x' || height FROM tasks WHERE id = 'x'"), "1536x1024");
+}
+
+TEST_F(StoreTest, CountsEveryState) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto counts = store->count_tasks_by_state();
+  ASSERT_EQ(counts.size(), 5u);
+  for (auto [state, n] : counts) {
+    EXPECT_EQ(n, 0) << core::to_string(state);
+  }
+  for (std::string id : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(store->insert_task(make_task(id, 10)).ok());
+  }
+  auto claims = store->claim_tasks("w", 2, 100, 1000);
+  ASSERT_EQ(claims.size(), 2u);
+  ASSERT_TRUE(store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150)));
+  counts = store->count_tasks_by_state();
+  EXPECT_EQ(counts[TaskState::kQueued], 2);
+  EXPECT_EQ(counts[TaskState::kRunning], 1);
+  EXPECT_EQ(counts[TaskState::kFailed], 1);
+  EXPECT_EQ(counts[TaskState::kSucceeded], 0);
+  EXPECT_EQ(counts[TaskState::kCancelled], 0);
+  EXPECT_TRUE(store->healthy());
+}
+
+TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
+  std::int64_t row = 0;
+  {
+    auto store = open_store();
+    ASSERT_NE(store, nullptr);
+    auto key = make_key("sk-k", "hk");
+    key.credits = 7;
+    ASSERT_TRUE(store->create_key(key).ok());
+    ASSERT_TRUE(store->insert_task(make_task("done", 10)).ok());
+    ASSERT_TRUE(store->insert_task(make_task("waiting", 20)).ok());
+    row = store->claim_tasks("w", 1, 100, 1000).at(0).task.row_id;
+    ASSERT_TRUE(store->complete_task(
+        row, 1,
+        outcome(TaskState::kSucceeded, "", 150, {{"done/1.png", "image/png", 1024, 1024}})));
+    ASSERT_TRUE(store->get_task("done").has_value());  // this thread now has a reader
+  }
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->find_key_by_prefix("sk-k")->credits, 7);
+  auto done = store->get_task("done");
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->row_id, row);
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  ASSERT_EQ(done->results.size(), 1u);
+  EXPECT_EQ(done->results[0].key, "done/1.png");
+  EXPECT_EQ(store->get_task("waiting")->state, TaskState::kQueued);
+  EXPECT_THAT(ids_of(store->claim_tasks("w", 5, 200, 1000)), ElementsAre("waiting"));
+}
+
+TEST_F(StoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
+  auto a = open_store();
+  ASSERT_NE(a, nullptr);
+  testing::TempDir other_dir;
+  auto b = SqliteStore::open(SqliteOptions{.path = other_dir.path() / "other.db"});
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(a->insert_task(make_task("only-in-a", 10)).ok());
+  EXPECT_TRUE(a->get_task("only-in-a").has_value());
+  EXPECT_FALSE((*b)->get_task("only-in-a").has_value());
+  EXPECT_TRUE(a->get_task("only-in-a").has_value());
+}
+
+}  // namespace
+}  // namespace ig::store

@@ -1,0 +1,143 @@
+// The group-commit writer on its own, with operations the store never issues: a blocking
+// operation to control batch composition, a COMMIT that fails, an operation that throws.
+
+#include "store/sqlite/writer.hpp"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "unit/store/test_db.hpp"
+
+namespace ig::store::detail {
+namespace {
+
+using core::ErrorCode;
+using testing::RawDb;
+using testing::TempDir;
+using testing::wait_until;
+
+class WriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.path() / "w.db";
+    RawDb raw(path_);
+    raw.exec("PRAGMA journal_mode = WAL");
+    raw.exec(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE);"
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (id INTEGER PRIMARY KEY,"
+        "  p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);");
+    auto conn = Connection::open(path_, Connection::Mode::kReadWrite, std::chrono::seconds(5));
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->exec("PRAGMA foreign_keys = ON", "fk").ok());
+    writer_ = std::make_unique<Writer>(std::move(*conn), 64);
+  }
+
+  // An operation running `sql` (no parameters) and failing with the statement's error.
+  static auto exec_op(std::string sql) {
+    return [sql = std::move(sql)](Connection& c) { return c.exec(sql.c_str(), "test op"); };
+  }
+
+  // Submits `op` from a new thread and waits until the writer has it.
+  std::thread submit_async(std::function<core::Status(Connection&)> op, core::Status& out) {
+    const auto before = writer_->pending();
+    std::thread t([this, op = std::move(op), &out]() mutable { out = writer_->submit(op); });
+    EXPECT_TRUE(wait_until([&] { return writer_->pending() == before + 1; }));
+    return t;
+  }
+
+  TempDir dir_;
+  std::filesystem::path path_;
+  std::unique_ptr<Writer> writer_;
+};
+
+TEST_F(WriterTest, FailedOperationRollsBackAloneInsideItsBatch) {
+  // A first operation holds the writer until three more are queued; those three then form
+  // exactly one batch.
+  auto hold = [this](Connection&) {
+    wait_until([this] { return writer_->pending() == 4; });
+    return core::ok_status();
+  };
+  core::Status held = core::ok_status(), a = core::ok_status(), dup = core::ok_status(),
+               b = core::ok_status();
+  auto t0 = submit_async(hold, held);
+  const auto commits_before = writer_->commits();
+  auto t1 = submit_async(exec_op("INSERT INTO t (v) VALUES ('a')"), a);
+  auto t2 = submit_async(exec_op("INSERT INTO t (v) VALUES ('a')"), dup);  // violates UNIQUE
+  auto t3 = submit_async(exec_op("INSERT INTO t (v) VALUES ('b')"), b);
+  for (auto* t : {&t0, &t1, &t2, &t3}) {
+    t->join();
+  }
+  EXPECT_TRUE(held.ok());
+  EXPECT_TRUE(a.ok());
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(b.ok());
+  // Batch of `hold` (maybe shared with nothing else) plus one batch for the other three.
+  EXPECT_LE(writer_->commits() - commits_before, 2u);
+  EXPECT_EQ(RawDb(path_).text("SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY v)"),
+            "a,b");
+}
+
+TEST_F(WriterTest, FailedCommitFailsEveryOperationOfTheBatch) {
+  auto hold = [this](Connection&) {
+    wait_until([this] { return writer_->pending() == 3; });
+    return core::ok_status();
+  };
+  core::Status held = core::ok_status(), good = core::ok_status(), bad = core::ok_status();
+  auto t0 = submit_async(hold, held);
+  auto t1 = submit_async(exec_op("INSERT INTO parent (id) VALUES (1)"), good);
+  // Deferred foreign key: the statement succeeds, the COMMIT fails.
+  auto t2 = submit_async(exec_op("INSERT INTO child (id, p) VALUES (1, 999)"), bad);
+  for (auto* t : {&t0, &t1, &t2}) {
+    t->join();
+  }
+  EXPECT_TRUE(held.ok());
+  EXPECT_FALSE(good.ok());
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM parent"), 0);
+
+  // The writer is still usable.
+  auto again = exec_op("INSERT INTO parent (id) VALUES (2)");
+  EXPECT_TRUE(writer_->submit(again).ok());
+  EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM parent"), 1);
+}
+
+TEST_F(WriterTest, ThrowingOperationFailsAlone) {
+  auto thrower = [](Connection& c) -> core::Status {
+    EXPECT_TRUE(c.exec("INSERT INTO t (v) VALUES ('half-done')", "op").ok());
+    throw std::runtime_error("boom");
+  };
+  core::Status s = writer_->submit(thrower);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInternal);
+  auto fine = exec_op("INSERT INTO t (v) VALUES ('fine')");
+  EXPECT_TRUE(writer_->submit(fine).ok());
+  EXPECT_EQ(RawDb(path_).text("SELECT group_concat(v) FROM t"), "fine");
+}
+
+TEST_F(WriterTest, NestedSubmitIsRefusedInsteadOfDeadlocking) {
+  auto inner = exec_op("INSERT INTO t (v) VALUES ('inner')");
+  auto outer = [&](Connection&) { return writer_->submit(inner); };
+  core::Status s = writer_->submit(outer);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM t"), 0);
+}
+
+TEST_F(WriterTest, CallerReturnsOnlyAfterItsWriteIsDurable) {
+  for (int i = 0; i < 20; ++i) {
+    auto op = exec_op("INSERT INTO t (v) VALUES ('v" + std::to_string(i) + "')");
+    ASSERT_TRUE(writer_->submit(op).ok());
+    // Another connection sees it at once: it is committed, not just queued.
+    EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM t"), i + 1);
+  }
+  EXPECT_EQ(writer_->commits(), 20u);
+}
+
+}  // namespace
+}  // namespace ig::store::detail
