@@ -200,7 +200,9 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
 
   http::request_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
-  parser.body_limit(limits_.max_body_bytes);
+  // The body limit is applied once the header is in, so an oversized Content-Length is
+  // answered in the envelope of the endpoint it was sent to.
+  parser.body_limit(boost::none);
 
   // The whole request (header and body) must arrive within request_timeout: a slow client
   // gets 408, an oversized one 431/413 without its body being read.
@@ -258,6 +260,7 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
                              info);
     co_return false;
   }
+  parser.body_limit(limits_.max_body_bytes);
   if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
     http::response<http::empty_body> cont{http::status::continue_, 11};
     auto [ec, n] = co_await http::async_write(conn.socket, cont, kTuple);

@@ -90,6 +90,8 @@ class Server:
             args += ["--set", "%s=%s" % (k, v)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
         env.update(self.env)
+        if getattr(self, "log", None) and not self.log.closed:
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.port = int(wait_for_file(port_file, proc=self.proc))

@@ -3,6 +3,8 @@
 
 #include "store/sqlite/writer.hpp"
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -43,32 +45,48 @@ class WriterTest : public ::testing::Test {
     return [sql = std::move(sql)](Connection& c) { return c.exec(sql.c_str(), "test op"); };
   }
 
-  // Submits `op` from a new thread and waits until the writer has it.
+  // Submits `op` from a new thread and waits until the writer has it (or already finished
+  // it: the last op a holding op waits for can complete before we look).
   std::thread submit_async(std::function<core::Status(Connection&)> op, core::Status& out) {
     const auto before = writer_->pending();
-    std::thread t([this, op = std::move(op), &out]() mutable { out = writer_->submit(op); });
-    EXPECT_TRUE(wait_until([&] { return writer_->pending() == before + 1; }));
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    std::thread t([this, op = std::move(op), &out, returned]() mutable {
+      out = writer_->submit(op);
+      returned->store(true);
+    });
+    EXPECT_TRUE(wait_until([&] { return writer_->pending() == before + 1 || returned->load(); }));
     return t;
+  }
+
+  // An operation that occupies the writer (its batch is already formed) until `n` operations
+  // are pending, so the ones queued meanwhile form the next batch together.
+  std::function<core::Status(Connection&)> hold_until_pending(std::size_t n) {
+    return [this, n](Connection&) {
+      holding_.store(true);
+      wait_until([this, n] { return writer_->pending() == n; });
+      return core::ok_status();
+    };
   }
 
   TempDir dir_;
   std::filesystem::path path_;
+  std::atomic<bool> holding_{false};
   std::unique_ptr<Writer> writer_;
 };
 
 TEST_F(WriterTest, FailedOperationRollsBackAloneInsideItsBatch) {
   // A first operation holds the writer until three more are queued; those three then form
   // exactly one batch.
-  auto hold = [this](Connection&) {
-    wait_until([this] { return writer_->pending() == 4; });
-    return core::ok_status();
-  };
+  auto hold = hold_until_pending(4);
   core::Status held = core::ok_status(), a = core::ok_status(), dup = core::ok_status(),
                b = core::ok_status();
   auto t0 = submit_async(hold, held);
+  ASSERT_TRUE(wait_until([this] { return holding_.load(); }));
   const auto commits_before = writer_->commits();
   auto t1 = submit_async(exec_op("INSERT INTO t (v) VALUES ('a')"), a);
-  auto t2 = submit_async(exec_op("INSERT INTO t (v) VALUES ('a')"), dup);  // violates UNIQUE
+  // Its first statement succeeds, its second violates UNIQUE: only the savepoint undoes both.
+  auto t2 = submit_async(
+      exec_op("INSERT INTO t (v) VALUES ('partial'); INSERT INTO t (v) VALUES ('a')"), dup);
   auto t3 = submit_async(exec_op("INSERT INTO t (v) VALUES ('b')"), b);
   for (auto* t : {&t0, &t1, &t2, &t3}) {
     t->join();
@@ -78,19 +96,17 @@ TEST_F(WriterTest, FailedOperationRollsBackAloneInsideItsBatch) {
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
   EXPECT_TRUE(b.ok());
-  // Batch of `hold` (maybe shared with nothing else) plus one batch for the other three.
-  EXPECT_LE(writer_->commits() - commits_before, 2u);
+  // One batch for `hold`, one for the other three.
+  EXPECT_EQ(writer_->commits() - commits_before, 2u);
   EXPECT_EQ(RawDb(path_).text("SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY v)"),
             "a,b");
 }
 
 TEST_F(WriterTest, FailedCommitFailsEveryOperationOfTheBatch) {
-  auto hold = [this](Connection&) {
-    wait_until([this] { return writer_->pending() == 3; });
-    return core::ok_status();
-  };
+  auto hold = hold_until_pending(3);
   core::Status held = core::ok_status(), good = core::ok_status(), bad = core::ok_status();
   auto t0 = submit_async(hold, held);
+  ASSERT_TRUE(wait_until([this] { return holding_.load(); }));
   auto t1 = submit_async(exec_op("INSERT INTO parent (id) VALUES (1)"), good);
   // Deferred foreign key: the statement succeeds, the COMMIT fails.
   auto t2 = submit_async(exec_op("INSERT INTO child (id, p) VALUES (1, 999)"), bad);
