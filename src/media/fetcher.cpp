@@ -196,9 +196,11 @@ std::variant<Hop, FetchError> check_url(std::string_view text) {
   if (u.has_query()) {
     hop.target += "?" + std::string(u.encoded_query());
   }
-  urls::url without_fragment(u);
-  without_fragment.remove_fragment();
-  hop.url = std::string(without_fragment.buffer());
+  urls::url normalized(u);
+  normalized.remove_fragment();
+  normalized.normalize_scheme();
+  normalized.normalize_authority();
+  hop.url = std::string(normalized.buffer());
   return hop;
 }
 

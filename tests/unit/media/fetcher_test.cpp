@@ -128,6 +128,11 @@ TEST_F(FetcherTest, HostNameIsResolvedSentAsSniAndVerified) {
   EXPECT_EQ(seen.back().sni, "localhost");
   EXPECT_EQ(seen.back().target, "/image.png?x=1");
   EXPECT_EQ(seen.back().host, "localhost:" + std::to_string(server().port()));
+
+  // Scheme and host are case-insensitive; what goes on the wire is lower case.
+  auto upper = fetch_now(config, "HTTPS://LocalHost:" + std::to_string(server().port()) + "/");
+  EXPECT_FETCH_FAILS(upper, FetchFailure::kHttpStatus);
+  EXPECT_EQ(server().requests().back().sni, "localhost");
 }
 
 TEST_F(FetcherTest, DefaultConfigRefusesLoopbackWithoutConnecting) {

@@ -81,7 +81,7 @@ TEST_F(WriterTest, FailedOperationRollsBackAloneInsideItsBatch) {
   core::Status held = core::ok_status(), a = core::ok_status(), dup = core::ok_status(),
                b = core::ok_status();
   auto t0 = submit_async(hold, held);
-  ASSERT_TRUE(wait_until([this] { return holding_.load(); }));
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
   const auto commits_before = writer_->commits();
   auto t1 = submit_async(exec_op("INSERT INTO t (v) VALUES ('a')"), a);
   // Its first statement succeeds, its second violates UNIQUE: only the savepoint undoes both.
@@ -106,7 +106,7 @@ TEST_F(WriterTest, FailedCommitFailsEveryOperationOfTheBatch) {
   auto hold = hold_until_pending(3);
   core::Status held = core::ok_status(), good = core::ok_status(), bad = core::ok_status();
   auto t0 = submit_async(hold, held);
-  ASSERT_TRUE(wait_until([this] { return holding_.load(); }));
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
   auto t1 = submit_async(exec_op("INSERT INTO parent (id) VALUES (1)"), good);
   // Deferred foreign key: the statement succeeds, the COMMIT fails.
   auto t2 = submit_async(exec_op("INSERT INTO child (id, p) VALUES (1, 999)"), bad);
