@@ -13,14 +13,23 @@ namespace ig::runtime {
 /// The pool that runs blocking work (SQLite, libvips, file I/O) so I/O threads never block.
 using BlockingExecutor = boost::asio::thread_pool::executor_type;
 
+namespace detail {
+// A named coroutine, not a capturing coroutine lambda: its parameter is copied into the
+// coroutine frame, whereas a lambda's captures live in a closure that g++ 12 may destroy too
+// early (GCC PR 100611).
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F&>> call(F f) {
+  co_return f();
+}
+}  // namespace detail
+
 /// Runs the blocking callable `f` on `pool` and resumes the awaiting coroutine on its own
-/// executor with the result. Exceptions thrown by `f` propagate to the awaiter.
+/// executor with the result. Exceptions thrown by `f` propagate to the awaiter. The result type
+/// must be default-constructible (asio::co_spawn's requirement).
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F&>> offload(BlockingExecutor pool, F f) {
-  using R = std::invoke_result_t<F&>;
-  co_return co_await boost::asio::co_spawn(
-      pool, [f = std::move(f)]() mutable -> boost::asio::awaitable<R> { co_return f(); },
-      boost::asio::use_awaitable);
+  co_return co_await boost::asio::co_spawn(pool, detail::call(std::move(f)),
+                                           boost::asio::use_awaitable);
 }
 
 }  // namespace ig::runtime

@@ -11,6 +11,7 @@
 
 namespace ig::providers {
 
+/// How the sandbox behaves; a plain value, parsed once from the config.
 struct SandboxConfig {
   std::chrono::milliseconds latency{1000};  // simulated upstream time before rendering
   double failure_rate = 0.0;                // 0..1, decided per (task id, attempt)

@@ -6,6 +6,7 @@
 // The database lives under $TMPDIR (default /tmp): fsync cost there decides insert numbers.
 
 #include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdint>
@@ -150,4 +151,13 @@ BENCHMARK(BM_GetTask)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // one "applied migration" line per fixture is noise
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

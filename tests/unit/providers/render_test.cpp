@@ -179,6 +179,29 @@ TEST(RenderTest, ImageToImageCoversAnyReferenceShape) {
   }
 }
 
+TEST(RenderTest, AcceptsPngJpegWebpAndGreyReferences) {
+  const VImage picture = test::reference_picture(300, 200, {220, 120, 40});
+  auto encoded = [&](const char* suffix, const VImage& img) {
+    void* buf = nullptr;
+    std::size_t len = 0;
+    img.write_to_buffer(suffix, &buf, &len);
+    ImageBytes out{std::string(static_cast<const char*>(buf), len), "", img.width(), img.height()};
+    g_free(buf);
+    return out;
+  };
+  const VImage grey = picture.colourspace(VIPS_INTERPRETATION_B_W);
+  ASSERT_EQ(grey.bands(), 1);
+  const std::vector<ImageBytes> inputs = {encoded(".png", picture), encoded(".jpg", picture),
+                                          encoded(".webp", picture), encoded(".png", grey)};
+  const std::string text_only = render_ok(request("x", 300, 200)).bytes;
+  for (const ImageBytes& input : inputs) {
+    const std::vector<ImageBytes> refs = {input};
+    const ImageBytes out = render_ok(request("x", 300, 200), &refs);
+    EXPECT_NE(out.bytes, text_only);
+    EXPECT_EQ(test::decode(out.bytes).bands(), 3);
+  }
+}
+
 TEST(RenderTest, AlphaIsKeptOnlyWhenTheReferenceHasItAndTheFormatCanHoldIt) {
   const std::vector<ImageBytes> opaque = {
       test::png(test::reference_picture(400, 300, {90, 200, 90}))};
