@@ -29,6 +29,11 @@ Status check_user_url(std::string_view url, std::string_view param, std::size_t 
   if (!parsed->has_authority() || parsed->encoded_host().empty()) {
     return fail(std::string(param) + " must name a host");
   }
+  // Boost.URL 1.81 reads "https://127.0.0.1.nip.io/x" as host 127.0.0.1 and path ".nip.io/x";
+  // a real URL's path is empty or starts with '/'.
+  if (!parsed->encoded_path().empty() && !parsed->encoded_path().starts_with("/")) {
+    return fail(std::string(param) + " is not a valid URL: " + std::string(url.substr(0, 200)));
+  }
   if (parsed->has_userinfo()) {
     return fail(std::string(param) + " must not contain credentials");
   }

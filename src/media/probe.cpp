@@ -117,10 +117,9 @@ void init_vips(const char* argv0) {
     }
     // Loaders libvips marks untrusted (ImageMagick, matio, ...) are never reachable.
     vips_block_untrusted_set(TRUE);
-    // Inputs are seen once; a large cache would only pin memory.
-    vips_cache_set_max(16);
-    vips_cache_set_max_mem(16 * 1024 * 1024);
-    vips_cache_set_max_files(16);
+    // No operation cache (as imgproxy): inputs are seen once, and buffer loaders do not copy
+    // their input, so cached entries would only hold pointers to freed memory.
+    vips_cache_set_max(0);
     g_init_ok = true;
   });
 }

@@ -74,8 +74,7 @@ void close_fixture(const benchmark::State&) {
   const auto commits = g_fixture->store->commits() - g_fixture->commits_at_start;
   if (commits > 0) {
     std::fprintf(stderr, "  (%llu writes in %llu commits: %.1f writes per commit)\n",
-                 static_cast<unsigned long long>(inserts),
-                 static_cast<unsigned long long>(commits),
+                 static_cast<unsigned long long>(inserts), static_cast<unsigned long long>(commits),
                  static_cast<double>(inserts) / static_cast<double>(commits));
   }
   g_fixture->store.reset();

@@ -53,7 +53,9 @@ int Statement::step() {
   return sqlite3_step(stmt_);
 }
 
-std::int64_t Statement::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+std::int64_t Statement::int64(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 
 std::string Statement::text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
@@ -63,13 +65,15 @@ std::string Statement::text(int col) const {
   return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
-std::int64_t Statement::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Statement::changes() const {
+  return sqlite3_changes64(db_);
+}
 
 core::Result<Connection> Connection::open(const std::filesystem::path& path, Mode mode,
                                           std::chrono::milliseconds busy_timeout) {
   int flags = SQLITE_OPEN_NOMUTEX;
-  flags |= mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY
-                                   : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |=
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   // sqlite3_open_v2 hands back a handle even on failure; it must still be closed.
@@ -79,8 +83,8 @@ core::Result<Connection> Connection::open(const std::filesystem::path& path, Mod
       spdlog::error("store: open {} failed: out of memory", path.string());
       return core::make_error(core::ErrorCode::kInternal, "store: open failed");
     }
-    spdlog::error("store: open {} failed: {} (sqlite code {})", path.string(),
-                  sqlite3_errmsg(raw), rc);
+    spdlog::error("store: open {} failed: {} (sqlite code {})", path.string(), sqlite3_errmsg(raw),
+                  rc);
     return core::make_error(core::ErrorCode::kInternal, "store: open failed");
   }
   sqlite3_extended_result_codes(raw, 1);
@@ -125,8 +129,8 @@ core::Error Connection::error(int rc, std::string_view what) const {
   if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     // An expected outcome (duplicate id or key), not a fault: no error log.
     spdlog::debug("store: {}: {}", what, sqlite3_errmsg(db_.get()));
-    return core::make_error(core::ErrorCode::kConflict, "store: " + std::string(what) +
-                                                            ": already exists");
+    return core::make_error(core::ErrorCode::kConflict,
+                            "store: " + std::string(what) + ": already exists");
   }
   spdlog::error("store: {} failed: {} (sqlite code {})", what, sqlite3_errmsg(db_.get()), rc);
   int primary = rc & 0xff;

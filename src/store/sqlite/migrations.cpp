@@ -97,8 +97,8 @@ core::Status step_once(Connection& conn, std::int64_t now_ms, bool& done) {
                   *version, known);
     return core::make_error(core::ErrorCode::kInternal,
                             "store: database schema version " + std::to_string(*version) +
-                                " is newer than this binary supports (" +
-                                std::to_string(known) + ")");
+                                " is newer than this binary supports (" + std::to_string(known) +
+                                ")");
   }
   if (*version == known) {
     done = true;
@@ -118,13 +118,14 @@ core::Status step_once(Connection& conn, std::int64_t now_ms, bool& done) {
 
 }  // namespace
 
-std::span<const Migration> migrations() { return kMigrations; }
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
 
 core::Status migrate(Connection& conn, std::int64_t now_ms) {
-  if (auto s = conn.exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations ("
-          "version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL) STRICT",
-          "create schema_migrations");
+  if (auto s = conn.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL) STRICT",
+                         "create schema_migrations");
       !s.ok()) {
     return s;
   }

@@ -13,6 +13,8 @@
 #include "core/codec.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/statements.hpp"
 #include "store/sqlite/writer.hpp"
 
 namespace ig::store {
@@ -20,6 +22,7 @@ namespace {
 
 using detail::Connection;
 using detail::Statement;
+namespace sql = detail::sql;
 
 std::atomic<std::uint64_t> g_next_instance{1};
 
@@ -27,90 +30,11 @@ std::atomic<std::uint64_t> g_next_instance{1};
 // holds this many entries and is dropped.
 constexpr std::size_t kMaxCachedStores = 8;
 
-// --- SQL. Statements are cached per connection by the address of these arrays.
-
-#define IG_TASK_COLUMNS                                                                      \
-  "row_id, id, key_id, request_json, param, state, attempt, created_ms, started_ms, "        \
-  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms"
-
-// Column positions in IG_TASK_COLUMNS.
-enum TaskCol {
-  kColRowId,
-  kColId,
-  kColKeyId,
-  kColRequest,
-  kColParam,
-  kColState,
-  kColAttempt,
-  kColCreated,
-  kColStarted,
-  kColCompleted,
-  kColFailCode,
-  kColFailMsg,
-  kColResults,
-  kColLeaseUntil,
-};
-
-constexpr const char kInsertTask[] =
-    "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
-    "width, height, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)";
-
-constexpr const char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
-
-// Each branch walks tasks_claim in (created_ms, row_id) order and stops after ?5 rows; the
-// outer ORDER BY merges the two short lists.
-constexpr const char kClaimTasks[] =
-    "UPDATE tasks SET state = 'running', attempt = attempt + 1, lease_owner = ?1, "
-    "lease_until_ms = ?2, started_ms = COALESCE(NULLIF(started_ms, 0), ?3), updated_ms = ?3 "
-    "WHERE row_id IN (SELECT row_id FROM ("
-    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
-    "    WHERE state = 'queued' ORDER BY created_ms, row_id LIMIT ?4)"
-    "  UNION ALL"
-    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
-    "    WHERE state = 'running' AND lease_until_ms < ?3 ORDER BY created_ms, row_id LIMIT ?4)"
-    ") ORDER BY created_ms, row_id LIMIT ?4) "
-    "RETURNING " IG_TASK_COLUMNS;
-
-// The fence (RELIABILITY.md): a write lands only while the task is running under `attempt`.
-#define IG_FENCE " WHERE row_id = ?1 AND state = 'running' AND attempt = ?2"
-
-constexpr const char kRenewLease[] =
-    "UPDATE tasks SET lease_until_ms = ?3, updated_ms = ?4" IG_FENCE;
-
-constexpr const char kCompleteTask[] =
-    "UPDATE tasks SET state = ?3, fail_code = ?4, fail_msg = ?5, results_json = ?6, "
-    "completed_ms = ?7, lease_owner = NULL, lease_until_ms = 0, updated_ms = ?8" IG_FENCE;
-
-constexpr const char kReleaseTask[] =
-    "UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_until_ms = 0, "
-    "updated_ms = ?3" IG_FENCE;
-
-// request_json stays the source of truth; the columns are kept equal to it.
-constexpr const char kSetTaskSize[] =
-    "UPDATE tasks SET width = ?3, height = ?4, "
-    "request_json = json_set(request_json, '$.width', ?3, '$.height', ?4), updated_ms = ?5"
-    IG_FENCE;
-
-constexpr const char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
-
-#define IG_KEY_COLUMNS "id, name, prefix, secret_hash, disabled, credits, created_ms"
-
-constexpr const char kInsertKey[] =
-    "INSERT INTO api_keys (name, prefix, secret_hash, disabled, credits, created_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-constexpr const char kKeyByHash[] =
-    "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE secret_hash = ?1";
-constexpr const char kKeyByPrefix[] = "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE prefix = ?1";
-constexpr const char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";
-constexpr const char kSelectOne[] = "SELECT 1";
-
-#undef IG_TASK_COLUMNS
-#undef IG_FENCE
-#undef IG_KEY_COLUMNS
-
 // --- helpers
 
-std::int64_t wall_ms() { return core::SystemClock{}.now_ms(); }
+std::int64_t wall_ms() {
+  return core::SystemClock{}.now_ms();
+}
 
 // Runs `body`; an exception becomes `fallback()` and a log line, so none escapes a Store method.
 template <class F, class Fallback>
@@ -150,9 +74,9 @@ core::Result<T> run_write(detail::Writer& writer, F&& body) {
 
 // A fenced UPDATE: true iff exactly one row changed. Errors are logged where they happen.
 template <class Bind>
-bool run_fenced(detail::Writer& writer, const char* sql, std::string_view what, Bind&& bind) {
+bool run_fenced(detail::Writer& writer, const char* update, std::string_view what, Bind&& bind) {
   auto r = run_write<bool>(writer, [&](Connection& c) -> core::Result<bool> {
-    auto st = c.prepare(sql, what);
+    auto st = c.prepare(update, what);
     if (!st.ok()) {
       return st.error();
     }
@@ -165,44 +89,8 @@ bool run_fenced(detail::Writer& writer, const char* sql, std::string_view what, 
   return r.ok() && *r;
 }
 
-core::Result<core::Task> read_task(const Statement& st) {
-  core::Task t;
-  t.row_id = st.int64(kColRowId);
-  t.id = st.text(kColId);
-  t.key_id = st.int64(kColKeyId);
-  auto request = core::decode_request(st.text(kColRequest));
-  auto state = core::parse_task_state(st.text(kColState));
-  if (!request || !state) {
-    spdlog::error("store: task row {} ({}) is unreadable", t.row_id, t.id);
-    return core::make_error(core::ErrorCode::kInternal, "store: unreadable task");
-  }
-  t.request = std::move(*request);
-  t.param = st.text(kColParam);
-  t.state = *state;
-  t.attempt = static_cast<int>(st.int64(kColAttempt));
-  t.created_ms = st.int64(kColCreated);
-  t.started_ms = st.int64(kColStarted);
-  t.completed_ms = st.int64(kColCompleted);
-  t.fail_code = st.text(kColFailCode);
-  t.fail_msg = st.text(kColFailMsg);
-  t.results = core::decode_results(st.text(kColResults));
-  return t;
-}
-
-ApiKey read_key(const Statement& st) {
-  ApiKey k;
-  k.id = st.int64(0);
-  k.name = st.text(1);
-  k.prefix = st.text(2);
-  k.secret_hash = st.text(3);
-  k.disabled = st.int64(4) != 0;
-  k.credits = st.int64(5);
-  k.created_ms = st.int64(6);
-  return k;
-}
-
 // First column of the first row of a one-off statement (PRAGMAs at open), uncached.
-core::Result<std::string> query_text(Connection& conn, const char* sql, std::string_view what) {
+core::Result<std::string> query_text(Connection& conn, const char* text, std::string_view what) {
   std::string out;
   auto cb = [](void* arg, int n, char** values, char**) -> int {
     if (n > 0 && values[0] != nullptr) {
@@ -210,7 +98,7 @@ core::Result<std::string> query_text(Connection& conn, const char* sql, std::str
     }
     return 0;
   };
-  if (int rc = sqlite3_exec(conn.handle(), sql, cb, &out, nullptr); rc != SQLITE_OK) {
+  if (int rc = sqlite3_exec(conn.handle(), text, cb, &out, nullptr); rc != SQLITE_OK) {
     return conn.error(rc, what);
   }
   return out;
@@ -273,8 +161,7 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions opts)
         if (!writer.ok()) {
           return writer.error();
         }
-        return std::unique_ptr<SqliteStore>(
-            new SqliteStore(std::move(opts), std::move(*writer)));
+        return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(opts), std::move(*writer)));
       },
       [] { return internal("open"); });
 }
@@ -284,9 +171,13 @@ SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Writer> wri
 
 SqliteStore::~SqliteStore() = default;
 
-std::uint64_t SqliteStore::commits() const { return writer_->commits(); }
+std::uint64_t SqliteStore::commits() const {
+  return writer_->commits();
+}
 
-std::size_t SqliteStore::pending_writes() const { return writer_->pending(); }
+std::size_t SqliteStore::pending_writes() const {
+  return writer_->pending();
+}
 
 Connection* SqliteStore::reader() {
   struct Cached {
@@ -323,15 +214,15 @@ core::Result<ApiKey> SqliteStore::create_key(const ApiKey& key) {
   if (key.secret_hash.empty()) {
     return core::make_error(core::ErrorCode::kInvalidRequest, "store: key has no secret hash");
   }
-  ApiKey stored = key;
-  if (stored.created_ms == 0) {
-    stored.created_ms = wall_ms();
-  }
   return guarded(
       "create_key",
       [&]() -> core::Result<ApiKey> {
+        ApiKey stored = key;
+        if (stored.created_ms == 0) {
+          stored.created_ms = wall_ms();
+        }
         return run_write<ApiKey>(*writer_, [&](Connection& c) -> core::Result<ApiKey> {
-          auto st = c.prepare(kInsertKey, "create_key");
+          auto st = c.prepare(sql::kInsertKey, "create_key");
           if (!st.ok()) {
             return st.error();
           }
@@ -359,19 +250,19 @@ core::Result<ApiKey> SqliteStore::create_key(const ApiKey& key) {
 namespace {
 
 // One row of a key lookup on a read connection.
-std::optional<ApiKey> find_key(Connection* c, const char* sql, const std::string& value,
+std::optional<ApiKey> find_key(Connection* c, const char* query, const std::string& value,
                                std::string_view what) {
   if (c == nullptr) {
     return std::nullopt;
   }
-  auto st = c->prepare(sql, what);
+  auto st = c->prepare(query, what);
   if (!st.ok()) {
     return std::nullopt;
   }
   st->bind(1, value);
   int rc = st->step();
   if (rc == SQLITE_ROW) {
-    return read_key(*st);
+    return detail::read_key(*st);
   }
   if (rc != SQLITE_DONE) {
     c->error(rc, what);
@@ -384,7 +275,7 @@ std::optional<ApiKey> find_key(Connection* c, const char* sql, const std::string
 std::optional<ApiKey> SqliteStore::find_key_by_hash(const std::string& secret_hash) {
   return guarded(
       "find_key_by_hash",
-      [&] { return find_key(reader(), kKeyByHash, secret_hash, "find_key_by_hash"); },
+      [&] { return find_key(reader(), sql::kKeyByHash, secret_hash, "find_key_by_hash"); },
       [] { return std::optional<ApiKey>(); });
 }
 
@@ -394,7 +285,7 @@ std::optional<ApiKey> SqliteStore::find_key_by_prefix(const std::string& prefix)
   }
   return guarded(
       "find_key_by_prefix",
-      [&] { return find_key(reader(), kKeyByPrefix, prefix, "find_key_by_prefix"); },
+      [&] { return find_key(reader(), sql::kKeyByPrefix, prefix, "find_key_by_prefix"); },
       [] { return std::optional<ApiKey>(); });
 }
 
@@ -406,7 +297,7 @@ std::int64_t SqliteStore::count_keys() {
         if (c == nullptr) {
           return -1;
         }
-        auto st = c->prepare(kCountKeys, "count_keys");
+        auto st = c->prepare(sql::kCountKeys, "count_keys");
         if (!st.ok()) {
           return -1;
         }
@@ -432,7 +323,7 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
         const std::string request = core::encode_request(task.request);
         const std::int64_t now = wall_ms();
         auto op = [&](Connection& c) -> core::Status {
-          auto st = c.prepare(kInsertTask, "insert_task");
+          auto st = c.prepare(sql::kInsertTask, "insert_task");
           if (!st.ok()) {
             return st.error();
           }
@@ -467,7 +358,7 @@ std::optional<core::Task> SqliteStore::get_task(const std::string& id) {
         if (c == nullptr) {
           return std::nullopt;
         }
-        auto st = c->prepare(kGetTask, "get_task");
+        auto st = c->prepare(sql::kGetTask, "get_task");
         if (!st.ok()) {
           return std::nullopt;
         }
@@ -479,7 +370,7 @@ std::optional<core::Task> SqliteStore::get_task(const std::string& id) {
           }
           return std::nullopt;
         }
-        auto task = read_task(*st);
+        auto task = detail::read_task(*st);
         if (!task.ok()) {
           return std::nullopt;
         }
@@ -488,8 +379,8 @@ std::optional<core::Task> SqliteStore::get_task(const std::string& id) {
       [] { return std::optional<core::Task>(); });
 }
 
-std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max,
-                                            std::int64_t now_ms, std::int64_t lease_until_ms) {
+std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms) {
   if (max <= 0) {
     return {};
   }
@@ -498,7 +389,7 @@ std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max,
       [&]() -> std::vector<Claim> {
         auto claims = run_write<std::vector<Claim>>(
             *writer_, [&](Connection& c) -> core::Result<std::vector<Claim>> {
-              auto st = c.prepare(kClaimTasks, "claim_tasks");
+              auto st = c.prepare(sql::kClaimTasks, "claim_tasks");
               if (!st.ok()) {
                 return st.error();
               }
@@ -509,11 +400,11 @@ std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max,
               std::vector<Claim> out;
               int rc = SQLITE_OK;
               while ((rc = st->step()) == SQLITE_ROW) {
-                auto task = read_task(*st);
+                auto task = detail::read_task(*st);
                 if (!task.ok()) {
                   return task.error();  // rolls back this claim; the row was logged
                 }
-                out.push_back(Claim{std::move(*task), st->int64(kColLeaseUntil)});
+                out.push_back(Claim{std::move(*task), detail::read_lease_until(*st)});
               }
               if (rc != SQLITE_DONE) {
                 return c.error(rc, "claim_tasks");
@@ -537,7 +428,7 @@ bool SqliteStore::renew_lease(std::int64_t row_id, int attempt, std::int64_t lea
   return guarded(
       "renew_lease",
       [&] {
-        return run_fenced(*writer_, kRenewLease, "renew_lease", [&](Statement& st) {
+        return run_fenced(*writer_, sql::kRenewLease, "renew_lease", [&](Statement& st) {
           st.bind(1, row_id);
           st.bind(2, std::int64_t{attempt});
           st.bind(3, lease_until_ms);
@@ -559,7 +450,7 @@ bool SqliteStore::complete_task(std::int64_t row_id, int attempt, const core::Ta
         const std::string results = core::encode_results(out.results);
         const std::int64_t now = wall_ms();
         const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
-        return run_fenced(*writer_, kCompleteTask, "complete_task", [&](Statement& st) {
+        return run_fenced(*writer_, sql::kCompleteTask, "complete_task", [&](Statement& st) {
           st.bind(1, row_id);
           st.bind(2, std::int64_t{attempt});
           st.bind(3, core::to_string(out.state));
@@ -577,7 +468,7 @@ bool SqliteStore::release_task(std::int64_t row_id, int attempt) {
   return guarded(
       "release_task",
       [&] {
-        return run_fenced(*writer_, kReleaseTask, "release_task", [&](Statement& st) {
+        return run_fenced(*writer_, sql::kReleaseTask, "release_task", [&](Statement& st) {
           st.bind(1, row_id);
           st.bind(2, std::int64_t{attempt});
           st.bind(3, wall_ms());
@@ -590,7 +481,7 @@ bool SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width, int
   return guarded(
       "set_task_size",
       [&] {
-        return run_fenced(*writer_, kSetTaskSize, "set_task_size", [&](Statement& st) {
+        return run_fenced(*writer_, sql::kSetTaskSize, "set_task_size", [&](Statement& st) {
           st.bind(1, row_id);
           st.bind(2, std::int64_t{attempt});
           st.bind(3, std::int64_t{width});
@@ -619,7 +510,7 @@ std::map<core::TaskState, std::int64_t> SqliteStore::count_tasks_by_state() {
         if (c == nullptr) {
           return counts;
         }
-        auto st = c->prepare(kCountByState, "count_tasks_by_state");
+        auto st = c->prepare(sql::kCountByState, "count_tasks_by_state");
         if (!st.ok()) {
           return counts;
         }
@@ -645,7 +536,7 @@ bool SqliteStore::healthy() {
         if (c == nullptr) {
           return false;
         }
-        auto st = c->prepare(kSelectOne, "healthy");
+        auto st = c->prepare(sql::kSelectOne, "healthy");
         if (!st.ok()) {
           return false;
         }

@@ -26,11 +26,11 @@ class Writer;
 
 /// How to open the SQLite store. A plain value type.
 struct SqliteOptions {
-  std::filesystem::path path;         // the database file; its directory must exist
-  std::string synchronous = "FULL";   // "FULL" or "NORMAL" (WAL: NORMAL may lose the last
-                                      // commits on power loss, never consistency)
+  std::filesystem::path path;        // the database file; its directory must exist
+  std::string synchronous = "FULL";  // "FULL" or "NORMAL" (WAL: NORMAL may lose the last
+                                     // commits on power loss, never consistency)
   std::chrono::milliseconds busy_timeout{5000};  // wait for another process's lock
-  int max_batch = 256;                // write operations per group commit
+  int max_batch = 256;                           // write operations per group commit
 };
 
 /// SQLite (WAL) implementation of Store: one writer thread with group commit, a read

@@ -21,11 +21,12 @@ class WriteOp {
  public:
   // Excludes WriteOp itself: a copy must copy the reference, not refer to the copied object.
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, WriteOp> &&
-             std::is_invocable_r_v<core::Status, F&, Connection&>)
-  WriteOp(F& f)  // NOLINT(google-explicit-constructor)
+  requires(!std::is_same_v<std::remove_cvref_t<F>, WriteOp> &&
+           std::is_invocable_r_v<core::Status, F&, Connection&>)
+      WriteOp(F& f)  // NOLINT(google-explicit-constructor)
       : obj_(static_cast<void*>(&f)),
-        call_([](void* obj, Connection& c) -> core::Status { return (*static_cast<F*>(obj))(c); }) {}
+        call_([](void* obj, Connection& c) -> core::Status { return (*static_cast<F*>(obj))(c); }) {
+  }
 
   core::Status operator()(Connection& c) const { return call_(obj_, c); }
 

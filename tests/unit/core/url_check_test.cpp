@@ -27,6 +27,7 @@ TEST(UrlCheck, RefusesWithClearMessages) {
   EXPECT_FALSE(check_user_url("https://", "u"));
   EXPECT_FALSE(check_user_url("https://user:pw@host/a.png", "u"));
   EXPECT_FALSE(check_user_url("ftp://host/a.png", "u"));
+  EXPECT_FALSE(check_user_url("https://127.0.0.1.nip.io/x.png", "u"));
   EXPECT_FALSE(check_user_url("https://host/" + std::string(3000, 'a'), "u"));
 }
 

@@ -18,8 +18,8 @@ namespace ig::store {
 namespace {
 
 using testing::make_task;
-using testing::task_id;
 using testing::RawDb;
+using testing::task_id;
 using testing::wait_until;
 using StoreTest = testing::StoreTest;
 using core::ErrorCode;

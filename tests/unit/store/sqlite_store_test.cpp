@@ -14,8 +14,8 @@ namespace ig::store {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using testing::ids_of;
+using ::testing::IsEmpty;
 using testing::make_key;
 using testing::make_task;
 using testing::outcome;
@@ -74,8 +74,7 @@ TEST_F(StoreTest, OpenAppliesEveryMigrationOnceAndUsesWal) {
 TEST_F(StoreTest, RefusesDatabaseWithNewerSchema) {
   ASSERT_NE(open_store(), nullptr);
   const auto newer = detail::migrations().size() + 1;
-  RawDb(db_path()).exec("INSERT INTO schema_migrations VALUES (" + std::to_string(newer) +
-                        ", 0)");
+  RawDb(db_path()).exec("INSERT INTO schema_migrations VALUES (" + std::to_string(newer) + ", 0)");
   auto r = SqliteStore::open(SqliteOptions{.path = db_path()});
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, ::testing::HasSubstr("newer"));
@@ -260,7 +259,7 @@ TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
   ASSERT_NE(store, nullptr);
   auto s = store->insert_task(make_task("t", 10, /*key_id=*/4242));
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().code, ErrorCode::kInternal);  // foreign_keys is on
+  EXPECT_EQ(s.error().code, ErrorCode::kInternal);                  // foreign_keys is on
   EXPECT_EQ(s.error().message.find("FOREIGN"), std::string::npos);  // no SQL text
   EXPECT_EQ(store->get_task("t"), std::nullopt);
 }
@@ -288,9 +287,9 @@ TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
   EXPECT_THAT(store->claim_tasks("w3", 0, 300, 1000), IsEmpty());
 
   // A finished task is never claimed again, even after its lease time.
-  ASSERT_TRUE(store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400)));
-  EXPECT_THAT(ids_of(store->claim_tasks("w4", 10, 5000, 9000)),
-              ElementsAre("d", "c", "a", "e"));
+  ASSERT_TRUE(
+      store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400)));
+  EXPECT_THAT(ids_of(store->claim_tasks("w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
 TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
@@ -400,7 +399,8 @@ TEST_F(StoreTest, CountsEveryState) {
   }
   auto claims = store->claim_tasks("w", 2, 100, 1000);
   ASSERT_EQ(claims.size(), 2u);
-  ASSERT_TRUE(store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150)));
+  ASSERT_TRUE(
+      store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150)));
   counts = store->count_tasks_by_state();
   EXPECT_EQ(counts[TaskState::kQueued], 2);
   EXPECT_EQ(counts[TaskState::kRunning], 1);

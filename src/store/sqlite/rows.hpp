@@ -1,0 +1,21 @@
+#pragma once
+
+#include "core/result.hpp"
+#include "core/task.hpp"
+#include "store/sqlite/connection.hpp"
+#include "store/store.hpp"
+
+namespace ig::store::detail {
+
+/// The task in the current row of a statement selecting the task columns of statements.hpp
+/// (kGetTask, kClaimTasks). An unreadable row (bad request JSON or state) is logged and is an
+/// error.
+core::Result<core::Task> read_task(const Statement& st);
+
+/// lease_until_ms of the same row.
+std::int64_t read_lease_until(const Statement& st);
+
+/// The key in the current row of a statement selecting the key columns (kKeyByHash, …).
+ApiKey read_key(const Statement& st);
+
+}  // namespace ig::store::detail
