@@ -86,8 +86,14 @@ class InputsTest(unittest.TestCase):
 
     def test_over_the_byte_cap_is_refused(self):
         self.assert_failed(self.run_task(self.https.url("big.png")), "input_too_large", "")
-        self.assert_failed(self.run_task(self.https.url("lying-length")), "input_too_large", "")
+        # Declared too large: refused before the body is read.
         self.assert_failed(self.run_task(self.https.url("huge")), "input_too_large", "")
+        # No length and a body that goes on: cut at the cap.
+        self.assert_failed(self.run_task(self.https.url("endless")), "input_too_large", "")
+        # A Content-Length smaller than what the server sends: only the declared bytes are read
+        # (they are not an image); the 40 MB behind them never are.
+        self.assert_failed(self.run_task(self.https.url("lying-length")), "input_invalid",
+                           "unsupported image type")
 
     def test_missing_file_is_a_fetch_failure(self):
         self.assert_failed(self.run_task(self.https.url("missing.png")), "input_fetch_failed",
