@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkgconf ccache git ca-certificates
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-context1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
   openssl curl python3 wrk nginx-light

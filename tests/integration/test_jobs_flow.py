@@ -145,6 +145,25 @@ class JobsFlowTest(unittest.TestCase):
         self.assertIn("request_id=" + r.header("X-Request-ID"), self.server.log_text())
 
 
+class SandboxFailureTest(unittest.TestCase):
+    def test_a_failed_generation_is_reported_in_the_record(self):
+        server = Server(settings={"sandbox.failure_rate": "1.0"})
+        key = server.create_key("failing")
+        server.start()
+        try:
+            r = server.create_job(key, {"model": "gpt-image-2-text-to-image",
+                                        "input": {"prompt": "doomed"}})
+            self.assertEqual(r.status, 200)
+            data, states = server.wait_job(key, r.json()["data"]["taskId"])
+            self.assertEqual(data["state"], "fail")
+            self.assertEqual(data["failCode"], "generation_failed")
+            self.assertTrue(data["failMsg"])
+            self.assertIsNone(data["resultJson"])
+            self.assertEqual(data["costTime"], data["completeTime"] - data["createTime"])
+        finally:
+            server.cleanup()
+
+
 class AuthTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
