@@ -43,6 +43,10 @@ std::string encode_request(const GenerationRequest& r) {
       {"width", r.size.width},
       {"height", r.size.height},
       {"callback_url", r.callback_url},
+      {"safety_checker", r.safety_checker},
+      {"background", r.background},
+      {"output_compression", r.output_compression},
+      {"size_label", r.size_label},
   };
   return json::serialize(o);
 }
@@ -77,6 +81,12 @@ std::optional<GenerationRequest> decode_request(std::string_view text) {
   r.size.width = static_cast<int>(int_of(o, "width", 0));
   r.size.height = static_cast<int>(int_of(o, "height", 0));
   r.callback_url = str_of(o, "callback_url");
+  if (auto* v = o.if_contains("safety_checker"); v && v->is_bool()) {
+    r.safety_checker = v->get_bool();
+  }
+  r.background = str_of(o, "background");
+  r.output_compression = static_cast<int>(int_of(o, "output_compression", -1));
+  r.size_label = str_of(o, "size_label");
   return r;
 }
 

@@ -33,8 +33,18 @@ struct GenerationRequest {
   /// Resolved output size. {0,0} means "from the first reference image" (auto aspect with
   /// references), resolved by the dispatcher once the reference is fetched.
   Size size;
-  std::string callback_url;  // empty: none
+  std::string callback_url;  // empty: none (stored now; delivery is a later module)
+  // Provider pass-through options of some dialects.
+  bool safety_checker = true;     // `generations`: nsfw_checker
+  std::string background;         // `openai`: transparent | opaque | auto; empty: default
+  int output_compression = -1;    // `openai`: 0..100 for jpeg/webp; -1: default
+  std::string size_label;         // the size exactly as the client asked ("1024x1024", "auto")
 };
+
+/// Prefix of `input_urls` entries that name an image uploaded with the request (multipart
+/// `openai` edits) and kept in result storage, e.g. "upload:<task id>/in-1.png". User-supplied
+/// URLs can never take this form: they must be https.
+inline constexpr std::string_view kUploadPrefix = "upload:";
 
 /// Output format with the default applied ("png" when empty).
 std::string_view effective_output_format(const GenerationRequest& r);

@@ -20,33 +20,12 @@ constexpr std::array<std::string_view, 11> kAspectRatios = {
     "auto", "1:1", "5:4", "4:5", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"};
 constexpr std::array<std::string_view, 4> kQualities = {"low", "medium", "high", "auto"};
 
+using dialects::invalid;
+using dialects::opt_string;
+using dialects::rule;
+
 std::string joined(const auto& list) {
-  std::string out;
-  for (std::string_view v : list) {
-    out += out.empty() ? "" : ", ";
-    out += v;
-  }
-  return out;
-}
-
-core::Error invalid(std::string msg, std::string param = {}) {
-  return make_error(ErrorCode::kInvalidRequest, std::move(msg), std::move(param));
-}
-core::Error rule(std::string msg, std::string param = {}) {
-  return make_error(ErrorCode::kValidationFailed, std::move(msg), std::move(param));
-}
-
-// Reads an optional string field; a present non-string is an error.
-core::Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key,
-                                                    std::string_view param) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) {
-    return std::optional<std::string>{};
-  }
-  if (!v->is_string()) {
-    return invalid(std::string(param) + " must be a string", std::string(param));
-  }
-  return std::optional<std::string>{std::string(v->get_string())};
+  return dialects::joined(std::vector<std::string_view>(list.begin(), list.end()));
 }
 
 // The reference image list: input_urls, or its aliases image_urls / image_input.
@@ -204,15 +183,11 @@ core::Status check_passthrough(const json::object& input, core::GenerationReques
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(body, ec);
-  if (ec) {
-    return invalid("request body is not valid JSON: " + ec.message());
+  auto parsed = dialects::parse_object(body);
+  if (!parsed) {
+    return parsed.error();
   }
-  if (!doc.is_object()) {
-    return invalid("request body must be a JSON object");
-  }
-  const json::object& o = doc.get_object();
+  const json::object& o = *parsed;
   ParsedCreate out;
   core::GenerationRequest& r = out.request;
   r.dialect = core::Dialect::kJobs;
@@ -248,7 +223,7 @@ core::Result<ParsedCreate> parse_create(std::string_view body) {
       return st.error();
     }
   }
-  out.param = json::serialize(doc);
+  out.param = json::serialize(o);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/dialects/common.hpp"
 #include "core/error.hpp"
 #include "core/request.hpp"
 #include "core/result.hpp"
@@ -18,12 +19,7 @@ inline constexpr std::string_view kImageToImage = "gpt-image-2-image-to-image";
 inline constexpr std::size_t kMaxPromptChars = 20000;
 inline constexpr std::size_t kMaxInputUrls = 16;
 
-/// A create request after validation: the canonical request and the original body
-/// re-serialized compactly (returned later as `param`).
-struct ParsedCreate {
-  core::GenerationRequest request;
-  std::string param;
-};
+using dialects::ParsedCreate;
 
 /// Parses and validates a createTask body. Structural problems (not JSON, not an object,
 /// a required field missing, a wrong JSON type) are kInvalidRequest (400); values that break a

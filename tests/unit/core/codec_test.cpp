@@ -20,6 +20,10 @@ TEST(Codec, RequestRoundTrip) {
   r.n = 3;
   r.size = {2736, 1536};
   r.callback_url = "https://cb.example/x";
+  r.safety_checker = false;
+  r.background = "transparent";
+  r.output_compression = 70;
+  r.size_label = "1024x1024";
   auto back = decode_request(encode_request(r));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->dialect, r.dialect);
@@ -35,6 +39,10 @@ TEST(Codec, RequestRoundTrip) {
   EXPECT_EQ(back->n, r.n);
   EXPECT_EQ(back->size, r.size);
   EXPECT_EQ(back->callback_url, r.callback_url);
+  EXPECT_EQ(back->safety_checker, r.safety_checker);
+  EXPECT_EQ(back->background, r.background);
+  EXPECT_EQ(back->output_compression, r.output_compression);
+  EXPECT_EQ(back->size_label, r.size_label);
 }
 
 TEST(Codec, BrokenRequestJsonIsRefused) {

@@ -1,0 +1,99 @@
+#include "api/dialects/common.hpp"
+
+#include <cmath>
+
+#include <boost/json.hpp>
+
+namespace ig::api::dialects {
+namespace json = boost::json;
+
+core::Result<json::object> parse_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  if (ec) {
+    return invalid("request body is not valid JSON: " + ec.message());
+  }
+  if (!doc.is_object()) {
+    return invalid("request body must be a JSON object");
+  }
+  return std::move(doc.get_object());
+}
+
+core::Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key,
+                                                    std::string_view param) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return std::optional<std::string>{};
+  }
+  if (!v->is_string()) {
+    return invalid(std::string(param) + " must be a string", std::string(param));
+  }
+  return std::optional<std::string>{std::string(v->get_string())};
+}
+
+core::Result<std::optional<long long>> opt_int(const json::object& o, std::string_view key,
+                                               std::string_view param) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return std::optional<long long>{};
+  }
+  if (v->is_int64()) {
+    return std::optional<long long>{v->get_int64()};
+  }
+  if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return std::optional<long long>{static_cast<long long>(v->get_uint64())};
+  }
+  if (v->is_double()) {
+    const double d = v->get_double();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e15) {
+      return std::optional<long long>{static_cast<long long>(d)};
+    }
+  }
+  return invalid(std::string(param) + " must be an integer", std::string(param));
+}
+
+core::Result<std::optional<bool>> opt_bool(const json::object& o, std::string_view key,
+                                           std::string_view param) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return std::optional<bool>{};
+  }
+  if (!v->is_bool()) {
+    return invalid(std::string(param) + " must be a boolean", std::string(param));
+  }
+  return std::optional<bool>{v->get_bool()};
+}
+
+core::Result<std::optional<std::vector<std::string>>> opt_string_array(const json::object& o,
+                                                                       std::string_view key,
+                                                                       std::string_view param) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return std::optional<std::vector<std::string>>{};
+  }
+  const std::string p(param);
+  if (!v->is_array()) {
+    return invalid(p + " must be an array of strings", p);
+  }
+  std::vector<std::string> out;
+  for (const json::value& e : v->get_array()) {
+    if (!e.is_string()) {
+      return invalid(p + " must be an array of strings", p);
+    }
+    out.emplace_back(e.get_string());
+  }
+  return std::optional<std::vector<std::string>>{std::move(out)};
+}
+
+std::string joined(const std::vector<std::string_view>& values) {
+  std::string out;
+  for (std::string_view v : values) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += v;
+  }
+  return out;
+}
+
+}  // namespace ig::api::dialects
