@@ -11,6 +11,12 @@ packages=(
   openssl curl python3 wrk nginx-light
 )
 
+# Node.js runs the official `openai` npm package in an integration test; a machine that already
+# has node (and npm) keeps its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

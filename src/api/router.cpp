@@ -1,13 +1,18 @@
 #include "api/router.hpp"
 
-#include <charconv>
-
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
+#include "api/dialect_dispatch.hpp"
+#include "api/dialects/generations.hpp"
 #include "api/dialects/jobs.hpp"
+#include "api/dialects/openai.hpp"
+#include "api/dialects/tasks.hpp"
+#include "api/dialects/unified.hpp"
 #include "api/metrics.hpp"
 #include "storage/result_storage.hpp"
 #include "storage/url_signer.hpp"
@@ -17,6 +22,7 @@
 namespace ig::api {
 
 namespace json = boost::json;
+using core::Dialect;
 using core::ErrorCode;
 using core::make_error;
 
@@ -24,67 +30,48 @@ namespace {
 
 constexpr std::string_view kJobsPrefix = "/api/v1/jobs/";
 constexpr std::string_view kFilesPrefix = "/files/";
+constexpr std::string_view kOpenAIPrefix = "/openai/v1/images/";
 
 std::string generic_error_body(const core::Error& e) {
   json::object err{{"code", core::to_string(e.code)}, {"message", e.message}};
   return json::serialize(json::object{{"error", std::move(err)}});
 }
 
-std::string_view content_type_for(std::string_view key) {
-  if (key.ends_with(".png")) {
-    return "image/png";
-  }
-  if (key.ends_with(".jpg") || key.ends_with(".jpeg")) {
-    return "image/jpeg";
-  }
-  if (key.ends_with(".webp")) {
-    return "image/webp";
-  }
-  return "application/octet-stream";
+Response method_not_allowed(Dialect d, std::string_view allow) {
+  Response res = error_in(d, make_error(ErrorCode::kMethodNotAllowed,
+                                        "method not allowed; use " + std::string(allow)));
+  res.set(http::field::allow, allow);
+  return res;
 }
 
-bool parse_u64(std::string_view s, std::uint64_t& out) {
-  if (s.empty()) {
-    return false;
+// `POST /v1/images/generations` serves two dialects: a body with an `input` object is the
+// `generations` dialect (seed 004), a flat body the `unified` one (seed 001).
+Dialect generations_or_unified(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (!ec && v.is_object() && v.get_object().contains("input")) {
+    return Dialect::kGenerations;
   }
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
+  if (!ec && v.is_object()) {
+    return Dialect::kUnified;
+  }
+  return Dialect::kGenerations;
 }
 
-// A single "bytes=" range against an object of `size` bytes. nullopt: unsatisfiable.
-std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_view v,
-                                                                    std::uint64_t size) {
-  constexpr std::string_view kUnit = "bytes=";
-  if (!v.starts_with(kUnit) || v.find(',') != std::string_view::npos || size == 0) {
-    return std::nullopt;
+// How a failed task reads as an error of a synchronous API.
+core::Error error_of_failed_task(const core::Task& task) {
+  const std::string& code = task.fail_code;
+  if (code.starts_with("input_") || code == "invalid_mask") {
+    return make_error(ErrorCode::kValidationFailed, task.fail_msg,
+                      code == "invalid_mask" ? "mask" : "image");
   }
-  v.remove_prefix(kUnit.size());
-  const auto dash = v.find('-');
-  if (dash == std::string_view::npos) {
-    return std::nullopt;
+  if (code == "generation_failed" || code == "upstream_error") {
+    return make_error(ErrorCode::kUpstream, task.fail_msg);
   }
-  std::string_view a = v.substr(0, dash);
-  std::string_view b = v.substr(dash + 1);
-  std::uint64_t first = 0;
-  std::uint64_t last = size - 1;
-  if (a.empty()) {
-    std::uint64_t suffix = 0;
-    if (!parse_u64(b, suffix) || suffix == 0) {
-      return std::nullopt;
-    }
-    first = suffix >= size ? 0 : size - suffix;
-  } else {
-    if (!parse_u64(a, first) || first >= size) {
-      return std::nullopt;
-    }
-    if (!b.empty()) {
-      if (!parse_u64(b, last) || last < first) {
-        return std::nullopt;
-      }
-      last = std::min(last, size - 1);
-    }
+  if (code == "cancelled") {
+    return make_error(ErrorCode::kConflict, task.fail_msg);
   }
-  return std::make_pair(first, last);
+  return make_error(ErrorCode::kInternal, "the image could not be generated");
 }
 
 }  // namespace
@@ -93,19 +80,36 @@ Router::Router(RouterDeps deps) : d_(std::move(deps)) {}
 
 Response Router::render_error(std::string_view target, const core::Error& e) const {
   if (target.starts_with(kJobsPrefix)) {
-    return json_response(jobs::error_status(e), jobs::render_error(e));
+    return error_in(Dialect::kJobs, e);
+  }
+  if (target.starts_with(kOpenAIPrefix)) {
+    return error_in(Dialect::kOpenAI, e);
+  }
+  if (target.starts_with("/v1/tasks")) {
+    return error_in(Dialect::kTasks, e);
+  }
+  if (target.starts_with("/v1/")) {
+    return error_in(Dialect::kGenerations, e);
   }
   return json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(e));
 }
 
+std::int64_t Router::urls_expire_at_s(const core::Task& task) const {
+  return task.completed_ms / 1000 + d_.result_ttl_s;
+}
+
 std::vector<std::string> Router::result_urls(const core::Task& task) const {
   std::vector<std::string> urls;
-  const std::int64_t expires = task.completed_ms / 1000 + d_.result_ttl_s;
+  const std::int64_t expires = urls_expire_at_s(task);
   for (const auto& r : task.results) {
     const std::string path = std::string(kFilesPrefix) + r.key;
     urls.push_back(d_.public_base + path + "?" + d_.signer.signed_query(path, expires));
   }
   return urls;
+}
+
+boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req) {
+  return d_.auth.authenticate(req[http::field::authorization]);
 }
 
 boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info) {
@@ -115,36 +119,24 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     co_return render_error("", make_error(ErrorCode::kInvalidRequest, "invalid request target"));
   }
   const std::string path = url->path();
-  const auto method = req.method();
+  const std::string query = url->query();
   auto param = [&](std::string_view name) -> std::string {
     auto it = url->params().find(name);
     return it == url->params().end() ? std::string() : std::string((*it).value);
   };
-
   if (path.starts_with(kJobsPrefix)) {
-    const std::string_view action = std::string_view(path).substr(kJobsPrefix.size());
-    const bool create = action == "createTask";
-    const bool record = action == "recordInfo";
-    if (!create && !record) {
-      info.route = "jobs_unknown";
-      co_return render_error(path, make_error(ErrorCode::kNotFound, "no such endpoint: " + path));
-    }
-    info.route = create ? "jobs_create" : "jobs_record";
-    if ((create && method != http::verb::post) || (record && method != http::verb::get)) {
-      Response res = render_error(path, make_error(ErrorCode::kMethodNotAllowed,
-                                                   "method not allowed; use " +
-                                                       std::string(create ? "POST" : "GET")));
-      res.set(http::field::allow, create ? "POST" : "GET");
-      co_return res;
-    }
-    if (create) {
-      co_return co_await jobs_create(req, info);
-    }
-    co_return co_await jobs_record(req, info, param("taskId"));
+    co_return co_await route_jobs(req, info, std::string_view(path).substr(kJobsPrefix.size()),
+                                  param("taskId"));
+  }
+  if (path.starts_with("/v1/")) {
+    co_return co_await route_v1(req, info, path, query);
+  }
+  if (path.starts_with(kOpenAIPrefix)) {
+    co_return co_await route_openai(req, info, std::string_view(path).substr(kOpenAIPrefix.size()));
   }
   if (path.starts_with(kFilesPrefix)) {
     info.route = "files";
-    if (method != http::verb::get && method != http::verb::head) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
       co_return render_error("", make_error(ErrorCode::kMethodNotAllowed, "use GET or HEAD"));
     }
     co_return co_await serve_file(req, std::string_view(path).substr(kFilesPrefix.size()),
@@ -168,92 +160,261 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
   co_return render_error("", make_error(ErrorCode::kNotFound, "no route for " + path));
 }
 
-boost::asio::awaitable<Response> Router::jobs_create(Request& req, RequestInfo& info) {
-  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
-  if (!key) {
-    co_return render_error(kJobsPrefix, key.error());
+boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& info,
+                                                    std::string_view action,
+                                                    std::string_view task_id) {
+  const auto method = req.method();
+  if (action == "createTask") {
+    info.route = "jobs_create";
+    if (method != http::verb::post) {
+      co_return method_not_allowed(Dialect::kJobs, "POST");
+    }
+    co_return co_await create(
+        req, info, Dialect::kJobs, [&req] { return jobs::parse_create(req.body()); },
+        [](const core::Task& t) { return json_response(200, jobs::render_created(t.id)); });
   }
-  auto parsed = jobs::parse_create(req.body());
+  if (action == "recordInfo") {
+    info.route = "jobs_record";
+    if (method != http::verb::get) {
+      co_return method_not_allowed(Dialect::kJobs, "GET");
+    }
+    if (task_id.empty()) {
+      auto key = co_await authenticate(req);
+      co_return error_in(Dialect::kJobs,
+                         key ? make_error(ErrorCode::kInvalidRequest,
+                                          "taskId query parameter is required", "taskId")
+                             : key.error());
+    }
+    co_return co_await get_task(req, Dialect::kJobs, task_id);
+  }
+  info.route = "jobs_unknown";
+  co_return error_in(Dialect::kJobs, make_error(ErrorCode::kNotFound,
+                                                "no such endpoint: " + std::string(kJobsPrefix) +
+                                                    std::string(action)));
+}
+
+boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& info,
+                                                  std::string_view path,
+                                                  std::string_view query) {
+  const auto method = req.method();
+  if (path == "/v1/images/generations") {
+    const Dialect d = generations_or_unified(req.body());
+    info.route = d == Dialect::kGenerations ? "generations_create" : "unified_create";
+    if (method != http::verb::post) {
+      co_return method_not_allowed(Dialect::kGenerations, "POST");
+    }
+    if (d == Dialect::kGenerations) {
+      co_return co_await create(
+          req, info, d, [&req] { return generations::parse_create(req.body()); },
+          [](const core::Task& t) { return json_response(200, generations::render_created(t)); });
+    }
+    co_return co_await create(
+        req, info, d, [&req] { return unified::parse_create(req.body()); },
+        [](const core::Task& t) { return json_response(200, unified::render_task(t, {})); });
+  }
+  if (path == "/v1/tasks") {
+    if (method == http::verb::post) {
+      info.route = "tasks_create";
+      co_return co_await create(
+          req, info, Dialect::kTasks, [&req] { return tasks_dialect::parse_create(req.body()); },
+          [](const core::Task& t) {
+            return json_response(200, tasks_dialect::render_created(t));
+          });
+    }
+    info.route = "tasks_list";
+    if (method != http::verb::get) {
+      co_return method_not_allowed(Dialect::kTasks, "GET, POST");
+    }
+    co_return co_await list_tasks(req, query);
+  }
+  constexpr std::string_view kTasks = "/v1/tasks/";
+  if (path.starts_with(kTasks)) {
+    std::string_view rest = path.substr(kTasks.size());
+    constexpr std::string_view kCancel = "/cancel";
+    if (rest.ends_with(kCancel)) {
+      info.route = "task_cancel";
+      rest.remove_suffix(kCancel.size());
+      if (method != http::verb::post) {
+        co_return method_not_allowed(dialect_for_task_id(rest), "POST");
+      }
+      co_return co_await cancel_task(req, rest);
+    }
+    info.route = "task_get";
+    if (method != http::verb::get) {
+      co_return method_not_allowed(dialect_for_task_id(rest), "GET");
+    }
+    co_return co_await get_task(req, dialect_for_task_id(rest), rest);
+  }
+  info.route = "v1_unknown";
+  co_return render_error(path, make_error(ErrorCode::kNotFound,
+                                          "no route for " + std::string(path)));
+}
+
+boost::asio::awaitable<Response> Router::route_openai(Request& req, RequestInfo& info,
+                                                      std::string_view action) {
+  const bool edit = action == "edits";
+  if (!edit && action != "generations") {
+    info.route = "openai_unknown";
+    co_return error_in(Dialect::kOpenAI,
+                       make_error(ErrorCode::kNotFound, "no such endpoint: " +
+                                                            std::string(kOpenAIPrefix) +
+                                                            std::string(action)));
+  }
+  info.route = edit ? "openai_edits" : "openai_generations";
+  if (req.method() != http::verb::post) {
+    co_return method_not_allowed(Dialect::kOpenAI, "POST");
+  }
+  co_return co_await openai_images(req, info, edit);
+}
+
+template <class Parse, class Render>
+boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
+                                                Dialect dialect, Parse parse, Render render) {
+  auto key = co_await authenticate(req);
+  if (!key) {
+    co_return error_in(dialect, key.error());
+  }
+  auto parsed = parse();
   if (!parsed) {
-    co_return render_error(kJobsPrefix, parsed.error());
+    co_return error_in(dialect, parsed.error());
   }
   auto task = co_await d_.tasks.create(*key, std::move(parsed->request), std::move(parsed->param));
   if (!task) {
-    co_return render_error(kJobsPrefix,
-                           make_error(ErrorCode::kInternal,
-                                      "could not create the task (request id " +
-                                          info.request_id + ")"));
+    spdlog::error("request_id={} creating a task failed: {}", info.request_id,
+                  task.error().message);
+    co_return error_in(dialect, make_error(ErrorCode::kInternal,
+                                           "could not create the task (request id " +
+                                               info.request_id + ")"));
   }
-  co_return json_response(200, jobs::render_created(task->id));
+  co_return render(*task);
 }
 
-boost::asio::awaitable<Response> Router::jobs_record(Request& req, RequestInfo&,
-                                                     std::string_view task_id) {
-  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
+boost::asio::awaitable<Response> Router::get_task(Request& req, Dialect envelope,
+                                                  std::string_view id) {
+  auto key = co_await authenticate(req);
   if (!key) {
-    co_return render_error(kJobsPrefix, key.error());
+    co_return error_in(envelope, key.error());
   }
-  if (task_id.empty()) {
-    co_return render_error(kJobsPrefix, make_error(ErrorCode::kInvalidRequest,
-                                                   "taskId query parameter is required",
-                                                   "taskId"));
+  if (envelope == Dialect::kUnified) {
+    if (auto st = unified::check_task_id(id); !st) {
+      co_return error_in(envelope, st.error());
+    }
   }
-  auto task = co_await d_.tasks.get(*key, std::string(task_id));
+  auto task = co_await d_.tasks.get(*key, std::string(id));
   if (!task) {
-    co_return render_error(kJobsPrefix, task.error());
+    co_return error_in(envelope, task.error());
   }
-  co_return json_response(200, jobs::render_record(*task, result_urls(*task)));
+  co_return task_in_own_dialect(*task, result_urls(*task), urls_expire_at_s(*task));
 }
 
-boost::asio::awaitable<Response> Router::serve_file(Request& req, std::string_view key,
-                                                    std::string_view expires,
-                                                    std::string_view signature) {
-  const std::string path = std::string(kFilesPrefix) + std::string(key);
-  const auto verdict =
-      d_.signer.verify(path, expires, signature, d_.clock.now_ms() / 1000);
-  if (verdict == storage::UrlSigner::Verdict::kBadSignature) {
-    co_return render_error("", make_error(ErrorCode::kForbidden, "invalid signature"));
+boost::asio::awaitable<Response> Router::list_tasks(Request& req, std::string_view query) {
+  auto key = co_await authenticate(req);
+  if (!key) {
+    co_return error_in(Dialect::kTasks, key.error());
   }
-  if (verdict == storage::UrlSigner::Verdict::kExpired) {
-    co_return render_error("", make_error(ErrorCode::kForbidden, "this link has expired"));
-  }
-  const std::string k(key);
-  auto size = co_await runtime::offload(d_.pool, [&] { return d_.results.size(k); });
-  if (!size) {
-    co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
-  }
-  std::uint64_t first = 0;
-  std::uint64_t last = *size == 0 ? 0 : *size - 1;
-  bool partial = false;
-  if (auto range = req[http::field::range]; !range.empty()) {
-    auto r = parse_range(range, *size);
-    if (!r) {
-      Response res = text_response(416, "", "text/plain");
-      res.set(http::field::content_range, "bytes */" + std::to_string(*size));
-      co_return res;
+  std::string page_s;
+  std::string size_s;
+  if (auto params = boost::urls::parse_query(query)) {
+    for (auto p : *params) {
+      if (p.key == "page") {
+        page_s = p.value;
+      } else if (p.key == "page_size" || p.key == "size") {  // HiAPI calls it `size`
+        size_s = p.value;
+      }
     }
-    std::tie(first, last) = *r;
-    partial = true;
   }
-  const std::uint64_t length = *size == 0 ? 0 : last - first + 1;
-  std::string body;
-  if (req.method() != http::verb::head && length > 0) {
-    auto data = co_await runtime::offload(d_.pool, [&] { return d_.results.read(k, first, length); });
-    if (!data) {
-      co_return render_error("", make_error(ErrorCode::kInternal, "could not read the result"));
+  auto paging = tasks_dialect::parse_list_query(page_s, size_s);
+  if (!paging) {
+    co_return error_in(Dialect::kTasks, paging.error());
+  }
+  auto [page, page_size] = *paging;
+  auto listed = co_await d_.tasks.list(*key, page, page_size);
+  std::vector<std::vector<std::string>> urls;
+  for (const auto& t : listed.tasks) {
+    urls.push_back(result_urls(t));
+  }
+  co_return json_response(200, tasks_dialect::render_list(listed.tasks, urls,
+                                                          d_.clock.now_ms() / 1000, page,
+                                                          page_size, listed.total));
+}
+
+boost::asio::awaitable<Response> Router::cancel_task(Request& req, std::string_view id) {
+  const Dialect envelope = dialect_for_task_id(id);
+  auto key = co_await authenticate(req);
+  if (!key) {
+    co_return error_in(envelope, key.error());
+  }
+  if (envelope == Dialect::kUnified) {
+    if (auto st = unified::check_task_id(id); !st) {
+      co_return error_in(envelope, st.error());
     }
-    body = std::move(*data);
   }
-  Response res{partial ? http::status::partial_content : http::status::ok, req.version()};
-  res.set(http::field::content_type, content_type_for(key));
-  res.set(http::field::accept_ranges, "bytes");
-  res.set(http::field::cache_control, "private, max-age=3600");
-  if (partial) {
-    res.set(http::field::content_range, fmt::format("bytes {}-{}/{}", first, last, *size));
+  auto task = co_await d_.tasks.cancel(*key, std::string(id));
+  if (!task) {
+    co_return error_in(envelope, task.error());
   }
-  res.body() = std::move(body);
-  res.content_length(length);
-  co_return res;
+  co_return task_in_own_dialect(*task, result_urls(*task), urls_expire_at_s(*task));
+}
+
+boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo& info,
+                                                       bool edit) {
+  auto key = co_await authenticate(req);
+  if (!key) {
+    co_return error_in(Dialect::kOpenAI, key.error());
+  }
+  auto parsed = edit ? openai_dialect::parse_edit(req[http::field::content_type], req.body())
+                     : openai_dialect::parse_generation(req.body());
+  if (!parsed) {
+    co_return error_in(Dialect::kOpenAI, parsed.error());
+  }
+  tasks::TaskService::Uploads uploads;
+  for (auto& image : parsed->images) {
+    uploads.images.push_back(std::move(image.bytes));
+  }
+  if (parsed->mask) {
+    uploads.mask = std::move(parsed->mask->bytes);
+  }
+  // The request body (up to the upload limit) is no longer needed while we wait.
+  req.body().clear();
+  req.body().shrink_to_fit();
+  auto created = co_await d_.tasks.create(*key, std::move(parsed->request),
+                                          std::move(parsed->param), std::move(uploads));
+  if (!created) {
+    spdlog::error("request_id={} creating a task failed: {}", info.request_id,
+                  created.error().message);
+    co_return error_in(Dialect::kOpenAI,
+                       make_error(ErrorCode::kInternal, "could not create the task (request id " +
+                                                            info.request_id + ")"));
+  }
+  auto task = co_await d_.tasks.wait(*key, created->id, d_.sync_timeout,
+                                     std::chrono::milliseconds(50));
+  if (!task) {
+    co_return error_in(Dialect::kOpenAI, task.error());
+  }
+  if (task->state != core::TaskState::kSucceeded) {
+    co_return error_in(Dialect::kOpenAI, error_of_failed_task(*task));
+  }
+  std::vector<std::string> keys;
+  for (const auto& r : task->results) {
+    keys.push_back(r.key);
+  }
+  auto images = co_await runtime::offload(
+      d_.pool, [this, &keys]() -> std::optional<std::vector<std::string>> {
+        std::vector<std::string> out;
+        for (const auto& k : keys) {
+          auto bytes = d_.results.read(k, 0, std::numeric_limits<std::uint64_t>::max());
+          if (!bytes) {
+            return std::nullopt;
+          }
+          out.push_back(std::move(*bytes));
+        }
+        return out;
+      });
+  if (!images) {
+    co_return error_in(Dialect::kOpenAI,
+                       make_error(ErrorCode::kInternal, "could not read the generated image"));
+  }
+  co_return json_response(200, openai_dialect::render_images(*task, *images));
 }
 
 boost::asio::awaitable<Response> Router::metrics() {

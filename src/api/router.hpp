@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -11,12 +12,12 @@
 #include "api/http.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/result.hpp"
 #include "core/task.hpp"
 #include "runtime/offload.hpp"
 
-namespace ig::store {
-class Store;
-}
+#include "store/store.hpp"
+
 namespace ig::storage {
 class ResultStorage;
 class UrlSigner;
@@ -43,32 +44,47 @@ struct RouterDeps {
   std::string public_base;             // "http://127.0.0.1:8080": prefix of result URLs
   std::int64_t result_ttl_s = 86'400;  // result URLs expire this long after completion
   std::function<bool()> ready;         // false while draining
+  std::chrono::milliseconds sync_timeout{300'000};  // `openai`: longest wait for the image
 };
 
-/// Maps requests to handlers: dialect endpoints, signed result files, health and metrics.
-/// `handle` takes a parsed request and returns a response, so it is testable without a socket.
-/// Thread-safe.
+/// Maps requests to handlers: every dialect's endpoints, signed result files, health and
+/// metrics. `handle` takes a parsed request and returns a response, so it is testable without
+/// a socket. Thread-safe.
 class Router {
  public:
   explicit Router(RouterDeps deps);
 
   boost::asio::awaitable<Response> handle(Request& req, RequestInfo& info);
 
-  /// An error in the envelope that suits `target` (the jobs envelope under /api/v1/jobs/, a
-  /// generic `{"error":{…}}` elsewhere).
+  /// An error in the envelope that suits `target` (the dialect its path belongs to; a generic
+  /// `{"error":{…}}` elsewhere).
   Response render_error(std::string_view target, const core::Error& e) const;
 
-  /// Signed, expiring URLs of a succeeded task's results.
+  /// Signed, expiring URLs of a succeeded task's results, and when they expire.
   std::vector<std::string> result_urls(const core::Task& task) const;
+  std::int64_t urls_expire_at_s(const core::Task& task) const;
 
  private:
-  boost::asio::awaitable<Response> jobs_create(Request& req, RequestInfo& info);
-  boost::asio::awaitable<Response> jobs_record(Request& req, RequestInfo& info,
-                                               std::string_view task_id);
-  boost::asio::awaitable<Response> serve_file(Request& req, std::string_view key,
-                                              std::string_view expires,
-                                              std::string_view signature);
-  boost::asio::awaitable<Response> metrics();
+  using Handler = boost::asio::awaitable<Response>;
+
+  Handler route_jobs(Request& req, RequestInfo& info, std::string_view action,
+                     std::string_view task_id);
+  Handler route_v1(Request& req, RequestInfo& info, std::string_view path,
+                   std::string_view query);
+  Handler route_openai(Request& req, RequestInfo& info, std::string_view action);
+
+  /// Authenticates, then creates the parsed task and answers with `render(task)`.
+  template <class Parsed, class Render>
+  Handler create(Request& req, RequestInfo& info, core::Dialect dialect, Parsed parsed,
+                 Render render);
+  Handler get_task(Request& req, core::Dialect envelope, std::string_view id);
+  Handler list_tasks(Request& req, std::string_view query);
+  Handler cancel_task(Request& req, std::string_view id);
+  Handler openai_images(Request& req, RequestInfo& info, bool edit);
+  Handler serve_file(Request& req, std::string_view key, std::string_view expires,
+                     std::string_view signature);
+  Handler metrics();
+  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req);
 
   RouterDeps d_;
 };

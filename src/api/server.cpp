@@ -231,8 +231,10 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
                       " bytes");
     }
     if (ec == http::error::body_limit) {
+      const std::size_t limit =
+          parser.is_header_done() ? body_limit_for(parser.get().target()) : limits_.max_body_bytes;
       return fail(core::ErrorCode::kPayloadTooLarge,
-                  "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+                  "request body exceeds " + std::to_string(limit) + " bytes");
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
@@ -251,16 +253,17 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
       co_return false;
     }
   }
-  if (auto len = parser.content_length(); len && *len > limits_.max_body_bytes) {
+  const std::size_t body_limit = body_limit_for(parser.get().target());
+  if (auto len = parser.content_length(); len && *len > body_limit) {
     conn.disarm();
-    co_await write_and_close(conn,
-                             fail(core::ErrorCode::kPayloadTooLarge,
-                                  "request body exceeds " +
-                                      std::to_string(limits_.max_body_bytes) + " bytes"),
-                             info);
+    co_await write_and_close(
+        conn,
+        fail(core::ErrorCode::kPayloadTooLarge,
+             "request body exceeds " + std::to_string(body_limit) + " bytes"),
+        info);
     co_return false;
   }
-  parser.body_limit(limits_.max_body_bytes);
+  parser.body_limit(body_limit);
   if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
     http::response<http::empty_body> cont{http::status::continue_, 11};
     auto [ec, n] = co_await http::async_write(conn.socket, cont, kTuple);
@@ -339,6 +342,16 @@ asio::awaitable<void> Server::write_and_close(Connection& conn, Response res, Re
     drained += rn;
   }
   conn.disarm();
+}
+
+std::size_t Server::body_limit_for(std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  for (const auto& p : limits_.upload_paths) {
+    if (path == p) {
+      return limits_.max_upload_bytes;
+    }
+  }
+  return limits_.max_body_bytes;
 }
 
 void Server::finish_log(const Request* req, const Response& res, const RequestInfo& info) {

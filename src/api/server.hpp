@@ -6,7 +6,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_set>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +26,8 @@ class Metrics;
 struct ServerLimits {
   std::size_t max_header_bytes = 16 * 1024;  // larger header block → 431
   std::size_t max_body_bytes = 1024 * 1024;  // larger body → 413, not read
+  std::size_t max_upload_bytes = 64 * 1024 * 1024;  // the same for upload paths (multipart)
+  std::vector<std::string> upload_paths = {"/openai/v1/images/edits"};
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
   std::chrono::milliseconds request_timeout{10'000};  // first byte → whole request read, else 408
   std::chrono::milliseconds write_timeout{30'000};
@@ -59,6 +63,7 @@ class Server {
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
   boost::asio::awaitable<void> write_and_close(Connection& conn, Response res, RequestInfo& info);
+  std::size_t body_limit_for(std::string_view target) const;
   void finish_log(const Request* req, const Response& res, const RequestInfo& info);
 
   boost::asio::io_context& ioc_;

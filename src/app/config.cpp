@@ -94,6 +94,8 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.blocking_threads", integer(&Config::blocking_threads, 1, 1024)},
       {"server.max_header_bytes", integer(&Config::max_header_bytes, 1024, 1 << 20)},
       {"server.max_body_bytes", integer(&Config::max_body_bytes, 1024, kBig)},
+      {"server.max_upload_bytes", integer(&Config::max_upload_bytes, 1024, kBig)},
+      {"server.sync_timeout_ms", integer(&Config::sync_timeout_ms, 10, kBig)},
       {"server.idle_timeout_ms", integer(&Config::idle_timeout_ms, 10, kBig)},
       {"server.request_timeout_ms", integer(&Config::request_timeout_ms, 10, kBig)},
       {"server.drain_timeout_ms", integer(&Config::drain_timeout_ms, 0, kBig)},

@@ -20,6 +20,8 @@ struct Config {
   int blocking_threads = 16;
   std::int64_t max_header_bytes = 16 * 1024;
   std::int64_t max_body_bytes = 1024 * 1024;
+  std::int64_t max_upload_bytes = 64 * 1024 * 1024;  // multipart uploads (openai edits)
+  std::int64_t sync_timeout_ms = 300'000;            // openai: longest wait for an image
   std::int64_t idle_timeout_ms = 60'000;
   std::int64_t request_timeout_ms = 10'000;
   std::int64_t drain_timeout_ms = 25'000;

@@ -1,11 +1,14 @@
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/config.hpp"
+#include "app/generate.hpp"
 #include "app/serve.hpp"
 
 extern char** environ;
@@ -72,9 +75,47 @@ int main(int argc, char** argv) {
   keys_create->add_option("--data-dir", data_dir, "Data directory (./data)");
   keys_create->add_option("--config", config_file, "TOML configuration file");
 
+  auto* generate = app.add_subcommand("generate", "Create a task, wait for it, download results");
+  ig::app::GenerateOptions gen;
+  std::string gen_dialect = "jobs";
+  std::string gen_out = ".";
+  int gen_n = 1;
+  int gen_timeout_s = 600;
+  generate->add_option("--server", gen.server, "Base URL, e.g. http://127.0.0.1:8080")
+      ->required();
+  generate->add_option("--key", gen.key, "API key (sk-...)")->required();
+  generate->add_option("--dialect", gen_dialect, "jobs (default), tasks, generations or unified")
+      ->check(CLI::IsMember({"jobs", "tasks", "generations", "unified"}));
+  generate->add_option("prompt", gen.prompt, "What to draw")->required();
+  generate->add_option("-i,--image", gen.image_urls, "Reference image URL (repeatable)")
+      ->allow_extra_args(false);
+  generate->add_option("--mask", gen.mask_url, "Mask PNG URL (unified only)");
+  generate->add_option("--size", gen.size, "Aspect ratio (1:1, 16:9, ...) or WxH (unified)");
+  generate->add_option("--resolution", gen.resolution, "1K, 2K or 4K");
+  auto* gen_n_option = generate->add_option("-n", gen_n, "Number of images (unified only)");
+  generate->add_option("-o,--output", gen_out, "Directory for the results (default .)");
+  generate->add_option("--timeout", gen_timeout_s, "Give up after this many seconds (600)")
+      ->check(CLI::PositiveNumber);
+
   auto* version = app.add_subcommand("version", "Print the version");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    // `generate` is a client: scripts tell bad usage (2) from a failed task (1).
+    return generate->parsed() && rc != 0 ? ig::app::kExitUsage : rc;
+  }
+
+  if (generate->parsed()) {
+    gen.dialect = *ig::app::parse_dialect(gen_dialect);
+    gen.out_dir = gen_out;
+    gen.timeout = std::chrono::seconds(gen_timeout_s);
+    if (gen_n_option->count() > 0) {
+      gen.n = gen_n;
+    }
+    return ig::app::run_generate(gen, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
+  }
 
   if (version->parsed()) {
     std::cout << "imagegate " << kVersion << "\n";

@@ -179,7 +179,7 @@ int serve(const Config& config) {
     fetch.unsafe_allow.push_back(*cidr);
   }
   media::Fetcher fetcher(ioc.get_executor(), fetch);
-  tasks::MediaInputSource inputs(fetcher, pool.get_executor(), config.input_max_pixels,
+  tasks::MediaInputSource inputs(fetcher, results, pool.get_executor(), config.input_max_pixels,
                                  static_cast<std::size_t>(config.input_max_bytes));
 
   providers::ProviderRegistry registry;
@@ -195,8 +195,10 @@ int serve(const Config& config) {
   dcfg.owner = lease_owner();
   tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, registry, inputs, results, clock,
                                dcfg);
-  tasks::TaskService task_service(*store, pool.get_executor(), clock, core::default_random(),
-                                  [&dispatcher] { dispatcher.wake(); });
+  tasks::TaskService task_service(*store, results, pool.get_executor(), clock,
+                                  core::default_random(),
+                                  [&dispatcher] { dispatcher.wake(); },
+                                  [&dispatcher](std::int64_t row) { dispatcher.abandon(row); });
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));
@@ -206,6 +208,7 @@ int serve(const Config& config) {
   api::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
   limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
+  limits.max_upload_bytes = static_cast<std::size_t>(config.max_upload_bytes);
   limits.idle_timeout = ms(config.idle_timeout_ms);
   limits.request_timeout = ms(config.request_timeout_ms);
   limits.max_connections = static_cast<std::size_t>(config.max_connections);
@@ -235,7 +238,8 @@ int serve(const Config& config) {
                                       : config.public_url;
   router = std::make_unique<api::Router>(api::RouterDeps{
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock,
-      public_base, config.result_ttl_s, [&server] { return !server.draining(); }});
+      public_base, config.result_ttl_s, [&server] { return !server.draining(); },
+      ms(config.sync_timeout_ms)});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";

@@ -39,6 +39,24 @@ std::string uuid_v4(const RandomSource& rnd) {
          hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }
 
+std::string ulid(std::int64_t now_ms, const RandomSource& rnd) {
+  static constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  // 128 bits: 48 of time, 80 of randomness, written as 26 characters of 5 bits (130 bits, the
+  // top two always zero).
+  unsigned __int128 v = static_cast<unsigned __int128>(static_cast<std::uint64_t>(now_ms) &
+                                                       0xFFFFFFFFFFFFull)
+                        << 80;
+  const std::uint64_t hi = rnd() & 0xFFFFull;
+  const std::uint64_t lo = rnd();
+  v |= (static_cast<unsigned __int128>(hi) << 64) | lo;
+  std::string out(26, '0');
+  for (int i = 25; i >= 0; --i) {
+    out[i] = kCrockford[static_cast<unsigned>(v & 0x1F)];
+    v >>= 5;
+  }
+  return out;
+}
+
 std::string random_alnum(const RandomSource& rnd, int n) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string out;

@@ -14,6 +14,10 @@ RandomSource default_random();
 /// RFC 4122 version 4 UUID, lower-case ("3ebe82c2-3abc-4015-9608-901baca54948").
 std::string uuid_v4(const RandomSource& rnd);
 
+/// ULID: 26 Crockford base32 characters, a 48-bit millisecond timestamp then 80 random bits,
+/// so ids sort by creation time.
+std::string ulid(std::int64_t now_ms, const RandomSource& rnd);
+
 /// `n` characters of [a-z0-9].
 std::string random_alnum(const RandomSource& rnd, int n);
 

@@ -89,6 +89,36 @@ std::optional<Size> unified_table_size(Ratio ratio, Tier tier) {
   return std::nullopt;
 }
 
+std::optional<Size> generations_table_size(Ratio ratio, Tier tier) {
+  struct Row {
+    Ratio ratio;
+    Size by_tier[3];  // 1K, 2K, 4K
+  };
+  static constexpr Row kRows[] = {
+      {{1, 1}, {{1024, 1024}, {2048, 2048}, {2880, 2880}}},
+      {{3, 2}, {{1536, 1024}, {2048, 1360}, {3520, 2336}}},
+      {{2, 3}, {{1024, 1536}, {1360, 2048}, {2336, 3520}}},
+      {{4, 3}, {{1024, 768}, {2048, 1536}, {3312, 2480}}},
+      {{3, 4}, {{768, 1024}, {1536, 2048}, {2480, 3312}}},
+      {{5, 4}, {{1280, 1024}, {2560, 2048}, {3216, 2576}}},
+      {{4, 5}, {{1024, 1280}, {2048, 2560}, {2576, 3216}}},
+      {{16, 9}, {{1536, 864}, {2048, 1152}, {3840, 2160}}},
+      {{9, 16}, {{864, 1536}, {1152, 2048}, {2160, 3840}}},
+      {{2, 1}, {{2048, 1024}, {2688, 1344}, {3840, 1920}}},
+      {{1, 2}, {{1024, 2048}, {1344, 2688}, {1920, 3840}}},
+      {{3, 1}, {{1881, 836}, {3072, 1024}, {3840, 1280}}},
+      {{1, 3}, {{887, 1774}, {1024, 3072}, {1280, 3840}}},
+      {{21, 9}, {{2016, 864}, {2688, 1152}, {3840, 1648}}},
+      {{9, 21}, {{864, 2016}, {1152, 2688}, {1648, 3840}}},
+  };
+  for (const Row& row : kRows) {
+    if (row.ratio.w == ratio.w && row.ratio.h == ratio.h) {
+      return row.by_tier[static_cast<int>(tier)];
+    }
+  }
+  return std::nullopt;
+}
+
 Size unified_budget_size(Ratio ratio, Tier tier) { return oriented_size(ratio.w, ratio.h, tier); }
 
 Size size_from_reference(int ref_width, int ref_height, Tier tier) {

@@ -42,6 +42,11 @@ std::optional<Size> unified_table_size(Ratio ratio, Tier tier);
 /// for every ratio the table lists.
 Size unified_budget_size(Ratio ratio, Tier tier);
 
+/// Seed 004's (aivideoapi) pixel table for its 15 ratios ("1:1", "3:2", …, "9:21", as written,
+/// not reduced). Where a 1K cell lists two sizes the first is returned (1K 3:1 = 1881×836).
+/// Returns nullopt for ratios not in the table.
+std::optional<Size> generations_table_size(Ratio ratio, Tier tier);
+
 /// Size for an `auto` aspect ratio when references exist: the first reference's aspect ratio
 /// (clamped to 3:1) at the tier's budget.
 Size size_from_reference(int ref_width, int ref_height, Tier tier);

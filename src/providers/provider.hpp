@@ -17,6 +17,7 @@ struct ImageBytes {
   std::string mime;  // "image/png", "image/jpeg", "image/webp"
   int width = 0;
   int height = 0;
+  bool has_alpha = false;
 };
 
 /// Everything a provider needs for one run. `request.size` is resolved (never {0,0}).

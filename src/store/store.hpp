@@ -28,6 +28,12 @@ struct Claim {
   std::int64_t lease_until_ms = 0;
 };
 
+/// One page of a key's tasks (newest first) and how many the key has in all.
+struct TaskPage {
+  std::vector<core::Task> tasks;
+  std::int64_t total = 0;
+};
+
 /// Durable state of the gateway. Every method is blocking and thread-safe: call it from the
 /// blocking pool, never from an I/O thread. A method that returns has committed its writes.
 /// Writes from many threads are grouped into shared transactions by the implementation.
@@ -62,6 +68,13 @@ class Store {
   virtual bool release_task(std::int64_t row_id, int attempt) = 0;
   /// Stores the resolved size of a task whose size depended on its reference image.
   virtual bool set_task_size(std::int64_t row_id, int attempt, int width, int height) = 0;
+
+  /// The key's tasks, newest first, skipping `offset`, at most `limit`.
+  virtual TaskPage list_tasks(std::int64_t key_id, std::int64_t offset, int limit) = 0;
+  /// Cancels a queued or running task: state → cancelled, fail_code "cancelled", completed_ms
+  /// set, lease cleared (a running worker is fenced out). False when the task was not queued or
+  /// running (already terminal), or on a database error.
+  virtual bool cancel_task(std::int64_t row_id, std::int64_t now_ms) = 0;
 
   /// Number of tasks in each state (every state present, zero when none).
   virtual std::map<core::TaskState, std::int64_t> count_tasks_by_state() = 0;

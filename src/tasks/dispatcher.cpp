@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/sizes.hpp"
+#include "media/mask.hpp"
 #include "providers/registry.hpp"
 #include "storage/result_storage.hpp"
 #include "tasks/input_source.hpp"
@@ -35,6 +36,22 @@ std::string_view extension_for(std::string_view format) {
     return "jpg";
   }
   return format;
+}
+
+// Inpainting edits the reference in place, so a masked task has the reference's size; an
+// `auto` size with references follows the first reference's shape.
+core::Size output_size(const core::GenerationRequest& req, const providers::GenerateJob& job) {
+  if (job.mask && !job.references.empty()) {
+    return core::Size{job.references.front().width, job.references.front().height};
+  }
+  if (req.size.width != 0 && req.size.height != 0) {
+    return req.size;
+  }
+  if (job.references.empty()) {
+    return *core::unified_table_size({1, 1}, req.tier);
+  }
+  const auto& first = job.references.front();
+  return core::size_from_reference(first.width, first.height, req.tier);
 }
 
 bool is_cancellation(const std::exception& e) {
@@ -232,15 +249,22 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
     }
     job.references.push_back(std::move(*loaded.image));
   }
-  if (req.size.width == 0 || req.size.height == 0) {
-    if (job.references.empty()) {
-      req.size = *core::unified_table_size({1, 1}, req.tier);
-    } else {
-      const auto& first = job.references.front();
-      req.size = core::size_from_reference(first.width, first.height, req.tier);
+  if (!req.mask_url.empty() && !job.references.empty()) {
+    auto loaded = co_await inputs_.load(req.mask_url, "mask_url");
+    if (loaded.failure) {
+      co_return failed(loaded.failure->code, loaded.failure->message);
     }
+    const auto& ref = job.references.front();
+    const auto& m = *loaded.image;
+    if (auto problem = media::check_mask(m.mime, m.has_alpha, m.width, m.height, ref.width,
+                                         ref.height)) {
+      co_return failed("invalid_mask", *problem);
+    }
+    job.mask = std::move(*loaded.image);
+  }
+  if (auto size = output_size(req, job); size != req.size) {
+    req.size = size;
     const auto row = task.row_id;
-    const auto size = req.size;
     co_await runtime::offload(
         pool_, [&] { return store_.set_task_size(row, attempt, size.width, size.height); });
   }
@@ -274,6 +298,15 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
     outcome.results.push_back(std::move(obj));
   }
   co_return outcome;
+}
+
+void Dispatcher::abandon(std::int64_t row_id) {
+  std::lock_guard lock(mu_);
+  unfinished_.erase(row_id);
+  if (auto it = runs_.find(row_id); it != runs_.end()) {
+    asio::post(it->second.executor,
+               [sig = it->second.cancel] { sig->emit(asio::cancellation_type::terminal); });
+  }
 }
 
 asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {

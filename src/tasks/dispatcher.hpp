@@ -49,6 +49,9 @@ class Dispatcher {
   void start();
   /// A task was created: look for work now rather than at the next poll.
   void wake();
+  /// The task was cancelled by its owner: stop this process's run of it, if any. Its state is
+  /// already terminal, so the run writes nothing.
+  void abandon(std::int64_t row_id);
   /// Stops claiming, cancels running tasks and returns their leases (state queued) so another
   /// process may run them at once. Completes when every run has ended or at the deadline.
   boost::asio::awaitable<void> stop(std::chrono::milliseconds deadline);

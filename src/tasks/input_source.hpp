@@ -12,6 +12,9 @@
 namespace ig::media {
 class Fetcher;
 }
+namespace ig::storage {
+class ResultStorage;
+}
 
 namespace ig::tasks {
 
@@ -34,16 +37,20 @@ class InputSource {
   virtual boost::asio::awaitable<LoadedInput> load(std::string url, std::string param) = 0;
 };
 
-/// Fetches through the SSRF-safe media::Fetcher, then checks the bytes are a JPEG/PNG/WEBP
+/// Fetches through the SSRF-safe media::Fetcher (or, for "upload:<key>", reads an image that
+/// came with the request from result storage), then checks the bytes are a JPEG/PNG/WEBP
 /// within the pixel cap that decodes completely (libvips, on the blocking pool).
 class MediaInputSource final : public InputSource {
  public:
-  MediaInputSource(media::Fetcher& fetcher, runtime::BlockingExecutor pool,
-                   long long max_pixels, std::size_t max_bytes);
+  MediaInputSource(media::Fetcher& fetcher, storage::ResultStorage& uploads,
+                   runtime::BlockingExecutor pool, long long max_pixels, std::size_t max_bytes);
   boost::asio::awaitable<LoadedInput> load(std::string url, std::string param) override;
 
  private:
+  boost::asio::awaitable<LoadedInput> check_image(std::string bytes, const std::string& param);
+
   media::Fetcher& fetcher_;
+  storage::ResultStorage& uploads_;
   runtime::BlockingExecutor pool_;
   long long max_pixels_;
   std::size_t max_bytes_;

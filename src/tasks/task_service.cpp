@@ -1,21 +1,32 @@
 #include "tasks/task_service.hpp"
 
+#include "storage/result_storage.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace ig::tasks {
 
-TaskService::TaskService(store::Store& store, runtime::BlockingExecutor pool,
-                         const core::Clock& clock, core::RandomSource random,
-                         std::function<void()> on_created)
+TaskService::TaskService(store::Store& store, storage::ResultStorage& uploads,
+                         runtime::BlockingExecutor pool, const core::Clock& clock,
+                         core::RandomSource random, std::function<void()> on_created,
+                         std::function<void(std::int64_t)> on_cancelled)
     : store_(store),
+      uploads_(uploads),
       pool_(pool),
       clock_(clock),
       random_(std::move(random)),
-      on_created_(std::move(on_created)) {}
+      on_created_(std::move(on_created)),
+      on_cancelled_(std::move(on_cancelled)) {}
 
 std::string TaskService::new_task_id(core::Dialect dialect) const {
   switch (dialect) {
     case core::Dialect::kUnified:
       return "task-unified-" + std::to_string(clock_.now_ms() / 1000) + "-" +
              core::random_alnum(random_, 8);
+    case core::Dialect::kTasks:
+      return "tk-" + core::ulid(clock_.now_ms(), random_);
     default:
       return core::uuid_v4(random_);
   }
@@ -23,8 +34,42 @@ std::string TaskService::new_task_id(core::Dialect dialect) const {
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
     const store::ApiKey& key, core::GenerationRequest request, std::string param) {
+  co_return co_await create(key, std::move(request), std::move(param), Uploads{});
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
+    const store::ApiKey& key, core::GenerationRequest request, std::string param,
+    Uploads uploads) {
   core::Task task;
   task.id = new_task_id(request.dialect);
+  if (!uploads.images.empty()) {
+    // Stored first: a task must never name an input that is not there.
+    std::vector<std::pair<std::string, std::string*>> objects;
+    for (std::size_t i = 0; i < uploads.images.size(); ++i) {
+      objects.emplace_back("uploads/" + task.id + "/image-" + std::to_string(i + 1),
+                           &uploads.images[i]);
+    }
+    if (uploads.mask) {
+      objects.emplace_back("uploads/" + task.id + "/mask", &*uploads.mask);
+    }
+    core::Status st = co_await runtime::offload(pool_, [this, &objects]() -> core::Status {
+      for (const auto& [k, bytes] : objects) {
+        if (auto put = uploads_.put(k, *bytes); !put) {
+          return put;
+        }
+      }
+      return core::ok_status();
+    });
+    if (!st) {
+      co_return st.error();
+    }
+    request.input_urls.clear();
+    for (std::size_t i = 0; i < uploads.images.size(); ++i) {
+      request.input_urls.push_back(std::string(core::kUploadPrefix) + objects[i].first);
+    }
+    request.mask_url =
+        uploads.mask ? std::string(core::kUploadPrefix) + objects.back().first : std::string();
+  }
   task.key_id = key.id;
   task.request = std::move(request);
   task.param = std::move(param);
@@ -48,6 +93,57 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::A
                                "taskId");
   }
   co_return std::move(*task);
+}
+
+boost::asio::awaitable<store::TaskPage> TaskService::list(const store::ApiKey& key, int page,
+                                                         int page_size) {
+  const std::int64_t offset = static_cast<std::int64_t>(page - 1) * page_size;
+  const std::int64_t key_id = key.id;
+  co_return co_await runtime::offload(
+      pool_, [this, key_id, offset, page_size] {
+        return store_.list_tasks(key_id, offset, page_size);
+      });
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store::ApiKey& key,
+                                                                     std::string id) {
+  auto task = co_await get(key, id);
+  if (!task) {
+    co_return task;
+  }
+  const std::int64_t row = task->row_id;
+  const std::int64_t now = clock_.now_ms();
+  const bool cancelled =
+      co_await runtime::offload(pool_, [this, row, now] { return store_.cancel_task(row, now); });
+  if (!cancelled) {
+    co_return core::make_error(core::ErrorCode::kConflict,
+                               "task " + id + " has already ended and cannot be cancelled",
+                               "task_id");
+  }
+  if (on_cancelled_) {
+    on_cancelled_(row);
+  }
+  co_return co_await get(key, id);
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
+    const store::ApiKey& key, std::string id, std::chrono::milliseconds timeout,
+    std::chrono::milliseconds interval) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto task = co_await get(key, id);
+    if (!task || core::is_terminal(task->state)) {
+      co_return task;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return core::make_error(core::ErrorCode::kUnavailable,
+                                 "the image was not ready in time; task " + id +
+                                     " is still running");
+    }
+    timer.expires_after(interval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  }
 }
 
 }  // namespace ig::tasks

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -13,32 +16,64 @@
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
 
+namespace ig::storage {
+class ResultStorage;
+}
+
 namespace ig::tasks {
 
 /// Creates and reads tasks on behalf of an API key. Knows no dialect's JSON. Thread-safe.
 class TaskService {
  public:
-  TaskService(store::Store& store, runtime::BlockingExecutor pool, const core::Clock& clock,
-              core::RandomSource random, std::function<void()> on_created);
+  TaskService(store::Store& store, storage::ResultStorage& uploads,
+              runtime::BlockingExecutor pool, const core::Clock& clock, core::RandomSource random,
+              std::function<void()> on_created,
+              std::function<void(std::int64_t row_id)> on_cancelled = {});
 
   /// Stores a new queued task; returns it once committed. `param` is the original body.
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
                                                           std::string param);
 
+  /// Images that came inside the request (multipart edits): stored before the task, then
+  /// named in its request as "upload:<key>" inputs.
+  struct Uploads {
+    std::vector<std::string> images;
+    std::optional<std::string> mask;
+  };
+  boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
+                                                          core::GenerationRequest request,
+                                                          std::string param, Uploads uploads);
+
   /// The task with this public id if it belongs to `key`; otherwise kNotFound (another key's
   /// task is indistinguishable from a missing one).
   boost::asio::awaitable<core::Result<core::Task>> get(const store::ApiKey& key, std::string id);
+
+  /// The key's tasks, newest first: page 1.. of `page_size`.
+  boost::asio::awaitable<store::TaskPage> list(const store::ApiKey& key, int page, int page_size);
+
+  /// Cancels the key's task if it is queued or running; kNotFound for another key's or a
+  /// missing task, kConflict when it has already ended. Returns the task as it is afterwards.
+  boost::asio::awaitable<core::Result<core::Task>> cancel(const store::ApiKey& key,
+                                                          std::string id);
+
+  /// Waits until the key's task is terminal (polling the store every `interval`) or `timeout`
+  /// passes (then kUnavailable; the task keeps running). For synchronous dialects.
+  boost::asio::awaitable<core::Result<core::Task>> wait(const store::ApiKey& key, std::string id,
+                                                        std::chrono::milliseconds timeout,
+                                                        std::chrono::milliseconds interval);
 
   /// Public id in the format of the creating dialect.
   std::string new_task_id(core::Dialect dialect) const;
 
  private:
   store::Store& store_;
+  storage::ResultStorage& uploads_;
   runtime::BlockingExecutor pool_;
   const core::Clock& clock_;
   core::RandomSource random_;
   std::function<void()> on_created_;
+  std::function<void(std::int64_t)> on_cancelled_;
 };
 
 }  // namespace ig::tasks

@@ -492,6 +492,65 @@ bool SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width, int
       [] { return false; });
 }
 
+TaskPage SqliteStore::list_tasks(std::int64_t key_id, std::int64_t offset, int limit) {
+  return guarded(
+      "list_tasks",
+      [&] {
+        TaskPage page;
+        Connection* c = reader();
+        if (c == nullptr) {
+          return page;
+        }
+        auto count = c->prepare(sql::kCountKeyTasks, "list_tasks");
+        if (!count.ok()) {
+          return page;
+        }
+        count->bind(1, key_id);
+        if (count->step() == SQLITE_ROW) {
+          page.total = count->int64(0);
+        }
+        auto st = c->prepare(sql::kListTasks, "list_tasks");
+        if (!st.ok()) {
+          return page;
+        }
+        st->bind(1, key_id);
+        st->bind(2, offset);
+        st->bind(3, std::int64_t{limit});
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          if (auto task = detail::read_task(*st); task.ok()) {
+            page.tasks.push_back(std::move(*task));
+          }
+        }
+        if (rc != SQLITE_DONE) {
+          c->error(rc, "list_tasks");
+        }
+        return page;
+      },
+      [] { return TaskPage{}; });
+}
+
+bool SqliteStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
+  return guarded(
+      "cancel_task",
+      [&] {
+        auto r = run_write<bool>(*writer_, [&](Connection& c) -> core::Result<bool> {
+          auto st = c.prepare(sql::kCancelTask, "cancel_task");
+          if (!st.ok()) {
+            return st.error();
+          }
+          st->bind(1, row_id);
+          st->bind(2, now_ms);
+          if (int rc = st->step(); rc != SQLITE_DONE) {
+            return c.error(rc, "cancel_task");
+          }
+          return st->changes() == 1;
+        });
+        return r.ok() && *r;
+      },
+      [] { return false; });
+}
+
 std::map<core::TaskState, std::int64_t> SqliteStore::count_tasks_by_state() {
   using core::TaskState;
   auto zeros = [] {

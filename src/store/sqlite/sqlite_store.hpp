@@ -61,6 +61,8 @@ class SqliteStore final : public Store {
   bool release_task(std::int64_t row_id, int attempt) override;
   bool set_task_size(std::int64_t row_id, int attempt, int width, int height) override;
 
+  TaskPage list_tasks(std::int64_t key_id, std::int64_t offset, int limit) override;
+  bool cancel_task(std::int64_t row_id, std::int64_t now_ms) override;
   std::map<core::TaskState, std::int64_t> count_tasks_by_state() override;
   bool healthy() override;
 

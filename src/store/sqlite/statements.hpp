@@ -67,6 +67,16 @@ inline constexpr char kSetTaskSize[] =
     "request_json = json_set(request_json, '$.width', ?3, '$.height', ?4), "
     "updated_ms = ?5" IG_FENCE;
 
+inline constexpr char kListTasks[] =
+    "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE key_id = ?1 "
+    "ORDER BY created_ms DESC, row_id DESC LIMIT ?3 OFFSET ?2";
+inline constexpr char kCountKeyTasks[] = "SELECT COUNT(*) FROM tasks WHERE key_id = ?1";
+
+inline constexpr char kCancelTask[] =
+    "UPDATE tasks SET state = 'cancelled', fail_code = 'cancelled', "
+    "fail_msg = 'the task was cancelled', completed_ms = ?2, lease_owner = NULL, "
+    "lease_until_ms = 0, updated_ms = ?2 WHERE row_id = ?1 AND state IN ('queued', 'running')";
+
 inline constexpr char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
 
 #define IG_KEY_COLUMNS "id, name, prefix, secret_hash, disabled, credits, created_ms"

@@ -29,5 +29,19 @@ TEST(Ids, InjectedRandomnessIsRepeatable) {
   EXPECT_EQ(random_alnum(fixed, 8).size(), 8u);
 }
 
+TEST(Ids, UlidIsSortableByTime) {
+  auto rnd = default_random();
+  const std::regex re("^[0-9A-HJKMNP-TV-Z]{26}$");
+  std::string prev;
+  for (std::int64_t t = 1795316848000; t < 1795316848000 + 50; ++t) {
+    auto id = ulid(t, rnd);
+    EXPECT_TRUE(std::regex_match(id, re)) << id;
+    EXPECT_LT(prev, id);
+    prev = id;
+  }
+  // Known timestamp prefix: 1469918176385 ms is "01ARYZ6S41" in the ULID spec.
+  EXPECT_EQ(ulid(1469918176385, rnd).substr(0, 10), "01ARYZ6S41");
+}
+
 }  // namespace
 }  // namespace ig::core

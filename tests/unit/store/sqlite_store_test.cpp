@@ -453,3 +453,70 @@ TEST_F(StoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
 
 }  // namespace
 }  // namespace ig::store
+
+namespace ig::store::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using core::TaskState;
+
+std::vector<std::string> task_ids(const std::vector<core::Task>& tasks) {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) {
+    out.push_back(t.id);
+  }
+  return out;
+}
+
+// --- listing and cancellation
+
+TEST_F(StoreTest, ListTasksIsPerKeyNewestFirstAndPaged) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto k1 = store->create_key(make_key("sk-aaaaaaa", "h1"));
+  auto k2 = store->create_key(make_key("sk-bbbbbbb", "h2"));
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store->insert_task(make_task(task_id(i), 100 + i, k1->id)).ok());
+  }
+  ASSERT_TRUE(store->insert_task(make_task("other", 50, k2->id)).ok());
+  auto first = store->list_tasks(k1->id, 0, 2);
+  EXPECT_EQ(first.total, 5);
+  EXPECT_THAT(task_ids(first.tasks), ElementsAre("t4", "t3"));
+  auto last = store->list_tasks(k1->id, 4, 2);
+  EXPECT_THAT(task_ids(last.tasks), ElementsAre("t0"));
+  EXPECT_THAT(store->list_tasks(k1->id, 10, 2).tasks, IsEmpty());
+  auto theirs = store->list_tasks(k2->id, 0, 10);
+  EXPECT_EQ(theirs.total, 1);
+  EXPECT_THAT(task_ids(theirs.tasks), ElementsAre("other"));
+}
+
+TEST_F(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("queued", 10)).ok());
+  ASSERT_TRUE(store->insert_task(make_task("running", 20)).ok());
+  auto q = store->get_task("queued");
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(store->cancel_task(q->row_id, 500));
+  auto claims = store->claim_tasks("w", 10, 600, 5000);
+  ASSERT_EQ(claims.size(), 1u);  // the cancelled one is never claimed
+  EXPECT_EQ(claims[0].task.id, "running");
+  const auto row = claims[0].task.row_id;
+  ASSERT_TRUE(store->cancel_task(row, 700));
+  // The worker that held it can neither renew nor finish it.
+  EXPECT_FALSE(store->renew_lease(row, 1, 9000));
+  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 800)));
+  auto t = store->get_task("running");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->state, TaskState::kCancelled);
+  EXPECT_EQ(t->fail_code, "cancelled");
+  EXPECT_EQ(t->completed_ms, 700);
+  // Terminal tasks cannot be cancelled again.
+  EXPECT_FALSE(store->cancel_task(row, 900));
+  EXPECT_EQ(store->get_task("running")->completed_ms, 700);
+}
+
+}  // namespace
+}  // namespace ig::store::testing

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/assert/source_location.hpp>
+#include <boost/system/result.hpp>
+
+/// `imagegate generate`: a client that creates a task in one of the four dialects, polls it,
+/// and downloads the results. The request builders and response readers are pure functions
+/// (thread-safe, no I/O) speaking each provider's exact JSON, so the client also works against
+/// the providers themselves; `run_generate` does the I/O.
+namespace ig::app {
+
+enum class Dialect { kJobs, kTasks, kGenerations, kUnified };
+
+std::optional<Dialect> parse_dialect(std::string_view name);
+std::string_view to_string(Dialect d);
+
+/// Exit codes of `generate`.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct GenerateOptions {
+  std::string server;  // base URL, e.g. http://127.0.0.1:8080
+  std::string key;
+  Dialect dialect = Dialect::kJobs;
+  std::string prompt;
+  std::vector<std::string> image_urls;
+  std::string mask_url;    // unified only
+  std::string size;        // aspect_ratio (jobs, tasks, generations) or size (unified); "" = default
+  std::string resolution;  // 1K/2K/4K in any case; "" = the provider's default
+  std::optional<int> n;    // unified only (1 is accepted everywhere)
+  std::filesystem::path out_dir = ".";
+  std::chrono::seconds timeout{600};
+};
+
+/// What a user is told on stderr when `generate` fails. A plain value.
+struct Failure {
+  std::string message;
+};
+
+[[noreturn]] void throw_exception_from_error(const Failure& f, const boost::source_location& loc);
+
+template <class T>
+using Outcome = boost::system::result<T, Failure>;
+
+/// The usage mistakes the command line cannot express (`--mask` outside `unified`, …), or
+/// nullopt when the options are usable.
+std::optional<std::string> usage_error(const GenerateOptions& o);
+
+/// One API call, before the base URL and credentials are added.
+struct ApiCall {
+  std::string method;
+  std::string path;  // with query, relative to --server
+  std::string body;  // JSON; empty for GET
+};
+
+/// The create call of each dialect, shaped exactly as its provider documents it.
+ApiCall create_call(const GenerateOptions& o);
+
+/// The status call: GET /api/v1/jobs/recordInfo?taskId= (jobs) or GET /v1/tasks/{id}.
+ApiCall status_call(Dialect d, std::string_view task_id);
+
+/// `server` (trailing slashes dropped) joined with `path`.
+std::string join_url(std::string_view server, std::string_view path);
+
+/// The server's message from an error answer, in the dialect's envelope (falls back to any
+/// known envelope, then to the status line and the start of the body).
+std::string error_message(Dialect d, unsigned status, std::string_view body);
+
+/// The task id from a create answer, or the server's message.
+Outcome<std::string> read_created(Dialect d, unsigned status, std::string_view body);
+
+enum class Phase { kQueued, kRunning, kSucceeded, kFailed };
+
+/// A task as one status answer described it.
+struct TaskStatus {
+  std::string state;  // the dialect's own word: waiting, handling, processing, …
+  Phase phase = Phase::kQueued;
+  std::optional<int> progress;    // 0..100 when the dialect reports it
+  std::vector<std::string> urls;  // when succeeded
+  std::string error;              // when failed: "message (code)"
+};
+
+/// Reads a status answer. An error answer (HTTP or envelope) is a Failure; a task that failed
+/// is a TaskStatus in Phase::kFailed.
+Outcome<TaskStatus> read_status(Dialect d, unsigned status, std::string_view body);
+
+/// Delay before poll number `attempt` (0-based): 500 ms, ×1.5 each time, at most 5 s.
+std::chrono::milliseconds poll_delay(int attempt);
+
+/// File extension for a result: from Content-Type, else from the URL's path, else "bin".
+std::string result_extension(std::string_view content_type, std::string_view url);
+
+/// `<taskId>-<n>.<ext>`, with characters unsafe in a file name replaced by '_'.
+std::string result_file_name(std::string_view task_id, int n, std::string_view ext);
+
+/// The terminal line (redrawn with \r) or the plain line for a state.
+std::string status_line(std::string_view task_id, const TaskStatus& s,
+                        std::chrono::milliseconds elapsed, bool terminal);
+
+/// Runs the whole command: saved paths on `out`, progress and errors on `err`. `terminal`
+/// selects the redrawn progress line. Returns an exit code.
+int run_generate(const GenerateOptions& o, std::ostream& out, std::ostream& err, bool terminal);
+
+}  // namespace ig::app
