@@ -12,6 +12,16 @@ namespace {
 constexpr std::size_t kMaxBoundary = 70;  // RFC 2046 §5.1.1
 constexpr std::string_view kCrlf = "\r\n";
 
+// A client's header text inside a message: printable ASCII only (so the message stays valid
+// UTF-8 and one line), at most 64 characters.
+std::string shown(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    out += (c >= 0x20 && c <= 0x7e) ? c : '?';
+  }
+  return s.size() > 64 ? out + "..." : out;
+}
+
 core::Error malformed(std::string what) {
   return core::make_error(core::ErrorCode::kInvalidRequest,
                           "Invalid multipart/form-data body: " + std::move(what));
@@ -156,7 +166,7 @@ core::Status parse_disposition(std::string_view value, Part& part) {
   const std::size_t semi = value.find(';');
   const std::string_view kind = trim(value.substr(0, semi));
   if (!iequals(kind, "form-data")) {
-    return malformed("Content-Disposition must be form-data, got '" + std::string(kind) + "'");
+    return malformed("Content-Disposition must be form-data, got '" + shown(kind) + "'");
   }
   auto params =
       parse_params(semi == std::string_view::npos ? std::string_view{} : value.substr(semi),
@@ -217,7 +227,7 @@ core::Status parse_header_line(std::string_view line, Part& part, PartHeaders& s
   }
   if (iequals(name, "Content-Transfer-Encoding")) {
     if (!iequals(value, "binary") && !iequals(value, "8bit") && !iequals(value, "7bit")) {
-      return malformed("Content-Transfer-Encoding '" + std::string(value) + "' is not supported");
+      return malformed("Content-Transfer-Encoding '" + shown(value) + "' is not supported");
     }
   }
   return core::ok_status();  // other headers carry nothing a form needs
@@ -249,8 +259,7 @@ core::Result<std::string> multipart_boundary(std::string_view content_type_heade
   const std::string_view media = trim(content_type_header.substr(0, semi));
   if (!iequals(media, "multipart/form-data")) {
     return core::make_error(core::ErrorCode::kInvalidRequest,
-                            "Content-Type must be multipart/form-data, got '" +
-                                std::string(media.substr(0, 100)) + "'");
+                            "Content-Type must be multipart/form-data, got '" + shown(media) + "'");
   }
   auto params = parse_params(
       semi == std::string_view::npos ? std::string_view{} : content_type_header.substr(semi),

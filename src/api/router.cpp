@@ -58,22 +58,6 @@ Dialect generations_or_unified(std::string_view body) {
   return Dialect::kGenerations;
 }
 
-// How a failed task reads as an error of a synchronous API.
-core::Error error_of_failed_task(const core::Task& task) {
-  const std::string& code = task.fail_code;
-  if (code.starts_with("input_") || code == "invalid_mask") {
-    return make_error(ErrorCode::kValidationFailed, task.fail_msg,
-                      code == "invalid_mask" ? "mask" : "image");
-  }
-  if (code == "generation_failed" || code == "upstream_error") {
-    return make_error(ErrorCode::kUpstream, task.fail_msg);
-  }
-  if (code == "cancelled") {
-    return make_error(ErrorCode::kConflict, task.fail_msg);
-  }
-  return make_error(ErrorCode::kInternal, "the image could not be generated");
-}
-
 }  // namespace
 
 Router::Router(RouterDeps deps) : d_(std::move(deps)) {}
@@ -392,7 +376,7 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     co_return error_in(Dialect::kOpenAI, task.error());
   }
   if (task->state != core::TaskState::kSucceeded) {
-    co_return error_in(Dialect::kOpenAI, error_of_failed_task(*task));
+    co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*task));
   }
   std::vector<std::string> keys;
   for (const auto& r : task->results) {

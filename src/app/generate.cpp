@@ -54,7 +54,9 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
 
 std::string percent_encode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -484,9 +486,9 @@ std::string result_extension(std::string_view content_type, std::string_view url
   std::string type = lower(content_type.substr(0, content_type.find(';')));
   type.erase(type.find_last_not_of(" \t") + 1);
   static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
-      {"image/png", "png"},   {"image/jpeg", "jpg"}, {"image/jpg", "jpg"},
+      {"image/png", "png"},   {"image/jpeg", "jpg"},  {"image/jpg", "jpg"},
       {"image/pjpeg", "jpg"}, {"image/webp", "webp"}, {"image/gif", "gif"},
-      {"image/avif", "avif"}, {"image/bmp", "bmp"},  {"image/tiff", "tiff"}};
+      {"image/avif", "avif"}, {"image/bmp", "bmp"},   {"image/tiff", "tiff"}};
   for (const auto& [mime, ext] : kTypes) {
     if (type == mime) {
       return std::string(ext);
@@ -502,9 +504,9 @@ std::string result_extension(std::string_view content_type, std::string_view url
   const auto dot = path.rfind('.');
   if (dot != std::string_view::npos) {
     std::string ext = lower(path.substr(dot + 1));
-    const bool usable = !ext.empty() && ext.size() <= 5 &&
-                        std::all_of(ext.begin(), ext.end(),
-                                    [](unsigned char c) { return std::isalnum(c) != 0; });
+    const bool usable =
+        !ext.empty() && ext.size() <= 5 &&
+        std::all_of(ext.begin(), ext.end(), [](unsigned char c) { return std::isalnum(c) != 0; });
     if (usable) {
       return ext == "jpeg" ? "jpg" : ext;
     }
@@ -572,7 +574,7 @@ class Runner {
       return done.error();
     }
     if (done->phase == Phase::kFailed) {
-      return Failure{"task " + task_id_ + " " + done->state + ": " + done->error};
+      return Failure{"task " + task_id_ + " failed: " + done->error};
     }
     if (done->urls.empty()) {
       return Failure{"task " + task_id_ + " succeeded but returned no result URLs"};
@@ -650,8 +652,8 @@ class Runner {
   void wait(milliseconds delay, const TaskStatus& last) {
     const auto until = std::min(Clock::now() + delay, deadline_);
     for (auto now = Clock::now(); now < until; now = Clock::now()) {
-      const auto left = std::chrono::duration_cast<milliseconds>(until - now);
-      std::this_thread::sleep_for(terminal_ ? std::min(kRedrawEvery, left) : left);
+      const Clock::duration left = until - now;  // not truncated: 0 ms would spin
+      std::this_thread::sleep_for(terminal_ ? std::min<Clock::duration>(kRedrawEvery, left) : left);
       if (terminal_) {
         show(last);
       }

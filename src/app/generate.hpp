@@ -33,8 +33,8 @@ struct GenerateOptions {
   Dialect dialect = Dialect::kJobs;
   std::string prompt;
   std::vector<std::string> image_urls;
-  std::string mask_url;    // unified only
-  std::string size;        // aspect_ratio (jobs, tasks, generations) or size (unified); "" = default
+  std::string mask_url;  // unified only
+  std::string size;      // aspect_ratio (jobs, tasks, generations) or size (unified); "" = default
   std::string resolution;  // 1K/2K/4K in any case; "" = the provider's default
   std::optional<int> n;    // unified only (1 is accepted everywhere)
   std::filesystem::path out_dir = ".";

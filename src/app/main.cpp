@@ -81,8 +81,7 @@ int main(int argc, char** argv) {
   std::string gen_out = ".";
   int gen_n = 1;
   int gen_timeout_s = 600;
-  generate->add_option("--server", gen.server, "Base URL, e.g. http://127.0.0.1:8080")
-      ->required();
+  generate->add_option("--server", gen.server, "Base URL, e.g. http://127.0.0.1:8080")->required();
   generate->add_option("--key", gen.key, "API key (sk-...)")->required();
   generate->add_option("--dialect", gen_dialect, "jobs (default), tasks, generations or unified")
       ->check(CLI::IsMember({"jobs", "tasks", "generations", "unified"}));

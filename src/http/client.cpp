@@ -124,9 +124,8 @@ Error read_failure(const error_code& ec, const Exchange& x) {
     return make_error(ErrorKind::kProtocol,
                       "the response headers from " + x.target.host_header + " are too large");
   }
-  return make_error(ErrorKind::kProtocol,
-                    "reading the response from " + x.target.host_header + " failed: " +
-                        ec.message());
+  return make_error(ErrorKind::kProtocol, "reading the response from " + x.target.host_header +
+                                              " failed: " + ec.message());
 }
 
 template <class Stream>
@@ -139,9 +138,8 @@ asio::awaitable<Result<Response>> write_read(Stream& stream, beast::tcp_stream& 
     if (wec == beast::error::timeout) {
       co_return timed_out(x, "sending the request to");
     }
-    co_return make_error(ErrorKind::kProtocol,
-                         "sending the request to " + x.target.host_header + " failed: " +
-                             wec.message());
+    co_return make_error(ErrorKind::kProtocol, "sending the request to " + x.target.host_header +
+                                                   " failed: " + wec.message());
   }
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
@@ -167,8 +165,8 @@ asio::awaitable<Result<Response>> write_read(Stream& stream, beast::tcp_stream& 
 asio::awaitable<Result<Response>> exchange(ssl::context& tls, Exchange x) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
-  auto [rec, endpoints] = co_await resolver.async_resolve(
-      x.target.host, std::to_string(x.target.port), kNoThrow);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(x.target.host, std::to_string(x.target.port), kNoThrow);
   if (rec) {
     co_return make_error(ErrorKind::kResolve,
                          "cannot resolve " + x.target.host + ": " + rec.message());
@@ -198,9 +196,9 @@ asio::awaitable<Result<Response>> exchange(ssl::context& tls, Exchange x) {
     if (hec == beast::error::timeout) {
       co_return timed_out(x, "in the TLS handshake with");
     }
-    co_return make_error(ErrorKind::kTls, "TLS handshake with " + x.target.host_header +
-                                              " failed: " +
-                                              tls_reason(hec, stream.native_handle()));
+    co_return make_error(ErrorKind::kTls,
+                         "TLS handshake with " + x.target.host_header +
+                             " failed: " + tls_reason(hec, stream.native_handle()));
   }
   co_return co_await write_read(stream, stream.next_layer(), x);
 }
@@ -279,8 +277,8 @@ Result<Response> Client::send(const Request& request, const Limits& limits) {
     if (!target) {
       return target.error();
     }
-    const Exchange x{*target,     current, limits.max_body_bytes, deadline, limits.timeout,
-                     impl_->config.user_agent};
+    const Exchange x{*target,  current,        limits.max_body_bytes,
+                     deadline, limits.timeout, impl_->config.user_agent};
     auto response = run_exchange(impl_->tls, x);
     if (!response || limits.max_redirects <= 0 || !is_redirect(response->status)) {
       return response;
@@ -292,7 +290,7 @@ Result<Response> Client::send(const Request& request, const Limits& limits) {
     if (redirects >= limits.max_redirects) {
       return make_error(ErrorKind::kTooManyRedirects,
                         "more than " + std::to_string(limits.max_redirects) +
-                            " redirects, starting at " + origin_of(*target));
+                            " redirects (the last at " + origin_of(*target) + ")");
     }
     auto next_url = resolve_location(target->url, location);
     if (!next_url) {

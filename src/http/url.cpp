@@ -19,7 +19,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-Error invalid(std::string message) { return make_error(ErrorKind::kInvalidUrl, std::move(message)); }
+Error invalid(std::string message) {
+  return make_error(ErrorKind::kInvalidUrl, std::move(message));
+}
 
 // port_number() wraps values above 65535, so the digits are read here.
 Result<std::uint16_t> read_port(std::string_view digits) {

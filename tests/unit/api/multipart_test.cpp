@@ -235,6 +235,17 @@ TEST(Multipart, PartHeaderErrors) {
                  "control character");
 }
 
+TEST(Multipart, EchoedHeaderTextIsPrintableAscii) {
+  expect_invalid("\xff\xfe/x\x01", form(),
+                 "must be multipart/form-data, got '" + std::string(2, '?') + "/x?'");
+  expect_invalid(kType, part("\xe5\xad\x97; name=a", "v") + kClose,
+                 "got '" + std::string(3, '?') + "'");
+  expect_invalid(kType,
+                 "--XyZ\r\nContent-Disposition: form-data; name=a\r\nContent-Transfer-Encoding: " +
+                     std::string(100, 'b') + "\r\n\r\nv\r\n" + kClose,
+                 "'" + std::string(64, 'b') + "...' is not supported");
+}
+
 TEST(Multipart, ErrorsComeFromTheContentTypeFirst) {
   expect_invalid("text/plain", form(), "must be multipart/form-data");
   expect_invalid("multipart/form-data; boundary=Other", form(), "does not occur");

@@ -1,6 +1,7 @@
 #include "api/dialects/openai.hpp"
 
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -498,6 +499,50 @@ TEST(OpenAIEdit, OpenAINodeStreamingBody) {
   ASSERT_EQ(r->images.size(), 1u);
   EXPECT_EQ(r->images[0].bytes, kPng);
   EXPECT_EQ(r->request.prompt, "A cat");
+}
+
+// Random mutations of a real edit body: every outcome is a request or a well-formed 4xx
+// envelope (valid JSON, so valid UTF-8, whatever bytes the client sent).
+TEST(OpenAIEdit, MutatedBodiesGiveParsesOrCleanErrors) {
+  const std::string valid = Form{}
+                                .file("image[]", kPng)
+                                .file("image[]", kPng, "two.png")
+                                .file("mask", "MASK", "m.png")
+                                .text("prompt", "p")
+                                .text("n", "2")
+                                .text("size", "1024x1024")
+                                .done();
+  ASSERT_TRUE(parse_edit(kCt, valid));
+  std::mt19937 rng(7);
+  int ok = 0;
+  int failed = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string body = valid;
+    for (int e = 0, edits = 1 + static_cast<int>(rng() % 4); e < edits && !body.empty(); ++e) {
+      const std::size_t at = rng() % body.size();
+      if (rng() % 3 == 0) {
+        body.erase(at, 1 + rng() % 4);
+      } else {
+        body[at] = static_cast<char>(rng() % 256);
+      }
+    }
+    auto r = parse_edit(kCt, body);
+    if (r) {
+      ++ok;
+      EXPECT_FALSE(r->images.empty());
+      EXPECT_LE(r->images.size(), kMaxEditImages);
+      continue;
+    }
+    ++failed;
+    const unsigned status = error_status(r.error());
+    EXPECT_TRUE(status == 400 || status == 404) << r.error().message;
+    boost::system::error_code ec;
+    json::value doc = json::parse(render_error(r.error()), ec);
+    ASSERT_FALSE(ec) << r.error().message;
+    EXPECT_TRUE(doc.at("error").at("message").is_string());
+  }
+  EXPECT_GT(ok, 100);
+  EXPECT_GT(failed, 100);
 }
 
 // ---- responses ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #include "app/generate.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace ig::app {
 namespace {
@@ -18,7 +18,9 @@ GenerateOptions options(Dialect d) {
   return o;
 }
 
-json::value body_of(const ApiCall& c) { return json::parse(c.body); }
+json::value body_of(const ApiCall& c) {
+  return json::parse(c.body);
+}
 
 // --- usage
 
@@ -178,8 +180,8 @@ TEST(GenerateCreated, JobsErrorEnvelope) {
 }
 
 TEST(GenerateCreated, AnErrorCodeInsideA200IsAFailure) {
-  auto id = read_created(Dialect::kJobs, 200,
-                         R"({"code":402,"msg":"Insufficient credits","data":null})");
+  auto id =
+      read_created(Dialect::kJobs, 200, R"({"code":402,"msg":"Insufficient credits","data":null})");
   ASSERT_FALSE(id);
   EXPECT_EQ(id.error().message, "code 402: Insufficient credits");
 }
@@ -262,17 +264,20 @@ TEST(GenerateStatus, JobsSeedWaiting) {
 }
 
 TEST(GenerateStatus, JobsSeedSuccessReadsTheResultJsonString) {
-  auto s = read_status(Dialect::kJobs, 200, R"({"code":200,"msg":"success","data":{
+  auto s = read_status(Dialect::kJobs, 200,
+                       R"({"code":200,"msg":"success","data":{
       "taskId":"3ebe82c2-3abc-4015-9608-901baca54948","model":"gpt-image-2-text-to-image",
       "state":"success","param":"{}",
-      "resultJson":"{\"resultUrls\":[\"https://cdn.aigptimage.com/generation/image/3ebe82c2-3abc-4015-9608-901baca54948/1.png\"]}",
+      "resultJson":"{\"resultUrls\":[\"https://cdn.aigptimage.com/generation/image/)"
+                       R"(3ebe82c2-3abc-4015-9608-901baca54948/1.png\"]}",
       "failCode":null,"failMsg":null,"costTime":59699,"completeTime":1777467267840,
       "createTime":1777467208141}})");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->phase, Phase::kSucceeded);
   ASSERT_EQ(s->urls.size(), 1u);
-  EXPECT_EQ(s->urls[0],
-            "https://cdn.aigptimage.com/generation/image/3ebe82c2-3abc-4015-9608-901baca54948/1.png");
+  EXPECT_EQ(
+      s->urls[0],
+      "https://cdn.aigptimage.com/generation/image/3ebe82c2-3abc-4015-9608-901baca54948/1.png");
 }
 
 TEST(GenerateStatus, JobsFailCarriesCodeAndMessage) {
@@ -371,8 +376,8 @@ TEST(GenerateStatus, UnifiedProgressResultsAndFailure) {
   ASSERT_TRUE(pending) << pending.error().message;
   EXPECT_EQ(pending->phase, Phase::kQueued);
   EXPECT_EQ(pending->progress, 0);
-  auto running = read_status(Dialect::kUnified, 200,
-                             R"({"id":"t","status":"processing","progress":45})");
+  auto running =
+      read_status(Dialect::kUnified, 200, R"({"id":"t","status":"processing","progress":45})");
   ASSERT_TRUE(running);
   EXPECT_EQ(running->phase, Phase::kRunning);
   EXPECT_EQ(running->progress, 45);

@@ -8,11 +8,11 @@
 #include <optional>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
 
 #include "http/url.hpp"
 
@@ -60,9 +60,9 @@ TEST(HttpUrl, ExplicitPortsAndIpLiterals) {
 }
 
 TEST(HttpUrl, RefusesWhatItCannotConnectTo) {
-  for (const char* bad : {"ftp://example.com/", "example.com", "/relative", "http://",
-                          "http://user:pw@example.com/", "http://example.com:0/",
-                          "http://example.com:70000/", "http://1.2.3.4.nip.io/"}) {
+  for (const char* bad :
+       {"ftp://example.com/", "example.com", "/relative", "http://", "http://user:pw@example.com/",
+        "http://example.com:0/", "http://example.com:70000/", "http://1.2.3.4.nip.io/"}) {
     auto t = parse_target(bad);
     EXPECT_FALSE(t) << bad;
     if (!t) {
@@ -158,12 +158,13 @@ class LoopbackServer {
 };
 
 std::string reply(int status, std::string_view body, std::string_view extra_headers = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" + std::string(extra_headers) +
-         "\r\n" + std::string(body);
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         std::string(extra_headers) + "\r\n" + std::string(body);
 }
 
-Limits limits(int redirects = 0, std::size_t cap = 1024 * 1024, milliseconds timeout = milliseconds(5000)) {
+Limits limits(int redirects = 0, std::size_t cap = 1024 * 1024,
+              milliseconds timeout = milliseconds(5000)) {
   return Limits{timeout, cap, redirects};
 }
 
@@ -172,7 +173,8 @@ TEST(HttpClient, PostsTheBodyAndReadsStatusHeadersAndBody) {
     return reply(201, "echo:" + s.body, "Content-Type: application/json\r\n");
   });
   Client client;
-  Request req{"POST", server.url("/v1/tasks"),
+  Request req{"POST",
+              server.url("/v1/tasks"),
               {{"Authorization", "Bearer sk-1"}, {"Content-Type", "application/json"}},
               R"({"a":1})"};
   auto r = client.send(req, limits());
@@ -207,8 +209,8 @@ TEST(HttpClient, SilentServerTimesOutAtTheDeadline) {
   LoopbackServer server([](const Seen&) { return std::nullopt; });
   Client client;
   const auto start = std::chrono::steady_clock::now();
-  auto r = client.send(Request{"GET", server.url("/slow"), {}, {}},
-                       limits(0, 1024, milliseconds(300)));
+  auto r =
+      client.send(Request{"GET", server.url("/slow"), {}, {}}, limits(0, 1024, milliseconds(300)));
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kTimeout);
@@ -277,8 +279,10 @@ TEST(HttpClient, SeeOtherTurnsPostIntoGetAndCredentialsStayOnTheirOrigin) {
     return reply(404, "");
   });
   Client client;
-  Request req{"POST", server.url("/create"),
-              {{"Authorization", "Bearer sk-1"}, {"Content-Type", "application/json"}}, "{}"};
+  Request req{"POST",
+              server.url("/create"),
+              {{"Authorization", "Bearer sk-1"}, {"Content-Type", "application/json"}},
+              "{}"};
   auto r = client.send(req, limits(3));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "elsewhere");
