@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <fstream>
 #include <ostream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <boost/throw_exception.hpp>
@@ -528,21 +530,22 @@ std::string result_file_name(std::string_view task_id, int n, std::string_view e
 
 std::string status_line(std::string_view task_id, const TaskStatus& s, milliseconds elapsed,
                         bool terminal) {
-  std::string line = "task " + std::string(task_id);
   if (!terminal) {
-    line += ": " + s.state + " (" + seconds_text(elapsed) + ")";
+    std::string line =
+        "task " + std::string(task_id) + ": " + s.state + " (" + seconds_text(elapsed) + ")";
     if (s.progress) {
       line += " " + std::to_string(*s.progress) + "%";
     }
     return line;
   }
-  line += "  " + s.state + "  " + seconds_text(elapsed);
+  // The id goes last: a narrow terminal clips it, not the state or the progress.
+  std::string line = s.state + "  " + seconds_text(elapsed);
   if (s.progress) {
     const int filled = *s.progress * kBarWidth / 100;
     line += "  [" + std::string(filled, '#') + std::string(kBarWidth - filled, '-') + "] " +
             std::to_string(*s.progress) + "%";
   }
-  return line;
+  return line + "  task " + std::string(task_id);
 }
 
 namespace {
@@ -555,6 +558,14 @@ bool transient(const http::Result<http::Response>& r) {
 }
 
 struct Ok {};
+
+std::size_t terminal_columns() {
+  winsize ws{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0) {
+    return 0;
+  }
+  return ws.ws_col;
+}
 
 /// One `generate` run: the client, the clock and what the user has been shown.
 class Runner {
@@ -662,7 +673,11 @@ class Runner {
 
   void show(const TaskStatus& s) {
     if (terminal_) {
-      err_ << "\r\033[K" << status_line(task_id_, s, elapsed(), true) << std::flush;
+      std::string line = status_line(task_id_, s, elapsed(), true);
+      if (columns_ > 1 && line.size() >= columns_) {
+        line.resize(columns_ - 1);  // a wrapped line cannot be redrawn with \r
+      }
+      err_ << "\r\033[K" << line << std::flush;
       line_open_ = true;
       return;
     }
@@ -741,6 +756,7 @@ class Runner {
   std::string task_id_;
   std::string last_state_;
   bool line_open_ = false;
+  const std::size_t columns_ = terminal_columns();
 };
 
 }  // namespace

@@ -101,6 +101,16 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def wait_log(self, needle, timeout=5.0):
+        """The log text once it contains `needle`: the access line of a request is
+        written just after its response, so a client can be faster than the log."""
+        deadline = time.time() + timeout
+        while True:
+            text = self.log_text()
+            if needle in text or time.time() > deadline:
+                return text
+            time.sleep(0.02)
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -6,8 +6,6 @@ Two halves:
 - against fake providers written here, which check that each dialect's request is shaped
   exactly as its provider documents it (so the client works against the providers too), and
   which exercise TLS (test CA via SSL_CERT_FILE), redirects and the error envelopes.
-
-Dialects other than `jobs` need the server's routes: set IG_ALL_DIALECTS=1 to run those.
 """
 import http.server
 import json
@@ -22,8 +20,6 @@ import unittest
 import urllib.parse
 
 from harness import BIN, HttpsFixture, Server, make_png, make_png_pixels, png_size
-
-not_wired = unittest.skipUnless(os.environ.get("IG_ALL_DIALECTS"), "routes not wired yet")
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -163,14 +159,12 @@ class GenerateAgainstServerTest(GenerateCase):
         run = self.generate("http://127.0.0.1:1", self.key, "x")
         self.assert_failed(run, "cannot connect to 127.0.0.1:1")
 
-    @not_wired
     def test_tasks(self):
         run = self.run_gen("a red fox", "--dialect", "tasks", "--size", "1:1",
                            "--resolution", "2K")
         task_id = self.assert_saved(run, 1, (2048, 2048))
         self.assertIn("task %s: success" % task_id, run.stderr)
 
-    @not_wired
     def test_generations_sends_lower_case_resolution(self):
         # 2048x1152 is seed 004's own 16:9 2k size.
         run = self.run_gen("a red fox", "--dialect", "generations", "--size", "16:9",
@@ -178,14 +172,12 @@ class GenerateAgainstServerTest(GenerateCase):
         task_id = self.assert_saved(run, 1, (2048, 1152), id_pattern=UUID)
         self.assertIn("task %s: completed" % task_id, run.stderr)
 
-    @not_wired
     def test_unified_explicit_size_and_several_images(self):
         run = self.run_gen("a red fox", "--dialect", "unified", "--size", "1536x1024", "-n", "2")
         task_id = self.assert_saved(run, 2, (1536, 1024),
                                     id_pattern=r"task-unified-\d+-[a-z0-9]{8}")
         self.assertRegex(run.stderr, r"task %s: completed \([0-9.]+s\) 100%%" % task_id)
 
-    @not_wired
     def test_unified_with_reference_and_mask(self):
         run = self.run_gen("fill the left half", "--dialect", "unified",
                            "-i", self.https.url("input.png"), "--mask", self.https.url("mask.png"))
@@ -213,15 +205,12 @@ class GenerateFailingTaskTest(GenerateCase):
     def test_jobs(self):
         self.check("jobs")
 
-    @not_wired
     def test_tasks(self):
         self.check("tasks")
 
-    @not_wired
     def test_generations(self):
         self.check("generations")
 
-    @not_wired
     def test_unified(self):
         self.check("unified")
 

@@ -142,7 +142,8 @@ class JobsFlowTest(unittest.TestCase):
         self.assertTrue(r.header("X-Request-ID"))
         r = self.server.create_job(self.key, {"model": "x"})
         self.assertTrue(r.header("X-Request-ID"))
-        self.assertIn("request_id=" + r.header("X-Request-ID"), self.server.log_text())
+        needle = "request_id=" + r.header("X-Request-ID")
+        self.assertIn(needle, self.server.wait_log(needle))
 
 
 class SandboxFailureTest(unittest.TestCase):

@@ -447,11 +447,11 @@ TEST(GenerateProgress, PlainLineAndTerminalBar) {
   TaskStatus s;
   s.state = "processing";
   EXPECT_EQ(status_line("t1", s, milliseconds(12345), false), "task t1: processing (12.3s)");
-  EXPECT_EQ(status_line("t1", s, milliseconds(500), true), "task t1  processing  0.5s");
+  EXPECT_EQ(status_line("t1", s, milliseconds(500), true), "processing  0.5s  task t1");
   s.progress = 45;
   EXPECT_EQ(status_line("t1", s, milliseconds(12345), false), "task t1: processing (12.3s) 45%");
   EXPECT_EQ(status_line("t1", s, milliseconds(1000), true),
-            "task t1  processing  1.0s  [#########-----------] 45%");
+            "processing  1.0s  [#########-----------] 45%  task t1");
 }
 
 }  // namespace
