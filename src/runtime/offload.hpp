@@ -4,6 +4,8 @@
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,10 +28,17 @@ boost::asio::awaitable<std::invoke_result_t<F&>> call(F f) {
 /// Runs the blocking callable `f` on `pool` and resumes the awaiting coroutine on its own
 /// executor with the result. Exceptions thrown by `f` propagate to the awaiter. The result type
 /// must be default-constructible (asio::co_spawn's requirement).
+///
+/// Blocking work cannot be interrupted, so the call is not cancellable: a cancellation of the
+/// awaiting coroutine takes effect at its next cancellable wait, after `f` has returned. (Left
+/// connected, Boost 1.81's co_spawn forwards the cancellation into the finished-or-running
+/// child and terminates the process.)
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F&>> offload(BlockingExecutor pool, F f) {
-  co_return co_await boost::asio::co_spawn(pool, detail::call(std::move(f)),
-                                           boost::asio::use_awaitable);
+  co_return co_await boost::asio::co_spawn(
+      pool, detail::call(std::move(f)),
+      boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(),
+                                          boost::asio::use_awaitable));
 }
 
 }  // namespace ig::runtime

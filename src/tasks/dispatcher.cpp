@@ -1,5 +1,7 @@
 #include "tasks/dispatcher.hpp"
 
+#include <limits>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -142,18 +144,22 @@ asio::awaitable<void> Dispatcher::loop() {
 }
 
 void Dispatcher::launch(store::Claim claim) {
-  const std::int64_t row = claim.task.row_id;
+  const RunKey key{claim.task.row_id, claim.task.attempt};
   auto executor = asio::make_strand(ioc_);
   auto signal = std::make_shared<asio::cancellation_signal>();
   {
     std::lock_guard lock(mu_);
-    runs_[row] = Run{claim.task.attempt, signal, executor};
-    unfinished_[row] = claim.task.attempt;
+    unfinished_.insert(key);
+    if (stopping_) {
+      // stop() has already cancelled the runs it saw: leave this claim to its release.
+      return;
+    }
+    runs_[key] = Run{signal, executor};
   }
   ++running_;
   spdlog::info("task={} attempt={} claimed", claim.task.id, claim.task.attempt);
   asio::co_spawn(executor, run(std::move(claim)),
-                 asio::bind_cancellation_slot(signal->slot(), [this, row](std::exception_ptr e) {
+                 asio::bind_cancellation_slot(signal->slot(), [this, key](std::exception_ptr e) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);
@@ -165,7 +171,7 @@ void Dispatcher::launch(store::Claim claim) {
                    }
                    {
                      std::lock_guard lock(mu_);
-                     runs_.erase(row);
+                     runs_.erase(key);
                    }
                    --running_;
                    wake();
@@ -192,7 +198,7 @@ asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
     if (!kept) {
       spdlog::warn("task={} attempt={} lease lost; abandoning this run", claim.task.id, attempt);
       std::lock_guard lock(mu_);
-      unfinished_.erase(row);
+      unfinished_.erase({row, attempt});
       co_return;
     }
   }
@@ -211,10 +217,13 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
     spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt, e.what());
     outcome = failed("internal_error", "internal error while generating the image");
   }
-  // A cancelled run (shutdown, or the lease was lost) never writes a terminal state: the task
-  // is released on shutdown or already belongs to another run.
+  // A run cancelled before it produced images (shutdown, lost lease, the owner's cancel)
+  // writes nothing: the task is released on shutdown, or belongs to another run, or is already
+  // terminal. Images that were produced are kept: the write below is fenced by the attempt, so
+  // it lands only if this run still owns the task, and paid work is not thrown away.
   auto cancel_state = co_await asio::this_coro::cancellation_state;
-  if (cancel_state.cancelled() != asio::cancellation_type::none) {
+  if (cancel_state.cancelled() != asio::cancellation_type::none &&
+      outcome.state != core::TaskState::kSucceeded) {
     spdlog::info("task={} attempt={} run cancelled before completion", task.id, attempt);
     co_return;
   }
@@ -224,7 +233,7 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
       pool_, [&] { return store_.complete_task(row, attempt, outcome); });
   {
     std::lock_guard lock(mu_);
-    unfinished_.erase(row);
+    unfinished_.erase({row, attempt});
   }
   if (!written) {
     spdlog::warn("task={} attempt={} finished after losing its lease; result discarded", task.id,
@@ -286,7 +295,10 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   for (std::size_t i = 0; i < generated.images.size(); ++i) {
     auto& img = generated.images[i];
     core::ResultObject obj;
-    obj.key = task.id + "/" + std::to_string(i + 1) + "." + std::string(extension_for(format));
+    // The attempt is part of the key, so a late write of a lost attempt can never replace the
+    // files of the attempt that completed the task.
+    obj.key = task.id + "/a" + std::to_string(attempt) + "-" + std::to_string(i + 1) + "." +
+              std::string(extension_for(format));
     obj.content_type = img.mime.empty() ? std::string(core::mime_for_format(format)) : img.mime;
     obj.width = img.width;
     obj.height = img.height;
@@ -302,8 +314,9 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
 
 void Dispatcher::abandon(std::int64_t row_id) {
   std::lock_guard lock(mu_);
-  unfinished_.erase(row_id);
-  if (auto it = runs_.find(row_id); it != runs_.end()) {
+  std::erase_if(unfinished_, [row_id](const RunKey& k) { return k.first == row_id; });
+  for (auto it = runs_.lower_bound({row_id, std::numeric_limits<int>::min()}); it != runs_.end() && it->first.first == row_id;
+       ++it) {
     asio::post(it->second.executor,
                [sig = it->second.cancel] { sig->emit(asio::cancellation_type::terminal); });
   }
@@ -324,7 +337,7 @@ asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(use_awaitable);
   }
-  std::map<std::int64_t, int> leftover;
+  std::set<RunKey> leftover;
   {
     std::lock_guard lock(mu_);
     leftover.swap(unfinished_);

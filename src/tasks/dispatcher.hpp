@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -60,10 +62,12 @@ class Dispatcher {
 
  private:
   struct Run {
-    int attempt = 0;
     std::shared_ptr<boost::asio::cancellation_signal> cancel;
     boost::asio::any_io_executor executor;
   };
+  // A run is one attempt of one task: the same row may be claimed again (its lease lapsed)
+  // while an older attempt is still winding down here.
+  using RunKey = std::pair<std::int64_t, int>;  // row id, attempt
 
   boost::asio::awaitable<void> loop();
   void launch(store::Claim claim);
@@ -89,8 +93,8 @@ class Dispatcher {
   std::atomic<int> running_{0};
 
   std::mutex mu_;
-  std::map<std::int64_t, Run> runs_;      // row id → the run holding its lease
-  std::map<std::int64_t, int> unfinished_;  // row id → attempt: claimed, terminal not written
+  std::map<RunKey, Run> runs_;      // the runs in flight
+  std::set<RunKey> unfinished_;     // claimed, terminal state not written, lease not lost
 };
 
 }  // namespace ig::tasks

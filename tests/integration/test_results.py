@@ -66,7 +66,9 @@ class ResultsTest(unittest.TestCase):
         self.assertEqual(self.fetch(path, {**q, "signature": flipped}).status, 403)
         self.assertEqual(self.fetch(path, {**q, "expires": str(int(q["expires"]) + 1)}).status,
                          403)
-        self.assertEqual(self.fetch(path.replace("/1.png", "/2.png"), q).status, 403)
+        other = path.replace("-1.png", "-2.png")
+        self.assertNotEqual(other, path)
+        self.assertEqual(self.fetch(other, q).status, 403)
         self.assertEqual(self.fetch(path, {"expires": q["expires"]}).status, 403)
         self.assertEqual(self.server.request("GET", path).status, 403)
 
