@@ -78,6 +78,15 @@ Response Router::render_error(std::string_view target, const core::Error& e) con
   return json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(e));
 }
 
+boost::asio::awaitable<std::optional<Response>> Router::check_upload(
+    const Request::header_type& header) {
+  auto key = co_await d_.auth.authenticate(header[http::field::authorization]);
+  if (!key) {
+    co_return render_error(header.target(), key.error());
+  }
+  co_return std::nullopt;
+}
+
 std::int64_t Router::urls_expire_at_s(const core::Task& task) const {
   return task.completed_ms / 1000 + d_.result_ttl_s;
 }

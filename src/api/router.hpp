@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,10 @@ class Router {
   /// An error in the envelope that suits `target` (the dialect its path belongs to; a generic
   /// `{"error":{…}}` elsewhere).
   Response render_error(std::string_view target, const core::Error& e) const;
+
+  /// The server's upload gate: a request to an upload path is authenticated from its header
+  /// alone, before its body is read; the answer is the 401 its route would give, or nothing.
+  boost::asio::awaitable<std::optional<Response>> check_upload(const Request::header_type& header);
 
   /// Signed, expiring URLs of a succeeded task's results, and when they expire.
   std::vector<std::string> result_urls(const core::Task& task) const;

@@ -1,5 +1,7 @@
 #include "api/server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -131,13 +133,27 @@ void Server::start() {
 }
 
 asio::awaitable<void> Server::accept_loop() {
+  asio::steady_timer backoff(acceptor_.get_executor());
+  std::chrono::steady_clock::time_point last_warning{};
+  std::size_t failures = 0;
   while (!draining_) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || draining_) {
         co_return;
       }
-      spdlog::warn("accept failed: {}", ec.message());
+      // Out of descriptors (EMFILE/ENFILE) or memory: the pending connection stays in the
+      // backlog, so retrying at once would spin. Wait a moment, and warn at most every 5 s.
+      ++failures;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_warning >= std::chrono::seconds(5)) {
+        spdlog::warn("accept failed ({} time(s) since the last warning): {}", failures,
+                     ec.message());
+        last_warning = now;
+        failures = 0;
+      }
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(kTuple);
       continue;
     }
     auto conn = std::make_shared<Connection>(std::move(socket));
@@ -204,8 +220,8 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   // answered in the envelope of the endpoint it was sent to.
   parser.body_limit(boost::none);
 
-  // The whole request (header and body) must arrive within request_timeout: a slow client
-  // gets 408, an oversized one 431/413 without its body being read.
+  // The header must arrive within request_timeout, the body within a deadline scaled to its
+  // size: a slow client gets 408, an oversized one 431/413 without its body being read.
   conn.arm(limits_.request_timeout, conn.self);
   auto fail = [&](core::ErrorCode code, std::string msg) -> Response {
     std::string target;
@@ -263,7 +279,25 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
         info);
     co_return false;
   }
+  if (upload_gate_ && body_limit > limits_.max_body_bytes) {
+    conn.disarm();
+    if (auto rejection = co_await upload_gate_(parser.get().base())) {
+      info.request_id = valid_request_id(parser.get()["X-Request-ID"]);
+      if (info.request_id.empty()) {
+        info.request_id = new_request_id();
+      }
+      co_await write_and_close(conn, std::move(*rejection), info);
+      co_return false;
+    }
+  }
   parser.body_limit(body_limit);
+  {
+    const std::size_t expected = parser.content_length().value_or(body_limit);
+    const auto transfer = std::chrono::milliseconds(
+        expected * 1000 / std::max<std::size_t>(limits_.min_body_bytes_per_s, 1));
+    conn.disarm();
+    conn.arm(limits_.request_timeout + transfer, conn.self);
+  }
   if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
     http::response<http::empty_body> cont{http::status::continue_, 11};
     auto [ec, n] = co_await http::async_write(conn.socket, cont, kTuple);

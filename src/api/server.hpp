@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -29,7 +30,10 @@ struct ServerLimits {
   std::size_t max_upload_bytes = 64 * 1024 * 1024;  // the same for upload paths (multipart)
   std::vector<std::string> upload_paths = {"/openai/v1/images/edits"};
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
-  std::chrono::milliseconds request_timeout{10'000};  // first byte → whole request read, else 408
+  std::chrono::milliseconds request_timeout{10'000};  // first byte → header read, else 408
+  // The body then has request_timeout more, plus the time its size needs at this rate: a large
+  // upload on a modest link is not cut off, a trickling one still is.
+  std::size_t min_body_bytes_per_s = 64 * 1024;
   std::chrono::milliseconds write_timeout{30'000};
   std::size_t max_connections = 10'000;
 };
@@ -43,10 +47,18 @@ class Server {
   /// Renders an error the server raises itself (431, 413, 408, 400) in the envelope that suits
   /// the request target (which may be empty when the header could not be parsed).
   using ErrorRenderer = std::function<Response(std::string_view target, const core::Error&)>;
+  /// Looks at the header of a request to an upload path before its (large) body is read; a
+  /// response it returns is sent instead and the body is never buffered. Used to authenticate
+  /// uploads first, so that no one without a key can make the server hold 64 MiB.
+  using UploadGate = std::function<boost::asio::awaitable<std::optional<Response>>(
+      const Request::header_type& header)>;
 
   Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);
   ~Server();
+
+  /// Set before start().
+  void set_upload_gate(UploadGate gate) { upload_gate_ = std::move(gate); }
 
   core::Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
   boost::asio::ip::tcp::endpoint local_endpoint() const;
@@ -70,6 +82,7 @@ class Server {
   ServerLimits limits_;
   Handler handler_;
   ErrorRenderer render_error_;
+  UploadGate upload_gate_;
   Metrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> draining_{false};

@@ -98,6 +98,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.sync_timeout_ms", integer(&Config::sync_timeout_ms, 10, kBig)},
       {"server.idle_timeout_ms", integer(&Config::idle_timeout_ms, 10, kBig)},
       {"server.request_timeout_ms", integer(&Config::request_timeout_ms, 10, kBig)},
+      {"server.min_body_rate", integer(&Config::min_body_rate, 1, kBig)},
       {"server.drain_timeout_ms", integer(&Config::drain_timeout_ms, 0, kBig)},
       {"server.max_connections", integer(&Config::max_connections, 1, 1'000'000)},
       {"server.data_dir", path(&Config::data_dir)},

@@ -23,7 +23,8 @@ struct Config {
   std::int64_t max_upload_bytes = 64 * 1024 * 1024;  // multipart uploads (openai edits)
   std::int64_t sync_timeout_ms = 300'000;            // openai: longest wait for an image
   std::int64_t idle_timeout_ms = 60'000;
-  std::int64_t request_timeout_ms = 10'000;
+  std::int64_t request_timeout_ms = 10'000;  // the header must arrive in this time
+  std::int64_t min_body_rate = 64 * 1024;  // bytes/s: a body gets request_timeout + size/rate
   std::int64_t drain_timeout_ms = 25'000;
   std::int64_t max_connections = 10'000;
   // data

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -211,6 +213,7 @@ int serve(const Config& config) {
   limits.max_upload_bytes = static_cast<std::size_t>(config.max_upload_bytes);
   limits.idle_timeout = ms(config.idle_timeout_ms);
   limits.request_timeout = ms(config.request_timeout_ms);
+  limits.min_body_bytes_per_s = static_cast<std::size_t>(config.min_body_rate);
   limits.max_connections = static_cast<std::size_t>(config.max_connections);
 
   std::unique_ptr<api::Router> router;
@@ -221,6 +224,8 @@ int serve(const Config& config) {
         return router->render_error(target, e);
       },
       metrics);
+  server.set_upload_gate(
+      [&router](const api::Request::header_type& h) { return router->check_upload(h); });
   if (auto st = server.listen(*endpoint); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
@@ -250,19 +255,34 @@ int serve(const Config& config) {
   spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads)", host,
                bound.port(), config.data_dir.string(), io_threads);
 
+  // First SIGTERM/SIGINT: drain within drain_timeout_ms in all: in-flight requests finish
+  // (the dispatcher keeps running tasks meanwhile, so a waiting synchronous request can get
+  // its image), then running tasks are cancelled and their leases handed back. A second
+  // signal stops at once; leases left behind expire and other processes take the tasks.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
+  std::function<void(boost::system::error_code, int)> on_signal;
+  std::atomic<bool> draining{false};
+  on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) {
       return;
     }
+    if (draining) {
+      spdlog::warn("signal {} received again: stopping now", sig);
+      ioc.stop();
+      return;
+    }
+    draining = true;
+    signals.async_wait(on_signal);
     spdlog::info("signal {} received: draining", sig);
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
-          const ms deadline(config.drain_timeout_ms);
-          co_await server.drain(deadline);
-          co_await dispatcher.stop(deadline);
+          const auto until = std::chrono::steady_clock::now() + ms(config.drain_timeout_ms);
+          co_await server.drain(ms(config.drain_timeout_ms));
+          const auto left = std::chrono::duration_cast<ms>(until - std::chrono::steady_clock::now());
+          co_await dispatcher.stop(std::max(left, ms(1000)));
           janitor.stop();
+          signals.cancel();
           spdlog::info("drained; bye");
           ioc.stop();
         },
@@ -272,7 +292,8 @@ int serve(const Config& config) {
             ioc.stop();
           }
         });
-  });
+  };
+  signals.async_wait(on_signal);
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < io_threads; ++i) {

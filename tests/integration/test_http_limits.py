@@ -1,5 +1,6 @@
 """Header, body and time limits of the HTTP server; keep-alive; health and metrics."""
 import http.client
+import json
 import socket
 import time
 import unittest
@@ -81,6 +82,62 @@ class HttpLimitsTest(unittest.TestCase):
         s.close()
         self.assertEqual(self.status_of(raw), 408)
         self.assertLess(time.time() - start, 5)
+
+    def read_all(self, s):
+        raw = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                raw += b
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return raw
+
+    def test_a_slow_but_steady_body_is_read(self):
+        # 100 kB over ~1.5 s: longer than the 800 ms header deadline, well within the body's
+        # (800 ms + size at 64 KiB/s).
+        body = b'{"model":"gpt-image-2-text-to-image","input":{"prompt":"steady"}}' + b" " * 100000
+        head = (b"POST /api/v1/jobs/createTask HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Authorization: Bearer " + self.key.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(head)
+        step = len(body) // 10 + 1
+        for i in range(0, len(body), step):
+            time.sleep(0.15)
+            s.sendall(body[i:i + step])
+        raw = self.read_all(s)
+        s.close()
+        self.assertEqual(self.status_of(raw), 200, raw[:300])
+        self.assertIn(b'"taskId"', raw)
+
+    def test_a_stalled_body_is_408(self):
+        head = (b"POST /api/v1/jobs/createTask HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer " + self.key.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(head + b'{"model":')  # and nothing more
+        raw = self.read_all(s)
+        s.close()
+        self.assertEqual(self.status_of(raw), 408)
+        self.assertIn(b'"code":408', raw)
+
+    def test_an_upload_without_a_key_is_refused_before_its_body(self):
+        for auth in (b"", b"Authorization: Bearer sk-not-a-key\r\n"):
+            with self.subTest(auth=auth):
+                head = (b"POST /openai/v1/images/edits HTTP/1.1\r\nHost: x\r\n" + auth +
+                        b"Content-Type: multipart/form-data; boundary=b\r\n"
+                        b"Content-Length: 50000000\r\n\r\n")
+                s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+                s.sendall(head)  # the 50 MB never follow
+                raw = s.recv(65536)
+                s.close()
+                self.assertEqual(self.status_of(raw), 401, raw[:300])
+                envelope = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+                self.assertIn("message", envelope["error"])
+                self.assertEqual(envelope["error"]["type"], "invalid_request_error")
 
     def test_idle_connection_is_closed_quietly(self):
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
