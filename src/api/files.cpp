@@ -112,6 +112,11 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, std::string_vi
     if (!data) {
       co_return render_error("", make_error(ErrorCode::kInternal, "could not read the result"));
     }
+    if (data->size() != length) {
+      // Deleted (expired) between the size and the read: never send a short body under a
+      // Content-Length that promises more.
+      co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
+    }
     body = std::move(*data);
   }
   Response res{partial ? http::status::partial_content : http::status::ok, req.version()};
