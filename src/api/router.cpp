@@ -279,6 +279,8 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
                                            "could not create the task (request id " +
                                                info.request_id + ")"));
   }
+  // Ties the request to the task, whose later log lines carry task=<id>.
+  spdlog::info("request_id={} task={} created", info.request_id, task->id);
   co_return render(*task);
 }
 
@@ -379,6 +381,7 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
                        make_error(ErrorCode::kInternal, "could not create the task (request id " +
                                                             info.request_id + ")"));
   }
+  spdlog::info("request_id={} task={} created", info.request_id, created->id);
   auto task = co_await d_.tasks.wait(*key, created->id, d_.sync_timeout,
                                      std::chrono::milliseconds(50));
   if (!task) {

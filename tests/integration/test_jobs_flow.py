@@ -144,6 +144,13 @@ class JobsFlowTest(unittest.TestCase):
         self.assertTrue(r.header("X-Request-ID"))
         needle = "request_id=" + r.header("X-Request-ID")
         self.assertIn(needle, self.server.wait_log(needle))
+        # A created task's id is logged with the request that created it.
+        r = self.server.request("POST", "/api/v1/jobs/createTask", key=self.key,
+                                body={"model": "gpt-image-2-text-to-image",
+                                      "input": {"prompt": "traced"}},
+                                headers={"X-Request-ID": "trace-me-1"})
+        needle = "request_id=trace-me-1 task=%s created" % r.json()["data"]["taskId"]
+        self.assertIn(needle, self.server.wait_log(needle))
 
 
 class SandboxFailureTest(unittest.TestCase):
