@@ -39,7 +39,8 @@ struct Config {
   std::int64_t sandbox_latency_ms = 1000;
   double sandbox_failure_rate = 0.0;
   // [media]
-  std::int64_t input_max_bytes = 30 * 1024 * 1024;
+  // An upper bound on every fetched input; each dialect's document limit applies below it.
+  std::int64_t input_max_bytes = 50 * 1024 * 1024;
   std::int64_t input_max_pixels = 50'000'000;
   std::int64_t connect_timeout_ms = 5'000;
   std::int64_t fetch_timeout_ms = 30'000;

@@ -24,6 +24,18 @@ bool parse_dialect(std::string_view s, Dialect& out) {
   return false;
 }
 
+std::size_t document_input_max_bytes(Dialect d) {
+  constexpr std::size_t kMiB = 1024 * 1024;
+  switch (d) {
+    case Dialect::kUnified:
+    case Dialect::kOpenAI: return 50 * kMiB;
+    case Dialect::kJobs:
+    case Dialect::kTasks:
+    case Dialect::kGenerations: break;
+  }
+  return 30 * kMiB;
+}
+
 std::string_view effective_output_format(const GenerationRequest& r) {
   if (r.output_format.empty()) {
     return "png";

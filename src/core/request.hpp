@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ struct GenerationRequest {
 /// `openai` edits) and kept in result storage, e.g. "upload:<task id>/in-1.png". User-supplied
 /// URLs can never take this form: they must be https.
 inline constexpr std::string_view kUploadPrefix = "upload:";
+
+/// The largest reference image the dialect's document accepts, in bytes: 30 MB per image for
+/// `jobs` (seed 000), which `tasks` and `generations` (no figure of their own) share; 50 MB for
+/// `unified` (seed 001) and `openai` (API-NOTES). The server's `media.input_max_bytes` caps it.
+std::size_t document_input_max_bytes(Dialect d);
 
 /// Output format with the default applied ("png" when empty).
 std::string_view effective_output_format(const GenerationRequest& r);

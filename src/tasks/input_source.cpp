@@ -4,6 +4,7 @@
 #include "media/probe.hpp"
 #include "storage/result_storage.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace ig::tasks {
@@ -17,7 +18,8 @@ MediaInputSource::MediaInputSource(media::Fetcher& fetcher, storage::ResultStora
       max_pixels_(max_pixels),
       max_bytes_(max_bytes) {}
 
-boost::asio::awaitable<LoadedInput> MediaInputSource::load(std::string url, std::string param) {
+boost::asio::awaitable<LoadedInput> MediaInputSource::load(std::string url, std::string param,
+                                                           std::size_t max_bytes) {
   if (url.starts_with(core::kUploadPrefix)) {
     const std::string key = url.substr(core::kUploadPrefix.size());
     auto bytes = co_await runtime::offload(pool_, [this, &key]() -> std::optional<std::string> {
@@ -33,7 +35,7 @@ boost::asio::awaitable<LoadedInput> MediaInputSource::load(std::string url, std:
     }
     co_return co_await check_image(std::move(*bytes), param);
   }
-  auto fetched = co_await fetcher_.fetch(url, max_bytes_);
+  auto fetched = co_await fetcher_.fetch(url, std::min(max_bytes, max_bytes_));
   if (fetched.error) {
     std::string code = "input_fetch_failed";
     switch (fetched.error->kind) {

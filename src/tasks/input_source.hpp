@@ -33,8 +33,10 @@ struct LoadedInput {
 class InputSource {
  public:
   virtual ~InputSource() = default;
-  /// `param` names the field for messages, e.g. "input_urls[0]".
-  virtual boost::asio::awaitable<LoadedInput> load(std::string url, std::string param) = 0;
+  /// `param` names the field for messages, e.g. "input_urls[0]"; `max_bytes` is the task's own
+  /// cap (its dialect's), lowered further by the source's.
+  virtual boost::asio::awaitable<LoadedInput> load(std::string url, std::string param,
+                                                   std::size_t max_bytes) = 0;
 };
 
 /// Fetches through the SSRF-safe media::Fetcher (or, for "upload:<key>", reads an image that
@@ -44,7 +46,8 @@ class MediaInputSource final : public InputSource {
  public:
   MediaInputSource(media::Fetcher& fetcher, storage::ResultStorage& uploads,
                    runtime::BlockingExecutor pool, long long max_pixels, std::size_t max_bytes);
-  boost::asio::awaitable<LoadedInput> load(std::string url, std::string param) override;
+  boost::asio::awaitable<LoadedInput> load(std::string url, std::string param,
+                                           std::size_t max_bytes) override;
 
  private:
   boost::asio::awaitable<LoadedInput> check_image(std::string bytes, const std::string& param);

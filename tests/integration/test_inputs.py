@@ -1,6 +1,9 @@
 """Input fetching: what is refused, and how the task reports it."""
 import os
+import struct
+import time
 import unittest
+import zlib
 
 from harness import HttpsFixture, Server, make_png
 
@@ -98,6 +101,61 @@ class InputsTest(unittest.TestCase):
     def test_missing_file_is_a_fetch_failure(self):
         self.assert_failed(self.run_task(self.https.url("missing.png")), "input_fetch_failed",
                            "404")
+
+
+def noise_png(width, height):
+    """A valid PNG of random pixels, stored uncompressed: about width * height * 3 bytes."""
+    def chunk(kind, payload):
+        c = struct.pack(">I", len(payload)) + kind + payload
+        return c + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+    noise = os.urandom(width * 3)
+    raw = b"".join(b"\x00" + noise[y % 7:] + noise[:y % 7] for y in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 0))
+            + chunk(b"IEND", b""))
+
+
+class DocumentByteLimitsTest(unittest.TestCase):
+    """Each dialect keeps its document's per-image limit: 30 MB for jobs (seed 000), 50 MB for
+    unified (seed 001). A 35 MB reference is too large for the one and fine for the other."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.https = HttpsFixture()
+        cls.big = noise_png(3500, 3400)
+        assert 32 * 1024 * 1024 < len(cls.big) < 48 * 1024 * 1024, len(cls.big)
+        cls.https.add_file("35mb.png", cls.big)
+        cls.https.start()
+        cls.server = Server(settings={**cls.https.server_settings(), "sandbox.latency_ms": "0"})
+        cls.key = cls.server.create_key("limits")
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+        cls.https.stop()
+
+    def test_jobs_refuses_it(self):
+        r = self.server.create_job(self.key, {"model": I2I, "input": {
+            "prompt": "x", "input_urls": [self.https.url("35mb.png")]}})
+        self.assertEqual(r.status, 200, r.body)
+        data, _ = self.server.wait_job(self.key, r.json()["data"]["taskId"])
+        self.assertEqual(data["state"], "fail", data)
+        self.assertEqual(data["failCode"], "input_too_large", data)
+
+    def test_unified_takes_it(self):
+        r = self.server.request("POST", "/v1/images/generations", key=self.key, body={
+            "model": "gpt-image-2", "prompt": "x", "image_urls": [self.https.url("35mb.png")]})
+        self.assertEqual(r.status, 200, r.body)
+        task_id = r.json()["id"]
+        deadline = time.time() + 60
+        while True:
+            body = self.server.request("GET", "/v1/tasks/" + task_id, key=self.key).json()
+            if body["status"] in ("completed", "failed") or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(body["status"], "completed", body)
 
 
 if __name__ == "__main__":
