@@ -5,10 +5,14 @@
 #include "api/dialects/openai.hpp"
 #include "api/dialects/tasks.hpp"
 #include "api/dialects/unified.hpp"
+#include "core/codec.hpp"
 
 namespace ig::api {
 
-Response error_in(core::Dialect dialect, const core::Error& e) {
+Response error_in(core::Dialect dialect, const core::Error& error) {
+  // Messages quote client text; whatever a message holds, the body stays valid UTF-8 JSON.
+  core::Error e = error;
+  e.message = core::to_valid_utf8(error.message);
   switch (dialect) {
     case core::Dialect::kJobs:
       return json_response(jobs::error_status(e), jobs::render_error(e));

@@ -14,6 +14,7 @@
 #include "api/dialects/tasks.hpp"
 #include "api/dialects/unified.hpp"
 #include "api/metrics.hpp"
+#include "core/codec.hpp"
 #include "storage/result_storage.hpp"
 #include "storage/url_signer.hpp"
 #include "store/store.hpp"
@@ -75,7 +76,9 @@ Response Router::render_error(std::string_view target, const core::Error& e) con
   if (target.starts_with("/v1/")) {
     return error_in(Dialect::kGenerations, e);
   }
-  return json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(e));
+  core::Error safe = e;
+  safe.message = core::to_valid_utf8(e.message);
+  return json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(safe));
 }
 
 boost::asio::awaitable<std::optional<Response>> Router::check_upload(
@@ -112,7 +115,7 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     co_return render_error("", make_error(ErrorCode::kInvalidRequest, "invalid request target"));
   }
   const std::string path = url->path();
-  const std::string query = url->query();
+  const std::string query(url->encoded_query());  // decoded once, by whoever reads it
   auto param = [&](std::string_view name) -> std::string {
     auto it = url->params().find(name);
     return it == url->params().end() ? std::string() : std::string((*it).value);
@@ -150,7 +153,8 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     co_return co_await metrics();
   }
   info.route = "unknown";
-  co_return render_error("", make_error(ErrorCode::kNotFound, "no route for " + path));
+  co_return render_error("", make_error(ErrorCode::kNotFound,
+                                        "no route for " + core::echo_text(path, 200)));
 }
 
 boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& info,
@@ -240,7 +244,7 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
   }
   info.route = "v1_unknown";
   co_return render_error(path, make_error(ErrorCode::kNotFound,
-                                          "no route for " + std::string(path)));
+                                          "no route for " + core::echo_text(path, 200)));
 }
 
 boost::asio::awaitable<Response> Router::route_openai(Request& req, RequestInfo& info,
@@ -309,13 +313,16 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, std::string_vi
   }
   std::string page_s;
   std::string size_s;
-  if (auto params = boost::urls::parse_query(query)) {
-    for (auto p : *params) {
-      if (p.key == "page") {
-        page_s = p.value;
-      } else if (p.key == "page_size" || p.key == "size") {  // HiAPI calls it `size`
-        size_s = p.value;
-      }
+  auto params = boost::urls::parse_query(query);
+  if (!params) {
+    co_return error_in(Dialect::kTasks,
+                       make_error(ErrorCode::kInvalidRequest, "malformed query string"));
+  }
+  for (auto p : *params) {
+    if (p.key == "page") {
+      page_s = p.value;
+    } else if (p.key == "page_size" || p.key == "size") {  // HiAPI calls it `size`
+      size_s = p.value;
     }
   }
   auto paging = tasks_dialect::parse_list_query(page_s, size_s);
@@ -369,6 +376,15 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   if (parsed->mask) {
     uploads.mask = std::move(parsed->mask->bytes);
   }
+  // Unusable uploads are refused here, so no task is created for them.
+  std::vector<core::Size> input_sizes;
+  if (!uploads.images.empty()) {
+    auto checked = co_await d_.tasks.check_uploads(uploads);
+    if (!checked) {
+      co_return error_in(Dialect::kOpenAI, checked.error());
+    }
+    input_sizes = std::move(*checked);
+  }
   // The request body (up to the upload limit) is no longer needed while we wait.
   req.body().clear();
   req.body().shrink_to_fit();
@@ -410,7 +426,7 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     co_return error_in(Dialect::kOpenAI,
                        make_error(ErrorCode::kInternal, "could not read the generated image"));
   }
-  co_return json_response(200, openai_dialect::render_images(*task, *images));
+  co_return json_response(200, openai_dialect::render_images(*task, *images, input_sizes));
 }
 
 boost::asio::awaitable<Response> Router::metrics() {

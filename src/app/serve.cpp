@@ -200,7 +200,8 @@ int serve(const Config& config) {
   tasks::TaskService task_service(*store, results, pool.get_executor(), clock,
                                   core::default_random(),
                                   [&dispatcher] { dispatcher.wake(); },
-                                  [&dispatcher](std::int64_t row) { dispatcher.abandon(row); });
+                                  [&dispatcher](std::int64_t row) { dispatcher.abandon(row); },
+                                  config.input_max_pixels);
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));

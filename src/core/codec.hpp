@@ -20,4 +20,12 @@ std::vector<ResultObject> decode_results(std::string_view json);
 /// Number of Unicode code points in valid UTF-8 text.
 std::size_t count_code_points(std::string_view utf8);
 
+/// `s` as valid UTF-8: each byte that does not start a well-formed sequence (stray
+/// continuation, overlong form, surrogate, beyond U+10FFFF, cut short) becomes U+FFFD.
+std::string to_valid_utf8(std::string_view s);
+
+/// Client text quoted in a message: valid UTF-8 (see to_valid_utf8), at most `max_bytes`
+/// bytes cut on a character boundary, with "..." when cut.
+std::string echo_text(std::string_view s, std::size_t max_bytes);
+
 }  // namespace ig::core

@@ -1,5 +1,7 @@
 #include "core/request.hpp"
 
+#include <string>
+
 namespace ig::core {
 
 std::string_view to_string(Dialect d) {
@@ -34,6 +36,21 @@ std::size_t document_input_max_bytes(Dialect d) {
     case Dialect::kGenerations: break;
   }
   return 30 * kMiB;
+}
+
+std::string input_field_name(Dialect d, std::size_t i) {
+  switch (d) {
+    case Dialect::kJobs:
+    case Dialect::kTasks: return "input_urls[" + std::to_string(i) + "]";
+    case Dialect::kGenerations:
+    case Dialect::kUnified: return "image_urls[" + std::to_string(i) + "]";
+    case Dialect::kOpenAI: return i == 0 ? "image" : "image[" + std::to_string(i) + "]";
+  }
+  return "input_urls[" + std::to_string(i) + "]";
+}
+
+std::string_view mask_field_name(Dialect d) {
+  return d == Dialect::kOpenAI ? "mask" : "mask_url";
 }
 
 std::string_view effective_output_format(const GenerationRequest& r) {

@@ -52,6 +52,11 @@ inline constexpr std::string_view kUploadPrefix = "upload:";
 /// `unified` (seed 001) and `openai` (API-NOTES). The server's `media.input_max_bytes` caps it.
 std::size_t document_input_max_bytes(Dialect d);
 
+/// How the dialect's document names its i-th reference image and its mask, for messages about
+/// them ("image_urls[0]", "input_urls[0]", "image"; "mask_url", "mask").
+std::string input_field_name(Dialect d, std::size_t i);
+std::string_view mask_field_name(Dialect d);
+
 /// Output format with the default applied ("png" when empty).
 std::string_view effective_output_format(const GenerationRequest& r);
 /// MIME type for an output format ("image/png", "image/jpeg", "image/webp").

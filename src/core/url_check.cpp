@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "core/codec.hpp"
+
 namespace ig::core {
 
 Status check_user_url(std::string_view url, std::string_view param, std::size_t max_len) {
@@ -21,7 +23,7 @@ Status check_user_url(std::string_view url, std::string_view param, std::size_t 
   }
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) {
-    return fail(std::string(param) + " is not a valid URL: " + std::string(url.substr(0, 200)));
+    return fail(std::string(param) + " is not a valid URL: " + echo_text(url, 200));
   }
   if (parsed->scheme_id() != boost::urls::scheme::https) {
     return fail(std::string(param) + " must use https://");
@@ -32,7 +34,7 @@ Status check_user_url(std::string_view url, std::string_view param, std::size_t 
   // Boost.URL 1.81 reads "https://127.0.0.1.nip.io/x" as host 127.0.0.1 and path ".nip.io/x";
   // a real URL's path is empty or starts with '/'.
   if (!parsed->encoded_path().empty() && !parsed->encoded_path().starts_with("/")) {
-    return fail(std::string(param) + " is not a valid URL: " + std::string(url.substr(0, 200)));
+    return fail(std::string(param) + " is not a valid URL: " + echo_text(url, 200));
   }
   if (parsed->has_userinfo()) {
     return fail(std::string(param) + " must not contain credentials");

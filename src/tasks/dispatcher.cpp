@@ -254,14 +254,15 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   const std::size_t max_bytes = core::document_input_max_bytes(req.dialect);
   for (std::size_t i = 0; i < req.input_urls.size(); ++i) {
     auto loaded = co_await inputs_.load(req.input_urls[i],
-                                        "input_urls[" + std::to_string(i) + "]", max_bytes);
+                                        core::input_field_name(req.dialect, i), max_bytes);
     if (loaded.failure) {
       co_return failed(loaded.failure->code, loaded.failure->message);
     }
     job.references.push_back(std::move(*loaded.image));
   }
   if (!req.mask_url.empty() && !job.references.empty()) {
-    auto loaded = co_await inputs_.load(req.mask_url, "mask_url", max_bytes);
+    auto loaded = co_await inputs_.load(
+        req.mask_url, std::string(core::mask_field_name(req.dialect)), max_bytes);
     if (loaded.failure) {
       co_return failed(loaded.failure->code, loaded.failure->message);
     }

@@ -1,5 +1,8 @@
 #include "tasks/task_service.hpp"
 
+#include "core/codec.hpp"
+#include "media/mask.hpp"
+#include "media/probe.hpp"
 #include "storage/result_storage.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -11,14 +14,52 @@ namespace ig::tasks {
 TaskService::TaskService(store::Store& store, storage::ResultStorage& uploads,
                          runtime::BlockingExecutor pool, const core::Clock& clock,
                          core::RandomSource random, std::function<void()> on_created,
-                         std::function<void(std::int64_t)> on_cancelled)
+                         std::function<void(std::int64_t)> on_cancelled,
+                         long long max_input_pixels)
     : store_(store),
       uploads_(uploads),
       pool_(pool),
       clock_(clock),
       random_(std::move(random)),
       on_created_(std::move(on_created)),
-      on_cancelled_(std::move(on_cancelled)) {}
+      on_cancelled_(std::move(on_cancelled)),
+      max_input_pixels_(max_input_pixels) {}
+
+boost::asio::awaitable<core::Result<std::vector<core::Size>>> TaskService::check_uploads(
+    const Uploads& uploads) {
+  const media::ProbeLimits limits{max_input_pixels_};
+  co_return co_await runtime::offload(pool_, [&]() -> core::Result<std::vector<core::Size>> {
+    std::vector<core::Size> sizes;
+    media::ImageInfo first;
+    for (std::size_t i = 0; i < uploads.images.size(); ++i) {
+      auto info = media::verify_decodes(uploads.images[i], limits);
+      if (!info) {
+        const std::string which =
+            uploads.images.size() == 1 ? "" : " (image " + std::to_string(i + 1) + ")";
+        return core::make_error(core::ErrorCode::kValidationFailed,
+                                "Invalid image file" + which + ": " + info.error().message,
+                                "image");
+      }
+      if (i == 0) {
+        first = *info;
+      }
+      sizes.push_back(core::Size{info->width, info->height});
+    }
+    if (uploads.mask && !uploads.images.empty()) {
+      auto info = media::verify_decodes(*uploads.mask, limits);
+      if (!info) {
+        return core::make_error(core::ErrorCode::kValidationFailed,
+                                "Invalid mask image format - " + info.error().message, "mask");
+      }
+      if (auto problem =
+              media::check_mask(media::mime_type(info->format), info->has_alpha, info->width,
+                                info->height, first.width, first.height)) {
+        return core::make_error(core::ErrorCode::kValidationFailed, *problem, "mask");
+      }
+    }
+    return sizes;
+  });
+}
 
 std::string TaskService::new_task_id(core::Dialect dialect) const {
   switch (dialect) {
@@ -89,7 +130,7 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::A
                                                                   std::string id) {
   auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
   if (!task || task->key_id != key.id) {
-    co_return core::make_error(core::ErrorCode::kNotFound, "task not found: " + id.substr(0, 128),
+    co_return core::make_error(core::ErrorCode::kNotFound, "task not found: " + core::echo_text(id, 128),
                                "taskId");
   }
   co_return std::move(*task);

@@ -28,7 +28,8 @@ class TaskService {
   TaskService(store::Store& store, storage::ResultStorage& uploads,
               runtime::BlockingExecutor pool, const core::Clock& clock, core::RandomSource random,
               std::function<void()> on_created,
-              std::function<void(std::int64_t row_id)> on_cancelled = {});
+              std::function<void(std::int64_t row_id)> on_cancelled = {},
+              long long max_input_pixels = 50'000'000);
 
   /// Stores a new queued task; returns it once committed. `param` is the original body.
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
@@ -44,6 +45,13 @@ class TaskService {
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
                                                           std::string param, Uploads uploads);
+
+  /// Proves uploads usable before a task is created for them: each image a JPEG/PNG/WEBP
+  /// within the pixel cap that decodes completely; the mask (if any) a PNG with alpha of
+  /// exactly the first image's size (seed 001's messages). kValidationFailed with param
+  /// "image" or "mask" otherwise. Returns the images' sizes. Runs on the blocking pool.
+  boost::asio::awaitable<core::Result<std::vector<core::Size>>> check_uploads(
+      const Uploads& uploads);
 
   /// The task with this public id if it belongs to `key`; otherwise kNotFound (another key's
   /// task is indistinguishable from a missing one).
@@ -74,6 +82,7 @@ class TaskService {
   core::RandomSource random_;
   std::function<void()> on_created_;
   std::function<void(std::int64_t)> on_cancelled_;
+  long long max_input_pixels_;
 };
 
 }  // namespace ig::tasks

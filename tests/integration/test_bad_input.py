@@ -9,7 +9,7 @@ answer /healthz after every sweep. One server serves the whole class.
 
 Expected answers come from the seeds (000/002 jobs, 003 tasks, 004 generations, 001 unified),
 API-NOTES (openai) and docs/api.md. Cases where the server answers otherwise are the
-`test_bug_*` methods, marked expectedFailure.
+regression tests at the end (they were server bugs when this sweep was written).
 """
 import json
 import os
@@ -895,9 +895,8 @@ class BadInputTest(unittest.TestCase):
         self.assert_alive()
 
     def test_openai_edits_with_unusable_uploads(self):
-        """Uploads that are not usable images are found once the task runs, so the request is
-        answered 400 naming `image`/`mask` and its task row ends failed (never queued or
-        running, never succeeded)."""
+        """Uploads that are not usable images are refused before a task exists: 400 naming
+        `image`/`mask`, and no task row."""
         opaque = make_png(64, 64, (0, 0, 0))
         small = make_png_pixels(32, 32, lambda x, y: (0, 0, 0, 0), alpha=True)
         cases = [
@@ -918,8 +917,7 @@ class BadInputTest(unittest.TestCase):
                                         headers={"Content-Type": ctype}, key=self.key)
                 err = self.check_openai(r, 400, param)
                 self.assertIn(fragment, err["message"])
-                for row in self.rows_after(mark):
-                    self.assertEqual(row[3], "failed", row)
+                self.assertEqual(self.rows_after(mark), [])
         self.assert_alive()
 
     def test_oversized_bodies_are_413_in_each_dialect(self):
@@ -1081,12 +1079,11 @@ class BadInputTest(unittest.TestCase):
         self.check_jobs(r, 404, None)
         self.cancel_quietly(task_id)
 
-    # --- server bugs found by this sweep (see the report in each docstring)
-    @unittest.expectedFailure
-    def test_bug_truncated_echo_cuts_utf8(self):
-        """Error messages echo client text cut to N *bytes* (model to 100, URL to 200, task id
-        to 128): a multi-byte character across the cut leaves half a UTF-8 sequence in the
-        body, which is then not valid JSON. The openai dialect's echo() cuts on a boundary."""
+    # --- regressions: server bugs this sweep found, now fixed
+    def test_echoed_text_is_cut_on_a_character_boundary(self):
+        """Error messages echo client text cut to N bytes (model to 100, URL to 200, task id
+        to 128): a multi-byte character across the cut must not leave half a UTF-8 sequence
+        in the body."""
         model = "a" * 99 + "\u00e9"       # byte 100 is the first byte of é
         url = "a" * 199 + "\u00e9"        # byte 200 likewise
         task_id = "a" * 127 + "\u00e9"    # byte 128 likewise
@@ -1112,10 +1109,9 @@ class BadInputTest(unittest.TestCase):
             with self.subTest(name):
                 check(self.send(method, path, body), status, None)
 
-    @unittest.expectedFailure
-    def test_bug_percent_decoded_bytes_echoed_raw(self):
-        """A percent-encoded byte that is not UTF-8 (%FF) in a path or query is decoded and
-        echoed verbatim into the error message, so the body is not valid UTF-8 JSON."""
+    def test_percent_decoded_bytes_are_not_echoed_raw(self):
+        """A percent-encoded byte that is not UTF-8 (%FF) in a path or query must not reach
+        the error message verbatim: the body stays valid UTF-8 JSON."""
         cases = [
             ("/api/v1/jobs/recordInfo?taskId=%FF%FE", "GET", self.check_jobs, 404),
             ("/api/v1/jobs/nothing%FF", "POST", self.check_jobs, 404),
@@ -1128,19 +1124,16 @@ class BadInputTest(unittest.TestCase):
             with self.subTest(path):
                 check(self.send(method, path), status, None)
 
-    @unittest.expectedFailure
-    def test_bug_list_query_is_percent_decoded_twice(self):
-        """GET /v1/tasks reads page/page_size from the already-decoded query: `%20`, `%7C`
-        make the whole query unparsable and silently fall back to the defaults (200), and
-        `%26`/`%3D` smuggle in another parameter."""
+    def test_list_query_is_percent_decoded_once(self):
+        """GET /v1/tasks must decode its query once: `%20` is part of a value (so `0 ` and
+        `abc ` are bad pages), and `%26`/`%3D` cannot smuggle in another parameter."""
         for query in ("page=0%20", "page=abc%20", "page_size=1%26page_size%3D2"):
             with self.subTest(query):
                 self.check_tasks(self.send("GET", "/v1/tasks?" + query), 400, "page")
 
-    @unittest.expectedFailure
-    def test_bug_openai_edit_garbage_mask_blames_image(self):
-        """A mask upload that is not an image is answered with param "image" (and a message
-        about "mask_url", a field the client never sent); the mask is the offending field."""
+    def test_openai_edit_garbage_mask_blames_the_mask(self):
+        """A mask upload that is not an image is answered with param "mask", the offending
+        field, in words about fields the client sent."""
         ctype, body = multipart([("prompt", "x")], [("image", "a.png", IMAGE),
                                                      ("mask", "m.png", b"not a png")])
         r = self.server.request("POST", OPENAI_EDIT, body=body, headers={"Content-Type": ctype},

@@ -130,7 +130,7 @@ core::Status check_model(const json::object& o, core::GenerationRequest& r) {
   if (r.model != kModel) {
     return make_error(
         ErrorCode::kModelNotFound,
-        "Model '" + r.model.substr(0, 100) + "' does not exist or is inactive; use gpt-image-2.",
+        "Model '" + core::echo_text(r.model, 100) + "' does not exist or is inactive; use gpt-image-2.",
         "model");
   }
   return core::ok_status();

@@ -47,17 +47,9 @@ bool contains(const List& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
 
-// A client's text inside a message: at most 64 bytes, cut on a UTF-8 boundary.
+// A client's text inside a message: valid UTF-8, at most 64 bytes.
 std::string echo(std::string_view s) {
-  constexpr std::size_t kMax = 64;
-  if (s.size() <= kMax) {
-    return std::string(s);
-  }
-  std::size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  return std::string(s.substr(0, cut)) + "...";
+  return core::echo_text(s, 64);
 }
 
 bool valid_utf8(std::string_view s) {

@@ -22,7 +22,8 @@ namespace {
 // text: a client's value is never at the start of a message nor right after "Invalid '<param>':").
 std::optional<std::string_view> code_from_message(const core::Error& e) {
   const std::string_view m = e.message;
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kPrefixes = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kPrefixes = {{
+      {"Invalid image file", "invalid_image_file"},
       {"Unknown parameter: ", "unknown_parameter"},
       {"Missing required parameter: ", "missing_required_parameter"},
       {"Invalid type for ", "invalid_type"},
@@ -88,7 +89,9 @@ Shape upstream_shape(const core::Error& e) {
     case FailureKind::kModeration:
       return {400, "image_generation_user_error", "moderation_blocked", std::nullopt};
     case FailureKind::kInput:
-      return {400, "invalid_request_error", code, "image"};
+      // The dispatcher starts an input's message with its field: "mask: …" or "image: …".
+      return {400, "invalid_request_error", code,
+              e.message.starts_with("mask") ? "mask" : "image"};
     case FailureKind::kMask:
       return {400, "invalid_request_error", code, "mask"};
     case FailureKind::kServer:

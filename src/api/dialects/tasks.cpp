@@ -62,7 +62,7 @@ core::Status check_model(const json::object& o, core::GenerationRequest& r) {
     return core::ok_status();
   }
   return make_error(ErrorCode::kModelNotFound,
-                    "model " + r.model.substr(0, 100) + " does not exist; use " +
+                    "model " + core::echo_text(r.model, 100) + " does not exist; use " +
                         std::string(kImageToImage) + " or " + std::string(kTextToImage),
                     "model");
 }

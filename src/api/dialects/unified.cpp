@@ -116,7 +116,7 @@ core::Status check_model(const json::object& o, core::GenerationRequest& r) {
   if (name != kModel) {
     return make_error(
         ErrorCode::kModelNotFound,
-        "model '" + std::string(name.substr(0, 100)) + "' does not exist; use gpt-image-2",
+        "model '" + core::echo_text(name, 100) + "' does not exist; use gpt-image-2",
         "model");
   }
   r.model = std::string(kModel);

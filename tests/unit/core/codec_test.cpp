@@ -69,5 +69,29 @@ TEST(Codec, CountsCodePointsNotBytes) {
   EXPECT_EQ(count_code_points(""), 0u);
 }
 
+TEST(Codec, ToValidUtf8KeepsWellFormedText) {
+  EXPECT_EQ(to_valid_utf8("plain"), "plain");
+  EXPECT_EQ(to_valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(to_valid_utf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+}
+
+TEST(Codec, ToValidUtf8ReplacesEachBadByte) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(to_valid_utf8("\xFF\xFE"), r + r);
+  EXPECT_EQ(to_valid_utf8("a\xC3"), "a" + r);                  // cut short
+  EXPECT_EQ(to_valid_utf8("\x80x"), r + "x");                  // stray continuation
+  EXPECT_EQ(to_valid_utf8("\xC0\xAF"), r + r);                 // overlong '/'
+  EXPECT_EQ(to_valid_utf8("\xED\xA0\x80"), r + r + r);         // a surrogate
+  EXPECT_EQ(to_valid_utf8("\xF4\x90\x80\x80"), r + r + r + r); // beyond U+10FFFF
+}
+
+TEST(Codec, EchoTextCutsOnACharacterBoundary) {
+  EXPECT_EQ(echo_text("short", 10), "short");
+  EXPECT_EQ(echo_text(std::string(99, 'a') + "\xC3\xA9", 100), std::string(99, 'a') + "...");
+  EXPECT_EQ(echo_text("\xF0\x9F\x98\x80\xF0\x9F\x98\x80", 5), "\xF0\x9F\x98\x80...");
+  EXPECT_EQ(echo_text("\xFF", 10), "\xEF\xBF\xBD");
+}
+
 }  // namespace
 }  // namespace ig::core
