@@ -67,7 +67,7 @@ Response Router::render_error(std::string_view target, const core::Error& e) con
   if (target.starts_with(kJobsPrefix)) {
     return error_in(Dialect::kJobs, e);
   }
-  if (target.starts_with(kOpenAIPrefix)) {
+  if (target.starts_with("/openai/")) {
     return error_in(Dialect::kOpenAI, e);
   }
   if (target.starts_with("/v1/tasks")) {
@@ -153,7 +153,7 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     co_return co_await metrics();
   }
   info.route = "unknown";
-  co_return render_error("", make_error(ErrorCode::kNotFound,
+  co_return render_error(path, make_error(ErrorCode::kRouteNotFound,
                                         "no route for " + core::echo_text(path, 200)));
 }
 
@@ -185,9 +185,10 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
     co_return co_await get_task(req, Dialect::kJobs, task_id);
   }
   info.route = "jobs_unknown";
-  co_return error_in(Dialect::kJobs, make_error(ErrorCode::kNotFound,
-                                                "no such endpoint: " + std::string(kJobsPrefix) +
-                                                    std::string(action)));
+  co_return error_in(Dialect::kJobs,
+                     make_error(ErrorCode::kRouteNotFound,
+                                "no such endpoint: " + std::string(kJobsPrefix) +
+                                    core::echo_text(action, 200)));
 }
 
 boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& info,
@@ -243,7 +244,7 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
     co_return co_await get_task(req, dialect_for_task_id(rest), rest);
   }
   info.route = "v1_unknown";
-  co_return render_error(path, make_error(ErrorCode::kNotFound,
+  co_return render_error(path, make_error(ErrorCode::kRouteNotFound,
                                           "no route for " + core::echo_text(path, 200)));
 }
 
@@ -253,9 +254,9 @@ boost::asio::awaitable<Response> Router::route_openai(Request& req, RequestInfo&
   if (!edit && action != "generations") {
     info.route = "openai_unknown";
     co_return error_in(Dialect::kOpenAI,
-                       make_error(ErrorCode::kNotFound, "no such endpoint: " +
-                                                            std::string(kOpenAIPrefix) +
-                                                            std::string(action)));
+                       make_error(ErrorCode::kRouteNotFound,
+                                  "no such endpoint: " + std::string(kOpenAIPrefix) +
+                                      core::echo_text(action, 200)));
   }
   info.route = edit ? "openai_edits" : "openai_generations";
   if (req.method() != http::verb::post) {

@@ -58,6 +58,23 @@ Setter text(std::string Config::*member) {
   };
 }
 
+// One of `allowed`, exactly.
+Setter one_of(std::string Config::*member, std::vector<std::string_view> allowed) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    for (auto a : allowed) {
+      if (v == a) {
+        c.*member = std::string(v);
+        return std::nullopt;
+      }
+    }
+    std::string names;
+    for (auto a : allowed) {
+      names += (names.empty() ? "" : ", ") + std::string(a);
+    }
+    return "must be one of " + names;
+  };
+}
+
 Setter path(std::filesystem::path Config::*member) {
   return [=](Config& c, std::string_view v) -> std::optional<std::string> {
     c.*member = std::filesystem::path(std::string(v));
@@ -118,7 +135,8 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"results.ttl_s", integer(&Config::result_ttl_s, 1, kBig)},
       {"results.janitor_interval_s", integer(&Config::janitor_interval_s, 1, kBig)},
       {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
-      {"log.level", text(&Config::log_level)},
+      {"log.level", one_of(&Config::log_level, {"trace", "debug", "info", "warning", "warn",
+                                                "error", "critical", "off"})},
   };
   return table;
 }

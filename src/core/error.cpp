@@ -8,7 +8,8 @@ int http_status(ErrorCode code) {
     case ErrorCode::kUnauthorized: return 401;
     case ErrorCode::kInsufficientCredits: return 402;
     case ErrorCode::kForbidden: return 403;
-    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kNotFound:
+    case ErrorCode::kRouteNotFound: return 404;
     case ErrorCode::kModelNotFound: return 404;
     case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kRequestTimeout: return 408;
@@ -31,6 +32,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kInsufficientCredits: return "insufficient_credits";
     case ErrorCode::kForbidden: return "forbidden";
     case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kRouteNotFound: return "route_not_found";
     case ErrorCode::kModelNotFound: return "model_not_found";
     case ErrorCode::kMethodNotAllowed: return "method_not_allowed";
     case ErrorCode::kRequestTimeout: return "request_timeout";

@@ -13,7 +13,8 @@ enum class ErrorCode {
   kUnauthorized,         // 401: missing, unknown or disabled API key
   kInsufficientCredits,  // 402
   kForbidden,            // 403: signed URL expired or tampered, IP not allowed
-  kNotFound,             // 404: unknown task, route or another key's task
+  kNotFound,             // 404: unknown task or another key's task
+  kRouteNotFound,        // 404: no such endpoint
   kModelNotFound,        // 404 in dialects that have it; 422 in `jobs` (see dialect)
   kMethodNotAllowed,     // 405
   kRequestTimeout,       // 408

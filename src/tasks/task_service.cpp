@@ -130,8 +130,8 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::A
                                                                   std::string id) {
   auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
   if (!task || task->key_id != key.id) {
-    co_return core::make_error(core::ErrorCode::kNotFound, "task not found: " + core::echo_text(id, 128),
-                               "taskId");
+    co_return core::make_error(core::ErrorCode::kNotFound,
+                               "task not found: " + core::echo_text(id, 128), "task_id");
   }
   co_return std::move(*task);
 }

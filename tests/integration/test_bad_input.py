@@ -792,7 +792,8 @@ class BadInputTest(unittest.TestCase):
     GENERATIONS_WORDS = {400: {("invalid_request", "invalid_request_error")},
                          401: {("invalid_api_key", "authentication_error")},
                          404: {("model_not_found", "invalid_request_error"),
-                               ("task_not_found", "invalid_request_error")},
+                               ("task_not_found", "invalid_request_error"),
+                               ("not_found", "invalid_request_error")},  # no such route
                          405: {("method_not_allowed", "invalid_request_error")},
                          413: {("payload_too_large", "invalid_request_error")}}
 
@@ -1123,6 +1124,16 @@ class BadInputTest(unittest.TestCase):
         for path, method, check, status in cases:
             with self.subTest(path):
                 check(self.send(method, path), status, None)
+
+    def test_unknown_routes_are_not_called_missing_tasks(self):
+        """An endpoint that does not exist is a 404 `not_found`, not a `task_not_found`."""
+        err = self.check_generations(self.send("GET", "/v1/credits"), 404, None)
+        self.assertEqual(err["code"], "not_found")
+        r = self.send("GET", "/openai/v1/models")
+        self.assertEqual(r.status, 404)
+        self.assertIsNone(self.parsed(r)["error"]["code"])
+        r = self.send("GET", "/api/v1/jobs/nothing")
+        self.assertEqual(self.parsed(r)["code"], 404)
 
     def test_list_query_is_percent_decoded_once(self):
         """GET /v1/tasks must decode its query once: `%20` is part of a value (so `0 ` and

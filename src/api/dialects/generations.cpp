@@ -330,6 +330,7 @@ ErrorWords error_words(ErrorCode code) {
     case ErrorCode::kInsufficientCredits: return {"insufficient_credits", "billing_error"};
     case ErrorCode::kForbidden: return {"ip_not_allowed", "permission_error"};
     case ErrorCode::kNotFound: return {"task_not_found", "invalid_request_error"};
+    case ErrorCode::kRouteNotFound: return {"not_found", "invalid_request_error"};
     case ErrorCode::kModelNotFound: return {"model_not_found", "invalid_request_error"};
     case ErrorCode::kMethodNotAllowed: return {"method_not_allowed", "invalid_request_error"};
     case ErrorCode::kRequestTimeout: return {"request_timeout", "invalid_request_error"};

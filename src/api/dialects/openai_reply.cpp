@@ -118,6 +118,8 @@ Shape shape_of(const core::Error& e) {
       return {401, "invalid_request_error", "invalid_api_key", {}};
     case ErrorCode::kInsufficientCredits:
       return {429, "insufficient_quota", "insufficient_quota", {}};
+    case ErrorCode::kRouteNotFound:
+      return {404, "invalid_request_error", std::nullopt, {}};
     case ErrorCode::kNotFound:
       return {404, "invalid_request_error", "not_found", {}};
     case ErrorCode::kModelNotFound:

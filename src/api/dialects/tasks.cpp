@@ -332,6 +332,7 @@ std::string_view error_code_word(ErrorCode code) {
     case ErrorCode::kInsufficientCredits: return "INSUFFICIENT_CREDITS";
     case ErrorCode::kForbidden: return "FORBIDDEN";
     case ErrorCode::kNotFound: return "TASK_NOT_FOUND";
+    case ErrorCode::kRouteNotFound: return "NOT_FOUND";
     case ErrorCode::kModelNotFound: return "MODEL_NOT_FOUND";
     case ErrorCode::kMethodNotAllowed: return "METHOD_NOT_ALLOWED";
     case ErrorCode::kRequestTimeout: return "REQUEST_TIMEOUT";

@@ -396,6 +396,8 @@ ErrorWords error_words(const core::Error& e) {
       return {"permission_denied", "permission_error"};
     case ErrorCode::kNotFound:
       return {"task_not_found", "invalid_request_error"};
+    case ErrorCode::kRouteNotFound:
+      return {"not_found", "invalid_request_error"};
     case ErrorCode::kModelNotFound:
       return {"model_not_found", "invalid_request_error"};
     case ErrorCode::kMethodNotAllowed:

@@ -95,5 +95,15 @@ TEST(Config, SetOption) {
   EXPECT_EQ(c.unsafe_allow_cidrs.size(), 2u);
 }
 
+TEST(Config, LogLevelIsOneOfSpdlogs) {
+  Config c;
+  EXPECT_TRUE(set_option(c, "log.level", "debug"));
+  EXPECT_EQ(c.log_level, "debug");
+  auto bad = set_option(c, "log.level", "inf");  // a typo must not silence the logs
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("must be one of"), std::string::npos);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
 }  // namespace
 }  // namespace ig::app
