@@ -22,7 +22,7 @@ TEST(Config, DefaultsMatchTheCommandLineContract) {
   EXPECT_EQ(c.max_header_bytes, 16 * 1024);
   EXPECT_EQ(c.max_body_bytes, 1024 * 1024);
   EXPECT_EQ(c.result_ttl_s, 86400);
-  EXPECT_EQ(c.input_max_bytes, 30 * 1024 * 1024);
+  EXPECT_EQ(c.input_max_bytes, 50 * 1024 * 1024);
   EXPECT_TRUE(c.unsafe_allow_cidrs.empty());
 }
 
