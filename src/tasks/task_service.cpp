@@ -67,7 +67,7 @@ std::string TaskService::new_task_id(core::Dialect dialect) const {
       return "task-unified-" + std::to_string(clock_.now_ms() / 1000) + "-" +
              core::random_alnum(random_, 8);
     case core::Dialect::kTasks:
-      return "tk-" + core::ulid(clock_.now_ms(), random_);
+      return "tk-hiapi-" + core::ulid(clock_.now_ms(), random_);  // HiAPI's shape (API-NOTES)
     default:
       return core::uuid_v4(random_);
   }

@@ -74,7 +74,7 @@ class DialectsTest(unittest.TestCase):
         self.assertEqual(env["code"], 200)
         self.assertEqual(env["message"], "success")
         task_id = env["data"]["taskId"]
-        self.assertRegex(task_id, r"^tk-[0-9A-HJKMNP-TV-Z]{26}$")
+        self.assertRegex(task_id, r"^tk-hiapi-[0-9A-HJKMNP-TV-Z]{26}$")
         final, seen = self.poll(task_id, lambda b: b["data"]["status"] in ("success", "fail"))
         self.assertIn(seen[0]["data"]["status"], ("queued", "handling", "success"))
         data = final["data"]
