@@ -22,8 +22,9 @@ namespace {
 // text: a client's value is never at the start of a message nor right after "Invalid '<param>':").
 std::optional<std::string_view> code_from_message(const core::Error& e) {
   const std::string_view m = e.message;
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kPrefixes = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kPrefixes = {{
       {"Invalid image file", "invalid_image_file"},
+      {"Invalid mask image format", "invalid_mask"},
       {"Unknown parameter: ", "unknown_parameter"},
       {"Missing required parameter: ", "missing_required_parameter"},
       {"Invalid type for ", "invalid_type"},
