@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   auto* gen_n_option = generate->add_option("-n", gen_n, "Number of images (unified only)");
   generate->add_option("-o,--output", gen_out, "Directory for the results (default .)");
   generate->add_option("--timeout", gen_timeout_s, "Give up after this many seconds (600)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 86400));
 
   auto* version = app.add_subcommand("version", "Print the version");
 

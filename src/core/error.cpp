@@ -32,7 +32,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kInsufficientCredits: return "insufficient_credits";
     case ErrorCode::kForbidden: return "forbidden";
     case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kRouteNotFound: return "route_not_found";
+    case ErrorCode::kRouteNotFound: return "not_found";
     case ErrorCode::kModelNotFound: return "model_not_found";
     case ErrorCode::kMethodNotAllowed: return "method_not_allowed";
     case ErrorCode::kRequestTimeout: return "request_timeout";
