@@ -1,8 +1,12 @@
 #include "api/dialects/common.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include <boost/json.hpp>
+
+#include "core/codec.hpp"
 
 namespace ig::api::dialects {
 namespace json = boost::json;
@@ -93,6 +97,58 @@ std::string joined(const std::vector<std::string_view>& values) {
     }
     out += v;
   }
+  return out;
+}
+
+core::Status check_prompt_length(const std::string& prompt, std::size_t max_chars,
+                                 std::string_view param) {
+  const std::size_t n = core::count_code_points(prompt);
+  if (n > max_chars) {
+    return rule(std::string(param) + " is " + std::to_string(n) + " characters; the maximum is " +
+                    std::to_string(max_chars),
+                std::string(param));
+  }
+  return core::ok_status();
+}
+
+core::Status check_input_prompt(const json::object& input, std::size_t max_chars,
+                                core::GenerationRequest& r) {
+  const json::value* v = input.if_contains("prompt");
+  if (v == nullptr || v->is_null()) {
+    return invalid("input.prompt is required", "input.prompt");
+  }
+  if (!v->is_string()) {
+    return invalid("input.prompt must be a string", "input.prompt");
+  }
+  r.prompt = std::string(v->get_string());
+  if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return rule("input.prompt must not be empty", "input.prompt");
+  }
+  return check_prompt_length(r.prompt, max_chars, "input.prompt");
+}
+
+std::optional<core::Size> parse_pixel_size(std::string_view s) {
+  std::size_t at = s.find_first_of("xX");
+  std::size_t sep_len = 1;
+  if (at == std::string_view::npos) {
+    at = s.find("\xC3\x97");  // U+00D7 MULTIPLICATION SIGN
+    sep_len = 2;
+  }
+  if (at == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 5 &&
+           std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const std::string_view w = s.substr(0, at);
+  const std::string_view h = s.substr(at + sep_len);
+  if (!digits(w) || !digits(h)) {
+    return std::nullopt;
+  }
+  core::Size out;
+  std::from_chars(w.data(), w.data() + w.size(), out.width);
+  std::from_chars(h.data(), h.data() + h.size(), out.height);
   return out;
 }
 

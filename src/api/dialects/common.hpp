@@ -53,6 +53,19 @@ core::Result<std::optional<bool>> opt_bool(const boost::json::object& o, std::st
 core::Result<std::optional<std::vector<std::string>>> opt_string_array(
     const boost::json::object& o, std::string_view key, std::string_view param);
 
+/// A prompt of at most `max_chars` Unicode code points (counted, not bytes); else
+/// kValidationFailed "<param> is N characters; the maximum is M".
+core::Status check_prompt_length(const std::string& prompt, std::size_t max_chars,
+                                 std::string_view param);
+
+/// The `input.prompt` of the input-object dialects (jobs, tasks): required, a string, not
+/// blank, within `max_chars`; stored in `r.prompt`.
+core::Status check_input_prompt(const boost::json::object& input, std::size_t max_chars,
+                                core::GenerationRequest& r);
+
+/// "WxH", "WXH" or "W×H" with 1..5 decimal digits a side; no range checks (0 is returned).
+std::optional<core::Size> parse_pixel_size(std::string_view s);
+
 /// "a, b, c" for messages.
 std::string joined(const std::vector<std::string_view>& values);
 

@@ -157,13 +157,7 @@ core::Status check_prompt(const json::object& input, core::GenerationRequest& r)
     return prompt.error();
   }
   r.prompt = prompt->value_or("");
-  const std::size_t n = core::count_code_points(r.prompt);
-  if (n > kMaxPromptChars) {
-    return rule("input.prompt is " + std::to_string(n) + " characters; the maximum is " +
-                    std::to_string(kMaxPromptChars),
-                "input.prompt");
-  }
-  return core::ok_status();
+  return dialects::check_prompt_length(r.prompt, kMaxPromptChars, "input.prompt");
 }
 
 core::Status check_images(const json::object& input, core::GenerationRequest& r) {
@@ -200,35 +194,14 @@ core::Status check_nsfw(const json::object& input, core::GenerationRequest& r) {
   return core::ok_status();
 }
 
-bool digits_only(std::string_view s) {
-  return !s.empty() && s.size() <= 5 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 }  // namespace
 
 std::optional<Size> parse_pixel_size(std::string_view s) {
-  std::size_t at = s.find_first_of("xX");
-  std::size_t sep_len = 1;
-  if (at == std::string_view::npos) {
-    at = s.find("\xC3\x97");  // U+00D7 MULTIPLICATION SIGN
-    sep_len = 2;
-  }
-  if (at == std::string_view::npos) {
+  auto size = dialects::parse_pixel_size(s);
+  if (!size || size->width == 0 || size->height == 0) {
     return std::nullopt;
   }
-  const std::string_view w = s.substr(0, at);
-  const std::string_view h = s.substr(at + sep_len);
-  if (!digits_only(w) || !digits_only(h)) {
-    return std::nullopt;
-  }
-  Size out;
-  std::from_chars(w.data(), w.data() + w.size(), out.width);
-  std::from_chars(h.data(), h.data() + h.size(), out.height);
-  if (out.width == 0 || out.height == 0) {
-    return std::nullopt;
-  }
-  return out;
+  return size;
 }
 
 Tier explicit_size_tier(Size size) {

@@ -54,24 +54,7 @@ core::Result<std::vector<std::string>> reference_urls(const json::object& input,
 }
 
 core::Status check_prompt(const json::object& input, core::GenerationRequest& r) {
-  const json::value* v = input.if_contains("prompt");
-  if (v == nullptr || v->is_null()) {
-    return invalid("input.prompt is required", "input.prompt");
-  }
-  if (!v->is_string()) {
-    return invalid("input.prompt must be a string", "input.prompt");
-  }
-  r.prompt = std::string(v->get_string());
-  if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return rule("input.prompt must not be empty", "input.prompt");
-  }
-  const std::size_t n = core::count_code_points(r.prompt);
-  if (n > kMaxPromptChars) {
-    return rule("input.prompt is " + std::to_string(n) + " characters; the maximum is " +
-                    std::to_string(kMaxPromptChars),
-                "input.prompt");
-  }
-  return core::ok_status();
+  return dialects::check_input_prompt(input, kMaxPromptChars, r);
 }
 
 core::Status check_references(const json::object& input, core::GenerationRequest& r) {

@@ -44,32 +44,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool digits_only(std::string_view s) {
-  return !s.empty() && s.size() <= 5 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// "WxH" or "W×H" (lower-cased already); no range checks.
-std::optional<Size> parse_pixel_size(std::string_view s) {
-  std::size_t at = s.find('x');
-  std::size_t sep_len = 1;
-  if (at == std::string_view::npos) {
-    at = s.find("\xC3\x97");  // U+00D7 MULTIPLICATION SIGN
-    sep_len = 2;
-  }
-  if (at == std::string_view::npos) {
-    return std::nullopt;
-  }
-  const std::string_view w = s.substr(0, at);
-  const std::string_view h = s.substr(at + sep_len);
-  if (!digits_only(w) || !digits_only(h)) {
-    return std::nullopt;
-  }
-  Size out;
-  std::from_chars(w.data(), w.data() + w.size(), out.width);
-  std::from_chars(h.data(), h.data() + h.size(), out.height);
-  return out;
-}
 
 // The seed's explicit-size rules, edges first so that each message names the first rule broken.
 core::Status check_explicit(std::string_view label, Size s) {
@@ -135,13 +109,7 @@ core::Status check_prompt(const json::object& o, core::GenerationRequest& r) {
   if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) {
     return rule("prompt must not be empty", "prompt");
   }
-  const std::size_t n = core::count_code_points(r.prompt);
-  if (n > kMaxPromptChars) {
-    return rule("prompt is " + std::to_string(n) + " characters; the maximum is " +
-                    std::to_string(kMaxPromptChars),
-                "prompt");
-  }
-  return core::ok_status();
+  return dialects::check_prompt_length(r.prompt, kMaxPromptChars, "prompt");
 }
 
 // image_urls, then mask_url, which only counts with reference images.
@@ -209,7 +177,7 @@ core::Status check_size(const json::object& o, core::GenerationRequest& r) {
     r.size = core::unified_budget_size(*core::parse_ratio(value), r.tier);
     return core::ok_status();
   }
-  const std::optional<Size> pixels = parse_pixel_size(value);
+  const std::optional<Size> pixels = dialects::parse_pixel_size(value);
   if (!pixels) {
     return rule("size must be auto, one of " + joined(kRatios) +
                     ", or an explicit size WxH such as 1536x1024",
