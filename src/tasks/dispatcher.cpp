@@ -180,21 +180,41 @@ void Dispatcher::launch(store::Claim claim) {
 
 asio::awaitable<void> Dispatcher::run(store::Claim claim) {
   // Whichever ends first cancels the other: a finished task stops renewing; a lost lease
-  // abandons the work (another process owns the task now).
+  // abandons the work (another process owns the task now). Neither side throws: asio's `||`
+  // waits for the first *success*, so a throwing side would leave the other running.
   co_await (execute(claim) || keep_lease(claim));
 }
 
+// Cancellation is checked explicitly in these coroutines (throw_if_cancelled is off), so a
+// step that has started, such as storing paid-for images, is never cut off halfway.
+asio::awaitable<bool> Dispatcher::cancelled() {
+  auto state = co_await asio::this_coro::cancellation_state;
+  co_return state.cancelled() != asio::cancellation_type::none;
+}
+
 asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
+  co_await asio::this_coro::throw_if_cancelled(false);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto every = std::max(config_.lease / 3, std::chrono::milliseconds(10));
   const auto row = claim.task.row_id;
   const int attempt = claim.task.attempt;
   for (;;) {
     timer.expires_after(every);
-    co_await timer.async_wait(use_awaitable);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(use_awaitable));
+    if (ec || co_await cancelled()) {
+      co_return;  // the run ended (or is being stopped); its lease is no longer ours to keep
+    }
     const std::int64_t until = clock_.now_ms() + config_.lease.count();
-    const bool kept = co_await runtime::offload(
-        pool_, [this, row, attempt, until] { return store_.renew_lease(row, attempt, until); });
+    bool kept = true;
+    try {
+      kept = co_await runtime::offload(
+          pool_, [this, row, attempt, until] { return store_.renew_lease(row, attempt, until); });
+    } catch (const std::exception& e) {
+      // The store is in trouble; try again next time, the lease still has two thirds to run.
+      spdlog::error("task={} attempt={} renewing the lease failed: {}", claim.task.id, attempt,
+                    e.what());
+      continue;
+    }
     if (!kept) {
       spdlog::warn("task={} attempt={} lease lost; abandoning this run", claim.task.id, attempt);
       std::lock_guard lock(mu_);
@@ -205,32 +225,39 @@ asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
 }
 
 asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
+  co_await asio::this_coro::throw_if_cancelled(false);
   core::Task& task = claim.task;
   const int attempt = task.attempt;
   core::TaskOutcome outcome;
   try {
     outcome = co_await produce(task, attempt);
   } catch (const std::exception& e) {
-    if (is_cancellation(e)) {
-      throw;
+    if (!is_cancellation(e)) {
+      spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt,
+                    e.what());
     }
-    spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt, e.what());
     outcome = failed("internal_error", "internal error while generating the image");
   }
   // A run cancelled before it produced images (shutdown, lost lease, the owner's cancel)
   // writes nothing: the task is released on shutdown, or belongs to another run, or is already
   // terminal. Images that were produced are kept: the write below is fenced by the attempt, so
   // it lands only if this run still owns the task, and paid work is not thrown away.
-  auto cancel_state = co_await asio::this_coro::cancellation_state;
-  if (cancel_state.cancelled() != asio::cancellation_type::none &&
-      outcome.state != core::TaskState::kSucceeded) {
+  if (outcome.state != core::TaskState::kSucceeded && co_await cancelled()) {
     spdlog::info("task={} attempt={} run cancelled before completion", task.id, attempt);
     co_return;
   }
   outcome.completed_ms = clock_.now_ms();
   const auto row = task.row_id;
-  const bool written = co_await runtime::offload(
-      pool_, [&] { return store_.complete_task(row, attempt, outcome); });
+  bool written = false;
+  try {
+    written = co_await runtime::offload(
+        pool_, [&] { return store_.complete_task(row, attempt, outcome); });
+  } catch (const std::exception& e) {
+    // Left running: the lease runs out and the task is run again.
+    spdlog::error("task={} attempt={} writing the outcome failed: {}", task.id, attempt,
+                  e.what());
+    co_return;
+  }
   {
     std::lock_guard lock(mu_);
     unfinished_.erase({row, attempt});
@@ -252,7 +279,11 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   core::GenerationRequest& req = task.request;
   providers::GenerateJob job;
   const std::size_t max_bytes = core::document_input_max_bytes(req.dialect);
+  const auto stopped = [] { return failed("cancelled", "the run was cancelled"); };
   for (std::size_t i = 0; i < req.input_urls.size(); ++i) {
+    if (co_await cancelled()) {
+      co_return stopped();
+    }
     auto loaded = co_await inputs_.load(req.input_urls[i],
                                         core::input_field_name(req.dialect, i), max_bytes);
     if (loaded.failure) {
@@ -283,7 +314,26 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   job.request = req;
   job.task_id = task.id;
   job.attempt = attempt;
-  auto generated = co_await provider->generate(std::move(job));
+  if (co_await cancelled()) {
+    co_return stopped();
+  }
+  // The provider runs with asio's usual cancellation (a cancelled run throws at its next
+  // wait); what follows it, storing images it produced, runs to the end.
+  co_await asio::this_coro::throw_if_cancelled(true);
+  providers::GenerateResult generated;
+  std::optional<std::string> thrown;
+  try {
+    generated = co_await provider->generate(std::move(job));
+  } catch (const std::exception& e) {
+    thrown = is_cancellation(e) ? std::string() : std::string(e.what());
+  }
+  co_await asio::this_coro::throw_if_cancelled(false);
+  if (thrown) {
+    if (!thrown->empty()) {
+      spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, *thrown);
+    }
+    co_return failed("internal_error", "internal error while generating the image");
+  }
   if (generated.error) {
     co_return failed(generated.error->code, generated.error->message);
   }

@@ -75,6 +75,7 @@ class Dispatcher {
   boost::asio::awaitable<void> execute(store::Claim& claim);
   boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
   boost::asio::awaitable<void> keep_lease(const store::Claim& claim);
+  static boost::asio::awaitable<bool> cancelled();
 
   boost::asio::io_context& ioc_;
   runtime::BlockingExecutor pool_;
