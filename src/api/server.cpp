@@ -1,6 +1,7 @@
 #include "api/server.hpp"
 
 #include <algorithm>
+#include <cerrno>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -143,7 +144,8 @@ asio::awaitable<void> Server::accept_loop() {
         co_return;
       }
       // Out of descriptors (EMFILE/ENFILE) or memory: the pending connection stays in the
-      // backlog, so retrying at once would spin. Wait a moment, and warn at most every 5 s.
+      // backlog, so retrying at once would spin; wait a moment. Other errors (a connection
+      // reset before it was accepted) concern one client: go on. Warn at most every 5 s.
       ++failures;
       const auto now = std::chrono::steady_clock::now();
       if (now - last_warning >= std::chrono::seconds(5)) {
@@ -152,8 +154,11 @@ asio::awaitable<void> Server::accept_loop() {
         last_warning = now;
         failures = 0;
       }
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(kTuple);
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory || ec.value() == ENFILE) {
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(kTuple);
+      }
       continue;
     }
     auto conn = std::make_shared<Connection>(std::move(socket));

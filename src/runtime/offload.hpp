@@ -30,7 +30,8 @@ boost::asio::awaitable<std::invoke_result_t<F&>> call(F f) {
 /// must be default-constructible (asio::co_spawn's requirement).
 ///
 /// Blocking work cannot be interrupted, so the call is not cancellable: a cancellation of the
-/// awaiting coroutine takes effect at its next cancellable wait, after `f` has returned. (Left
+/// awaiting coroutine takes effect after `f` has returned, at the coroutine's next co_await
+/// (where asio throws operation_aborted unless this_coro::throw_if_cancelled is off). (Left
 /// connected, Boost 1.81's co_spawn forwards the cancellation into the finished-or-running
 /// child and terminates the process.)
 template <class F>

@@ -158,6 +158,15 @@ void Dispatcher::launch(store::Claim claim) {
   }
   ++running_;
   spdlog::info("task={} attempt={} claimed", claim.task.id, claim.task.attempt);
+  const auto spawned = [this, key] {
+    // co_spawn has connected the signal's slot by now; a cancellation requested before that
+    // (stop() or abandon() between publishing the run and spawning it) found nothing to
+    // cancel, so it is delivered again.
+    std::lock_guard lock(mu_);
+    if (auto it = runs_.find(key); it != runs_.end() && (it->second.cancel_requested || stopping_)) {
+      request_cancel(it->second);
+    }
+  };
   asio::co_spawn(executor, run(std::move(claim)),
                  asio::bind_cancellation_slot(signal->slot(), [this, key](std::exception_ptr e) {
                    if (e) {
@@ -176,6 +185,7 @@ void Dispatcher::launch(store::Claim claim) {
                    --running_;
                    wake();
                  }));
+  spawned();
 }
 
 asio::awaitable<void> Dispatcher::run(store::Claim claim) {
@@ -365,13 +375,17 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   co_return outcome;
 }
 
+void Dispatcher::request_cancel(Run& run) {
+  run.cancel_requested = true;
+  asio::post(run.executor, [sig = run.cancel] { sig->emit(asio::cancellation_type::terminal); });
+}
+
 void Dispatcher::abandon(std::int64_t row_id) {
   std::lock_guard lock(mu_);
   std::erase_if(unfinished_, [row_id](const RunKey& k) { return k.first == row_id; });
-  for (auto it = runs_.lower_bound({row_id, std::numeric_limits<int>::min()}); it != runs_.end() && it->first.first == row_id;
-       ++it) {
-    asio::post(it->second.executor,
-               [sig = it->second.cancel] { sig->emit(asio::cancellation_type::terminal); });
+  for (auto it = runs_.lower_bound({row_id, std::numeric_limits<int>::min()});
+       it != runs_.end() && it->first.first == row_id; ++it) {
+    request_cancel(it->second);
   }
 }
 
@@ -380,8 +394,8 @@ asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
   asio::post(strand_, [this] { timer_.cancel(); });
   {
     std::lock_guard lock(mu_);
-    for (auto& [row, r] : runs_) {
-      asio::post(r.executor, [sig = r.cancel] { sig->emit(asio::cancellation_type::terminal); });
+    for (auto& [key, r] : runs_) {
+      request_cancel(r);
     }
   }
   asio::steady_timer timer(co_await asio::this_coro::executor);

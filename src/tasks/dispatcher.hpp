@@ -64,6 +64,7 @@ class Dispatcher {
   struct Run {
     std::shared_ptr<boost::asio::cancellation_signal> cancel;
     boost::asio::any_io_executor executor;
+    bool cancel_requested = false;  // under mu_: stop() or abandon() asked for it
   };
   // A run is one attempt of one task: the same row may be claimed again (its lease lapsed)
   // while an older attempt is still winding down here.
@@ -71,6 +72,8 @@ class Dispatcher {
 
   boost::asio::awaitable<void> loop();
   void launch(store::Claim claim);
+  /// Under mu_: asks a run to stop (its strand delivers the cancellation).
+  static void request_cancel(Run& run);
   boost::asio::awaitable<void> run(store::Claim claim);
   boost::asio::awaitable<void> execute(store::Claim& claim);
   boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
