@@ -69,6 +69,17 @@ class OpenAITest(unittest.TestCase):
         self.assertEqual(body["usage"]["total_tokens"],
                          body["usage"]["input_tokens"] + body["usage"]["output_tokens"])
 
+    def test_transparent_background_gives_an_alpha_channel(self):
+        r = self.generate({"model": "gpt-image-2", "prompt": "a sticker", "size": "1024x1024",
+                           "background": "transparent"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["background"], "transparent")
+        image = base64.b64decode(r.json()["data"][0]["b64_json"])
+        self.assertEqual(image[25], 6, "PNG colour type 6: RGBA")  # IHDR colour type byte
+        r = self.generate({"model": "gpt-image-2", "prompt": "a sticker", "size": "1024x1024"})
+        image = base64.b64decode(r.json()["data"][0]["b64_json"])
+        self.assertEqual(image[25], 2, "PNG colour type 2: RGB")
+
     def test_generation_errors_in_openai_shape(self):
         r = self.generate({"model": "gpt-image-2", "prompt": "x", "n": 11})
         self.assertEqual(r.status, 400, r.body)

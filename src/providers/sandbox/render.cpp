@@ -97,8 +97,9 @@ VImage as_srgb(const VImage& img) {
 }
 
 /// The text-to-image picture: a two-colour linear gradient at a hashed angle, three filled
-/// circles and one band, all colours and positions from `seed`. 3-band sRGB uchar in memory.
-VImage make_pattern(int width, int height, std::uint64_t seed) {
+/// circles and one band, all colours and positions from `seed`. 3-band sRGB uchar in memory;
+/// with `transparent`, 4 bands whose alpha is 0 on the gradient and 255 on the shapes.
+VImage make_pattern(int width, int height, std::uint64_t seed, bool transparent) {
   SplitMix64 rng(seed);
   const double hue = rng.range(0, 360);
   const std::vector<double> from = hsv_to_rgb(hue, rng.range(0.55, 0.9), rng.range(0.8, 1.0));
@@ -120,6 +121,11 @@ VImage make_pattern(int width, int height, std::uint64_t seed) {
                         .cast(VIPS_FORMAT_UCHAR);
   // Draw operations write in place: give them a private memory copy.
   VImage canvas = as_srgb(gradient).copy_memory();
+  VImage alpha;
+  if (transparent) {
+    alpha = VImage::black(width, height).cast(VIPS_FORMAT_UCHAR).copy_memory();
+  }
+  const std::vector<double> opaque = {255};
 
   const int short_edge = std::min(width, height);
   for (int i = 0; i < kCircles; ++i) {
@@ -129,6 +135,9 @@ VImage make_pattern(int width, int height, std::uint64_t seed) {
     const int cy = static_cast<int>(rng.unit() * height);
     const int radius = std::max(1, static_cast<int>(short_edge * rng.range(0.06, 0.2)));
     canvas.draw_circle(ink, cx, cy, radius, VImage::option()->set("fill", true));
+    if (transparent) {
+      alpha.draw_circle(opaque, cx, cy, radius, VImage::option()->set("fill", true));
+    }
   }
   const std::vector<double> band_ink =
       hsv_to_rgb(rng.range(0, 360), rng.range(0.5, 1.0), rng.range(0.45, 1.0));
@@ -136,10 +145,19 @@ VImage make_pattern(int width, int height, std::uint64_t seed) {
     const int thickness = std::max(1, static_cast<int>(height * rng.range(0.04, 0.12)));
     const int top = static_cast<int>(rng.unit() * (height - thickness + 1));
     canvas.draw_rect(band_ink, 0, top, width, thickness, VImage::option()->set("fill", true));
+    if (transparent) {
+      alpha.draw_rect(opaque, 0, top, width, thickness, VImage::option()->set("fill", true));
+    }
   } else {
     const int thickness = std::max(1, static_cast<int>(width * rng.range(0.04, 0.12)));
     const int left = static_cast<int>(rng.unit() * (width - thickness + 1));
     canvas.draw_rect(band_ink, left, 0, thickness, height, VImage::option()->set("fill", true));
+    if (transparent) {
+      alpha.draw_rect(opaque, left, 0, thickness, height, VImage::option()->set("fill", true));
+    }
+  }
+  if (transparent) {
+    return as_srgb(canvas.bandjoin(alpha));
   }
   return canvas;
 }
@@ -303,7 +321,11 @@ core::Result<ImageBytes> render_image(const RenderInput& in) {
   }
 
   try {
-    VImage out = make_pattern(width, height, pattern_seed(req, in.index));
+    // A transparent background (openai's `background`) is drawn for text-to-image only; an
+    // edit keeps its reference's alpha, if any.
+    const bool transparent =
+        req.background == "transparent" && format != "jpeg" && !has_reference;
+    VImage out = make_pattern(width, height, pattern_seed(req, in.index), transparent);
     if (has_reference) {
       auto composed = compose(in, out, format);
       if (!composed) {

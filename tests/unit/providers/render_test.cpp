@@ -214,6 +214,28 @@ TEST(RenderTest, AlphaIsKeptOnlyWhenTheReferenceHasItAndTheFormatCanHoldIt) {
   EXPECT_EQ(test::decode(render_ok(request("x", 400, 300, "jpeg"), &alpha).bytes).bands(), 3);
 }
 
+TEST(RenderTest, TransparentBackgroundLeavesTheShapesOpaqueAndTheRestClear) {
+  for (const char* format : {"png", "webp"}) {
+    SCOPED_TRACE(format);
+    auto r = request("a sticker", 320, 240, format);
+    r.background = "transparent";
+    VImage decoded = test::decode(render_ok(r).bytes);
+    ASSERT_EQ(decoded.bands(), 4);
+    const VImage alpha = decoded[3];
+    EXPECT_EQ(alpha.min(), 0.0) << "the background is see-through";
+    EXPECT_EQ(alpha.max(), 255.0) << "the shapes are solid";
+    const double clear = (alpha == 0).avg() / 255.0;
+    EXPECT_GT(clear, 0.2);
+    EXPECT_LT(clear, 0.98);
+  }
+  auto jpeg = request("a sticker", 320, 240, "jpeg");
+  jpeg.background = "transparent";  // JPEG has no alpha: drawn opaque
+  EXPECT_EQ(test::decode(render_ok(jpeg).bytes).bands(), 3);
+  auto opaque = request("a sticker", 320, 240);
+  opaque.background = "opaque";
+  EXPECT_EQ(test::decode(render_ok(opaque).bytes).bands(), 3);
+}
+
 // A mask of the reference's size: opaque (keep) on the left third and in a disc, fully
 // transparent on the rest, half transparent in a band (edit: alpha < 255).
 VImage test_mask(int width, int height) {
