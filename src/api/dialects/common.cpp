@@ -127,6 +127,21 @@ core::Status check_input_prompt(const json::object& input, std::size_t max_chars
   return check_prompt_length(r.prompt, max_chars, "input.prompt");
 }
 
+core::Result<core::Tier> opt_tier(const json::object& o, std::string_view key,
+                                  std::string_view param, std::string_view words) {
+  auto word = opt_string(o, key, param);
+  if (!word) {
+    return word.error();
+  }
+  if (!*word) {
+    return core::Tier::k1K;
+  }
+  if (auto tier = core::parse_tier(**word)) {
+    return *tier;
+  }
+  return rule(std::string(param) + " must be one of " + std::string(words), std::string(param));
+}
+
 std::optional<core::Size> parse_pixel_size(std::string_view s) {
   std::size_t at = s.find_first_of("xX");
   std::size_t sep_len = 1;

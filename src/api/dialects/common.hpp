@@ -63,6 +63,11 @@ core::Status check_prompt_length(const std::string& prompt, std::size_t max_char
 core::Status check_input_prompt(const boost::json::object& input, std::size_t max_chars,
                                 core::GenerationRequest& r);
 
+/// The optional resolution field `key` as a tier: default 1K, words case-insensitive. `words`
+/// is how the dialect's document spells them, for the message ("1K, 2K, 4K" or "1k, 2k, 4k").
+core::Result<core::Tier> opt_tier(const boost::json::object& o, std::string_view key,
+                                  std::string_view param, std::string_view words);
+
 /// "WxH", "WXH" or "W×H" with 1..5 decimal digits a side; no range checks (0 is returned).
 std::optional<core::Size> parse_pixel_size(std::string_view s);
 

@@ -89,13 +89,9 @@ core::Status check_size(const json::object& input, core::GenerationRequest& r) {
   if (!aspect) {
     return aspect.error();
   }
-  auto resolution = opt_string(input, "resolution", "input.resolution");
-  if (!resolution) {
-    return resolution.error();
-  }
-  auto tier = core::parse_tier(resolution->value_or("1k"));
+  auto tier = dialects::opt_tier(input, "resolution", "input.resolution", "1k, 2k, 4k");
   if (!tier) {
-    return rule("input.resolution must be one of 1k, 2k, 4k", "input.resolution");
+    return tier.error();
   }
   r.tier = *tier;
   const std::string value = aspect->value_or("auto");

@@ -112,18 +112,14 @@ core::Status check_size(const json::object& input, core::GenerationRequest& r) {
   if (!aspect) {
     return aspect.error();
   }
-  auto resolution = opt_string(input, "resolution", "input.resolution");
-  if (!resolution) {
-    return resolution.error();
+  auto tier = dialects::opt_tier(input, "resolution", "input.resolution", "1K, 2K, 4K");
+  if (!tier) {
+    return tier.error();
   }
   r.aspect_ratio = aspect->value_or("auto");
   if (std::find(kAspectRatios.begin(), kAspectRatios.end(), r.aspect_ratio) ==
       kAspectRatios.end()) {
     return rule("input.aspect_ratio must be one of " + joined(kAspectRatios), "input.aspect_ratio");
-  }
-  auto tier = core::parse_tier(resolution->value_or("1K"));
-  if (!tier) {
-    return rule("input.resolution must be one of 1K, 2K, 4K", "input.resolution");
   }
   r.tier = *tier;
   if (r.aspect_ratio == "auto") {

@@ -153,13 +153,9 @@ core::Status check_size(const json::object& o, core::GenerationRequest& r) {
   if (!size) {
     return size.error();
   }
-  auto resolution = opt_string(o, "resolution", "resolution");
-  if (!resolution) {
-    return resolution.error();
-  }
-  auto tier = core::parse_tier(resolution->value_or("1K"));
+  auto tier = dialects::opt_tier(o, "resolution", "resolution", "1K, 2K, 4K");
   if (!tier) {
-    return rule("resolution must be one of 1K, 2K, 4K", "resolution");
+    return tier.error();
   }
   r.size_label = size->value_or("auto");
   const std::string value = lower(r.size_label);
