@@ -17,6 +17,7 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("IMAGEGATE_BIN", os.path.join(ROOT, "build", "imagegate"))
@@ -216,19 +217,24 @@ class HttpsFixture:
         return {"media.unsafe_allow_cidrs": "127.0.0.1/32", "media.extra_ca_file": self.ca_file}
 
 
-def make_png(width, height, rgb=(200, 30, 60)):
-    """A valid RGB PNG built with zlib; no third-party modules."""
+def png_bytes(width, height, raw, alpha=False, level=6):
+    """A PNG of 8-bit RGB (or RGBA) rows `raw` (each row led by its filter byte), built with
+    zlib; no third-party modules."""
     import zlib
 
     def chunk(kind, payload):
         c = struct.pack(">I", len(payload)) + kind + payload
         return c + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, level))
             + chunk(b"IEND", b""))
+
+
+def make_png(width, height, rgb=(200, 30, 60)):
+    """A valid RGB PNG of one colour."""
+    row = b"\x00" + bytes(rgb) * width
+    return png_bytes(width, height, row * height)
 
 
 def raw_exchange(port, payload, timeout=10.0, read_until_close=True):
@@ -255,20 +261,12 @@ def raw_exchange(port, payload, timeout=10.0, read_until_close=True):
 
 def make_png_pixels(width, height, pixel, alpha=False):
     """A PNG whose pixel (x, y) is pixel(x, y) -> (r, g, b) or (r, g, b, a) when alpha."""
-    import zlib
-
-    def chunk(kind, payload):
-        c = struct.pack(">I", len(payload)) + kind + payload
-        return c + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-
     raw = bytearray()
     for y in range(height):
         raw.append(0)
         for x in range(width):
             raw.extend(bytes(pixel(x, y)))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw)))
-            + chunk(b"IEND", b""))
+    return png_bytes(width, height, bytes(raw), alpha)
 
 
 def decode_png(data):
@@ -313,3 +311,20 @@ def decode_png(data):
         rows.append([tuple(line[x * channels:(x + 1) * channels]) for x in range(width)])
         prev = line
     return width, height, channels, rows
+
+
+def multipart(fields, files, boundary=None):
+    """A multipart/form-data body: (content type, bytes). `fields` are (name, str or bytes),
+    `files` (name, filename, bytes) sent as image/png."""
+    boundary = boundary or "----imagegate" + uuid.uuid4().hex
+    out = b""
+    for name, value in fields:
+        value = value if isinstance(value, bytes) else value.encode("utf-8")
+        out += ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n'
+                % (boundary, name)).encode() + value + b"\r\n"
+    for name, filename, data in files:
+        out += ('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                "Content-Type: image/png\r\n\r\n" % (boundary, name, filename)).encode()
+        out += data + b"\r\n"
+    out += ("--%s--\r\n" % boundary).encode()
+    return "multipart/form-data; boundary=" + boundary, out

@@ -17,9 +17,8 @@ import socket
 import sqlite3
 import unittest
 import urllib.parse
-import uuid
 
-from harness import Response, Server, make_png, make_png_pixels
+from harness import Response, Server, make_png, make_png_pixels, multipart
 
 T2I = "gpt-image-2-text-to-image"
 I2I = "gpt-image-2-image-to-image"
@@ -524,22 +523,7 @@ def openai_cases():
     ]
 
 
-# --- openai edits: multipart/form-data
-
-def multipart(fields, files, boundary=None):
-    boundary = boundary or "----imagegate" + uuid.uuid4().hex
-    out = b""
-    for name, value in fields:
-        value = value if isinstance(value, bytes) else value.encode("utf-8")
-        out += ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n'
-                % (boundary, name)).encode() + value + b"\r\n"
-    for name, filename, data in files:
-        out += ('--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n'
-                "Content-Type: image/png\r\n\r\n" % (boundary, name, filename)).encode()
-        out += data + b"\r\n"
-    out += ("--%s--\r\n" % boundary).encode()
-    return "multipart/form-data; boundary=" + boundary, out
-
+# --- openai edits: the images they upload
 
 def pixel(x, y):
     return ((x * 4) % 256, (y * 4) % 256, 128)

@@ -52,20 +52,12 @@ class HttpLimitsTest(unittest.TestCase):
         chunk = b"%x\r\n" % (64 * 1024) + b"a" * (64 * 1024) + b"\r\n"
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         s.sendall(head)
-        raw = b""
         try:
             for _ in range(20):  # 1.25 MiB: past the limit, within the lingering drain
                 s.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                raw += b
-        except (ConnectionResetError, socket.timeout):
-            pass
+        raw = self.read_all(s)
         s.close()
         self.assertEqual(self.status_of(raw), 413)
 

@@ -1,11 +1,9 @@
 """Input fetching: what is refused, and how the task reports it."""
 import os
-import struct
 import time
 import unittest
-import zlib
 
-from harness import HttpsFixture, Server, make_png
+from harness import HttpsFixture, Server, make_png, png_bytes
 
 I2I = "gpt-image-2-image-to-image"
 
@@ -105,15 +103,9 @@ class InputsTest(unittest.TestCase):
 
 def noise_png(width, height):
     """A valid PNG of random pixels, stored uncompressed: about width * height * 3 bytes."""
-    def chunk(kind, payload):
-        c = struct.pack(">I", len(payload)) + kind + payload
-        return c + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-
     noise = os.urandom(width * 3)
     raw = b"".join(b"\x00" + noise[y % 7:] + noise[:y % 7] for y in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 0))
-            + chunk(b"IEND", b""))
+    return png_bytes(width, height, raw, level=0)
 
 
 class DocumentByteLimitsTest(unittest.TestCase):

@@ -7,23 +7,8 @@ import shutil
 import subprocess
 import tempfile
 import unittest
-import uuid
 
-from harness import ROOT, Server, decode_png, make_png_pixels, png_size
-
-
-def multipart(fields, files):
-    boundary = "----imagegate" + uuid.uuid4().hex
-    out = b""
-    for name, value in fields:
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
-                % (boundary, name, value)).encode()
-    for name, filename, data in files:
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                "Content-Type: image/png\r\n\r\n" % (boundary, name, filename)).encode()
-        out += data + b"\r\n"
-    out += ("--%s--\r\n" % boundary).encode()
-    return "multipart/form-data; boundary=" + boundary, out
+from harness import ROOT, Server, decode_png, make_png_pixels, multipart, png_size
 
 
 def pixel(x, y):
