@@ -19,16 +19,21 @@ enum class ErrorKind {
   kTooLarge,          // the response body is larger than the caller's cap
   kTooManyRedirects,  // more redirects than the caller allows
   kProtocol,          // the peer broke HTTP (or closed early)
+  kAddressRefused,    // every resolved address was refused by the caller's AddressFilter
+  kCancelled,         // the awaiting coroutine was cancelled
 };
 
 /// What went wrong, with a message fit to show a user. A plain value.
 struct Error {
   ErrorKind kind = ErrorKind::kProtocol;
   std::string message;
+  /// Some of the request had been written when the call failed: the peer may have acted on it
+  /// (a paid upstream call whose outcome is unknown). False: it certainly did nothing.
+  bool sent = false;
 };
 
-inline Error make_error(ErrorKind kind, std::string message) {
-  return Error{kind, std::move(message)};
+inline Error make_error(ErrorKind kind, std::string message, bool sent = false) {
+  return Error{kind, std::move(message), sent};
 }
 
 /// Found by ADL when `.value()` is called on a Result that holds an Error.
