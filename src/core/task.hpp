@@ -27,6 +27,17 @@ struct ResultObject {
   int height = 0;
 };
 
+/// Token counts an upstream reported for a task (OpenAI `usage`); -1 where it said nothing.
+struct TokenUsage {
+  std::int64_t input_tokens = -1;
+  std::int64_t input_text_tokens = -1;
+  std::int64_t input_image_tokens = -1;
+  std::int64_t output_tokens = -1;
+  std::int64_t total_tokens = -1;
+  bool empty() const { return input_tokens < 0 && output_tokens < 0 && total_tokens < 0; }
+  bool operator==(const TokenUsage&) const = default;
+};
+
 /// A task as stored. A plain value type; the store is its only owner of record.
 struct Task {
   std::int64_t row_id = 0;  // store-internal, never shown to clients
@@ -42,6 +53,9 @@ struct Task {
   std::string fail_code;          // empty unless failed
   std::string fail_msg;
   std::vector<ResultObject> results;
+  TokenUsage usage;            // what the upstream reported for the finished work
+  std::string upstream_route;  // the route whose upstream holds the task's work ("" none)
+  std::string upstream_id;     // that upstream's id for the work (a relay's task id)
 };
 
 /// How a run ended, as the dispatcher hands it to the store.
@@ -51,6 +65,7 @@ struct TaskOutcome {
   std::string fail_msg;
   std::vector<ResultObject> results;
   std::int64_t completed_ms = 0;
+  TokenUsage usage;
 };
 
 }  // namespace ig::core

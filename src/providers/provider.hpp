@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "core/request.hpp"
+#include "core/task.hpp"
 
 namespace ig::providers {
 
@@ -54,15 +55,8 @@ struct GenerateError {
   std::chrono::milliseconds retry_after{-1};      // the upstream's Retry-After, -1 when none
 };
 
-/// Token counts the upstream reported (OpenAI `usage`); -1 where it said nothing.
-struct Usage {
-  std::int64_t input_tokens = -1;
-  std::int64_t input_text_tokens = -1;
-  std::int64_t input_image_tokens = -1;
-  std::int64_t output_tokens = -1;
-  std::int64_t total_tokens = -1;
-  bool empty() const { return input_tokens < 0 && output_tokens < 0 && total_tokens < 0; }
-};
+/// Token counts the upstream reported (OpenAI `usage`).
+using Usage = core::TokenUsage;
 
 /// Where a provider reports durable facts about its call while it runs. Implemented by the
 /// dispatcher; thread-safe.
