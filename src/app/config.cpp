@@ -163,6 +163,102 @@ core::Status set_option(Config& c, std::string_view name, std::string_view value
   return bad(name, "unknown option");
 }
 
+namespace {
+
+// A scalar or an array of scalars as text (arrays joined by ','), or why not.
+std::optional<std::string> value_text(const toml::node& value, std::string& out) {
+  auto scalar = [](const toml::node& n, std::string& text) -> bool {
+    if (n.is_string()) {
+      text = *n.value<std::string>();
+    } else if (n.is_integer()) {
+      text = std::to_string(*n.value<std::int64_t>());
+    } else if (n.is_floating_point()) {
+      text = std::to_string(*n.value<double>());
+    } else if (n.is_boolean()) {
+      text = *n.value<bool>() ? "true" : "false";
+    } else {
+      return false;
+    }
+    return true;
+  };
+  out.clear();
+  if (const auto* arr = value.as_array()) {
+    for (const auto& e : *arr) {
+      std::string item;
+      if (!scalar(e, item)) {
+        return "expected an array of plain values";
+      }
+      out += (out.empty() ? "" : ",") + item;
+    }
+    return std::nullopt;
+  }
+  if (!scalar(value, out)) {
+    return "unsupported value type";
+  }
+  return std::nullopt;
+}
+
+core::Status load_providers(Config& c, const toml::table& providers) {
+  for (const auto& [name, node] : providers) {
+    const std::string where = "providers." + std::string(name.str());
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return bad(where, "expected a [" + where + "] table");
+    }
+    ProviderSection section;
+    section.name = std::string(name.str());
+    if (section.name.empty() || section.name == "sandbox") {
+      return bad(where, "the name sandbox is the built-in provider's; choose another");
+    }
+    for (const auto& [key, value] : *table) {
+      std::string text_value;
+      if (auto why = value_text(value, text_value)) {
+        return bad(where + "." + std::string(key.str()), *why);
+      }
+      if (key.str() == "kind") {
+        section.kind = text_value;
+      } else {
+        section.options[std::string(key.str())] = text_value;
+      }
+    }
+    if (section.kind.empty()) {
+      return bad(where + ".kind", "is required (openai, relay or sandbox)");
+    }
+    std::erase_if(c.providers, [&](const ProviderSection& p) { return p.name == section.name; });
+    c.providers.push_back(std::move(section));
+  }
+  return core::ok_status();
+}
+
+core::Status load_routing(Config& c, const toml::table& routing) {
+  for (const auto& [family, node] : routing) {
+    const std::string where = "routing." + std::string(family.str());
+    const auto* arr = node.as_array();
+    std::vector<std::string> routes;
+    if (arr == nullptr) {
+      if (!node.is_string()) {
+        return bad(where, "expected an array of provider names");
+      }
+      routes.push_back(*node.value<std::string>());
+    } else {
+      for (const auto& e : *arr) {
+        if (!e.is_string() || e.value<std::string>()->empty()) {
+          return bad(where, "expected an array of provider names");
+        }
+        routes.push_back(*e.value<std::string>());
+      }
+    }
+    if (routes.empty()) {
+      return bad(where, "names no provider");
+    }
+    std::erase_if(c.routing, [&](const auto& r) { return r.first == family.str(); });
+    c.routing.emplace_back(std::string(family.str()), std::move(routes));
+  }
+  return core::ok_status();
+}
+
+}  // namespace
+
 core::Status load_toml(Config& c, const std::filesystem::path& file) {
   toml::table root;
   try {
@@ -176,26 +272,26 @@ core::Status load_toml(Config& c, const std::filesystem::path& file) {
     if (table == nullptr) {
       return bad(section.str(), "expected a [section]");
     }
+    if (section.str() == "providers") {
+      if (auto st = load_providers(c, *table); !st) {
+        return st;
+      }
+      continue;
+    }
+    if (section.str() == "routing") {
+      if (auto st = load_routing(c, *table); !st) {
+        return st;
+      }
+      continue;
+    }
     for (const auto& [key, value] : *table) {
       const std::string name = std::string(section.str()) + "." + std::string(key.str());
       std::string text_value;
-      if (const auto* arr = value.as_array()) {
-        for (const auto& e : *arr) {
-          if (!e.is_string()) {
-            return bad(name, "expected an array of strings");
-          }
-          text_value += (text_value.empty() ? "" : ",") + *e.value<std::string>();
-        }
-      } else if (value.is_string()) {
-        text_value = *value.value<std::string>();
-      } else if (value.is_integer()) {
-        text_value = std::to_string(*value.value<std::int64_t>());
-      } else if (value.is_floating_point()) {
-        text_value = std::to_string(*value.value<double>());
-      } else if (value.is_boolean()) {
-        text_value = *value.value<bool>() ? "true" : "false";
-      } else {
-        return bad(name, "unsupported value type");
+      if (value.is_table()) {
+        return bad(name, "unexpected table");
+      }
+      if (auto why = value_text(value, text_value)) {
+        return bad(name, *why);
       }
       if (auto st = set_option(c, name, text_value); !st) {
         return st;

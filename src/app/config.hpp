@@ -2,12 +2,22 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.hpp"
 
 namespace ig::app {
+
+/// One `[providers.<name>]` section: `kind` and every other key's value as text (arrays joined
+/// by ','). The provider's factory reads and checks the keys.
+struct ProviderSection {
+  std::string name;
+  std::string kind;
+  std::map<std::string, std::string> options;
+};
 
 /// Every setting of the server. Built once at start-up from, in rising precedence: defaults,
 /// the TOML file, IMAGEGATE_* environment variables, command-line flags. Read-only afterwards.
@@ -54,6 +64,10 @@ struct Config {
   std::int64_t key_cache_ms = 5'000;
   // [log]
   std::string log_level = "info";
+  // [providers.<name>] and [routing] (TOML file only)
+  std::vector<ProviderSection> providers;
+  /// Model family → ordered route names ("gpt-image-2" → {"openai", "kie"}); file order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> routing;
 };
 
 /// One settable option, for docs and error messages: its dotted name ("server.listen").
@@ -63,6 +77,9 @@ std::vector<std::string> option_names();
 core::Status set_option(Config& c, std::string_view name, std::string_view value);
 
 /// Loads a TOML file over `c`. Unknown keys are errors (a typo should not pass silently).
+/// `[providers.<name>]` tables (each with a `kind`) and the `[routing]` table (model family =
+/// array of provider names) are read as they are; their meaning is checked when the server
+/// builds its providers.
 core::Status load_toml(Config& c, const std::filesystem::path& file);
 
 /// Applies IMAGEGATE_<SECTION>_<KEY> variables (e.g. IMAGEGATE_SERVER_LISTEN) and the

@@ -129,4 +129,54 @@ Size size_from_reference(int ref_width, int ref_height, Tier tier) {
   return oriented_size(w, h, tier);
 }
 
+bool valid_gpt_image_2_size(Size s) {
+  const int lo = std::min(s.width, s.height);
+  const int hi = std::max(s.width, s.height);
+  return lo >= kMinEdge && hi <= kMaxEdge && s.width % 16 == 0 && s.height % 16 == 0 &&
+         hi <= 3 * lo && s.pixels() >= kMinPixels && s.pixels() <= kMaxPixels;
+}
+
+Size nearest_gpt_image_2_size(Size s) {
+  if (valid_gpt_image_2_size(s)) {
+    return s;
+  }
+  if (s.width < 1 || s.height < 1) {
+    return Size{1024, 1024};
+  }
+  double ratio = static_cast<double>(s.width) / s.height;
+  ratio = std::clamp(ratio, 1.0 / 3.0, 3.0);
+  const double pixels = std::clamp(static_cast<double>(s.pixels()),
+                                   static_cast<double>(kMinPixels), static_cast<double>(kMaxPixels));
+  double w = std::sqrt(pixels * ratio);
+  double h = std::sqrt(pixels / ratio);
+  if (w > kMaxEdge) {
+    w = kMaxEdge;
+    h = w / ratio;
+  }
+  if (h > kMaxEdge) {
+    h = kMaxEdge;
+    w = h * ratio;
+  }
+  auto to16 = [](double v) { return std::max(16, static_cast<int>(std::lround(v / 16.0)) * 16); };
+  Size out{std::min(to16(w), kMaxEdge), std::min(to16(h), kMaxEdge)};
+  // Rounding may leave the budget or the ratio by one step: walk back inside, keeping shape.
+  for (int guard = 0; guard < 512 && !valid_gpt_image_2_size(out); ++guard) {
+    const bool wide = out.width >= out.height;
+    int& big = wide ? out.width : out.height;
+    int& small = wide ? out.height : out.width;
+    if (out.pixels() > kMaxPixels || big > 3 * small) {
+      big -= 16;
+    } else if (out.pixels() < kMinPixels) {
+      if (small + 16 <= kMaxEdge && big <= 3 * (small + 16)) {
+        small += 16;
+      } else {
+        big += 16;
+      }
+    } else {
+      small += 16;
+    }
+  }
+  return out;
+}
+
 }  // namespace ig::core

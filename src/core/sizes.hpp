@@ -51,4 +51,14 @@ std::optional<Size> generations_table_size(Ratio ratio, Tier tier);
 /// (clamped to 3:1) at the tier's budget.
 Size size_from_reference(int ref_width, int ref_height, Tier tier);
 
+/// Whether gpt-image-2 takes `s` as an explicit size: sides multiples of 16, edges 16..3840,
+/// ratio at most 3:1, kMinPixels..kMaxPixels pixels.
+bool valid_gpt_image_2_size(Size s);
+
+/// `s` itself when gpt-image-2 takes it; otherwise the valid size nearest in shape and pixel
+/// count (the aspect clamped to 3:1, the pixels to the budget, each side a multiple of 16).
+/// For a requested size the upstream cannot make: it is asked for this one and the result is
+/// resized locally.
+Size nearest_gpt_image_2_size(Size s);
+
 }  // namespace ig::core

@@ -1,5 +1,7 @@
 #include "providers/sandbox/render.hpp"
 
+#include "providers/common/image_ops.hpp"
+
 #include <vips/vips8>
 
 #include <algorithm>
@@ -18,6 +20,10 @@ namespace ig::providers {
 namespace {
 
 using vips::VImage;
+using image_ops::as_srgb;
+using image_ops::cover;
+using image_ops::decode_srgb8;
+using image_ops::encode;
 
 // Room above the largest output size (8.29 MP) for references that set the size themselves,
 // and the same cap as the source limit of the media module's probe (16.8 MP).
@@ -92,10 +98,6 @@ std::vector<double> hsv_to_rgb(double hue, double s, double v) {
   return {std::round((r + m) * 255), std::round((g + m) * 255), std::round((b + m) * 255)};
 }
 
-VImage as_srgb(const VImage& img) {
-  return img.copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
-}
-
 /// The text-to-image picture: a two-colour linear gradient at a hashed angle, three filled
 /// circles and one band, all colours and positions from `seed`. 3-band sRGB uchar in memory;
 /// with `transparent`, 4 bands whose alpha is 0 on the gradient and 255 on the shapes.
@@ -162,61 +164,6 @@ VImage make_pattern(int width, int height, std::uint64_t seed, bool transparent)
   return canvas;
 }
 
-bool is_png(std::string_view b) {
-  return b.starts_with("\x89PNG\r\n\x1a\n");
-}
-bool is_jpeg(std::string_view b) {
-  return b.starts_with("\xff\xd8\xff");
-}
-bool is_webp(std::string_view b) {
-  return b.size() >= 12 && b.starts_with("RIFF") && b.substr(8, 4) == "WEBP";
-}
-
-/// Decodes PNG, JPEG or WebP (nothing else, whatever libvips could load) to 8-bit sRGB with
-/// 3 or 4 bands. Throws vips::VError on corrupt data.
-core::Result<VImage> decode_srgb8(const ImageBytes& in, std::string_view what) {
-  const std::string_view bytes = in.bytes;
-  if (!is_png(bytes) && !is_jpeg(bytes) && !is_webp(bytes)) {
-    return render_error(core::ErrorCode::kValidationFailed,
-                        std::string(what) + " is not a PNG, JPEG or WebP image");
-  }
-  VImage img = VImage::new_from_buffer(bytes.data(), bytes.size(), "",
-                                       VImage::option()->set("fail_on", VIPS_FAIL_ON_ERROR));
-  if (img.interpretation() != VIPS_INTERPRETATION_sRGB &&
-      vips_colourspace_issupported(img.get_image())) {
-    img = img.colourspace(VIPS_INTERPRETATION_sRGB);
-  }
-  if (img.format() != VIPS_FORMAT_UCHAR) {
-    img = img.cast(VIPS_FORMAT_UCHAR);
-  }
-  if (img.bands() != 3 && img.bands() != 4) {
-    return render_error(core::ErrorCode::kValidationFailed,
-                        std::string(what) + " has an unsupported colour layout");
-  }
-  return as_srgb(img);
-}
-
-/// Scales `img` to cover width×height and crops the centre; unchanged when it already fits.
-VImage cover(VImage img, int width, int height) {
-  if (img.width() == width && img.height() == height) {
-    return img;
-  }
-  const double scale = std::max(static_cast<double>(width) / img.width(),
-                                static_cast<double>(height) / img.height());
-  const bool alpha = img.bands() == 4;
-  if (alpha) {
-    img = img.premultiply();  // no dark fringes from transparent neighbours
-  }
-  img = img.resize(scale);
-  if (alpha) {
-    img = img.unpremultiply();
-  }
-  // gravity crops (or, after rounding, pads by one edge pixel) to exactly width×height.
-  return as_srgb(img.cast(VIPS_FORMAT_UCHAR)
-                     .gravity(VIPS_COMPASS_DIRECTION_CENTRE, width, height,
-                              VImage::option()->set("extend", VIPS_EXTEND_COPY)));
-}
-
 /// Image-to-image: the first reference, fitted and tinted with the pattern; with a mask, the
 /// reference shows through unchanged wherever the mask is opaque.
 core::Result<VImage> compose(const RenderInput& in, const VImage& pattern,
@@ -266,36 +213,6 @@ core::Result<VImage> compose(const RenderInput& in, const VImage& pattern,
     return as_srgb(generated);
   }
   return as_srgb(keep->ifthenelse(fitted, generated));
-}
-
-struct BlobUnref {
-  void operator()(VipsBlob* blob) const { vips_area_unref(VIPS_AREA(blob)); }
-};
-
-/// Encodes with fixed options and no metadata, so equal pixels give equal bytes.
-std::string encode(const VImage& img, std::string_view format) {
-  std::unique_ptr<VipsBlob, BlobUnref> blob;
-  if (format == "jpeg") {
-    blob.reset(img.jpegsave_buffer(VImage::option()
-                                       ->set("Q", 85)
-                                       ->set("optimize_coding", false)
-                                       ->set("interlace", false)
-                                       ->set("strip", true)));
-  } else if (format == "webp") {
-    blob.reset(img.webpsave_buffer(VImage::option()
-                                       ->set("Q", 80)
-                                       ->set("lossless", false)
-                                       ->set("effort", 1)
-                                       ->set("strip", true)));
-  } else {
-    blob.reset(img.pngsave_buffer(VImage::option()
-                                      ->set("compression", 1)
-                                      ->set("filter", VIPS_FOREIGN_PNG_FILTER_NONE)
-                                      ->set("interlace", false)
-                                      ->set("strip", true)));
-  }
-  const VipsArea* area = VIPS_AREA(blob.get());
-  return std::string(static_cast<const char*>(area->data), area->length);
 }
 
 }  // namespace

@@ -21,16 +21,16 @@ namespace {
 
 namespace asio = boost::asio;
 
-GenerateResult failed(std::string code, std::string message, bool retryable) {
+GenerateResult failed(std::string code, std::string message, FailureClass cls) {
   GenerateResult result;
-  result.error = GenerateError{std::move(code), std::move(message), retryable};
+  result.error = GenerateError{std::move(code), std::move(message), cls};
   return result;
 }
 
 GenerateResult render_failed(std::string_view why) {
   std::string message = "sandbox provider: ";
   message += why;
-  return failed("generation_failed", std::move(message), false);
+  return failed("generation_failed", std::move(message), FailureClass::kFailed);
 }
 
 /// Renders the job's n images; runs on the blocking pool and never throws. Returns a
@@ -89,14 +89,16 @@ asio::awaitable<GenerateResult> SandboxProvider::generate(GenerateJob job) {
     asio::steady_timer timer(co_await asio::this_coro::executor, cfg_.latency);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) {
-      co_return failed("cancelled", "sandbox provider: cancelled", true);
+      co_return failed("cancelled", "sandbox provider: cancelled", FailureClass::kNoWork);
     }
   }
   if (simulated_failure(job.task_id, job.attempt, cfg_.failure_rate)) {
-    co_return failed("generation_failed", "sandbox provider: simulated generation failure", false);
+    co_return failed("generation_failed", "sandbox provider: simulated generation failure",
+                    FailureClass::kFailed);
   }
   if (job.request.n < 1) {
-    co_return failed("generation_failed", "sandbox provider: no images requested", false);
+    co_return failed("generation_failed", "sandbox provider: no images requested",
+                    FailureClass::kRejected);
   }
   // The job must outlive this frame (the awaiter may go away while the pool renders), so the
   // pool task owns it. runtime::offload passes its callable through a capturing coroutine

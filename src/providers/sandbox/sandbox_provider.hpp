@@ -20,12 +20,13 @@ struct SandboxConfig {
 /// Deterministic local renderer, no network: waits `latency` on a timer of the caller's
 /// executor, fails a deterministic share of (task id, attempt) pairs, and renders the images
 /// with render_image() on the blocking pool. Cancelling the awaiting coroutine during the wait
-/// ends it with a "cancelled" (retryable) error. Thread-safe (immutable after construction).
+/// ends it with a "cancelled" error of class kNoWork (nothing was drawn). Thread-safe (immutable after construction).
 class SandboxProvider final : public Provider {
  public:
   SandboxProvider(SandboxConfig cfg, boost::asio::thread_pool::executor_type blocking);
 
   std::string_view name() const override { return "sandbox"; }
+  std::string_view kind() const override { return "sandbox"; }
   boost::asio::awaitable<GenerateResult> generate(GenerateJob job) override;
 
   /// Whether (task id, attempt) is one of the simulated failures for `failure_rate`.

@@ -90,7 +90,7 @@ TEST_F(SandboxProviderTest, RendersReferencesAndMasksFromTheJob) {
   GenerateResult bad_mask = run(provider, j);
   ASSERT_TRUE(bad_mask.error.has_value());
   EXPECT_EQ(bad_mask.error->code, "generation_failed");
-  EXPECT_FALSE(bad_mask.error->retryable);
+  EXPECT_EQ(bad_mask.error->cls, FailureClass::kFailed);
   EXPECT_TRUE(bad_mask.images.empty());
 }
 
@@ -103,7 +103,7 @@ TEST_F(SandboxProviderTest, FailureRateOneAlwaysFails) {
     ASSERT_TRUE(result.error.has_value());
     EXPECT_EQ(result.error->code, "generation_failed");
     EXPECT_EQ(result.error->message, "sandbox provider: simulated generation failure");
-    EXPECT_FALSE(result.error->retryable);
+    EXPECT_EQ(result.error->cls, FailureClass::kFailed);
     EXPECT_TRUE(result.images.empty());
   }
 }
@@ -158,7 +158,7 @@ TEST_F(SandboxProviderTest, CancellingTheWaitEndsTheCoroutine) {
   ASSERT_TRUE(result.has_value());
   ASSERT_TRUE(result->error.has_value());
   EXPECT_EQ(result->error->code, "cancelled");
-  EXPECT_TRUE(result->error->retryable);
+  EXPECT_EQ(result->error->cls, FailureClass::kNoWork);
   EXPECT_TRUE(result->images.empty());
 }
 
