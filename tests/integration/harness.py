@@ -64,11 +64,18 @@ class Response:
 class Server:
     """One imagegate process with its own data dir."""
 
-    def __init__(self, data_dir=None, settings=None, env=None):
+    def __init__(self, data_dir=None, settings=None, env=None, config_text=None, config_file=None):
+        """`config_text` (TOML) is written into the data dir and passed as --config, like a
+        `config_file` path; `env` is added to the server's environment."""
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ig-it-")
         self.settings = dict(settings or {})
         self.env = dict(env or {})
+        self.config_file = config_file
+        if config_text is not None:
+            self.config_file = os.path.join(self.data_dir, "config-%d.toml" % time.time_ns())
+            with open(self.config_file, "w") as f:
+                f.write(config_text)
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.data_dir, "server-%d.log" % time.time_ns())
@@ -86,6 +93,8 @@ class Server:
             os.remove(port_file)
         args = [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
                 "--set", "server.port_file=" + port_file]
+        if self.config_file:
+            args += ["--config", self.config_file]
         defaults = {"sandbox.latency_ms": "100", "dispatcher.poll_ms": "50", "log.level": "info"}
         for k, v in {**defaults, **self.settings}.items():
             args += ["--set", "%s=%s" % (k, v)]
@@ -144,6 +153,17 @@ class Server:
         resp = Response(r.status, r.getheaders(), r.read())
         conn.close()
         return resp
+
+    def metrics(self):
+        """The /metrics samples (see parse_metrics)."""
+        r = self.request("GET", "/metrics")
+        assert r.status == 200, (r.status, r.body)
+        return Metrics(r.body.decode("utf-8"))
+
+    def tasks_show(self, task_id):
+        """`imagegate tasks show ID --data-dir D`: the CompletedProcess (text)."""
+        return subprocess.run([BIN, "tasks", "show", task_id, "--data-dir", self.data_dir],
+                              capture_output=True, text=True, timeout=30)
 
     def get_url(self, url, headers=None, method="GET"):
         u = urllib.parse.urlsplit(url)
@@ -328,3 +348,53 @@ def multipart(fields, files, boundary=None):
         out += data + b"\r\n"
     out += ("--%s--\r\n" % boundary).encode()
     return "multipart/form-data; boundary=" + boundary, out
+
+
+class Metrics:
+    """Prometheus text samples: `samples` is a list of (name, {label: value}, float)."""
+
+    def __init__(self, text):
+        import re
+        self.text = text
+        self.samples = []
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)', line)
+            if not m:
+                continue
+            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+            self.samples.append((m.group(1), labels, float(m.group(4))))
+
+    def find(self, name, **labels):
+        """Samples of `name` whose labels include `labels`."""
+        return [(n, l, v) for n, l, v in self.samples
+                if n == name and all(l.get(k) == str(x) for k, x in labels.items())]
+
+    def value(self, name, **labels):
+        """The sum of the matching samples, None when there is none."""
+        found = self.find(name, **labels)
+        return sum(v for _, _, v in found) if found else None
+
+
+def parse_task_show(text):
+    """`imagegate tasks show` output: {"task", "state", "fail_code", "usage", "calls_count",
+    "calls": [{"k", "attempt", "route", "kind", "upstream_id", "http_status", "duration_ms",
+    "class", "code"}]}; fields that are missing stay absent."""
+    import re
+    out = {"calls": []}
+    for line in text.splitlines():
+        m = re.match(r"^task (\S+)$", line)
+        if m:
+            out["task"] = m.group(1)
+            continue
+        m = re.match(r"^(state|fail_code|usage|calls): (.*)$", line)
+        if m:
+            out["calls_count" if m.group(1) == "calls" else m.group(1)] = m.group(2).strip()
+            continue
+        m = re.match(r"^  call (\d+) (.*)$", line)
+        if m:
+            call = {"k": int(m.group(1))}
+            call.update(dict(re.findall(r"(\w+)=(\S+)", m.group(2))))
+            out["calls"].append(call)
+    return out
