@@ -70,4 +70,17 @@ std::string_view mime_for_format(std::string_view format) {
   return "image/png";
 }
 
+std::string model_family(const GenerationRequest& r) {
+  std::string_view m = r.model;
+  if (r.dialect != Dialect::kOpenAI || m.empty() || m.starts_with("gpt-image-2")) {
+    return "gpt-image-2";
+  }
+  // "gpt-image-1-2025-04-15" → "gpt-image-1": a dated snapshot routes with its family.
+  if (m.size() > 11 && m[m.size() - 11] == '-' && m[m.size() - 8] == '-' &&
+      m[m.size() - 5] == '-') {
+    m.remove_suffix(11);
+  }
+  return std::string(m);
+}
+
 }  // namespace ig::core

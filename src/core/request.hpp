@@ -57,6 +57,11 @@ std::size_t document_input_max_bytes(Dialect d);
 std::string input_field_name(Dialect d, std::size_t i);
 std::string_view mask_field_name(Dialect d);
 
+/// The model family a request is routed by (`[routing]` keys): every dialect's GPT Image 2 name
+/// ("gpt-image-2-text-to-image", "gpt-image-2/text-to-image", "gpt-image-2-2026-04-21", …) is
+/// "gpt-image-2"; another OpenAI model is its own name without a date suffix.
+std::string model_family(const GenerationRequest& r);
+
 /// Output format with the default applied ("png" when empty).
 std::string_view effective_output_format(const GenerationRequest& r);
 /// MIME type for an output format ("image/png", "image/jpeg", "image/webp").

@@ -72,6 +72,22 @@ core::Result<std::string> read_key(const ProviderSettings& s, std::vector<std::s
 
 }  // namespace
 
+std::string_view to_string(FailureClass c) {
+  switch (c) {
+    case FailureClass::kNoWork:
+      return "no_work";
+    case FailureClass::kRouteFault:
+      return "route_fault";
+    case FailureClass::kRejected:
+      return "rejected";
+    case FailureClass::kUnknown:
+      return "unknown";
+    case FailureClass::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
 core::Result<std::int64_t> read_int(const ProviderSettings& s, std::string_view key,
                                     std::int64_t fallback, std::int64_t min, std::int64_t max) {
   const std::string* text = find(s, key);
