@@ -3,7 +3,7 @@
 namespace ig::core::fail {
 
 bool is_upstream(std::string_view code) {
-  return code == kUpstreamError || code == kUpstreamTimeout || code == kUpstreamUnknownOutcome ||
+  return code == kGenerationFailed || code == kUpstreamError || code == kUpstreamTimeout || code == kUpstreamUnknownOutcome ||
          code == kUpstreamRejected || code == kModerationBlocked || code == kNoRoute;
 }
 

@@ -17,6 +17,8 @@ inline constexpr std::string_view kUpstreamUnknownOutcome = "upstream_unknown_ou
 inline constexpr std::string_view kUpstreamRejected = "upstream_rejected";  // the upstream refused the request (its 400)
 inline constexpr std::string_view kModerationBlocked = "moderation_blocked";  // OpenAI's word for a safety refusal
 inline constexpr std::string_view kNoRoute = "no_route";  // no configured provider serves the model
+/// The sandbox's (simulated upstream's) failure.
+inline constexpr std::string_view kGenerationFailed = "generation_failed";
 // The gateway's own.
 inline constexpr std::string_view kTooManyAttempts = "too_many_attempts";  // claimed more than dispatcher.max_attempts times
 inline constexpr std::string_view kInternal = "internal_error";

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "core/codec.hpp"
+#include "core/fail_codes.hpp"
 #include "core/url_check.hpp"
 
 namespace ig::api::generations {
@@ -276,7 +277,9 @@ std::string render_task(const core::Task& task, const std::vector<std::string>& 
     o["output"] = json::object{{"urls", std::move(urls)}, {"metadata", std::move(metadata)}};
   } else if (core::is_terminal(task.state)) {
     const bool cancelled = task.state == core::TaskState::kCancelled;
-    std::string code = cancelled ? "cancelled" : task.fail_code;
+    std::string code =
+        cancelled ? "cancelled"
+                  : std::string(core::fail::public_code(core::Dialect::kGenerations, task.fail_code));
     std::string message = task.fail_msg;
     if (code.empty()) {
       code = "internal_error";

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "core/codec.hpp"
+#include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
 #include "core/url_check.hpp"
 
@@ -238,7 +239,8 @@ std::string render_record(const core::Task& task, const std::vector<std::string>
   }
   const bool failed =
       task.state == core::TaskState::kFailed || task.state == core::TaskState::kCancelled;
-  data["failCode"] = failed ? json::value(task.fail_code) : json::value(nullptr);
+  data["failCode"] = failed ? json::value(core::fail::public_code(core::Dialect::kJobs, task.fail_code))
+                            : json::value(nullptr);
   data["failMsg"] = failed ? json::value(task.fail_msg) : json::value(nullptr);
   if (core::is_terminal(task.state) && task.completed_ms > 0) {
     data["costTime"] = task.completed_ms - task.created_ms;

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "core/codec.hpp"
+#include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
 #include "core/url_check.hpp"
 
@@ -53,17 +54,31 @@ core::Status check_model(const json::object& o, core::GenerationRequest& r) {
     return invalid("model must be a string", "model");
   }
   r.model = std::string(model->get_string());
-  if (r.model == kImageToImage) {
+  // HiAPI's pages also name the model `gpt-image-2` (the mode follows input_urls) and
+  // `gpt-image-2/text-to-image`, `gpt-image-2/image-to-image`.
+  if (r.model == kImageToImage || r.model == kImageToImageSlash) {
     r.mode = core::Mode::kImageToImage;
     return core::ok_status();
   }
-  if (r.model == kTextToImage) {
+  if (r.model == kTextToImage || r.model == kTextToImageSlash) {
     r.mode = core::Mode::kTextToImage;
+    return core::ok_status();
+  }
+  if (r.model == kFamily) {
+    r.mode = core::Mode::kTextToImage;
+    const json::value* input = o.if_contains("input");
+    if (input != nullptr && input->is_object()) {
+      const json::value* urls = input->get_object().if_contains("input_urls");
+      if (urls != nullptr && urls->is_array() && !urls->get_array().empty()) {
+        r.mode = core::Mode::kImageToImage;
+      }
+    }
     return core::ok_status();
   }
   return make_error(ErrorCode::kModelNotFound,
                     "model " + core::echo_text(r.model, 100) + " does not exist; use " +
-                        std::string(kImageToImage) + " or " + std::string(kTextToImage),
+                        std::string(kImageToImage) + ", " + std::string(kTextToImage) + " or " +
+                        std::string(kFamily),
                     "model");
 }
 
@@ -79,7 +94,7 @@ core::Status check_references(const json::object& input, core::GenerationRequest
   }
   if (r.mode == core::Mode::kTextToImage) {
     if (*urls && !(*urls)->empty()) {
-      return rule(field + " is not supported by " + std::string(kTextToImage) + "; use " +
+      return rule(field + " is not supported by " + r.model + "; use " +
                       std::string(kImageToImage),
                   field);
     }
@@ -197,7 +212,9 @@ json::object task_data(const core::Task& task, const std::vector<std::string>& u
   }
   d["output"] = std::move(output);
   if (task.state == core::TaskState::kFailed || task.state == core::TaskState::kCancelled) {
-    std::string code = task.fail_code.empty() ? "internal_error" : task.fail_code;
+    std::string code = task.fail_code.empty()
+                           ? "internal_error"
+                           : std::string(core::fail::public_code(core::Dialect::kTasks, task.fail_code));
     std::string message = task.fail_msg;
     if (task.state == core::TaskState::kCancelled) {
       code = "cancelled";

@@ -20,6 +20,10 @@ namespace ig::api::tasks_dialect {
 /// HiAPI model name, as in the `jobs` dialect); input_urls are then refused.
 inline constexpr std::string_view kImageToImage = "gpt-image-2-image-to-image";
 inline constexpr std::string_view kTextToImage = "gpt-image-2-text-to-image";
+/// HiAPI's other spellings: the family name (mode from `input.input_urls`) and slash forms.
+inline constexpr std::string_view kFamily = "gpt-image-2";
+inline constexpr std::string_view kTextToImageSlash = "gpt-image-2/text-to-image";
+inline constexpr std::string_view kImageToImageSlash = "gpt-image-2/image-to-image";
 inline constexpr std::size_t kMaxPromptChars = 20000;
 inline constexpr std::size_t kMaxInputUrls = 16;
 inline constexpr int kDefaultPageSize = 20;

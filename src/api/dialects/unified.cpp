@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "core/codec.hpp"
+#include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
 #include "core/url_check.hpp"
 
@@ -256,7 +257,9 @@ json::object task_error(const core::Task& task) {
         {"message", task.fail_msg.empty() ? "the task was cancelled" : task.fail_msg},
         {"type", "task_error"}};
   }
-  return json::object{{"code", task.fail_code.empty() ? "unknown_error" : task.fail_code},
+  return json::object{{"code", task.fail_code.empty()
+                                    ? std::string_view("unknown_error")
+                                    : core::fail::public_code(core::Dialect::kUnified, task.fail_code)},
                       {"message", task.fail_msg.empty() ? "Generation failed" : task.fail_msg},
                       {"type", "task_error"}};
 }

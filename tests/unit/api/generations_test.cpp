@@ -396,6 +396,20 @@ TEST(GenerationsRender, FailCodeIsPassedThroughAndBlanksAreFilled) {
   EXPECT_EQ(e.at("message").as_string(), "Generation failed");
 }
 
+// Seed 004: a failed generation reads `upstream_error`, moderation refusals included.
+TEST(GenerationsRender, EveryUpstreamFailureIsUpstreamError) {
+  core::Task t = sample_task(core::TaskState::kFailed);
+  for (const char* code : {"moderation_blocked", "upstream_unknown_outcome", "upstream_timeout",
+                           "upstream_rejected", "no_route", "generation_failed"}) {
+    t.fail_code = code;
+    auto e = json::parse(render_task(t, {}, 0)).at("error").as_object();
+    EXPECT_EQ(e.at("code").as_string(), "upstream_error") << code;
+  }
+  t.fail_code = "too_many_attempts";
+  auto e = json::parse(render_task(t, {}, 0)).at("error").as_object();
+  EXPECT_EQ(e.at("code").as_string(), "internal_error");
+}
+
 TEST(GenerationsRender, CancelledIsFailedWithCodeCancelled) {
   core::Task t = sample_task(core::TaskState::kCancelled);
   t.fail_code = "cancelled";

@@ -233,6 +233,19 @@ TEST(JobsRender, FailedRecordCarriesCodeAndMessage) {
   EXPECT_EQ(d.at("costTime").as_int64(), 5);
 }
 
+// Upstream failures keep their canonical code; a moderation refusal reads as a content policy
+// violation.
+TEST(JobsRender, UpstreamFailCodes) {
+  core::Task t = sample_task();
+  t.state = core::TaskState::kFailed;
+  t.fail_code = "moderation_blocked";
+  auto d = json::parse(render_record(t, {})).as_object().at("data").as_object();
+  EXPECT_EQ(d.at("failCode").as_string(), "content_policy_violation");
+  t.fail_code = "upstream_unknown_outcome";
+  d = json::parse(render_record(t, {})).as_object().at("data").as_object();
+  EXPECT_EQ(d.at("failCode").as_string(), "upstream_unknown_outcome");
+}
+
 TEST(JobsRender, ErrorStatusEqualsBodyCode) {
   for (auto code : {ErrorCode::kInvalidRequest, ErrorCode::kUnauthorized, ErrorCode::kNotFound,
                     ErrorCode::kValidationFailed, ErrorCode::kInternal}) {

@@ -187,12 +187,34 @@ TEST(TasksParse, CallbackWhenDefaultsToFinal) {
   EXPECT_TRUE(none->request.callback_url.empty());
 }
 
+// HiAPI's pages name the model `gpt-image-2` too (the mode follows input_urls), and
+// `gpt-image-2/text-to-image` / `gpt-image-2/image-to-image`.
+TEST(TasksCreate, HiApiLiveModelNames) {
+  auto family = parse_create(R"({"model":"gpt-image-2","input":{"prompt":"x"}})");
+  ASSERT_TRUE(family);
+  EXPECT_EQ(family->request.mode, core::Mode::kTextToImage);
+  EXPECT_EQ(family->request.model, "gpt-image-2");
+  auto family_i2i = parse_create(
+      R"({"model":"gpt-image-2","input":{"prompt":"x","input_urls":["https://example.com/a.png"]}})");
+  ASSERT_TRUE(family_i2i);
+  EXPECT_EQ(family_i2i->request.mode, core::Mode::kImageToImage);
+  auto slash = parse_create(R"({"model":"gpt-image-2/text-to-image","input":{"prompt":"x"}})");
+  ASSERT_TRUE(slash);
+  EXPECT_EQ(slash->request.mode, core::Mode::kTextToImage);
+  auto slash_i2i = parse_create(
+      R"({"model":"gpt-image-2/image-to-image","input":{"prompt":"x","input_urls":["https://example.com/a.png"]}})");
+  ASSERT_TRUE(slash_i2i);
+  EXPECT_EQ(slash_i2i->request.mode, core::Mode::kImageToImage);
+  expect_error(R"({"model":"gpt-image-2/image-to-image","input":{"prompt":"x"}})",
+               ErrorCode::kInvalidRequest, 400, "INVALID_REQUEST", "input.input_urls is required");
+}
+
 // --- create: errors
 
 TEST(TasksErrors, ModelProblems) {
   expect_400(R"({"input":{"prompt":"x"}})", "model is required");
   expect_400(R"({"model":7,"input":{"prompt":"x"}})", "model must be a string");
-  expect_error(R"({"model":"gpt-image-2","input":{"prompt":"x"}})", ErrorCode::kModelNotFound, 404,
+  expect_error(R"({"model":"gpt-image-3","input":{"prompt":"x"}})", ErrorCode::kModelNotFound, 404,
                "MODEL_NOT_FOUND", "does not exist");
   expect_error(R"({"model":"GPT-IMAGE-2-IMAGE-TO-IMAGE","input":{"prompt":"x"}})",
                ErrorCode::kModelNotFound, 404, "MODEL_NOT_FOUND", "does not exist");
@@ -327,6 +349,16 @@ TEST(TasksRender, FieldOrderFollowsHiAPI) {
     EXPECT_GT(at, last) << k;
     last = at;
   }
+}
+
+TEST(TasksRender, UpstreamFailCodes) {
+  core::Task t = sample_task(core::TaskState::kFailed);
+  t.fail_code = "moderation_blocked";
+  auto d = data_of(render_task(t, {}, 0));
+  EXPECT_EQ(d.at("error").at("code").as_string(), "content_policy_violation");
+  t.fail_code = "upstream_error";
+  d = data_of(render_task(t, {}, 0));
+  EXPECT_EQ(d.at("error").at("code").as_string(), "upstream_error");
 }
 
 TEST(TasksRender, FailCarriesTheTaskFailure) {

@@ -499,6 +499,18 @@ TEST(UnifiedRender, FailedTaskCarriesItsCode) {
   EXPECT_EQ(bare.at("message").as_string(), "Generation failed");
 }
 
+TEST(UnifiedRender, ModerationIsAContentPolicyViolation) {
+  core::Task t = task_in(core::TaskState::kFailed);
+  t.fail_code = "moderation_blocked";
+  t.fail_msg = "Your request was rejected by the safety system.";
+  const auto v = render(t);
+  const auto& e = v.at("error").as_object();
+  EXPECT_EQ(e.at("code").as_string(), "content_policy_violation");
+  EXPECT_EQ(e.at("message").as_string(), t.fail_msg);
+  t.fail_code = "upstream_timeout";
+  EXPECT_EQ(render(t).at("error").at("code").as_string(), "upstream_timeout");
+}
+
 TEST(UnifiedRender, CancelledTaskReadsAsFailedWithRequestCancelled) {
   core::Task t = task_in(core::TaskState::kCancelled);
   t.fail_code = "cancelled";  // as the store writes it
