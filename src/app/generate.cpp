@@ -106,11 +106,16 @@ class Runner {
     if (!r) {
       return Failure{r.error().message};
     }
-    return read_created(o_.dialect, r->status, r->body);
+    auto id = read_created(o_.dialect, r->status, r->body);
+    if (!id) {
+      return Failure{id.error().message};
+    }
+    return {boost::system::in_place_value, std::move(*id)};
   }
 
   Outcome<TaskStatus> poll() {
-    TaskStatus last{"created", Phase::kQueued, std::nullopt, {}, {}};
+    TaskStatus last;
+    last.state = "created";
     show(last);
     int errors = 0;
     for (int attempt = 0;; ++attempt) {

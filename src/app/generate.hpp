@@ -11,16 +11,26 @@
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
 
+#include "providers/relay/wire.hpp"
+
 /// `imagegate generate`: a client that creates a task in one of the four dialects, polls it,
 /// and downloads the results. The request builders and response readers are pure functions
 /// (thread-safe, no I/O) speaking each provider's exact JSON, so the client also works against
-/// the providers themselves; `run_generate` does the I/O.
+/// the providers themselves; `run_generate` does the I/O. The wire itself (calls, readers of
+/// answers and envelopes) is the relay provider's (providers/relay/wire.hpp), shared.
 namespace ig::app {
 
-enum class Dialect { kJobs, kTasks, kGenerations, kUnified };
-
-std::optional<Dialect> parse_dialect(std::string_view name);
-std::string_view to_string(Dialect d);
+using providers::relay::ApiCall;
+using providers::relay::Dialect;
+using providers::relay::error_message;
+using providers::relay::join_url;
+using providers::relay::parse_dialect;
+using providers::relay::Phase;
+using providers::relay::read_created;
+using providers::relay::read_status;
+using providers::relay::status_call;
+using providers::relay::TaskStatus;
+using providers::relay::to_string;
 
 /// Exit codes of `generate`.
 inline constexpr int kExitOk = 0;
@@ -55,43 +65,9 @@ using Outcome = boost::system::result<T, Failure>;
 /// nullopt when the options are usable.
 std::optional<std::string> usage_error(const GenerateOptions& o);
 
-/// One API call, before the base URL and credentials are added.
-struct ApiCall {
-  std::string method;
-  std::string path;  // with query, relative to --server
-  std::string body;  // JSON; empty for GET
-};
-
-/// The create call of each dialect, shaped exactly as its provider documents it.
+/// The create call of each dialect, shaped exactly as its provider documents it
+/// (providers::relay::create_call with the options' values as given).
 ApiCall create_call(const GenerateOptions& o);
-
-/// The status call: GET /api/v1/jobs/recordInfo?taskId= (jobs) or GET /v1/tasks/{id}.
-ApiCall status_call(Dialect d, std::string_view task_id);
-
-/// `server` (trailing slashes dropped) joined with `path`.
-std::string join_url(std::string_view server, std::string_view path);
-
-/// The server's message from an error answer, in the dialect's envelope (falls back to any
-/// known envelope, then to the status line and the start of the body).
-std::string error_message(Dialect d, unsigned status, std::string_view body);
-
-/// The task id from a create answer, or the server's message.
-Outcome<std::string> read_created(Dialect d, unsigned status, std::string_view body);
-
-enum class Phase { kQueued, kRunning, kSucceeded, kFailed };
-
-/// A task as one status answer described it.
-struct TaskStatus {
-  std::string state;  // the dialect's own word: waiting, handling, processing, …
-  Phase phase = Phase::kQueued;
-  std::optional<int> progress;    // 0..100 when the dialect reports it
-  std::vector<std::string> urls;  // when succeeded
-  std::string error;              // when failed: "message (code)"
-};
-
-/// Reads a status answer. An error answer (HTTP or envelope) is a Failure; a task that failed
-/// is a TaskStatus in Phase::kFailed.
-Outcome<TaskStatus> read_status(Dialect d, unsigned status, std::string_view body);
 
 /// Delay before poll number `attempt` (0-based): 500 ms, ×1.5 each time, at most 5 s.
 std::chrono::milliseconds poll_delay(int attempt);
