@@ -480,7 +480,8 @@ class RetryTest(UpstreamCase):
         fake = self.fake()
         fake.push("generations", fo.error(429, "Rate limit reached", "requests", "rate_limit_exceeded",
                                           retry_after=1))
-        server, key = self.gateway([("openai", provider(fake.base_url))])
+        # retry_max_ms above the Retry-After: a longer one would fail over instead of waiting.
+        server, key = self.gateway([("openai", provider(fake.base_url, retry_max_ms=3000))])
         out = wait_task(server, key, "unified", create(server, key, "unified"))
         self.assertTrue(out.ok, out)
         self.assertEqual(fake.count(), 2)
