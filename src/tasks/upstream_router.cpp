@@ -69,6 +69,19 @@ std::size_t outcome_index(std::string_view outcome) {
   return 0;
 }
 
+/// What a provider reports during one call, passed on to the log with the route's name.
+class RouteObserver final : public providers::CallObserver {
+ public:
+  RouteObserver(CallLog& log, std::string route) : log_(log), route_(std::move(route)) {}
+  asio::awaitable<bool> upstream_accepted(std::string upstream_id) override {
+    co_return co_await log_.upstream_accepted(route_, std::move(upstream_id));
+  }
+
+ private:
+  CallLog& log_;
+  std::string route_;
+};
+
 }  // namespace
 
 // --- settings
@@ -226,6 +239,14 @@ std::vector<std::string> UpstreamRouter::routes_for(std::string_view family) con
   return {};
 }
 
+bool UpstreamRouter::resubmits_unknown(std::string_view route) const {
+  const Route* r = find(route);
+  if (r == nullptr) {
+    return false;
+  }
+  return r->settings.retry_unknown || r->provider->kind() == "sandbox";
+}
+
 bool UpstreamRouter::can_resume(std::string_view route) const {
   const Route* r = find(route);
   return r != nullptr && r->provider->can_resume();
@@ -254,8 +275,11 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
     ++route.in_flight;
     const auto started = Clock::now();
     GenerateResult result;
+    RouteObserver observer(log, route.name);
+    GenerateJob this_call = job;
+    this_call.observer = &observer;
     try {
-      result = co_await route.provider->generate(job);
+      result = co_await route.provider->generate(std::move(this_call));
     } catch (const std::exception& e) {
       spdlog::error("upstream {} threw: {}", route.name, e.what());
       result = error_result(std::string(core::fail::kUpstreamError),

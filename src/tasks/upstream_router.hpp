@@ -84,6 +84,11 @@ class CallLog {
   /// Before the request leaves: returns an id for finish() (0 when it could not be recorded).
   virtual boost::asio::awaitable<std::int64_t> begin(const CallRecord& call) = 0;
   virtual boost::asio::awaitable<void> finish(std::int64_t id, const CallRecord& call) = 0;
+  /// The provider of `route` reports that the upstream holds the work under `upstream_id`
+  /// (providers::CallObserver): returns once that is durable; false when the task is no longer
+  /// this run's.
+  virtual boost::asio::awaitable<bool> upstream_accepted(const std::string& route,
+                                                         std::string upstream_id) = 0;
 };
 
 /// One configured route: a provider and how it is called.
@@ -130,6 +135,10 @@ class UpstreamRouter {
   /// imagegate_upstream_latency_seconds{provider} (histogram), imagegate_provider_breaker_state
   /// {provider} (0 closed, 1 open, 2 half-open), imagegate_provider_in_flight{provider}.
   std::string metrics() const;
+
+  /// Whether work left at `route` with an unknown outcome may be sent again: the operator's
+  /// on_unknown = "retry", or a provider that costs nothing (the sandbox).
+  bool resubmits_unknown(std::string_view route) const;
 
   /// The kind of a route's provider ("" when unknown).
   std::string_view kind_of(std::string_view route) const;

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -103,6 +104,54 @@ TEST(Config, LogLevelIsOneOfSpdlogs) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("must be one of"), std::string::npos);
   EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST(Config, ProvidersAndRoutingTables) {
+  auto file = write_file("ig-config-providers.toml", R"(
+[providers.openai]
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+timeout_ms = 600000
+concurrency = 8
+
+[providers.kie]
+kind = "relay"
+dialect = "jobs"
+base_url = "https://api.kie.ai"
+
+[routing]
+"gpt-image-2" = ["openai", "kie"]
+"*" = "sandbox"
+)");
+  Config c;
+  auto st = load_toml(c, file);
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_EQ(c.providers.size(), 2u);
+  const auto& openai = *std::find_if(c.providers.begin(), c.providers.end(),
+                                     [](const auto& p) { return p.name == "openai"; });
+  EXPECT_EQ(openai.kind, "openai");
+  EXPECT_EQ(openai.options.at("base_url"), "https://api.openai.com/v1");
+  EXPECT_EQ(openai.options.at("timeout_ms"), "600000");
+  EXPECT_FALSE(openai.options.contains("kind"));
+  ASSERT_EQ(c.routing.size(), 2u);
+  EXPECT_EQ(c.routing[0].first, "gpt-image-2");
+  EXPECT_EQ(c.routing[0].second, (std::vector<std::string>{"openai", "kie"}));
+  EXPECT_EQ(c.routing[1].second, std::vector<std::string>{"sandbox"});
+}
+
+TEST(Config, ProviderSectionsAreChecked) {
+  Config c;
+  auto no_kind = load_toml(c, write_file("ig-config-nokind.toml", "[providers.a]\nbase_url = \"x\"\n"));
+  ASSERT_FALSE(no_kind);
+  EXPECT_NE(no_kind.error().message.find("providers.a.kind"), std::string::npos);
+  auto sandbox = load_toml(c, write_file("ig-config-sandbox.toml", "[providers.sandbox]\nkind = \"openai\"\n"));
+  EXPECT_FALSE(sandbox);
+  auto routing = load_toml(c, write_file("ig-config-routing.toml", "[routing]\n\"gpt-image-2\" = [1]\n"));
+  ASSERT_FALSE(routing);
+  EXPECT_NE(routing.error().message.find("routing.gpt-image-2"), std::string::npos);
+  auto nested = load_toml(c, write_file("ig-config-nested.toml", "[server.x]\ny = 1\n"));
+  EXPECT_FALSE(nested);
 }
 
 }  // namespace

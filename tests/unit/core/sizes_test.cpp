@@ -1,5 +1,7 @@
 #include "core/sizes.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace ig::core {
@@ -89,6 +91,33 @@ TEST(Sizes, SizeFromReferenceFollowsItsShape) {
   auto odd = size_from_reference(1001, 333, Tier::k1K);
   EXPECT_EQ(odd.width % 16, 0);
   EXPECT_EQ(odd.height % 16, 0);
+}
+
+TEST(Sizes, GptImage2ValidSizes) {
+  EXPECT_TRUE(valid_gpt_image_2_size({1024, 1024}));
+  EXPECT_TRUE(valid_gpt_image_2_size({3840, 2160}));
+  EXPECT_TRUE(valid_gpt_image_2_size({1536, 512}));
+  EXPECT_FALSE(valid_gpt_image_2_size({1254, 1254}));  // not multiples of 16
+  EXPECT_FALSE(valid_gpt_image_2_size({512, 512}));    // too few pixels
+  EXPECT_FALSE(valid_gpt_image_2_size({3840, 3840}));  // too many
+  EXPECT_FALSE(valid_gpt_image_2_size({3200, 1024 / 4}));
+}
+
+// Every size a dialect can promise maps to one gpt-image-2 takes, close in shape.
+TEST(Sizes, NearestGptImage2SizeIsValidAndCloseInShape) {
+  EXPECT_EQ(nearest_gpt_image_2_size({1024, 1024}), (Size{1024, 1024}));
+  EXPECT_EQ(nearest_gpt_image_2_size({1254, 1254}), (Size{1248, 1248}));
+  for (Size s : {Size{1254, 1254}, Size{1881, 836}, Size{887, 1774}, Size{1448, 1086},
+                 Size{1672, 941}, Size{512, 512}, Size{16, 16}, Size{3840, 3840},
+                 Size{2880, 2880}, Size{3840, 1280}, Size{1915, 821}, Size{100, 4000},
+                 Size{1, 1}}) {
+    const Size n = nearest_gpt_image_2_size(s);
+    EXPECT_TRUE(valid_gpt_image_2_size(n)) << s.width << "x" << s.height << " -> " << n.width
+                                           << "x" << n.height;
+    const double want = std::clamp(static_cast<double>(s.width) / s.height, 1.0 / 3, 3.0);
+    const double got = static_cast<double>(n.width) / n.height;
+    EXPECT_NEAR(got / want, 1.0, 0.08) << s.width << "x" << s.height;
+  }
 }
 
 }  // namespace
