@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <exception>
 #include <stdexcept>
 #include <utility>
@@ -18,6 +17,7 @@
 #include "core/fail_codes.hpp"
 #include "http/url.hpp"
 #include "providers/common/image_fit.hpp"
+#include "providers/openai/openai_wire.hpp"
 #include "runtime/offload.hpp"
 
 namespace ig::providers::relay {
@@ -52,6 +52,11 @@ GenerateError error_of(std::string_view code, std::string message, FailureClass 
 bool transient_status(unsigned status) {
   return status == 408 || status == 409 || status == 425 || status == 429 || status == 455 ||
          status >= 500;
+}
+
+/// Retry-After (or retry-after-ms) of an answer; -1 ms when none.
+milliseconds retry_after(const http::Response& r) {
+  return openai::retry_after(r).value_or(milliseconds(-1));
 }
 
 milliseconds remaining(Clock::time_point deadline) {
@@ -174,21 +179,6 @@ core::Result<RelayConfig> read_relay_config(const ProviderSettings& s) {
 }
 
 // --- failure classes
-
-std::chrono::milliseconds parse_retry_after(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-    value.remove_prefix(1);
-  }
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-    value.remove_suffix(1);
-  }
-  long long seconds = 0;
-  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (value.empty() || ec != std::errc{} || p != value.data() + value.size() || seconds < 0) {
-    return milliseconds(-1);
-  }
-  return milliseconds(std::min<long long>(seconds, 3600) * 1000);
-}
 
 GenerateError create_failure(std::string_view provider, const WireError& e,
                              milliseconds retry_after) {
@@ -341,7 +331,7 @@ asio::awaitable<RelayProvider::Step> RelayProvider::create(Run& run) {
   run.last_status = r->status;
   auto id = read_created(cfg_.dialect, r->status, r->body);
   if (!id) {
-    co_return create_failure(cfg_.name, id.error(), parse_retry_after(r->header("Retry-After")));
+    co_return create_failure(cfg_.name, id.error(), retry_after(*r));
   }
   run.upstream_id = std::move(*id);
   co_return std::nullopt;
@@ -417,7 +407,7 @@ asio::awaitable<RelayProvider::Step> RelayProvider::poll(Run& run) {
       last_problem = quoted(s.error().message);
       if (transient_status(s.error().status)) {
         hard_errors = 0;
-        delay = std::max(delay, parse_retry_after(r->header("Retry-After")));
+        delay = std::max(delay, retry_after(*r));
         continue;
       }
       if (++hard_errors >= kMaxHardPollErrors) {
@@ -553,6 +543,8 @@ asio::awaitable<GenerateResult> RelayProvider::generate(GenerateJob job) {
     result.upstream_id = run.upstream_id;
     result.http_status = static_cast<int>(run.last_status);
     if (result.error) {
+      // An upstream that echoes our key (or part of one) in its message: masked.
+      result.error->message = openai::mask_secrets(result.error->message, cfg_.common.api_key);
       result.error->http_status = result.error->http_status != 0 ? result.error->http_status
                                                                  : static_cast<int>(run.last_status);
     }

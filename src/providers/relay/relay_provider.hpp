@@ -54,10 +54,6 @@ GenerateError create_transport_failure(std::string_view provider, const http::Er
 /// else kFailed upstream_error "upstream task <id> failed: <their message>".
 GenerateError task_failure(std::string_view upstream_id, const TaskStatus& s);
 
-/// Retry-After in seconds (delta form) as milliseconds, at most an hour; -1 when absent or
-/// not a number.
-std::chrono::milliseconds parse_retry_after(std::string_view value);
-
 /// Any of the four task dialects as the upstream: creates the task (or resumes the one named
 /// by GenerateJob::resume_upstream_id), reports its id to the job's CallObserver before
 /// polling, polls with backoff until a terminal state or `common.timeout` (the whole run, create

@@ -149,15 +149,6 @@ TEST(RelayFailures, FailedTasks) {
   EXPECT_LT(failed.message.size(), 260u);  // their message is shortened
 }
 
-TEST(RelayFailures, RetryAfter) {
-  EXPECT_EQ(parse_retry_after("7"), milliseconds(7000));
-  EXPECT_EQ(parse_retry_after(" 3 "), milliseconds(3000));
-  EXPECT_EQ(parse_retry_after("99999"), milliseconds(3'600'000));
-  EXPECT_EQ(parse_retry_after(""), milliseconds(-1));
-  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), milliseconds(-1));
-  EXPECT_EQ(parse_retry_after("-1"), milliseconds(-1));
-}
-
 // --- generate() against a fake upstream
 
 Reply reply(unsigned status, std::string body, std::string type = "application/json") {
@@ -503,6 +494,17 @@ TEST_F(RelayProviderTest, CreateAnswered400IsRejectedWithTheirMessage) {
   EXPECT_EQ(r.error->code, "upstream_rejected");
   EXPECT_EQ(r.error->message, "input.prompt is required");
   EXPECT_EQ(r.error->message.find("sk-upstream-secret"), std::string::npos);
+}
+
+TEST_F(RelayProviderTest, AKeyEchoedByTheUpstreamIsMasked) {
+  start(Dialect::kUnified);
+  script_.create_reply = reply(403, R"({"error":{"code":"permission_denied",
+      "message":"key sk-upstream-secret may not use this model"}})");
+  GenerateResult r = run(config(Dialect::kUnified), job());
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->cls, FailureClass::kRouteFault);
+  EXPECT_EQ(r.error->message.find("upstream-secret"), std::string::npos) << r.error->message;
+  EXPECT_NE(r.error->message.find("may not use this model"), std::string::npos);
 }
 
 TEST_F(RelayProviderTest, CreateAnswered401IsARouteFault) {
