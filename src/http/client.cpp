@@ -3,9 +3,6 @@
 #include <exception>
 #include <optional>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/detail/tls.hpp"
 #include "http/url.hpp"
 
 namespace ig::http {
@@ -36,7 +34,9 @@ constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 // DNS lookup that outlives it, which the system resolver cannot be asked to abandon.
 constexpr auto kGrace = std::chrono::milliseconds(200);
 
-using TlsStream = ssl::stream<beast::tcp_stream>;
+using detail::configure_tls;
+using detail::tls_reason;
+using detail::TlsStream;
 
 /// One request/response exchange on one connection. The references outlive the exchange.
 struct Exchange {
@@ -52,47 +52,6 @@ Error timed_out(const Exchange& x, std::string_view doing) {
   return make_error(ErrorKind::kTimeout, "timed out after " + std::to_string(x.timeout.count()) +
                                              " ms " + std::string(doing) + " " +
                                              x.target.host_header);
-}
-
-/// OpenSSL's reason, plus the certificate verification result when that is what failed.
-std::string tls_reason(const error_code& ec, SSL* ssl) {
-  std::string reason = ec.message();
-  if (ec.category() == asio::error::get_ssl_category()) {
-    if (const char* r = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
-      reason = r;
-    }
-  }
-  const long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
-    reason.append(" (").append(X509_verify_cert_error_string(verify)).append(")");
-  }
-  return reason;
-}
-
-/// Peer verification against the trust store and the URL's host; SNI for names only.
-void configure_tls(TlsStream& stream, const Target& target, error_code& ec) {
-  stream.set_verify_mode(ssl::verify_peer, ec);
-  if (ec) {
-    return;
-  }
-  stream.set_verify_callback(
-      [check = ssl::host_name_verification(target.host), is_ip = target.host_is_ip](
-          bool preverified, ssl::verify_context& ctx) mutable {
-        const bool ok = check(preverified, ctx);
-        if (preverified && !ok) {
-          // Recorded so that the error message names the mismatch.
-          X509_STORE_CTX_set_error(ctx.native_handle(), is_ip ? X509_V_ERR_IP_ADDRESS_MISMATCH
-                                                              : X509_V_ERR_HOSTNAME_MISMATCH);
-        }
-        return ok;
-      },
-      ec);
-  if (ec || target.host_is_ip) {
-    return;  // RFC 6066: no SNI for IP literals
-  }
-  if (SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()) != 1) {
-    ec = error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category());
-  }
 }
 
 bhttp::request<bhttp::string_body> build_request(const Exchange& x) {
@@ -243,15 +202,7 @@ struct Client::Impl {
 
 Client::Client(ClientConfig config) : impl_(std::make_unique<Impl>()) {
   impl_->config = std::move(config);
-  auto& tls = impl_->tls;
-  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                  ssl::context::no_compression);
-  tls.set_verify_mode(ssl::verify_peer);
-  // The system store (SSL_CERT_FILE / SSL_CERT_DIR override it). Should it be missing, every
-  // handshake fails verification with a message that says so: no silent downgrade.
-  error_code ignored;
-  tls.set_default_verify_paths(ignored);
+  detail::configure_client_context(impl_->tls);
 }
 
 Client::~Client() = default;
