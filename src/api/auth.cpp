@@ -50,7 +50,12 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
       co_return it->second.key;
     }
   }
-  auto key = co_await runtime::offload(pool_, [&] { return store_.find_key_by_hash(hash); });
+  auto found = co_await runtime::offload(pool_, [&] { return store_.find_key_by_hash(hash); });
+  if (!found) {
+    // The key may well be valid: a client must not be told otherwise (and drop it).
+    co_return core::make_error(core::ErrorCode::kUnavailable, "the key store is unavailable");
+  }
+  auto& key = *found;
   if (!key) {
     co_return unauthorized("invalid API key");
   }

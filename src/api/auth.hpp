@@ -28,7 +28,8 @@ class Authenticator {
                 std::chrono::milliseconds ttl);
 
   /// The active key named by an `Authorization: Bearer sk-…` header value; otherwise
-  /// kUnauthorized with a message that says what is wrong.
+  /// kUnauthorized with a message that says what is wrong, or kUnavailable when the key store
+  /// cannot be read.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(std::string_view header);
 
  private:

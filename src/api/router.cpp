@@ -332,13 +332,16 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, std::string_vi
   }
   auto [page, page_size] = *paging;
   auto listed = co_await d_.tasks.list(*key, page, page_size);
+  if (!listed) {
+    co_return error_in(Dialect::kTasks, listed.error());
+  }
   std::vector<std::vector<std::string>> urls;
-  for (const auto& t : listed.tasks) {
+  for (const auto& t : listed->tasks) {
     urls.push_back(result_urls(t));
   }
-  co_return json_response(200, tasks_dialect::render_list(listed.tasks, urls,
+  co_return json_response(200, tasks_dialect::render_list(listed->tasks, urls,
                                                           d_.clock.now_ms() / 1000, page,
-                                                          page_size, listed.total));
+                                                          page_size, listed->total));
 }
 
 boost::asio::awaitable<Response> Router::cancel_task(Request& req, std::string_view id) {

@@ -123,6 +123,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"dispatcher.concurrency", integer(&Config::concurrency, 1, 1024)},
       {"dispatcher.lease_ms", integer(&Config::lease_ms, 100, kBig)},
       {"dispatcher.poll_ms", integer(&Config::poll_ms, 10, kBig)},
+      {"dispatcher.max_attempts", integer(&Config::max_attempts, 1, 100)},
       {"sandbox.latency_ms", integer(&Config::sandbox_latency_ms, 0, kBig)},
       {"sandbox.failure_rate", real(&Config::sandbox_failure_rate, 0.0, 1.0)},
       {"media.input_max_bytes", integer(&Config::input_max_bytes, 1, kBig)},

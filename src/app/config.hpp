@@ -45,6 +45,7 @@ struct Config {
   int concurrency = 4;
   std::int64_t lease_ms = 30'000;
   std::int64_t poll_ms = 500;
+  int max_attempts = 3;  // claims of one task before it fails (too_many_attempts)
   // [sandbox]
   std::int64_t sandbox_latency_ms = 1000;
   double sandbox_failure_rate = 0.0;

@@ -10,6 +10,7 @@
 #include "app/config.hpp"
 #include "app/generate.hpp"
 #include "app/serve.hpp"
+#include "app/tasks_cli.hpp"
 
 extern char** environ;
 
@@ -75,6 +76,15 @@ int main(int argc, char** argv) {
   keys_create->add_option("--data-dir", data_dir, "Data directory (./data)");
   keys_create->add_option("--config", config_file, "TOML configuration file");
 
+  auto* tasks = app.add_subcommand("tasks", "Inspect tasks");
+  tasks->require_subcommand(1);
+  auto* tasks_show =
+      tasks->add_subcommand("show", "Print a task, its upstream and its upstream calls");
+  std::string task_id;
+  tasks_show->add_option("id", task_id, "The task's public id")->required();
+  tasks_show->add_option("--data-dir", data_dir, "Data directory (./data)");
+  tasks_show->add_option("--config", config_file, "TOML configuration file");
+
   auto* generate = app.add_subcommand("generate", "Create a task, wait for it, download results");
   ig::app::GenerateOptions gen;
   std::string gen_dialect = "jobs";
@@ -135,6 +145,9 @@ int main(int argc, char** argv) {
   }
   if (keys_create->parsed()) {
     return ig::app::create_key(config, key_name, credits);
+  }
+  if (tasks_show->parsed()) {
+    return ig::app::show_task(config, task_id, std::cout, std::cerr);
   }
   return 2;
 }

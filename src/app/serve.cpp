@@ -76,6 +76,15 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& s) {
   return asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(p));
 }
 
+std::string lease_owner() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" +
+         core::random_alnum(core::default_random(), 6);
+}
+
+}  // namespace
+
 core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -89,15 +98,6 @@ core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& confi
   opts.synchronous = config.sqlite_synchronous;
   return store::SqliteStore::open(opts);
 }
-
-std::string lease_owner() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return std::string(host) + ":" + std::to_string(getpid()) + ":" +
-         core::random_alnum(core::default_random(), 6);
-}
-
-}  // namespace
 
 int create_key(const Config& config, const std::string& name, std::int64_t credits) {
   auto store = open_store(config);
@@ -194,6 +194,7 @@ int serve(const Config& config) {
   dcfg.concurrency = config.concurrency;
   dcfg.lease = ms(config.lease_ms);
   dcfg.poll = ms(config.poll_ms);
+  dcfg.max_attempts = config.max_attempts;
   dcfg.owner = lease_owner();
   tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, registry, inputs, results, clock,
                                dcfg);

@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace ig::core {
 namespace json = boost::json;
 
@@ -118,6 +121,45 @@ std::vector<ResultObject> decode_results(std::string_view text) {
                                static_cast<int>(int_of(o, "height", 0))});
   }
   return out;
+}
+
+namespace {
+
+// The fields of TokenUsage with their storage names, in encoding order.
+constexpr std::pair<std::string_view, std::int64_t TokenUsage::*> kUsageFields[] = {
+    {"input_tokens", &TokenUsage::input_tokens},
+    {"input_text_tokens", &TokenUsage::input_text_tokens},
+    {"input_image_tokens", &TokenUsage::input_image_tokens},
+    {"output_tokens", &TokenUsage::output_tokens},
+    {"total_tokens", &TokenUsage::total_tokens},
+};
+
+}  // namespace
+
+std::string encode_usage(const TokenUsage& u) {
+  json::object o;
+  for (const auto& [name, field] : kUsageFields) {
+    if (u.*field >= 0) {
+      o[name] = u.*field;
+    }
+  }
+  return o.empty() ? std::string() : json::serialize(o);
+}
+
+TokenUsage decode_usage(std::string_view text) {
+  TokenUsage u;
+  if (text.empty()) {
+    return u;
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return u;
+  }
+  for (const auto& [name, field] : kUsageFields) {
+    u.*field = std::max<std::int64_t>(-1, int_of(v.get_object(), name, -1));
+  }
+  return u;
 }
 
 namespace {

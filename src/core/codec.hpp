@@ -17,6 +17,11 @@ std::optional<GenerationRequest> decode_request(std::string_view json);
 std::string encode_results(const std::vector<ResultObject>& results);
 std::vector<ResultObject> decode_results(std::string_view json);
 
+/// Storage encoding of token usage: a compact JSON object of the counts that are known
+/// (>= 0), or "" when none is. Decoding "" or anything unreadable gives all -1.
+std::string encode_usage(const TokenUsage& u);
+TokenUsage decode_usage(std::string_view json);
+
 /// Number of Unicode code points in valid UTF-8 text.
 std::size_t count_code_points(std::string_view utf8);
 

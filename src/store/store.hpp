@@ -28,10 +28,43 @@ struct Claim {
   std::int64_t lease_until_ms = 0;
 };
 
+/// What one claim_tasks call did: the tasks it claimed, and the tasks it failed instead
+/// because another claim would have exceeded max_attempts (for the dispatcher to log).
+struct ClaimBatch {
+  std::vector<Claim> claims;          // oldest first: (created_ms, row_id)
+  std::vector<core::Task> exhausted;  // now failed with fail_code "too_many_attempts"
+};
+
 /// One page of a key's tasks (newest first) and how many the key has in all.
 struct TaskPage {
   std::vector<core::Task> tasks;
   std::int64_t total = 0;
+};
+
+/// The outcome of a write fenced by the attempt number (RELIABILITY.md). A database failure is
+/// not a Fence: it is the Error of the core::Result<Fence>, and the caller may retry.
+enum class Fence {
+  kApplied,    // the task was running under that attempt and the write landed
+  kFencedOut,  // it is not running under that attempt any more (lease lost, cancelled,
+               // finished): nothing was written
+};
+
+/// One call to an upstream provider, as logged while it runs (append-only; not fenced).
+struct UpstreamCall {
+  std::int64_t id = 0;
+  std::int64_t task_row = 0;
+  int attempt = 0;  // the claim attempt that made the call
+  std::string route;
+  std::string provider_kind;
+  std::string upstream_id;
+  int http_status = 0;
+  std::int64_t started_ms = 0;
+  std::int64_t duration_ms = -1;  // -1 while in flight
+  /// "" when it succeeded; a FailureClass word (no_work, route_fault, rejected, unknown,
+  /// failed); "in_flight" until finished.
+  std::string error_class;
+  std::string error_code;
+  std::string message;
 };
 
 /// Durable state of the gateway. Every method is blocking and thread-safe: call it from the
@@ -41,40 +74,77 @@ class Store {
  public:
   virtual ~Store() = default;
 
+  // Reads and writes that return a core::Result report a database failure as an Error
+  // (kUnavailable when the database stayed locked, else kInternal; the message holds no SQL),
+  // never as "absent", "fenced out" or "false".
+
   // --- keys
   virtual core::Result<ApiKey> create_key(const ApiKey& key) = 0;
-  virtual std::optional<ApiKey> find_key_by_hash(const std::string& secret_hash) = 0;
-  virtual std::optional<ApiKey> find_key_by_prefix(const std::string& prefix) = 0;
+  /// The key with this hash; nullopt when there is none.
+  virtual core::Result<std::optional<ApiKey>> find_key_by_hash(const std::string& secret_hash) = 0;
+  /// The key with this prefix; nullopt when there is none (always for "").
+  virtual core::Result<std::optional<ApiKey>> find_key_by_prefix(const std::string& prefix) = 0;
+  /// -1 when the database cannot be read.
   virtual std::int64_t count_keys() = 0;
 
   // --- tasks
   /// Inserts a new task in state queued with attempt 0. Fails (kConflict) if the id exists.
   virtual core::Status insert_task(const core::Task& task) = 0;
-  /// The task with this public id, whoever owns it (callers check key_id).
-  virtual std::optional<core::Task> get_task(const std::string& id) = 0;
+  /// The task with this public id, whoever owns it (callers check key_id); nullopt when none.
+  virtual core::Result<std::optional<core::Task>> get_task(const std::string& id) = 0;
 
   /// Claims up to `max` tasks that are queued, or running with an expired lease (oldest
   /// first): state → running, attempt + 1, started_ms set if 0, lease to `lease_until_ms`,
-  /// lease owner recorded.
-  virtual std::vector<Claim> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
-                                         std::int64_t lease_until_ms) = 0;
-  /// Extends the lease if the task is still running under `attempt`. False: the lease is lost.
-  virtual bool renew_lease(std::int64_t row_id, int attempt, std::int64_t lease_until_ms) = 0;
-  /// Writes the terminal outcome if the task is still running under `attempt` (fenced).
-  /// False: another attempt owns the task now and nothing was written.
-  virtual bool complete_task(std::int64_t row_id, int attempt, const core::TaskOutcome& out) = 0;
+  /// lease owner recorded. A candidate already claimed `max_attempts` times is not claimed: in
+  /// the same transaction it is failed ("too_many_attempts", completed_ms = now_ms, lease
+  /// cleared) and returned in `exhausted`. `max_attempts` must be >= 1.
+  virtual core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max,
+                                               std::int64_t now_ms, std::int64_t lease_until_ms,
+                                               int max_attempts) = 0;
+  /// Extends the lease if the task is still running under `attempt`.
+  virtual core::Result<Fence> renew_lease(std::int64_t row_id, int attempt,
+                                          std::int64_t lease_until_ms) = 0;
+  /// Writes the terminal outcome (state, fail code and message, results, usage) if the task is
+  /// still running under `attempt`. `out.state` must be terminal (else kInvalidRequest).
+  virtual core::Result<Fence> complete_task(std::int64_t row_id, int attempt,
+                                            const core::TaskOutcome& out) = 0;
   /// Returns a running task to queued (keeping its attempt count) so another worker may take
   /// it at once; used on graceful shutdown. Fenced like complete_task.
-  virtual bool release_task(std::int64_t row_id, int attempt) = 0;
-  /// Stores the resolved size of a task whose size depended on its reference image.
-  virtual bool set_task_size(std::int64_t row_id, int attempt, int width, int height) = 0;
+  virtual core::Result<Fence> release_task(std::int64_t row_id, int attempt) = 0;
+  /// Stores the resolved size of a task whose size depended on its reference image. Fenced.
+  virtual core::Result<Fence> set_task_size(std::int64_t row_id, int attempt, int width,
+                                            int height) = 0;
+  /// Records where the task's paid work lives: the route and that upstream's id for it (a
+  /// relay's task id). Written before the provider polls, so a restart finds the work again.
+  /// Fenced.
+  virtual core::Result<Fence> set_upstream(std::int64_t row_id, int attempt,
+                                           const std::string& route,
+                                           const std::string& upstream_id) = 0;
 
   /// The key's tasks, newest first, skipping `offset`, at most `limit`.
-  virtual TaskPage list_tasks(std::int64_t key_id, std::int64_t offset, int limit) = 0;
+  virtual core::Result<TaskPage> list_tasks(std::int64_t key_id, std::int64_t offset,
+                                            int limit) = 0;
   /// Cancels a queued or running task: state → cancelled, fail_code "cancelled", completed_ms
   /// set, lease cleared (a running worker is fenced out). False when the task was not queued or
-  /// running (already terminal), or on a database error.
-  virtual bool cancel_task(std::int64_t row_id, std::int64_t now_ms) = 0;
+  /// running (already terminal, or no such row).
+  virtual core::Result<bool> cancel_task(std::int64_t row_id, std::int64_t now_ms) = 0;
+
+  // --- upstream call log (append-only, not fenced: a late run's calls are facts too)
+  /// Records a call about to be sent (error_class "in_flight", duration_ms -1, started_ms now
+  /// when 0) and returns its id. Written before the request leaves, so a crash mid-call leaves
+  /// an in_flight row. kInvalidRequest when `call.task_row` names no task.
+  virtual core::Result<std::int64_t> begin_upstream_call(const UpstreamCall& call) = 0;
+  /// Records how the call ended: `error_class` is "" (succeeded) or a FailureClass word;
+  /// `duration_ms` >= 0; an empty `upstream_id` keeps the one recorded at the start.
+  /// kNotFound for an unknown id, kConflict for a call already finished.
+  virtual core::Status finish_upstream_call(std::int64_t id, int http_status,
+                                            std::int64_t duration_ms,
+                                            const std::string& error_class,
+                                            const std::string& error_code,
+                                            const std::string& message,
+                                            const std::string& upstream_id) = 0;
+  /// The task's calls, oldest first.
+  virtual core::Result<std::vector<UpstreamCall>> list_upstream_calls(std::int64_t task_row) = 0;
 
   /// Number of tasks in each state (every state present, zero when none).
   virtual std::map<core::TaskState, std::int64_t> count_tasks_by_state() = 0;

@@ -111,8 +111,17 @@ asio::awaitable<void> Dispatcher::loop() {
       const std::int64_t until = now + config_.lease.count();
       std::vector<store::Claim> claims;
       try {
-        claims = co_await runtime::offload(
-            pool_, [&] { return store_.claim_tasks(config_.owner, free, now, until); });
+        auto batch = co_await runtime::offload(pool_, [&] {
+          return store_.claim_tasks(config_.owner, free, now, until, config_.max_attempts);
+        });
+        if (batch) {
+          claims = std::move(batch->claims);
+          for (const auto& t : batch->exhausted) {
+            spdlog::warn("task={} attempt={} failed: {}", t.id, t.attempt, t.fail_code);
+          }
+        } else {
+          spdlog::error("claiming tasks failed: {}", batch.error().message);
+        }
       } catch (const std::exception& e) {
         spdlog::error("claiming tasks failed: {}", e.what());
       }
@@ -122,7 +131,8 @@ asio::awaitable<void> Dispatcher::loop() {
           // Claimed while stopping: hand it straight back.
           const auto row = c.task.row_id;
           const int attempt = c.task.attempt;
-          co_await runtime::offload(pool_, [&] { return store_.release_task(row, attempt); });
+          (void)co_await runtime::offload(pool_,
+                                          [&] { return store_.release_task(row, attempt); });
           continue;
         }
         launch(std::move(c));
@@ -215,7 +225,7 @@ asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
       co_return;  // the run ended (or is being stopped); its lease is no longer ours to keep
     }
     const std::int64_t until = clock_.now_ms() + config_.lease.count();
-    bool kept = true;
+    core::Result<store::Fence> kept = store::Fence::kApplied;
     try {
       kept = co_await runtime::offload(
           pool_, [this, row, attempt, until] { return store_.renew_lease(row, attempt, until); });
@@ -226,6 +236,12 @@ asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
       continue;
     }
     if (!kept) {
+      // As above: a database error is not a lost lease.
+      spdlog::error("task={} attempt={} renewing the lease failed: {}", claim.task.id, attempt,
+                    kept.error().message);
+      continue;
+    }
+    if (*kept == store::Fence::kFencedOut) {
       spdlog::warn("task={} attempt={} lease lost; abandoning this run", claim.task.id, attempt);
       std::lock_guard lock(mu_);
       unfinished_.erase({row, attempt});
@@ -258,7 +274,7 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
   }
   outcome.completed_ms = clock_.now_ms();
   const auto row = task.row_id;
-  bool written = false;
+  core::Result<store::Fence> written = store::Fence::kFencedOut;
   try {
     written = co_await runtime::offload(
         pool_, [&] { return store_.complete_task(row, attempt, outcome); });
@@ -268,11 +284,17 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
                   e.what());
     co_return;
   }
+  if (!written) {
+    // As above (a database error is not a lost lease).
+    spdlog::error("task={} attempt={} writing the outcome failed: {}", task.id, attempt,
+                  written.error().message);
+    co_return;
+  }
   {
     std::lock_guard lock(mu_);
     unfinished_.erase({row, attempt});
   }
-  if (!written) {
+  if (*written == store::Fence::kFencedOut) {
     spdlog::warn("task={} attempt={} finished after losing its lease; result discarded", task.id,
                  attempt);
     co_return;
@@ -318,7 +340,7 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   if (auto size = output_size(req, job); size != req.size) {
     req.size = size;
     const auto row = task.row_id;
-    co_await runtime::offload(
+    (void)co_await runtime::offload(
         pool_, [&] { return store_.set_task_size(row, attempt, size.width, size.height); });
   }
   job.request = req;
@@ -410,10 +432,13 @@ asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
     leftover.swap(unfinished_);
   }
   for (const auto& [row, attempt] : leftover) {
-    const bool released =
+    const auto released =
         co_await runtime::offload(pool_, [&] { return store_.release_task(row, attempt); });
     spdlog::info("task row={} attempt={} {}", row, attempt,
-                 released ? "released for another run" : "was no longer ours");
+                 !released                                ? "could not be released: " +
+                                                                released.error().message
+                 : *released == store::Fence::kApplied ? std::string("released for another run")
+                                                        : std::string("was no longer ours"));
   }
 }
 

@@ -36,6 +36,7 @@ struct DispatcherConfig {
   std::chrono::milliseconds lease{30'000};  // a running task's lease; renewed every lease/3
   std::chrono::milliseconds poll{500};      // how often to look for work without a wake-up
   std::string owner;                        // lease owner name ("host:pid:random")
+  int max_attempts = 3;  // claims of one task before it fails with too_many_attempts
 };
 
 /// Runs queued tasks: claims them under a lease, loads inputs, calls the provider, stores the

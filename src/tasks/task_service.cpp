@@ -10,6 +10,18 @@
 #include <boost/asio/use_awaitable.hpp>
 
 namespace ig::tasks {
+namespace {
+
+// A store failure as a client sees it: 503 while the database is busy (kUnavailable), else a
+// 500; never a 404 or a 409. The store's own message went to the log.
+core::Error store_failure(const core::Error& e, std::string what) {
+  const bool busy = e.code == core::ErrorCode::kUnavailable;
+  return core::make_error(busy ? core::ErrorCode::kUnavailable : core::ErrorCode::kInternal,
+                          what + (busy ? ": the task store is busy; try again"
+                                       : ": the task store failed; try again later"));
+}
+
+}  // namespace
 
 TaskService::TaskService(store::Store& store, storage::ResultStorage& uploads,
                          runtime::BlockingExecutor pool, const core::Clock& clock,
@@ -129,21 +141,27 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
 boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::ApiKey& key,
                                                                   std::string id) {
   auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
-  if (!task || task->key_id != key.id) {
+  if (!task) {
+    co_return store_failure(task.error(), "could not read task " + core::echo_text(id, 128));
+  }
+  if (!*task || (*task)->key_id != key.id) {
     co_return core::make_error(core::ErrorCode::kNotFound,
                                "task not found: " + core::echo_text(id, 128), "task_id");
   }
-  co_return std::move(*task);
+  co_return std::move(**task);
 }
 
-boost::asio::awaitable<store::TaskPage> TaskService::list(const store::ApiKey& key, int page,
-                                                         int page_size) {
+boost::asio::awaitable<core::Result<store::TaskPage>> TaskService::list(const store::ApiKey& key,
+                                                                       int page, int page_size) {
   const std::int64_t offset = static_cast<std::int64_t>(page - 1) * page_size;
   const std::int64_t key_id = key.id;
-  co_return co_await runtime::offload(
-      pool_, [this, key_id, offset, page_size] {
-        return store_.list_tasks(key_id, offset, page_size);
-      });
+  auto listed = co_await runtime::offload(pool_, [this, key_id, offset, page_size] {
+    return store_.list_tasks(key_id, offset, page_size);
+  });
+  if (!listed) {
+    co_return store_failure(listed.error(), "could not list the tasks");
+  }
+  co_return std::move(*listed);
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store::ApiKey& key,
@@ -154,9 +172,12 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
   }
   const std::int64_t row = task->row_id;
   const std::int64_t now = clock_.now_ms();
-  const bool cancelled =
+  const auto cancelled =
       co_await runtime::offload(pool_, [this, row, now] { return store_.cancel_task(row, now); });
   if (!cancelled) {
+    co_return store_failure(cancelled.error(), "could not cancel task " + core::echo_text(id, 128));
+  }
+  if (!*cancelled) {
     co_return core::make_error(core::ErrorCode::kConflict,
                                "task " + id + " has already ended and cannot be cancelled",
                                "task_id");
@@ -174,10 +195,15 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto task = co_await get(key, id);
-    if (!task || core::is_terminal(task->state)) {
+    // A busy database (kUnavailable) is asked again at the next interval until the deadline.
+    const bool busy = !task && task.error().code == core::ErrorCode::kUnavailable;
+    if (!busy && (!task || core::is_terminal(task->state))) {
       co_return task;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
+      if (busy) {
+        co_return task;
+      }
       co_return core::make_error(core::ErrorCode::kUnavailable,
                                  "the image was not ready in time; task " + id +
                                      " is still running");

@@ -57,8 +57,10 @@ class TaskService {
   /// task is indistinguishable from a missing one).
   boost::asio::awaitable<core::Result<core::Task>> get(const store::ApiKey& key, std::string id);
 
-  /// The key's tasks, newest first: page 1.. of `page_size`.
-  boost::asio::awaitable<store::TaskPage> list(const store::ApiKey& key, int page, int page_size);
+  /// The key's tasks, newest first: page 1.. of `page_size`. kInternal or kUnavailable when the
+  /// store cannot be read (get, cancel and wait answer the same, never kNotFound for it).
+  boost::asio::awaitable<core::Result<store::TaskPage>> list(const store::ApiKey& key, int page,
+                                                            int page_size);
 
   /// Cancels the key's task if it is queued or running; kNotFound for another key's or a
   /// missing task, kConflict when it has already ended. Returns the task as it is afterwards.

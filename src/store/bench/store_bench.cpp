@@ -132,7 +132,7 @@ void BM_GetTask(benchmark::State& state) {
   std::uniform_int_distribution<int> pick(0, kPreloaded - 1);
   for (auto _ : state) {
     auto task = g_fixture->store->get_task("bench-" + std::to_string(pick(rng)));
-    if (!task) {
+    if (!task.ok() || !task->has_value()) {
       state.SkipWithError("get_task missed");
       break;
     }

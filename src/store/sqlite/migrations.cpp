@@ -53,8 +53,39 @@ CREATE INDEX tasks_claim ON tasks (state, created_ms, row_id, lease_until_ms);
 CREATE INDEX tasks_by_key ON tasks (key_id, created_ms);
 )sql";
 
+// Where a task's paid work lives and what it cost; the log of every upstream call.
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE tasks ADD COLUMN usage_json     TEXT NOT NULL DEFAULT '';  -- core::encode_usage
+ALTER TABLE tasks ADD COLUMN upstream_route TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN upstream_id    TEXT NOT NULL DEFAULT '';
+
+-- Claim also checks max_attempts from the index alone (attempt appended).
+DROP INDEX tasks_claim;
+CREATE INDEX tasks_claim ON tasks (state, created_ms, row_id, lease_until_ms, attempt);
+
+-- Append-only: a row is written before the request leaves and finished when it ends, so a
+-- crash mid-call leaves it 'in_flight'.
+CREATE TABLE upstream_calls (
+  id            INTEGER PRIMARY KEY,
+  task_row      INTEGER NOT NULL REFERENCES tasks(row_id) ON DELETE CASCADE,
+  attempt       INTEGER NOT NULL,  -- the claim attempt that made the call
+  route         TEXT    NOT NULL DEFAULT '',
+  provider_kind TEXT    NOT NULL DEFAULT '',
+  upstream_id   TEXT    NOT NULL DEFAULT '',
+  http_status   INTEGER NOT NULL DEFAULT 0,
+  started_ms    INTEGER NOT NULL,
+  duration_ms   INTEGER NOT NULL DEFAULT -1,       -- -1 while in flight
+  error_class   TEXT    NOT NULL DEFAULT 'in_flight',  -- '' succeeded, else a FailureClass word
+  error_code    TEXT    NOT NULL DEFAULT '',
+  message       TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE INDEX upstream_calls_by_task ON upstream_calls (task_row);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
+    Migration{2, kV2},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

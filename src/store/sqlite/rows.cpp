@@ -30,6 +30,9 @@ core::Result<core::Task> read_task(const Statement& st) {
   t.fail_code = st.text(sql::kColFailCode);
   t.fail_msg = st.text(sql::kColFailMsg);
   t.results = core::decode_results(st.text(sql::kColResults));
+  t.usage = core::decode_usage(st.text(sql::kColUsage));
+  t.upstream_route = st.text(sql::kColUpstreamRoute);
+  t.upstream_id = st.text(sql::kColUpstreamId);
   return t;
 }
 
@@ -43,6 +46,23 @@ ApiKey read_key(const Statement& st) {
   k.credits = st.int64(5);
   k.created_ms = st.int64(6);
   return k;
+}
+
+UpstreamCall read_upstream_call(const Statement& st) {
+  UpstreamCall c;
+  c.id = st.int64(0);
+  c.task_row = st.int64(1);
+  c.attempt = static_cast<int>(st.int64(2));
+  c.route = st.text(3);
+  c.provider_kind = st.text(4);
+  c.upstream_id = st.text(5);
+  c.http_status = static_cast<int>(st.int64(6));
+  c.started_ms = st.int64(7);
+  c.duration_ms = st.int64(8);
+  c.error_class = st.text(9);
+  c.error_code = st.text(10);
+  c.message = st.text(11);
+  return c;
 }
 
 std::int64_t read_lease_until(const Statement& st) {

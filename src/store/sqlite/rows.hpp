@@ -18,4 +18,7 @@ std::int64_t read_lease_until(const Statement& st);
 /// The key in the current row of a statement selecting the key columns (kKeyByHash, …).
 ApiKey read_key(const Statement& st);
 
+/// The call in the current row of a statement selecting the call columns (kListUpstreamCalls).
+UpstreamCall read_upstream_call(const Statement& st);
+
 }  // namespace ig::store::detail

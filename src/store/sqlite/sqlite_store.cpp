@@ -9,10 +9,11 @@
 #include <string_view>
 #include <utility>
 
-#include "core/clock.hpp"
 #include "core/codec.hpp"
+#include "core/fail_codes.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/ops.hpp"
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/statements.hpp"
 #include "store/sqlite/writer.hpp"
@@ -21,7 +22,13 @@ namespace ig::store {
 namespace {
 
 using detail::Connection;
+using detail::guarded;
+using detail::internal;
+using detail::no_reader;
+using detail::run_fenced;
+using detail::run_write;
 using detail::Statement;
+using detail::wall_ms;
 namespace sql = detail::sql;
 
 std::atomic<std::uint64_t> g_next_instance{1};
@@ -29,65 +36,6 @@ std::atomic<std::uint64_t> g_next_instance{1};
 // Readers of stores that are closed stay in a thread's cache (never matched again) until it
 // holds this many entries and is dropped.
 constexpr std::size_t kMaxCachedStores = 8;
-
-// --- helpers
-
-std::int64_t wall_ms() {
-  return core::SystemClock{}.now_ms();
-}
-
-// Runs `body`; an exception becomes `fallback()` and a log line, so none escapes a Store method.
-template <class F, class Fallback>
-auto guarded(std::string_view what, F&& body, Fallback&& fallback) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    spdlog::error("store: {} threw: {}", what, e.what());
-  } catch (...) {
-    spdlog::error("store: {} threw", what);
-  }
-  return fallback();
-}
-
-core::Error internal(std::string_view what) {
-  return core::make_error(core::ErrorCode::kInternal, "store: " + std::string(what) + " failed");
-}
-
-// Runs `body(Connection&) -> Result<T>` on the writer and hands back its value once committed.
-template <class T, class F>
-core::Result<T> run_write(detail::Writer& writer, F&& body) {
-  std::optional<T> out;
-  auto op = [&](Connection& c) -> core::Status {
-    core::Result<T> r = body(c);
-    if (!r.ok()) {
-      return r.error();
-    }
-    out.emplace(std::move(r).value());
-    return core::ok_status();
-  };
-  core::Status s = writer.submit(op);
-  if (!s.ok()) {
-    return s.error();
-  }
-  return std::move(*out);
-}
-
-// A fenced UPDATE: true iff exactly one row changed. Errors are logged where they happen.
-template <class Bind>
-bool run_fenced(detail::Writer& writer, const char* update, std::string_view what, Bind&& bind) {
-  auto r = run_write<bool>(writer, [&](Connection& c) -> core::Result<bool> {
-    auto st = c.prepare(update, what);
-    if (!st.ok()) {
-      return st.error();
-    }
-    bind(*st);
-    if (int rc = st->step(); rc != SQLITE_DONE) {
-      return c.error(rc, what);
-    }
-    return st->changes() == 1;
-  });
-  return r.ok() && *r;
-}
 
 // First column of the first row of a one-off statement (PRAGMAs at open), uncached.
 core::Result<std::string> query_text(Connection& conn, const char* text, std::string_view what) {
@@ -250,43 +198,111 @@ core::Result<ApiKey> SqliteStore::create_key(const ApiKey& key) {
 namespace {
 
 // One row of a key lookup on a read connection.
-std::optional<ApiKey> find_key(Connection* c, const char* query, const std::string& value,
-                               std::string_view what) {
+core::Result<std::optional<ApiKey>> find_key(Connection* c, const char* query,
+                                             const std::string& value, std::string_view what) {
   if (c == nullptr) {
-    return std::nullopt;
+    return no_reader(what);
   }
   auto st = c->prepare(query, what);
   if (!st.ok()) {
-    return std::nullopt;
+    return st.error();
   }
   st->bind(1, value);
   int rc = st->step();
   if (rc == SQLITE_ROW) {
-    return detail::read_key(*st);
+    return std::optional<ApiKey>(detail::read_key(*st));
   }
   if (rc != SQLITE_DONE) {
-    c->error(rc, what);
+    return c->error(rc, what);
   }
-  return std::nullopt;
+  return std::optional<ApiKey>();
+}
+
+// Every task a RETURNING statement yields. An unreadable row is an error (logged by read_task)
+// that rolls back the write.
+core::Result<std::vector<core::Task>> returned_tasks(Connection& c, Statement& st,
+                                                    std::string_view what,
+                                                    std::vector<std::int64_t>* leases = nullptr) {
+  std::vector<core::Task> out;
+  int rc = SQLITE_OK;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    auto task = detail::read_task(st);
+    if (!task.ok()) {
+      return task.error();
+    }
+    out.push_back(std::move(*task));
+    if (leases != nullptr) {
+      leases->push_back(detail::read_lease_until(st));
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    return c.error(rc, what);
+  }
+  return out;
+}
+
+// The claim transaction: first fail the exhausted candidates, then claim. Both statements walk
+// the same window of candidates, so the claim never takes a task the first one left behind.
+core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, int max,
+                                     std::int64_t now_ms, std::int64_t lease_until_ms,
+                                     int max_attempts) {
+  ClaimBatch out;
+  {
+    auto st = c.prepare(sql::kExhaustTasks, "claim_tasks");
+    if (!st.ok()) {
+      return st.error();
+    }
+    st->bind(1, core::fail::kTooManyAttempts);
+    st->bind(3, now_ms);
+    st->bind(4, std::int64_t{max});
+    st->bind(5, std::int64_t{max_attempts});
+    auto exhausted = returned_tasks(c, *st, "claim_tasks");
+    if (!exhausted.ok()) {
+      return exhausted.error();
+    }
+    out.exhausted = std::move(*exhausted);
+  }
+  auto st = c.prepare(sql::kClaimTasks, "claim_tasks");
+  if (!st.ok()) {
+    return st.error();
+  }
+  st->bind(1, owner);
+  st->bind(2, lease_until_ms);
+  st->bind(3, now_ms);
+  st->bind(4, std::int64_t{max});
+  st->bind(5, std::int64_t{max_attempts});
+  std::vector<std::int64_t> leases;
+  auto claimed = returned_tasks(c, *st, "claim_tasks", &leases);
+  if (!claimed.ok()) {
+    return claimed.error();
+  }
+  for (std::size_t i = 0; i < claimed->size(); ++i) {
+    out.claims.push_back(Claim{std::move((*claimed)[i]), leases[i]});
+  }
+  return out;
+}
+
+bool older(const core::Task& a, const core::Task& b) {
+  return std::pair(a.created_ms, a.row_id) < std::pair(b.created_ms, b.row_id);
 }
 
 }  // namespace
 
-std::optional<ApiKey> SqliteStore::find_key_by_hash(const std::string& secret_hash) {
+core::Result<std::optional<ApiKey>> SqliteStore::find_key_by_hash(const std::string& secret_hash) {
   return guarded(
       "find_key_by_hash",
       [&] { return find_key(reader(), sql::kKeyByHash, secret_hash, "find_key_by_hash"); },
-      [] { return std::optional<ApiKey>(); });
+      [] { return core::Result<std::optional<ApiKey>>(internal("find_key_by_hash")); });
 }
 
-std::optional<ApiKey> SqliteStore::find_key_by_prefix(const std::string& prefix) {
+core::Result<std::optional<ApiKey>> SqliteStore::find_key_by_prefix(const std::string& prefix) {
   if (prefix.empty()) {
-    return std::nullopt;  // stored as NULL: no key has the empty prefix
+    return std::optional<ApiKey>();  // stored as NULL: no key has the empty prefix
   }
   return guarded(
       "find_key_by_prefix",
       [&] { return find_key(reader(), sql::kKeyByPrefix, prefix, "find_key_by_prefix"); },
-      [] { return std::optional<ApiKey>(); });
+      [] { return core::Result<std::optional<ApiKey>>(internal("find_key_by_prefix")); });
 }
 
 std::int64_t SqliteStore::count_keys() {
@@ -350,81 +366,66 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
       [] { return core::Status(internal("insert_task")); });
 }
 
-std::optional<core::Task> SqliteStore::get_task(const std::string& id) {
+core::Result<std::optional<core::Task>> SqliteStore::get_task(const std::string& id) {
+  using Out = core::Result<std::optional<core::Task>>;
   return guarded(
       "get_task",
-      [&]() -> std::optional<core::Task> {
+      [&]() -> Out {
         Connection* c = reader();
         if (c == nullptr) {
-          return std::nullopt;
+          return no_reader("get_task");
         }
         auto st = c->prepare(sql::kGetTask, "get_task");
         if (!st.ok()) {
-          return std::nullopt;
+          return st.error();
         }
         st->bind(1, id);
         int rc = st->step();
+        if (rc == SQLITE_DONE) {
+          return std::optional<core::Task>();
+        }
         if (rc != SQLITE_ROW) {
-          if (rc != SQLITE_DONE) {
-            c->error(rc, "get_task");
-          }
-          return std::nullopt;
+          return c->error(rc, "get_task");
         }
         auto task = detail::read_task(*st);
         if (!task.ok()) {
-          return std::nullopt;
+          return task.error();
         }
-        return std::move(*task);
+        return std::optional<core::Task>(std::move(*task));
       },
-      [] { return std::optional<core::Task>(); });
+      [] { return Out(internal("get_task")); });
 }
 
-std::vector<Claim> SqliteStore::claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms) {
+core::Result<ClaimBatch> SqliteStore::claim_tasks(const std::string& owner, int max,
+                                                  std::int64_t now_ms,
+                                                  std::int64_t lease_until_ms, int max_attempts) {
+  if (max_attempts < 1) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "store: max_attempts must be at least 1");
+  }
   if (max <= 0) {
-    return {};
+    return ClaimBatch{};
   }
   return guarded(
       "claim_tasks",
-      [&]() -> std::vector<Claim> {
-        auto claims = run_write<std::vector<Claim>>(
-            *writer_, [&](Connection& c) -> core::Result<std::vector<Claim>> {
-              auto st = c.prepare(sql::kClaimTasks, "claim_tasks");
-              if (!st.ok()) {
-                return st.error();
-              }
-              st->bind(1, owner);
-              st->bind(2, lease_until_ms);
-              st->bind(3, now_ms);
-              st->bind(4, std::int64_t{max});
-              std::vector<Claim> out;
-              int rc = SQLITE_OK;
-              while ((rc = st->step()) == SQLITE_ROW) {
-                auto task = detail::read_task(*st);
-                if (!task.ok()) {
-                  return task.error();  // rolls back this claim; the row was logged
-                }
-                out.push_back(Claim{std::move(*task), detail::read_lease_until(*st)});
-              }
-              if (rc != SQLITE_DONE) {
-                return c.error(rc, "claim_tasks");
-              }
-              return out;
-            });
-        if (!claims.ok()) {
-          return {};
+      [&]() -> core::Result<ClaimBatch> {
+        auto batch = run_write<ClaimBatch>(*writer_, [&](Connection& c) {
+          return claim_batch(c, owner, max, now_ms, lease_until_ms, max_attempts);
+        });
+        if (!batch.ok()) {
+          return batch.error();
         }
         // RETURNING yields rows in no particular order.
-        std::sort(claims->begin(), claims->end(), [](const Claim& a, const Claim& b) {
-          return std::pair(a.task.created_ms, a.task.row_id) <
-                 std::pair(b.task.created_ms, b.task.row_id);
-        });
-        return std::move(*claims);
+        std::sort(batch->claims.begin(), batch->claims.end(),
+                  [](const Claim& a, const Claim& b) { return older(a.task, b.task); });
+        std::sort(batch->exhausted.begin(), batch->exhausted.end(), older);
+        return batch;
       },
-      [] { return std::vector<Claim>(); });
+      [] { return core::Result<ClaimBatch>(internal("claim_tasks")); });
 }
 
-bool SqliteStore::renew_lease(std::int64_t row_id, int attempt, std::int64_t lease_until_ms) {
+core::Result<Fence> SqliteStore::renew_lease(std::int64_t row_id, int attempt,
+                                             std::int64_t lease_until_ms) {
   return guarded(
       "renew_lease",
       [&] {
@@ -435,19 +436,22 @@ bool SqliteStore::renew_lease(std::int64_t row_id, int attempt, std::int64_t lea
           st.bind(4, wall_ms());
         });
       },
-      [] { return false; });
+      [] { return core::Result<Fence>(internal("renew_lease")); });
 }
 
-bool SqliteStore::complete_task(std::int64_t row_id, int attempt, const core::TaskOutcome& out) {
+core::Result<Fence> SqliteStore::complete_task(std::int64_t row_id, int attempt,
+                                               const core::TaskOutcome& out) {
   if (!core::is_terminal(out.state)) {
     spdlog::error("store: complete_task({}) with non-terminal state {}", row_id,
                   core::to_string(out.state));
-    return false;
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "store: complete_task needs a terminal state");
   }
   return guarded(
       "complete_task",
       [&] {
         const std::string results = core::encode_results(out.results);
+        const std::string usage = core::encode_usage(out.usage);
         const std::int64_t now = wall_ms();
         const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
         return run_fenced(*writer_, sql::kCompleteTask, "complete_task", [&](Statement& st) {
@@ -459,12 +463,13 @@ bool SqliteStore::complete_task(std::int64_t row_id, int attempt, const core::Ta
           st.bind(6, results);
           st.bind(7, completed);
           st.bind(8, now);
+          st.bind(9, usage);
         });
       },
-      [] { return false; });
+      [] { return core::Result<Fence>(internal("complete_task")); });
 }
 
-bool SqliteStore::release_task(std::int64_t row_id, int attempt) {
+core::Result<Fence> SqliteStore::release_task(std::int64_t row_id, int attempt) {
   return guarded(
       "release_task",
       [&] {
@@ -474,10 +479,11 @@ bool SqliteStore::release_task(std::int64_t row_id, int attempt) {
           st.bind(3, wall_ms());
         });
       },
-      [] { return false; });
+      [] { return core::Result<Fence>(internal("release_task")); });
 }
 
-bool SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width, int height) {
+core::Result<Fence> SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width,
+                                               int height) {
   return guarded(
       "set_task_size",
       [&] {
@@ -489,52 +495,74 @@ bool SqliteStore::set_task_size(std::int64_t row_id, int attempt, int width, int
           st.bind(5, wall_ms());
         });
       },
-      [] { return false; });
+      [] { return core::Result<Fence>(internal("set_task_size")); });
 }
 
-TaskPage SqliteStore::list_tasks(std::int64_t key_id, std::int64_t offset, int limit) {
+core::Result<Fence> SqliteStore::set_upstream(std::int64_t row_id, int attempt,
+                                              const std::string& route,
+                                              const std::string& upstream_id) {
+  return guarded(
+      "set_upstream",
+      [&] {
+        return run_fenced(*writer_, sql::kSetUpstream, "set_upstream", [&](Statement& st) {
+          st.bind(1, row_id);
+          st.bind(2, std::int64_t{attempt});
+          st.bind(3, route);
+          st.bind(4, upstream_id);
+          st.bind(5, wall_ms());
+        });
+      },
+      [] { return core::Result<Fence>(internal("set_upstream")); });
+}
+
+core::Result<TaskPage> SqliteStore::list_tasks(std::int64_t key_id, std::int64_t offset,
+                                               int limit) {
   return guarded(
       "list_tasks",
-      [&] {
+      [&]() -> core::Result<TaskPage> {
         TaskPage page;
         Connection* c = reader();
         if (c == nullptr) {
-          return page;
+          return no_reader("list_tasks");
         }
-        auto count = c->prepare(sql::kCountKeyTasks, "list_tasks");
-        if (!count.ok()) {
-          return page;
-        }
-        count->bind(1, key_id);
-        if (count->step() == SQLITE_ROW) {
+        {
+          auto count = c->prepare(sql::kCountKeyTasks, "list_tasks");
+          if (!count.ok()) {
+            return count.error();
+          }
+          count->bind(1, key_id);
+          if (int rc = count->step(); rc != SQLITE_ROW) {
+            return c->error(rc, "list_tasks");
+          }
           page.total = count->int64(0);
         }
         auto st = c->prepare(sql::kListTasks, "list_tasks");
         if (!st.ok()) {
-          return page;
+          return st.error();
         }
         st->bind(1, key_id);
         st->bind(2, offset);
         st->bind(3, std::int64_t{limit});
         int rc = SQLITE_OK;
         while ((rc = st->step()) == SQLITE_ROW) {
+          // An unreadable row (logged) is left out rather than hiding the key's other tasks.
           if (auto task = detail::read_task(*st); task.ok()) {
             page.tasks.push_back(std::move(*task));
           }
         }
         if (rc != SQLITE_DONE) {
-          c->error(rc, "list_tasks");
+          return c->error(rc, "list_tasks");
         }
         return page;
       },
-      [] { return TaskPage{}; });
+      [] { return core::Result<TaskPage>(internal("list_tasks")); });
 }
 
-bool SqliteStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
+core::Result<bool> SqliteStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
   return guarded(
       "cancel_task",
       [&] {
-        auto r = run_write<bool>(*writer_, [&](Connection& c) -> core::Result<bool> {
+        return run_write<bool>(*writer_, [&](Connection& c) -> core::Result<bool> {
           auto st = c.prepare(sql::kCancelTask, "cancel_task");
           if (!st.ok()) {
             return st.error();
@@ -546,9 +574,8 @@ bool SqliteStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
           }
           return st->changes() == 1;
         });
-        return r.ok() && *r;
       },
-      [] { return false; });
+      [] { return core::Result<bool>(internal("cancel_task")); });
 }
 
 std::map<core::TaskState, std::int64_t> SqliteStore::count_tasks_by_state() {

@@ -47,22 +47,35 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   core::Result<ApiKey> create_key(const ApiKey& key) override;
-  std::optional<ApiKey> find_key_by_hash(const std::string& secret_hash) override;
-  std::optional<ApiKey> find_key_by_prefix(const std::string& prefix) override;
-  /// -1 when the database cannot be read.
+  core::Result<std::optional<ApiKey>> find_key_by_hash(const std::string& secret_hash) override;
+  core::Result<std::optional<ApiKey>> find_key_by_prefix(const std::string& prefix) override;
   std::int64_t count_keys() override;
 
   core::Status insert_task(const core::Task& task) override;
-  std::optional<core::Task> get_task(const std::string& id) override;
-  std::vector<Claim> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
-                                 std::int64_t lease_until_ms) override;
-  bool renew_lease(std::int64_t row_id, int attempt, std::int64_t lease_until_ms) override;
-  bool complete_task(std::int64_t row_id, int attempt, const core::TaskOutcome& out) override;
-  bool release_task(std::int64_t row_id, int attempt) override;
-  bool set_task_size(std::int64_t row_id, int attempt, int width, int height) override;
+  core::Result<std::optional<core::Task>> get_task(const std::string& id) override;
+  core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
+                                       std::int64_t lease_until_ms, int max_attempts) override;
+  core::Result<Fence> renew_lease(std::int64_t row_id, int attempt,
+                                  std::int64_t lease_until_ms) override;
+  core::Result<Fence> complete_task(std::int64_t row_id, int attempt,
+                                    const core::TaskOutcome& out) override;
+  core::Result<Fence> release_task(std::int64_t row_id, int attempt) override;
+  core::Result<Fence> set_task_size(std::int64_t row_id, int attempt, int width,
+                                    int height) override;
+  core::Result<Fence> set_upstream(std::int64_t row_id, int attempt, const std::string& route,
+                                   const std::string& upstream_id) override;
 
-  TaskPage list_tasks(std::int64_t key_id, std::int64_t offset, int limit) override;
-  bool cancel_task(std::int64_t row_id, std::int64_t now_ms) override;
+  core::Result<TaskPage> list_tasks(std::int64_t key_id, std::int64_t offset, int limit) override;
+  core::Result<bool> cancel_task(std::int64_t row_id, std::int64_t now_ms) override;
+
+  // upstream_calls.cpp
+  core::Result<std::int64_t> begin_upstream_call(const UpstreamCall& call) override;
+  core::Status finish_upstream_call(std::int64_t id, int http_status, std::int64_t duration_ms,
+                                    const std::string& error_class,
+                                    const std::string& error_code, const std::string& message,
+                                    const std::string& upstream_id) override;
+  core::Result<std::vector<UpstreamCall>> list_upstream_calls(std::int64_t task_row) override;
+
   std::map<core::TaskState, std::int64_t> count_tasks_by_state() override;
   bool healthy() override;
 

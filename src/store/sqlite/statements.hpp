@@ -7,7 +7,8 @@ namespace ig::store::detail::sql {
 
 #define IG_TASK_COLUMNS                                                               \
   "row_id, id, key_id, request_json, param, state, attempt, created_ms, started_ms, " \
-  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms"
+  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms, usage_json, "       \
+  "upstream_route, upstream_id"
 
 // Column positions in IG_TASK_COLUMNS.
 enum TaskCol {
@@ -25,6 +26,9 @@ enum TaskCol {
   kColFailMsg,
   kColResults,
   kColLeaseUntil,
+  kColUsage,
+  kColUpstreamRoute,
+  kColUpstreamId,
 };
 
 inline constexpr char kInsertTask[] =
@@ -33,18 +37,37 @@ inline constexpr char kInsertTask[] =
 
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 
-// Each branch walks tasks_claim in (created_ms, row_id) order and stops after ?4 rows; the
-// outer ORDER BY merges the two short lists.
+// The candidates of a claim: queued tasks, and running tasks whose lease ended before ?3.
+// Each branch walks tasks_claim in (created_ms, row_id) order, reading the lease and attempt
+// from the index alone (no sort, no table read), and stops after ?4 rows; the callers' ORDER
+// BY merges the two short lists. `extra` filters on attempt.
+#define IG_CLAIM_WALK(extra)                                                                \
+  "  SELECT row_id, created_ms, attempt FROM (SELECT row_id, created_ms, attempt FROM tasks" \
+  "    WHERE state = 'queued'" extra " ORDER BY created_ms, row_id LIMIT ?4)"               \
+  "  UNION ALL"                                                                             \
+  "  SELECT row_id, created_ms, attempt FROM (SELECT row_id, created_ms, attempt FROM tasks" \
+  "    WHERE state = 'running' AND lease_until_ms < ?3" extra                               \
+  "    ORDER BY created_ms, row_id LIMIT ?4)"
+
+// Claims the oldest ?4 candidates that may run again (attempt < ?5, max_attempts).
 inline constexpr char kClaimTasks[] =
     "UPDATE tasks SET state = 'running', attempt = attempt + 1, lease_owner = ?1, "
     "lease_until_ms = ?2, started_ms = COALESCE(NULLIF(started_ms, 0), ?3), updated_ms = ?3 "
-    "WHERE row_id IN (SELECT row_id FROM ("
-    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
-    "    WHERE state = 'queued' ORDER BY created_ms, row_id LIMIT ?4)"
-    "  UNION ALL"
-    "  SELECT row_id, created_ms FROM (SELECT row_id, created_ms FROM tasks"
-    "    WHERE state = 'running' AND lease_until_ms < ?3 ORDER BY created_ms, row_id LIMIT ?4)"
+    "WHERE row_id IN (SELECT row_id FROM (" IG_CLAIM_WALK(" AND attempt < ?5")
     ") ORDER BY created_ms, row_id LIMIT ?4) "
+    "RETURNING " IG_TASK_COLUMNS;
+
+// Runs just before kClaimTasks, in its transaction: fails those of the oldest ?4 candidates
+// that another claim would take past max_attempts (?5). Bounded like the claim, so a long
+// queue costs nothing; an exhausted task further back is failed when a later claim's window
+// reaches it (kClaimTasks itself never takes one).
+inline constexpr char kExhaustTasks[] =
+    "UPDATE tasks SET state = 'failed', fail_code = ?1, "
+    "fail_msg = 'the task was claimed ' || attempt || ' times without finishing "
+    "(dispatcher.max_attempts); it is not run again', "
+    "completed_ms = ?3, lease_owner = NULL, lease_until_ms = 0, updated_ms = ?3 "
+    "WHERE row_id IN (SELECT row_id FROM (SELECT row_id, attempt FROM (" IG_CLAIM_WALK("")
+    ") ORDER BY created_ms, row_id LIMIT ?4) WHERE attempt >= ?5) "
     "RETURNING " IG_TASK_COLUMNS;
 
 // The fence (RELIABILITY.md): a write lands only while the task is running under `attempt`.
@@ -55,7 +78,8 @@ inline constexpr char kRenewLease[] =
 
 inline constexpr char kCompleteTask[] =
     "UPDATE tasks SET state = ?3, fail_code = ?4, fail_msg = ?5, results_json = ?6, "
-    "completed_ms = ?7, lease_owner = NULL, lease_until_ms = 0, updated_ms = ?8" IG_FENCE;
+    "completed_ms = ?7, lease_owner = NULL, lease_until_ms = 0, updated_ms = ?8, "
+    "usage_json = ?9" IG_FENCE;
 
 inline constexpr char kReleaseTask[] =
     "UPDATE tasks SET state = 'queued', lease_owner = NULL, lease_until_ms = 0, "
@@ -67,6 +91,9 @@ inline constexpr char kSetTaskSize[] =
     "request_json = json_set(request_json, '$.width', ?3, '$.height', ?4), "
     "updated_ms = ?5" IG_FENCE;
 
+inline constexpr char kSetUpstream[] =
+    "UPDATE tasks SET upstream_route = ?3, upstream_id = ?4, updated_ms = ?5" IG_FENCE;
+
 inline constexpr char kListTasks[] =
     "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE key_id = ?1 "
     "ORDER BY created_ms DESC, row_id DESC LIMIT ?3 OFFSET ?2";
@@ -76,6 +103,22 @@ inline constexpr char kCancelTask[] =
     "UPDATE tasks SET state = 'cancelled', fail_code = 'cancelled', "
     "fail_msg = 'the task was cancelled', completed_ms = ?2, lease_owner = NULL, "
     "lease_until_ms = 0, updated_ms = ?2 WHERE row_id = ?1 AND state IN ('queued', 'running')";
+
+#define IG_CALL_COLUMNS                                                                     \
+  "id, task_row, attempt, route, provider_kind, upstream_id, http_status, started_ms, "   \
+  "duration_ms, error_class, error_code, message"
+
+inline constexpr char kInsertUpstreamCall[] =
+    "INSERT INTO upstream_calls (task_row, attempt, route, provider_kind, upstream_id, "
+    "http_status, started_ms, duration_ms, error_class) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, -1, 'in_flight')";
+inline constexpr char kFinishUpstreamCall[] =
+    "UPDATE upstream_calls SET http_status = ?2, duration_ms = ?3, error_class = ?4, "
+    "error_code = ?5, message = ?6, upstream_id = CASE WHEN ?7 = '' THEN upstream_id ELSE ?7 END "
+    "WHERE id = ?1 AND error_class = 'in_flight'";
+inline constexpr char kUpstreamCallExists[] = "SELECT 1 FROM upstream_calls WHERE id = ?1";
+inline constexpr char kListUpstreamCalls[] =
+    "SELECT " IG_CALL_COLUMNS " FROM upstream_calls WHERE task_row = ?1 ORDER BY id";
 
 inline constexpr char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
 
@@ -91,6 +134,8 @@ inline constexpr char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";
 inline constexpr char kSelectOne[] = "SELECT 1";
 
 #undef IG_TASK_COLUMNS
+#undef IG_CLAIM_WALK
+#undef IG_CALL_COLUMNS
 #undef IG_FENCE
 #undef IG_KEY_COLUMNS
 

@@ -14,7 +14,12 @@ namespace ig::store {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::claim;
+using testing::found;
+using testing::get;
 using testing::ids_of;
+using testing::must;
+using testing::value_of;
 using ::testing::IsEmpty;
 using testing::make_key;
 using testing::make_task;
@@ -108,7 +113,7 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_GT(created->id, 0);
 
-  auto by_hash = store->find_key_by_hash(std::string(64, 'a'));
+  auto by_hash = found(store->find_key_by_hash(std::string(64, 'a')));
   ASSERT_TRUE(by_hash.has_value());
   EXPECT_EQ(by_hash->id, created->id);
   EXPECT_EQ(by_hash->name, "ops");
@@ -117,13 +122,13 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
   EXPECT_EQ(by_hash->credits, 2'500'000);
   EXPECT_EQ(by_hash->created_ms, 1'700'000'000'000);
 
-  auto by_prefix = store->find_key_by_prefix("sk-AbC1");
+  auto by_prefix = found(store->find_key_by_prefix("sk-AbC1"));
   ASSERT_TRUE(by_prefix.has_value());
   EXPECT_EQ(by_prefix->secret_hash, std::string(64, 'a'));
 
-  EXPECT_FALSE(store->find_key_by_hash(std::string(64, 'b')).has_value());
-  EXPECT_FALSE(store->find_key_by_prefix("sk-Zzz").has_value());
-  EXPECT_FALSE(store->find_key_by_prefix("").has_value());
+  EXPECT_FALSE(found(store->find_key_by_hash(std::string(64, 'b'))).has_value());
+  EXPECT_FALSE(found(store->find_key_by_prefix("sk-Zzz")).has_value());
+  EXPECT_FALSE(found(store->find_key_by_prefix("")).has_value());
   EXPECT_EQ(store->count_keys(), 1);
 }
 
@@ -145,7 +150,7 @@ TEST_F(StoreTest, DuplicateKeyPrefixOrHashIsAConflict) {
   EXPECT_TRUE(store->create_key(make_key("", "h4")).ok());
   EXPECT_FALSE(store->create_key(make_key("sk-5", "")).ok());  // no hash
   EXPECT_EQ(store->count_keys(), 3);
-  EXPECT_EQ(store->find_key_by_hash("h2"), std::nullopt);
+  EXPECT_EQ(found(store->find_key_by_hash("h2")), std::nullopt);
 }
 
 // --- tasks
@@ -177,7 +182,7 @@ TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
   t.created_ms = 1'700'000'000'123;
   ASSERT_TRUE(store->insert_task(t).ok());
 
-  auto got = store->get_task(t.id);
+  auto got = get(*store, t.id);
   ASSERT_TRUE(got.has_value());
   EXPECT_GT(got->row_id, 0);
   EXPECT_EQ(got->id, t.id);
@@ -192,7 +197,7 @@ TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
   EXPECT_TRUE(got->results.empty());
 
   // The lifecycle fields come from claim and complete.
-  auto claims = store->claim_tasks("w1", 1, 1'700'000'001'000, 1'700'000'061'000);
+  auto claims = claim(*store, "w1", 1, 1'700'000'001'000, 1'700'000'061'000);
   ASSERT_EQ(claims.size(), 1u);
   EXPECT_EQ(claims[0].task.row_id, got->row_id);
   EXPECT_EQ(claims[0].lease_until_ms, 1'700'000'061'000);
@@ -204,9 +209,9 @@ TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
   out.results = {{"task-unified-1700000000-abcdefgh/1.webp", "image/webp", 2048, 1152},
                  {"task-unified-1700000000-abcdefgh/2.webp", "image/webp", 2048, 1152}};
   out.completed_ms = 1'700'000'042'000;
-  ASSERT_TRUE(store->complete_task(got->row_id, 1, out));
+  ASSERT_EQ(value_of(store->complete_task(got->row_id, 1, out)), Fence::kApplied);
 
-  got = store->get_task(t.id);
+  got = get(*store, t.id);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->state, TaskState::kSucceeded);
   EXPECT_EQ(got->attempt, 1);
@@ -221,12 +226,12 @@ TEST_F(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("t1", 10)).ok());
-  auto claims = store->claim_tasks("w", 1, 100, 1000);
+  auto claims = claim(*store, "w", 1, 100, 1000);
   ASSERT_EQ(claims.size(), 1u);
   auto failed = outcome(TaskState::kFailed, "content_policy_violation", 200);
   failed.fail_msg = "the prompt was refused";
-  ASSERT_TRUE(store->complete_task(claims[0].task.row_id, 1, failed));
-  auto got = store->get_task("t1");
+  ASSERT_EQ(value_of(store->complete_task(claims[0].task.row_id, 1, failed)), Fence::kApplied);
+  auto got = get(*store, "t1");
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->state, TaskState::kFailed);
   EXPECT_EQ(got->fail_code, "content_policy_violation");
@@ -238,7 +243,7 @@ TEST_F(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
 TEST_F(StoreTest, UnknownTaskIsAbsent) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->get_task("nope"), std::nullopt);
+  EXPECT_EQ(get(*store, "nope"), std::nullopt);
 }
 
 TEST_F(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
@@ -250,8 +255,8 @@ TEST_F(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
   auto s = store->insert_task(second);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kConflict);
-  EXPECT_EQ(store->get_task("same")->request.prompt, "a lighthouse at dusk");
-  EXPECT_EQ(store->get_task("same")->created_ms, 10);
+  EXPECT_EQ(get(*store, "same")->request.prompt, "a lighthouse at dusk");
+  EXPECT_EQ(get(*store, "same")->created_ms, 10);
 }
 
 TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
@@ -261,7 +266,7 @@ TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInternal);                  // foreign_keys is on
   EXPECT_EQ(s.error().message.find("FOREIGN"), std::string::npos);  // no SQL text
-  EXPECT_EQ(store->get_task("t"), std::nullopt);
+  EXPECT_EQ(get(*store, "t"), std::nullopt);
 }
 
 // --- claims, leases, fencing
@@ -274,7 +279,7 @@ TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
            {"a", 30}, {"b", 10}, {"c", 20}, {"d", 10}, {"e", 40}}) {
     ASSERT_TRUE(store->insert_task(make_task(id, created)).ok());
   }
-  auto first = store->claim_tasks("w1", 3, 100, 1000);
+  auto first = claim(*store, "w1", 3, 100, 1000);
   EXPECT_THAT(ids_of(first), ElementsAre("b", "d", "c"));
   for (const auto& c : first) {
     EXPECT_EQ(c.task.state, TaskState::kRunning);
@@ -282,48 +287,47 @@ TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
     EXPECT_EQ(c.task.started_ms, 100);
     EXPECT_EQ(c.lease_until_ms, 1000);
   }
-  EXPECT_THAT(ids_of(store->claim_tasks("w2", 10, 200, 1000)), ElementsAre("a", "e"));
-  EXPECT_THAT(store->claim_tasks("w3", 10, 300, 1000), IsEmpty());  // all leased
-  EXPECT_THAT(store->claim_tasks("w3", 0, 300, 1000), IsEmpty());
+  EXPECT_THAT(ids_of(claim(*store, "w2", 10, 200, 1000)), ElementsAre("a", "e"));
+  EXPECT_THAT(claim(*store, "w3", 10, 300, 1000), IsEmpty());  // all leased
+  EXPECT_THAT(claim(*store, "w3", 0, 300, 1000), IsEmpty());
 
   // A finished task is never claimed again, even after its lease time.
-  ASSERT_TRUE(
-      store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400)));
-  EXPECT_THAT(ids_of(store->claim_tasks("w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
+  ASSERT_EQ(value_of(store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400))), Fence::kApplied);
+  EXPECT_THAT(ids_of(claim(*store, "w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
 TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
-  ASSERT_EQ(store->claim_tasks("w1", 1, 1000, 2000).size(), 1u);
-  EXPECT_THAT(store->claim_tasks("w2", 1, 2000, 6000), IsEmpty());  // lease ends at 2000
+  ASSERT_EQ(claim(*store, "w1", 1, 1000, 2000).size(), 1u);
+  EXPECT_THAT(claim(*store, "w2", 1, 2000, 6000), IsEmpty());  // lease ends at 2000
 
-  auto again = store->claim_tasks("w2", 1, 2001, 6000);
+  auto again = claim(*store, "w2", 1, 2001, 6000);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].task.attempt, 2);
   EXPECT_EQ(again[0].task.started_ms, 1000);  // the first claim's time stays
   EXPECT_EQ(again[0].lease_until_ms, 6000);
-  EXPECT_EQ(store->get_task("x")->attempt, 2);
+  EXPECT_EQ(get(*store, "x")->attempt, 2);
 }
 
 TEST_F(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
-  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
-  ASSERT_EQ(store->claim_tasks("w2", 1, 3000, 9000).at(0).task.attempt, 2);
+  const auto row = claim(*store, "w1", 1, 1000, 2000).at(0).task.row_id;
+  ASSERT_EQ(claim(*store, "w2", 1, 3000, 9000).at(0).task.attempt, 2);
 
   // The worker whose lease expired is fenced out of every write.
-  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "late", 3500)));
-  EXPECT_FALSE(store->renew_lease(row, 1, 99'000));
-  EXPECT_FALSE(store->release_task(row, 1));
-  EXPECT_FALSE(store->set_task_size(row, 1, 512, 512));
-  EXPECT_EQ(store->get_task("x")->state, TaskState::kRunning);
+  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "late", 3500))), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->renew_lease(row, 1, 99'000)), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->release_task(row, 1)), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->set_task_size(row, 1, 512, 512)), Fence::kFencedOut);
+  EXPECT_EQ(get(*store, "x")->state, TaskState::kRunning);
 
-  EXPECT_TRUE(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "first", 4000)));
-  EXPECT_FALSE(store->complete_task(row, 2, outcome(TaskState::kFailed, "second", 5000)));
-  auto got = store->get_task("x");
+  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "first", 4000))), Fence::kApplied);
+  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kFailed, "second", 5000))), Fence::kFencedOut);
+  auto got = get(*store, "x");
   EXPECT_EQ(got->state, TaskState::kSucceeded);
   EXPECT_EQ(got->fail_code, "first");
   EXPECT_EQ(got->completed_ms, 4000);
@@ -334,19 +338,21 @@ TEST_F(StoreTest, CompleteRefusesANonTerminalState) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
-  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
-  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kQueued, "", 1500)));
-  EXPECT_EQ(store->get_task("x")->state, TaskState::kRunning);
+  const auto row = claim(*store, "w1", 1, 1000, 2000).at(0).task.row_id;
+  auto r = store->complete_task(row, 1, outcome(TaskState::kQueued, "", 1500));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(get(*store, "x")->state, TaskState::kRunning);
 }
 
 TEST_F(StoreTest, RenewedLeaseIsNotReclaimedUntilItEnds) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
-  const auto row = store->claim_tasks("w1", 1, 1000, 2000).at(0).task.row_id;
-  EXPECT_TRUE(store->renew_lease(row, 1, 5000));
-  EXPECT_THAT(store->claim_tasks("w2", 1, 3000, 9000), IsEmpty());
-  auto later = store->claim_tasks("w2", 1, 5001, 9000);
+  const auto row = claim(*store, "w1", 1, 1000, 2000).at(0).task.row_id;
+  EXPECT_EQ(value_of(store->renew_lease(row, 1, 5000)), Fence::kApplied);
+  EXPECT_THAT(claim(*store, "w2", 1, 3000, 9000), IsEmpty());
+  auto later = claim(*store, "w2", 1, 5001, 9000);
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].task.attempt, 2);
 }
@@ -355,17 +361,17 @@ TEST_F(StoreTest, ReleasedTaskIsClaimableAtOnceKeepingItsAttempt) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
-  const auto row = store->claim_tasks("w1", 1, 1000, 60'000).at(0).task.row_id;
-  ASSERT_TRUE(store->release_task(row, 1));
-  auto got = store->get_task("x");
+  const auto row = claim(*store, "w1", 1, 1000, 60'000).at(0).task.row_id;
+  ASSERT_EQ(value_of(store->release_task(row, 1)), Fence::kApplied);
+  auto got = get(*store, "x");
   EXPECT_EQ(got->state, TaskState::kQueued);
   EXPECT_EQ(got->attempt, 1);
 
-  auto again = store->claim_tasks("w2", 1, 1001, 60'000);
+  auto again = claim(*store, "w2", 1, 1001, 60'000);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].task.attempt, 2);
   EXPECT_EQ(again[0].task.started_ms, 1000);
-  EXPECT_FALSE(store->release_task(row, 1));
+  EXPECT_EQ(value_of(store->release_task(row, 1)), Fence::kFencedOut);
 }
 
 TEST_F(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
@@ -375,10 +381,10 @@ TEST_F(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
   t.request.size = {0, 0};  // from the reference image
   t.request.input_urls = {"https://a.example/ref.png"};
   ASSERT_TRUE(store->insert_task(t).ok());
-  const auto row = store->claim_tasks("w1", 1, 1000, 60'000).at(0).task.row_id;
-  ASSERT_TRUE(store->set_task_size(row, 1, 1536, 1024));
+  const auto row = claim(*store, "w1", 1, 1000, 60'000).at(0).task.row_id;
+  ASSERT_EQ(value_of(store->set_task_size(row, 1, 1536, 1024)), Fence::kApplied);
 
-  auto got = store->get_task("x");
+  auto got = get(*store, "x");
   ASSERT_TRUE(got.has_value());
   t.request.size = {1536, 1024};
   expect_same_request(got->request, t.request);
@@ -397,10 +403,9 @@ TEST_F(StoreTest, CountsEveryState) {
   for (std::string id : {"a", "b", "c", "d"}) {
     ASSERT_TRUE(store->insert_task(make_task(id, 10)).ok());
   }
-  auto claims = store->claim_tasks("w", 2, 100, 1000);
+  auto claims = claim(*store, "w", 2, 100, 1000);
   ASSERT_EQ(claims.size(), 2u);
-  ASSERT_TRUE(
-      store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150)));
+  ASSERT_EQ(value_of(store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150))), Fence::kApplied);
   counts = store->count_tasks_by_state();
   EXPECT_EQ(counts[TaskState::kQueued], 2);
   EXPECT_EQ(counts[TaskState::kRunning], 1);
@@ -420,23 +425,23 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
     ASSERT_TRUE(store->create_key(key).ok());
     ASSERT_TRUE(store->insert_task(make_task("done", 10)).ok());
     ASSERT_TRUE(store->insert_task(make_task("waiting", 20)).ok());
-    row = store->claim_tasks("w", 1, 100, 1000).at(0).task.row_id;
-    ASSERT_TRUE(store->complete_task(
+    row = claim(*store, "w", 1, 100, 1000).at(0).task.row_id;
+    ASSERT_EQ(value_of(store->complete_task(
         row, 1,
-        outcome(TaskState::kSucceeded, "", 150, {{"done/1.png", "image/png", 1024, 1024}})));
-    ASSERT_TRUE(store->get_task("done").has_value());  // this thread now has a reader
+        outcome(TaskState::kSucceeded, "", 150, {{"done/1.png", "image/png", 1024, 1024}}))), Fence::kApplied);
+    ASSERT_TRUE(get(*store, "done").has_value());  // this thread now has a reader
   }
   auto store = open_store();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->find_key_by_prefix("sk-k")->credits, 7);
-  auto done = store->get_task("done");
+  EXPECT_EQ(found(store->find_key_by_prefix("sk-k"))->credits, 7);
+  auto done = get(*store, "done");
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->row_id, row);
   EXPECT_EQ(done->state, TaskState::kSucceeded);
   ASSERT_EQ(done->results.size(), 1u);
   EXPECT_EQ(done->results[0].key, "done/1.png");
-  EXPECT_EQ(store->get_task("waiting")->state, TaskState::kQueued);
-  EXPECT_THAT(ids_of(store->claim_tasks("w", 5, 200, 1000)), ElementsAre("waiting"));
+  EXPECT_EQ(get(*store, "waiting")->state, TaskState::kQueued);
+  EXPECT_THAT(ids_of(claim(*store, "w", 5, 200, 1000)), ElementsAre("waiting"));
 }
 
 TEST_F(StoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
@@ -446,9 +451,9 @@ TEST_F(StoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
   auto b = SqliteStore::open(SqliteOptions{.path = other_dir.path() / "other.db"});
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE(a->insert_task(make_task("only-in-a", 10)).ok());
-  EXPECT_TRUE(a->get_task("only-in-a").has_value());
-  EXPECT_FALSE((*b)->get_task("only-in-a").has_value());
-  EXPECT_TRUE(a->get_task("only-in-a").has_value());
+  EXPECT_TRUE(get(*a, "only-in-a").has_value());
+  EXPECT_FALSE(get(**b, "only-in-a").has_value());
+  EXPECT_TRUE(get(*a, "only-in-a").has_value());
 }
 
 }  // namespace
@@ -481,13 +486,13 @@ TEST_F(StoreTest, ListTasksIsPerKeyNewestFirstAndPaged) {
     ASSERT_TRUE(store->insert_task(make_task(task_id(i), 100 + i, k1->id)).ok());
   }
   ASSERT_TRUE(store->insert_task(make_task("other", 50, k2->id)).ok());
-  auto first = store->list_tasks(k1->id, 0, 2);
+  auto first = must(store->list_tasks(k1->id, 0, 2));
   EXPECT_EQ(first.total, 5);
   EXPECT_THAT(task_ids(first.tasks), ElementsAre("t4", "t3"));
-  auto last = store->list_tasks(k1->id, 4, 2);
+  auto last = must(store->list_tasks(k1->id, 4, 2));
   EXPECT_THAT(task_ids(last.tasks), ElementsAre("t0"));
-  EXPECT_THAT(store->list_tasks(k1->id, 10, 2).tasks, IsEmpty());
-  auto theirs = store->list_tasks(k2->id, 0, 10);
+  EXPECT_THAT(must(store->list_tasks(k1->id, 10, 2)).tasks, IsEmpty());
+  auto theirs = must(store->list_tasks(k2->id, 0, 10));
   EXPECT_EQ(theirs.total, 1);
   EXPECT_THAT(task_ids(theirs.tasks), ElementsAre("other"));
 }
@@ -497,25 +502,25 @@ TEST_F(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("queued", 10)).ok());
   ASSERT_TRUE(store->insert_task(make_task("running", 20)).ok());
-  auto q = store->get_task("queued");
+  auto q = get(*store, "queued");
   ASSERT_TRUE(q);
-  ASSERT_TRUE(store->cancel_task(q->row_id, 500));
-  auto claims = store->claim_tasks("w", 10, 600, 5000);
+  ASSERT_EQ(value_of(store->cancel_task(q->row_id, 500)), true);
+  auto claims = claim(*store, "w", 10, 600, 5000);
   ASSERT_EQ(claims.size(), 1u);  // the cancelled one is never claimed
   EXPECT_EQ(claims[0].task.id, "running");
   const auto row = claims[0].task.row_id;
-  ASSERT_TRUE(store->cancel_task(row, 700));
+  ASSERT_EQ(value_of(store->cancel_task(row, 700)), true);
   // The worker that held it can neither renew nor finish it.
-  EXPECT_FALSE(store->renew_lease(row, 1, 9000));
-  EXPECT_FALSE(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 800)));
-  auto t = store->get_task("running");
+  EXPECT_EQ(value_of(store->renew_lease(row, 1, 9000)), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 800))), Fence::kFencedOut);
+  auto t = get(*store, "running");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->state, TaskState::kCancelled);
   EXPECT_EQ(t->fail_code, "cancelled");
   EXPECT_EQ(t->completed_ms, 700);
   // Terminal tasks cannot be cancelled again.
-  EXPECT_FALSE(store->cancel_task(row, 900));
-  EXPECT_EQ(store->get_task("running")->completed_ms, 700);
+  EXPECT_EQ(value_of(store->cancel_task(row, 900)), false);
+  EXPECT_EQ(get(*store, "running")->completed_ms, 700);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,6 +70,45 @@ inline core::TaskOutcome outcome(core::TaskState state, std::string fail_code,
   o.completed_ms = completed_ms;
   o.results = std::move(results);
   return o;
+}
+
+/// The value of a store call that must not fail; a database error fails the test and gives T{}.
+template <class T>
+T must(core::Result<T> r) {
+  if (!r.ok()) {
+    ADD_FAILURE() << "store error: " << r.error().message;
+    return T{};
+  }
+  return std::move(r).value();
+}
+
+/// The value of a store call that must not fail, or nullopt (and a failed test) on an error:
+/// for comparing a Fence or a bool without mistaking an error for either.
+template <class T>
+std::optional<T> value_of(core::Result<T> r) {
+  if (!r.ok()) {
+    ADD_FAILURE() << "store error: " << r.error().message;
+    return std::nullopt;
+  }
+  return std::move(r).value();
+}
+
+/// get_task / find_key_* that must not fail: the row, or nullopt when there is none.
+template <class T>
+std::optional<T> found(core::Result<std::optional<T>> r) {
+  return must(std::move(r));
+}
+
+/// The tasks a claim_tasks call (that must not fail) claimed. max_attempts is high so that
+/// only tests about it see tasks exhausted.
+inline std::vector<Claim> claim(Store& store, const std::string& owner, int max,
+                                std::int64_t now_ms, std::int64_t lease_until_ms,
+                                int max_attempts = 100) {
+  return must(store.claim_tasks(owner, max, now_ms, lease_until_ms, max_attempts)).claims;
+}
+
+inline std::optional<core::Task> get(Store& store, const std::string& id) {
+  return found(store.get_task(id));
 }
 
 inline std::vector<std::string> ids_of(const std::vector<Claim>& claims) {

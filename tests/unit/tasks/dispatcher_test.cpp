@@ -99,6 +99,7 @@ class FakeProvider final : public providers::Provider {
   explicit FakeProvider(runtime::BlockingExecutor pool) : pool_(pool) {}
 
   std::string_view name() const override { return "fake"; }
+  std::string_view kind() const override { return "sandbox"; }
 
   /// Configure before the dispatcher starts. `which` picks the calls to hold (all if empty).
   void hold(Hold how, std::function<bool(const providers::GenerateJob&)> which = {}) {
@@ -300,7 +301,7 @@ class DispatcherTest : public ::testing::Test {
   }
 
   core::Task task(const std::string& id) {
-    auto t = store_->get_task(id);
+    auto t = store::testing::get(*store_, id);
     EXPECT_TRUE(t.has_value()) << "no task " << id;
     return t.value_or(core::Task{});
   }
@@ -308,7 +309,7 @@ class DispatcherTest : public ::testing::Test {
   bool wait_state(const std::string& id, TaskState s) {
     return wait_until(
         [&] {
-          auto t = store_->get_task(id);
+          auto t = store::testing::get(*store_, id);
           return t && t->state == s;
         },
         kWait);
@@ -390,7 +391,7 @@ TEST_F(DispatcherTest, CompletionOfARunThatLostItsLeaseIsFenced) {
   ASSERT_EQ(task(id).attempt, 1);
 
   // The other process claims at a time when attempt 1's lease (kT0 + 30 s) has expired.
-  auto other = store_->claim_tasks("other-host:2:x", 1, kT0 + 60'000, kT0 + 90'000);
+  auto other = store::testing::claim(*store_, "other-host:2:x", 1, kT0 + 60'000, kT0 + 90'000);
   ASSERT_EQ(other.size(), 1u);
   ASSERT_EQ(other[0].task.attempt, 2);
 
@@ -403,9 +404,10 @@ TEST_F(DispatcherTest, CompletionOfARunThatLostItsLeaseIsFenced) {
 
   // The current owner completes; that is the one completion the task gets.
   core::ResultObject obj{result_key(id, 2, 1), "image/png", 1024, 1024};
-  ASSERT_TRUE(store_->complete_task(t.row_id, 2,
-                                    store::testing::outcome(TaskState::kSucceeded, "", kT0 + 61'000,
-                                                            {obj})));
+  ASSERT_EQ(store::testing::value_of(store_->complete_task(
+                t.row_id, 2,
+                store::testing::outcome(TaskState::kSucceeded, "", kT0 + 61'000, {obj}))),
+            store::Fence::kApplied);
   t = task(id);
   EXPECT_EQ(t.state, TaskState::kSucceeded);
   EXPECT_EQ(t.attempt, 2);
@@ -428,7 +430,7 @@ TEST_F(DispatcherTest, RunThatLosesItsLeaseIsAbandonedAndTheNewAttemptCompletes)
   ASSERT_TRUE(wait_until([&] { return provider_->call_count() == 1; }, kWait));
 
   // Another process claims it: by its clock attempt 1's lease (kT0 + 300 ms) has lapsed.
-  auto other = store_->claim_tasks("other-host:2:x", 1, kT0 + 10'000, kT0 + 20'000);
+  auto other = store::testing::claim(*store_, "other-host:2:x", 1, kT0 + 10'000, kT0 + 20'000);
   ASSERT_EQ(other.size(), 1u);
   ASSERT_EQ(other[0].task.attempt, 2);
 
@@ -469,7 +471,7 @@ TEST_F(DispatcherTest, AbandonCancelsTheRunAndItWritesNothing) {
   ASSERT_TRUE(wait_until([&] { return provider_->call_count() == 1; }, kWait));
 
   clock_.advance_ms(5'000);
-  ASSERT_TRUE(store_->cancel_task(row, clock_.now_ms()));
+  ASSERT_EQ(store::testing::value_of(store_->cancel_task(row, clock_.now_ms())), true);
   dispatcher_->abandon(row);
 
   ASSERT_TRUE(wait_until([&] { return provider_->saw_cancel(id, 1); }, kWait))
@@ -516,7 +518,7 @@ TEST_F(DispatcherTest, StopCancelsAWaitingProviderAndReleasesTheTask) {
   EXPECT_FALSE(fs::exists(result_path(id)));
 
   // Released means the lease is gone: another process claims it now, as attempt 2.
-  auto other = store_->claim_tasks("other-host:2:x", 1, kT0, kT0 + 30'000);
+  auto other = store::testing::claim(*store_, "other-host:2:x", 1, kT0, kT0 + 30'000);
   ASSERT_EQ(other.size(), 1u);
   EXPECT_EQ(other[0].task.id, id);
   EXPECT_EQ(other[0].task.attempt, 2);
