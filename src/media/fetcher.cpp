@@ -1,62 +1,42 @@
 #include "media/fetcher.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 #include <utility>
 #include <variant>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/url.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 
+#include "http/async_client.hpp"
 #include "media/detail/hop.hpp"
 
 namespace ig::media {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-namespace urls = boost::urls;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using boost::system::error_code;
+using std::chrono::milliseconds;
 
 namespace detail {
 
-/// Everything a fetch needs besides its executor. Immutable after construction except for
-/// the OpenSSL context's reference counts, which OpenSSL keeps thread-safe.
+/// Everything a fetch needs. Immutable after construction; the client is thread-safe.
 struct FetcherState {
   FetchConfig config;
   AddressPolicy policy;
-  ssl::context tls{ssl::context::tls_client};
+  std::unique_ptr<http::AsyncClient> owned;  // unless a shared client was given
+  http::AsyncClient* client = nullptr;
 };
 
 }  // namespace detail
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kHeaderLimit = 32 * 1024;
 constexpr std::size_t kMaxAddressesShown = 3;
+constexpr std::string_view kUserAgent = "imagegate/0.1";
 
 using State = detail::FetcherState;
 using detail::Hop;
-using detail::shorten;
 
-/// What one request/response exchange produced: an object, a redirect, or an error.
+/// What one hop produced: an object, a redirect, or an error.
 struct HopOutcome {
   std::optional<FetchedObject> object;
   std::optional<std::string> location;
@@ -71,212 +51,115 @@ HopOutcome hop_error(FetchFailure kind, std::string message) {
   return HopOutcome{std::nullopt, std::nullopt, make_error(kind, std::move(message))};
 }
 
-std::string ms_text(std::chrono::milliseconds ms) {
+std::string ms_text(milliseconds ms) {
   return std::to_string(ms.count()) + " ms";
-}
-
-/// Shared between the waiting fetch and the resolver's completion, which may arrive after
-/// the fetch gave up: the system resolver cannot be interrupted once it has started.
-struct ResolveWait {
-  explicit ResolveWait(const asio::any_io_executor& ex) : resolver(ex), signal(ex) {}
-  tcp::resolver resolver;
-  asio::steady_timer signal;
-  error_code ec;
-  tcp::resolver::results_type results;
-  bool done = false;
-};
-
-/// DNS for a named host, bounded by the fetch deadline; IP literals skip it.
-asio::awaitable<std::variant<std::vector<tcp::endpoint>, FetchError>> resolve(
-    const Hop& hop, Clock::time_point deadline, std::chrono::milliseconds total) {
-  if (hop.literal) {
-    co_return std::vector<tcp::endpoint>{tcp::endpoint(*hop.literal, hop.port)};
-  }
-  auto ex = co_await asio::this_coro::executor;
-  auto wait = std::make_shared<ResolveWait>(ex);
-  wait->signal.expires_at(deadline);
-  wait->resolver.async_resolve(hop.host, std::to_string(hop.port), tcp::resolver::numeric_service,
-                               [wait](error_code ec, tcp::resolver::results_type results) {
-                                 wait->ec = ec;
-                                 wait->results = std::move(results);
-                                 wait->done = true;
-                                 wait->signal.cancel();
-                               });
-  co_await wait->signal.async_wait(kNoThrow);
-  if (!wait->done) {
-    wait->resolver.cancel();
-    co_return make_error(FetchFailure::kTimeout,
-                         "timed out after " + ms_text(total) + " resolving " + hop.host);
-  }
-  if (wait->ec || wait->results.empty()) {
-    co_return make_error(FetchFailure::kResolveFailed, "could not resolve host " + hop.host);
-  }
-  std::vector<tcp::endpoint> endpoints;
-  for (const auto& entry : wait->results) {
-    endpoints.push_back(entry.endpoint());
-  }
-  co_return endpoints;
-}
-
-/// Keeps only the endpoints the policy allows, in resolver order.
-std::variant<std::vector<tcp::endpoint>, FetchError> filter_allowed(
-    const Hop& hop, const std::vector<tcp::endpoint>& endpoints, const AddressPolicy& policy) {
-  std::vector<tcp::endpoint> allowed;
-  std::string refused;
-  std::size_t shown = 0;
-  for (const auto& ep : endpoints) {
-    if (policy.allowed(ep.address())) {
-      allowed.push_back(ep);
-      continue;
-    }
-    if (shown < kMaxAddressesShown) {
-      refused += (shown == 0 ? "" : ", ") + ep.address().to_string();
-      ++shown;
-    }
-  }
-  if (!allowed.empty()) {
-    return allowed;
-  }
-  if (hop.literal) {
-    return make_error(FetchFailure::kAddressRefused,
-                      "host " + hop.host + " is a private or reserved address");
-  }
-  return make_error(
-      FetchFailure::kAddressRefused,
-      "host " + hop.host + " resolves to a private or reserved address (" + refused + ")");
-}
-
-/// Tries the allowed endpoints in order, each with its own connect timeout.
-asio::awaitable<std::variant<beast::tcp_stream, FetchError>> connect(
-    const Hop& hop, const std::vector<tcp::endpoint>& endpoints, const State& state,
-    Clock::time_point deadline) {
-  auto ex = co_await asio::this_coro::executor;
-  bool attempt_timed_out = false;
-  for (const auto& ep : endpoints) {
-    if (Clock::now() >= deadline) {
-      break;
-    }
-    beast::tcp_stream tcp(ex);
-    tcp.expires_at(std::min(Clock::now() + state.config.connect_timeout, deadline));
-    auto [ec] = co_await tcp.async_connect(ep, kNoThrow);
-    if (ec) {
-      attempt_timed_out = attempt_timed_out || ec == beast::error::timeout;
-      continue;
-    }
-    // Defence in depth: the peer we are actually connected to must be allowed too.
-    error_code remote_ec;
-    auto remote = tcp.socket().remote_endpoint(remote_ec);
-    if (remote_ec || !state.policy.allowed(remote.address())) {
-      continue;
-    }
-    co_return std::move(tcp);
-  }
-  if (Clock::now() >= deadline) {
-    co_return make_error(FetchFailure::kTimeout, "timed out after " +
-                                                     ms_text(state.config.total_timeout) +
-                                                     " connecting to " + hop.host_header);
-  }
-  co_return make_error(FetchFailure::kConnectFailed,
-                       "could not connect to " + hop.host_header +
-                           (attempt_timed_out ? " (connection timed out)" : ""));
-}
-
-/// Why the TLS handshake failed, in words a client can act on.
-std::string tls_reason(SSL* ssl, const error_code& ec) {
-  long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
-    return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
-  }
-  if (ec.category() == asio::error::get_ssl_category()) {
-    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
-      return reason;
-    }
-  }
-  return ec.message();
-}
-
-using TlsStream = ssl::stream<beast::tcp_stream>;
-
-/// Peer verification against the trust store plus the hop's name or IP; a mismatch is recorded
-/// in the verify result so that the error message can name it.
-void configure_tls(TlsStream& stream, const Hop& hop, error_code& ec) {
-  stream.set_verify_mode(ssl::verify_peer, ec);
-  if (ec) {
-    return;
-  }
-  stream.set_verify_callback(
-      [check = ssl::host_name_verification(hop.host), is_ip = hop.literal.has_value()](
-          bool preverified, ssl::verify_context& ctx) mutable {
-        bool ok = check(preverified, ctx);
-        if (preverified && !ok) {
-          X509_STORE_CTX_set_error(ctx.native_handle(), is_ip ? X509_V_ERR_IP_ADDRESS_MISMATCH
-                                                              : X509_V_ERR_HOSTNAME_MISMATCH);
-        }
-        return ok;
-      },
-      ec);
-  if (ec || hop.literal) {
-    return;  // RFC 6066: no SNI for IP literals
-  }
-  if (SSL_set_tlsext_host_name(stream.native_handle(), hop.host.c_str()) != 1) {
-    ec = error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category());
-  }
-}
-
-/// Maps a failed read of the response to a client-facing error.
-HopOutcome read_failure(const error_code& ec, const Hop& hop, std::size_t cap,
-                        Clock::time_point deadline, const State& state) {
-  if (ec == http::error::body_limit) {
-    return hop_error(FetchFailure::kTooLarge,
-                     "response is larger than the limit of " + std::to_string(cap) + " bytes");
-  }
-  if (ec == beast::error::timeout || Clock::now() >= deadline) {
-    return hop_error(FetchFailure::kTimeout, "timed out after " +
-                                                 ms_text(state.config.total_timeout) +
-                                                 " downloading from " + hop.host_header);
-  }
-  if (ec == http::error::header_limit) {
-    return hop_error(FetchFailure::kBadResponse,
-                     "response headers from " + hop.host_header + " are too large");
-  }
-  if (ec == http::error::partial_message || ec == http::error::end_of_stream ||
-      ec == asio::error::eof || ec == ssl::error::stream_truncated) {
-    return hop_error(FetchFailure::kBadResponse,
-                     "connection to " + hop.host_header + " closed before the response ended");
-  }
-  return hop_error(FetchFailure::kBadResponse, "invalid HTTP response from " + hop.host_header);
 }
 
 bool is_redirect(unsigned status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/// Sends the GET and reads the answer: header first, then the body within the cap.
-asio::awaitable<HopOutcome> exchange(TlsStream& stream, const Hop& hop, std::size_t cap,
-                                     Clock::time_point deadline, const State& state) {
-  auto& tcp = beast::get_lowest_layer(stream);
-  tcp.expires_at(deadline);
-  http::request<http::empty_body> req{http::verb::get, hop.target, 11};
-  req.set(http::field::host, hop.host_header);
-  req.set(http::field::user_agent, "imagegate/0.1");
-  req.set(http::field::accept, "image/*");
-  req.set(http::field::connection, "close");
-  auto [write_ec, written] = co_await http::async_write(stream, req, kNoThrow);
-  if (write_ec) {
-    co_return read_failure(write_ec, hop, cap, deadline, state);
+/// The refusal in the words users know, naming what the host resolved to.
+HopOutcome refused(const Hop& hop, const std::vector<asio::ip::address>& addresses) {
+  if (hop.literal) {
+    return hop_error(FetchFailure::kAddressRefused,
+                     "host " + hop.host + " is a private or reserved address");
   }
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(kHeaderLimit);
-  parser.body_limit(cap);
-  auto [header_ec, header_bytes] =
-      co_await http::async_read_header(stream, buffer, parser, kNoThrow);
-  if (header_ec) {
-    co_return read_failure(header_ec, hop, cap, deadline, state);
+  std::string shown;
+  for (std::size_t i = 0; i < addresses.size() && i < kMaxAddressesShown; ++i) {
+    shown.append(i == 0 ? "" : ", ").append(addresses[i].to_string());
   }
-  const unsigned status = parser.get().result_int();
+  return hop_error(FetchFailure::kAddressRefused,
+                   "host " + hop.host + " resolves to a private or reserved address (" + shown +
+                       ")");
+}
+
+/// The client's timeout, with the whole fetch's budget instead of this hop's remainder; a
+/// connect attempt that timed out before the deadline is a failed connect, as it always was.
+HopOutcome timed_out(const http::Error& e, const Hop& hop, milliseconds hop_total,
+                     const FetchConfig& config) {
+  const std::string connect_prefix =
+      "timed out after " + ms_text(config.connect_timeout) + " connecting to ";
+  if (e.message.starts_with(connect_prefix)) {
+    return hop_error(FetchFailure::kConnectFailed,
+                     "could not connect to " + hop.host_header + " (connection timed out)");
+  }
+  std::string message = e.message;
+  const std::string hop_prefix = "timed out after " + ms_text(hop_total);
+  if (message.starts_with(hop_prefix)) {
+    message.replace(0, hop_prefix.size(), "timed out after " + ms_text(config.total_timeout));
+  }
+  return hop_error(FetchFailure::kTimeout, std::move(message));
+}
+
+HopOutcome failure(const http::Error& e, const Hop& hop, std::size_t cap, milliseconds hop_total,
+                   const std::vector<asio::ip::address>& refused_addresses,
+                   const FetchConfig& config) {
+  switch (e.kind) {
+    case http::ErrorKind::kAddressRefused:
+      return refused(hop, refused_addresses);
+    case http::ErrorKind::kResolve:
+      return hop_error(FetchFailure::kResolveFailed, "could not resolve host " + hop.host);
+    case http::ErrorKind::kConnect:
+      return hop_error(FetchFailure::kConnectFailed, "could not connect to " + hop.host_header);
+    case http::ErrorKind::kTls:
+      return hop_error(FetchFailure::kTlsFailed, e.message);
+    case http::ErrorKind::kTimeout:
+      return timed_out(e, hop, hop_total, config);
+    case http::ErrorKind::kTooLarge:
+      return hop_error(FetchFailure::kTooLarge,
+                       "response is larger than the limit of " + std::to_string(cap) + " bytes");
+    case http::ErrorKind::kInvalidUrl:
+      return hop_error(FetchFailure::kInvalidUrl, e.message);
+    case http::ErrorKind::kTooManyRedirects:
+      return hop_error(FetchFailure::kTooManyRedirects, e.message);
+    case http::ErrorKind::kCancelled:
+      return hop_error(FetchFailure::kBadResponse, "the fetch was cancelled");
+    case http::ErrorKind::kProtocol:
+      break;
+  }
+  return hop_error(FetchFailure::kBadResponse, e.message);
+}
+
+/// One hop: a GET through the client with the policy as its address filter, within what is
+/// left of the fetch's deadline.
+asio::awaitable<HopOutcome> run_hop(const Hop& hop, std::size_t cap, Clock::time_point deadline,
+                                    std::shared_ptr<State> state) {
+  const auto& config = state->config;
+  const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+  if (left.count() <= 0) {
+    co_return hop_error(FetchFailure::kTimeout, "timed out after " +
+                                                    ms_text(config.total_timeout) +
+                                                    " downloading from " + hop.host_header);
+  }
+  http::Request request;
+  request.url = "https://" + hop.host_header + hop.target;  // numeric host forms made canonical
+  request.headers = {{"Accept", "image/*"}, {"User-Agent", std::string(kUserAgent)}};
+  http::CallOptions options;
+  options.limits.connect_timeout = config.connect_timeout;
+  options.limits.total_timeout = left;
+  options.limits.max_body_bytes = cap;
+  options.reuse_connection = false;
+  options.use_proxy = false;
+  // Filled on the call's strand, read after it completed.
+  auto refused_addresses = std::make_shared<std::vector<asio::ip::address>>();
+  options.allow = [state, refused_addresses](const asio::ip::address& a) {
+    if (state->policy.allowed(a)) {
+      return true;
+    }
+    auto& seen = *refused_addresses;
+    if (std::find(seen.begin(), seen.end(), a) == seen.end()) {
+      seen.push_back(a);
+    }
+    return false;
+  };
+  auto response = co_await state->client->send(std::move(request), std::move(options));
+  if (!response) {
+    co_return failure(response.error(), hop, cap, left, *refused_addresses, config);
+  }
+  const unsigned status = response->status;
   if (is_redirect(status)) {
-    auto location = parser.get()[http::field::location];
+    const std::string_view location = response->header("Location");
     if (location.empty()) {
       co_return hop_error(FetchFailure::kBadResponse, "HTTP " + std::to_string(status) + " from " +
                                                           hop.host_header +
@@ -288,58 +171,16 @@ asio::awaitable<HopOutcome> exchange(TlsStream& stream, const Hop& hop, std::siz
     co_return hop_error(FetchFailure::kHttpStatus,
                         "HTTP " + std::to_string(status) + " from " + hop.host_header);
   }
-  auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  if (body_ec) {
-    co_return read_failure(body_ec, hop, cap, deadline, state);
-  }
-  auto response = parser.release();
-  FetchedObject object{std::move(response.body()), std::string(response[http::field::content_type]),
+  FetchedObject object{std::move(response->body), std::string(response->header("Content-Type")),
                        hop.url};
   co_return HopOutcome{std::move(object), std::nullopt, std::nullopt};
-}
-
-/// One hop: DNS, address classification, connect, TLS, request and response.
-asio::awaitable<HopOutcome> run_hop(const Hop& hop, std::size_t cap, Clock::time_point deadline,
-                                    std::shared_ptr<State> state) {
-  auto resolved = co_await resolve(hop, deadline, state->config.total_timeout);
-  if (auto* error = std::get_if<FetchError>(&resolved)) {
-    co_return HopOutcome{std::nullopt, std::nullopt, std::move(*error)};
-  }
-  auto allowed = filter_allowed(hop, std::get<0>(resolved), state->policy);
-  if (auto* error = std::get_if<FetchError>(&allowed)) {
-    co_return HopOutcome{std::nullopt, std::nullopt, std::move(*error)};
-  }
-  auto connected = co_await connect(hop, std::get<0>(allowed), *state, deadline);
-  if (auto* error = std::get_if<FetchError>(&connected)) {
-    co_return HopOutcome{std::nullopt, std::nullopt, std::move(*error)};
-  }
-  TlsStream stream(std::move(std::get<0>(connected)), state->tls);
-  error_code ec;
-  configure_tls(stream, hop, ec);
-  if (ec) {
-    co_return hop_error(FetchFailure::kTlsFailed, "TLS setup for " + hop.host + " failed");
-  }
-  beast::get_lowest_layer(stream).expires_at(
-      std::min(Clock::now() + state->config.connect_timeout, deadline));
-  auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
-  if (handshake_ec == beast::error::timeout || Clock::now() >= deadline) {
-    co_return hop_error(FetchFailure::kTimeout,
-                        "timed out in the TLS handshake with " + hop.host_header);
-  }
-  if (handshake_ec) {
-    co_return hop_error(FetchFailure::kTlsFailed,
-                        "TLS handshake with " + hop.host_header +
-                            " failed: " + tls_reason(stream.native_handle(), handshake_ec));
-  }
-  // No TLS shutdown: the connection is never reused and a peer could stall the close_notify.
-  co_return co_await exchange(stream, hop, cap, deadline, *state);
 }
 
 FetchResult failed(FetchError error) {
   return FetchResult{std::nullopt, std::move(error)};
 }
 
-/// The whole fetch on one strand: hops until an object, an error or too many redirects.
+/// Hops until an object, an error or too many redirects; each hop's URL is checked first.
 asio::awaitable<FetchResult> run_fetch(std::string url, std::size_t cap,
                                        std::shared_ptr<State> state) {
   const auto deadline = Clock::now() + state->config.total_timeout;
@@ -407,22 +248,22 @@ std::string_view to_string(FetchFailure failure) {
 
 Fetcher::Fetcher(asio::any_io_executor io, FetchConfig config)
     : io_(std::move(io)), state_(std::make_shared<detail::FetcherState>()) {
+  http::AsyncClientConfig client_config;
+  client_config.user_agent = std::string(kUserAgent);
+  client_config.extra_ca_file = config.extra_ca_file;
+  client_config.max_idle_per_origin = 0;  // never pooled: every fetch connects afresh
+  client_config.proxy_from_environment = false;
+  state_->owned = std::make_unique<http::AsyncClient>(io_, std::move(client_config));
+  state_->client = state_->owned.get();
   state_->policy = AddressPolicy(config.unsafe_allow);
   state_->config = std::move(config);
-  auto& tls = state_->tls;
-  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                  ssl::context::no_compression);
-  tls.set_verify_mode(ssl::verify_peer);
-  tls.set_default_verify_paths();
-  if (!state_->config.extra_ca_file.empty()) {
-    error_code ec;
-    tls.load_verify_file(state_->config.extra_ca_file, ec);
-    if (ec) {
-      throw std::runtime_error("cannot load CA file " + state_->config.extra_ca_file + ": " +
-                               ec.message());
-    }
-  }
+}
+
+Fetcher::Fetcher(asio::any_io_executor io, FetchConfig config, http::AsyncClient& client)
+    : io_(std::move(io)), state_(std::make_shared<detail::FetcherState>()) {
+  state_->client = &client;
+  state_->policy = AddressPolicy(config.unsafe_allow);
+  state_->config = std::move(config);
 }
 
 asio::awaitable<FetchResult> Fetcher::fetch(std::string url, std::size_t max_bytes) {
@@ -432,10 +273,13 @@ asio::awaitable<FetchResult> Fetcher::fetch(std::string url, std::size_t max_byt
   }
   FetchResult result;
   try {
-    // A strand per fetch: Beast's timeouts and the resolver callback touch the same objects
-    // as the coroutine, whatever thread count `io_` runs with.
-    result = co_await asio::co_spawn(asio::make_strand(io_), run_fetch(std::move(url), cap, state_),
-                                     asio::use_awaitable);
+    // No co_spawn here: the client shields its calls from the awaiter's cancellation, which
+    // ends a hop with kCancelled (or, at the next hop's start, asio's usual operation_aborted).
+    result = co_await run_fetch(std::move(url), cap, state_);
+  } catch (const boost::system::system_error& e) {
+    result = failed(make_error(FetchFailure::kBadResponse, e.code() == asio::error::operation_aborted
+                                                               ? "the fetch was cancelled"
+                                                               : "unexpected error while fetching"));
   } catch (...) {
     result = failed(make_error(FetchFailure::kBadResponse, "unexpected error while fetching"));
   }

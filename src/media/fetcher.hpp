@@ -13,6 +13,10 @@
 
 #include "media/address_policy.hpp"
 
+namespace ig::http {
+class AsyncClient;
+}  // namespace ig::http
+
 namespace ig::media {
 
 namespace detail {
@@ -72,14 +76,20 @@ struct FetchResult {
 /// AddressPolicy and only allowed ones connected to, peer certificate and host name verified,
 /// redirects re-checked hop by hop, a byte cap that holds against lying or missing
 /// Content-Length, a per-attempt connect timeout and a total deadline. No proxies, no pooling.
+/// Each hop is one http::AsyncClient call with the policy as its AddressFilter.
 /// Thread-safe: one instance serves the whole process; pending fetches keep its state alive.
 class Fetcher {
  public:
   /// Throws std::runtime_error when `config.extra_ca_file` cannot be loaded (a startup error).
   Fetcher(boost::asio::any_io_executor io, FetchConfig config);
 
+  /// Fetches through `client`, shared with other users; it must outlive the Fetcher and its
+  /// pending fetches. Its trust settings apply (`config.extra_ca_file` is not read).
+  Fetcher(boost::asio::any_io_executor io, FetchConfig config, http::AsyncClient& client);
+
   /// Downloads `url`. `max_bytes` lowers the cap for this call (0 = `config.max_bytes`; a
-  /// larger value is clamped to it). Never throws; each fetch runs on its own strand of `io`.
+  /// larger value is clamped to it). Never throws; each request runs on its own strand of the
+  /// client's executor, and cancelling the awaiting coroutine ends the fetch promptly.
   boost::asio::awaitable<FetchResult> fetch(std::string url, std::size_t max_bytes = 0);
 
  private:

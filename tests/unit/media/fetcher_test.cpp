@@ -6,9 +6,15 @@
 #include <memory>
 #include <thread>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "http/async_client.hpp"
 
 #include "unit/media/test_https_server.hpp"
 
@@ -364,6 +370,69 @@ TEST_F(FetcherTest, ConcurrentFetchesOnAMultiThreadedContext) {
   io.run();
   second.join();
   EXPECT_EQ(ok.load(), kFetches);
+}
+
+// The awaiter's cancellation reaches the fetch as a closed connection, never as a terminate.
+TEST_F(FetcherTest, CancellingTheAwaiterEndsTheFetch) {
+  asio::io_context io;
+  Fetcher fetcher(io.get_executor(), local_config());
+  asio::cancellation_signal signal;
+  std::optional<FetchResult> out;
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(io, fetcher.fetch(url("/slow")),
+                 asio::bind_cancellation_slot(signal.slot(),
+                                              [&](std::exception_ptr e, FetchResult result) {
+                                                EXPECT_FALSE(e) << "fetch threw";
+                                                out = std::move(result);
+                                              }));
+  asio::steady_timer kick(io, 100ms);
+  kick.async_wait([&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  io.run();
+  ASSERT_TRUE(out.has_value());
+  EXPECT_FETCH_FAILS(*out, FetchFailure::kBadResponse);
+  EXPECT_EQ(out->error->message, "the fetch was cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+asio::awaitable<std::size_t> fetch_or_time_out(Fetcher& fetcher, std::string url) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+  auto raced = co_await (fetcher.fetch(std::move(url)) || timer.async_wait(asio::use_awaitable));
+  co_return raced.index();
+}
+
+TEST_F(FetcherTest, LosingAnOrRaceDoesNotTerminate) {
+  asio::io_context io;
+  Fetcher fetcher(io.get_executor(), local_config());
+  std::optional<std::size_t> winner;
+  asio::co_spawn(io, fetch_or_time_out(fetcher, url("/slow")),
+                 [&](std::exception_ptr e, std::size_t index) {
+                   EXPECT_FALSE(e);
+                   winner = index;
+                 });
+  io.run();
+  EXPECT_EQ(winner, 1u);
+}
+
+TEST_F(FetcherTest, SharesAnAsyncClient) {
+  asio::io_context io;
+  http::AsyncClientConfig client_config;
+  client_config.extra_ca_file = test_certs().ca;
+  client_config.proxy_from_environment = false;
+  http::AsyncClient client(io.get_executor(), client_config);
+  auto config = local_config();
+  config.extra_ca_file = "/not/read/when/a/client/is/shared.pem";
+  Fetcher fetcher(io.get_executor(), config, client);
+  std::optional<FetchResult> out;
+  asio::co_spawn(io, fetcher.fetch(url("/image.png")), [&](std::exception_ptr e, FetchResult r) {
+    EXPECT_FALSE(e);
+    out = std::move(r);
+  });
+  io.run();
+  ASSERT_TRUE(out && out->object) << (out ? describe(*out) : "no result");
+  EXPECT_EQ(out->object->body, kPng);
+  EXPECT_EQ(server().requests().back().user_agent, "imagegate/0.1");
+  EXPECT_EQ(client.idle_connections(), 0u) << "fetches never feed the pool";
 }
 
 TEST(FetchFailureNames, AreSnakeCase) {
