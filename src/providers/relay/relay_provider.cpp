@@ -7,9 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <exception>
-#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -30,29 +28,8 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr std::size_t kApiBodyCap = 4u * 1024 * 1024;  // a create or status answer
-constexpr std::size_t kMessageBytes = 200;             // upstream text quoted in a message
-constexpr int kMaxHardPollErrors = 3;  // 4xx or unreadable status answers in a row
-constexpr int kMaxRedirects = 3;       // a result URL may redirect to its CDN
-
-std::string quoted(std::string_view text) {
-  return core::echo_text(text, kMessageBytes);
-}
-
-GenerateError error_of(std::string_view code, std::string message, FailureClass cls,
-                       int http_status = 0) {
-  GenerateError e;
-  e.code = std::string(code);
-  e.message = std::move(message);
-  e.cls = cls;
-  e.http_status = http_status;
-  return e;
-}
-
-/// Statuses after which the same call may simply be made again later.
-bool transient_status(unsigned status) {
-  return status == 408 || status == 409 || status == 425 || status == 429 || status == 455 ||
-         status >= 500;
-}
+constexpr int kMaxHardPollErrors = 3;                  // 4xx or unreadable status answers in a row
+constexpr int kMaxRedirects = 3;                       // a result URL may redirect to its CDN
 
 /// Retry-After (or retry-after-ms) of an answer; -1 ms when none.
 milliseconds retry_after(const http::Response& r) {
@@ -85,14 +62,6 @@ asio::awaitable<bool> sleep_for(milliseconds d) {
   co_return !ec;
 }
 
-core::Error bad(const ProviderSettings& s, std::string_view key, std::string_view why) {
-  std::string where = "providers." + s.name;
-  if (!key.empty()) {
-    where += "." + std::string(key);
-  }
-  return core::make_error(core::ErrorCode::kInvalidRequest, where + ": " + std::string(why));
-}
-
 /// The fitted images of one run; runs on the blocking pool and never throws.
 struct FitWork {
   std::vector<std::string> bodies;
@@ -107,133 +76,23 @@ GenerateResult fit_all(FitWork& work) {
       auto image = fit_image(std::move(work.bodies[i]), work.size, work.format);
       if (!image) {
         out.images.clear();
-        out.error = error_of(fail::kUpstreamError,
-                             "result " + std::to_string(i + 1) + ": " + image.error().message,
-                             FailureClass::kFailed);
+        out.error = make_failure(fail::kUpstreamError,
+                                 "result " + std::to_string(i + 1) + ": " + image.error().message,
+                                 FailureClass::kFailed);
         return out;
       }
       out.images.push_back(std::move(*image));
     }
   } catch (const std::exception&) {  // std::bad_alloc: fit_image catches the rest
     out.images.clear();
-    out.error = error_of(fail::kUpstreamError, "out of memory while fitting the upstream images",
-                         FailureClass::kFailed);
+    out.error =
+        make_failure(fail::kUpstreamError, "out of memory while fitting the upstream images",
+                     FailureClass::kFailed);
   }
   return out;
 }
 
 }  // namespace
-
-// --- configuration
-
-core::Result<RelayConfig> read_relay_config(const ProviderSettings& s) {
-  if (auto known = check_keys(s, {"dialect", "poll_interval_ms", "poll_max_interval_ms",
-                                  "request_timeout_ms", "download_timeout_ms",
-                                  "download_max_bytes", "download_attempts", "upload_url_ttl_s"});
-      !known) {
-    return known.error();
-  }
-  RelayConfig c;
-  c.name = s.name;
-  auto dialect_it = s.options.find("dialect");
-  if (dialect_it == s.options.end()) {
-    return bad(s, "dialect", "is required: jobs, tasks, generations or unified");
-  }
-  auto dialect = parse_dialect(dialect_it->second);
-  if (!dialect) {
-    return bad(s, "dialect",
-               "must be jobs, tasks, generations or unified, not '" +
-                   core::echo_text(dialect_it->second, 40) + "'");
-  }
-  c.dialect = *dialect;
-  auto common = read_common(s);
-  if (!common) {
-    return common.error();
-  }
-  c.common = std::move(*common);
-  constexpr std::int64_t kDay = 86'400'000;
-  auto poll = read_int(s, "poll_interval_ms", c.poll_interval.count(), 10, kDay);
-  auto poll_max = read_int(s, "poll_max_interval_ms", c.poll_max_interval.count(), 10, kDay);
-  auto request = read_int(s, "request_timeout_ms", c.request_timeout.count(), 100, kDay);
-  auto download = read_int(s, "download_timeout_ms", c.download_timeout.count(), 100, kDay);
-  auto max_bytes = read_int(s, "download_max_bytes", static_cast<std::int64_t>(c.download_max_bytes),
-                            1024, std::int64_t{4} * 1024 * 1024 * 1024);
-  auto attempts = read_int(s, "download_attempts", c.download_attempts, 1, 100);
-  auto ttl = read_int(s, "upload_url_ttl_s", c.upload_url_ttl.count(), 60, 7 * 86'400);
-  for (auto* r : {&poll, &poll_max, &request, &download, &max_bytes, &attempts, &ttl}) {
-    if (!*r) {
-      return r->error();
-    }
-  }
-  c.poll_interval = milliseconds(*poll);
-  c.poll_max_interval = milliseconds(*poll_max);
-  if (c.poll_max_interval < c.poll_interval) {
-    return bad(s, "poll_max_interval_ms", "must not be less than poll_interval_ms");
-  }
-  c.request_timeout = milliseconds(*request);
-  c.download_timeout = milliseconds(*download);
-  c.download_max_bytes = static_cast<std::size_t>(*max_bytes);
-  c.download_attempts = static_cast<int>(*attempts);
-  c.upload_url_ttl = std::chrono::seconds(*ttl);
-  return c;
-}
-
-// --- failure classes
-
-GenerateError create_failure(std::string_view provider, const WireError& e,
-                             milliseconds retry_after) {
-  const std::string who = "upstream " + std::string(provider);
-  const int status = static_cast<int>(e.status);
-  if (e.status == 400 || e.status == 413 || e.status == 422) {
-    const std::string& text = e.detail.empty() ? e.message : e.detail;
-    if (is_moderation_code(e.code)) {
-      return error_of(fail::kModerationBlocked, quoted(text), FailureClass::kRejected, status);
-    }
-    return error_of(fail::kUpstreamRejected, quoted(text), FailureClass::kRejected, status);
-  }
-  if (transient_status(e.status)) {
-    GenerateError out = error_of(fail::kUpstreamError, who + " is unavailable: " + quoted(e.message),
-                                 FailureClass::kNoWork, status);
-    out.retry_after = retry_after;
-    return out;
-  }
-  if (e.status == 0) {  // a 2xx without a task id: the upstream may have created one
-    return error_of(fail::kUpstreamUnknownOutcome,
-                    who + " answered the create without a task id: " + quoted(e.message),
-                    FailureClass::kUnknown, status);
-  }
-  // 401, 402, 403, 404, other 4xx, 3xx: this route cannot serve (key, credit, base URL).
-  return error_of(fail::kUpstreamError, who + " refused the call: " + quoted(e.message),
-                  FailureClass::kRouteFault, status);
-}
-
-GenerateError create_transport_failure(std::string_view provider, const http::Error& e) {
-  const std::string who = "upstream " + std::string(provider);
-  if (e.kind == http::ErrorKind::kTls || e.kind == http::ErrorKind::kInvalidUrl) {
-    return error_of(fail::kUpstreamError, who + ": " + quoted(e.message),
-                    FailureClass::kRouteFault);  // the operator's config, not a passing fault
-  }
-  if (e.sent) {
-    return error_of(fail::kUpstreamUnknownOutcome,
-                    who + ": the create call was sent and its answer was lost: " +
-                        quoted(e.message),
-                    FailureClass::kUnknown);
-  }
-  return error_of(fail::kUpstreamError, who + " is unreachable: " + quoted(e.message),
-                  FailureClass::kNoWork);
-}
-
-GenerateError task_failure(std::string_view upstream_id, const TaskStatus& s) {
-  const std::string& text = s.error_message.empty() ? s.error : s.error_message;
-  if (is_moderation_code(s.error_code)) {
-    return error_of(fail::kModerationBlocked,
-                    "upstream task " + quoted(upstream_id) + " was refused: " + quoted(text),
-                    FailureClass::kRejected);
-  }
-  return error_of(fail::kUpstreamError,
-                  "upstream task " + quoted(upstream_id) + " failed: " + quoted(text),
-                  FailureClass::kFailed);
-}
 
 // --- one run
 
@@ -291,7 +150,7 @@ std::optional<GenerateError> RelayProvider::resolve_inputs(Run& run) const {
     out = ctx_.public_url ? ctx_.public_url(key, cfg_.upload_url_ttl) : std::string();
     return !out.empty();
   };
-  const auto no_public_url = error_of(
+  const auto no_public_url = make_failure(
       fail::kUpstreamError, "relay cannot pass uploaded images without server.public_url",
       FailureClass::kRouteFault);
   for (const std::string& input : run.job.request.input_urls) {
@@ -303,9 +162,9 @@ std::optional<GenerateError> RelayProvider::resolve_inputs(Run& run) const {
   }
   if (!run.job.request.mask_url.empty()) {
     if (cfg_.dialect != Dialect::kUnified) {
-      return error_of(fail::kUpstreamError,
-                      "the " + std::string(to_string(cfg_.dialect)) + " upstream takes no mask",
-                      FailureClass::kRouteFault);
+      return make_failure(fail::kUpstreamError,
+                          "the " + std::string(to_string(cfg_.dialect)) + " upstream takes no mask",
+                          FailureClass::kRouteFault);
     }
     if (!public_url(run.job.request.mask_url, run.mask_url)) {
       return no_public_url;
@@ -315,8 +174,8 @@ std::optional<GenerateError> RelayProvider::resolve_inputs(Run& run) const {
 }
 
 asio::awaitable<RelayProvider::Step> RelayProvider::create(Run& run) {
-  const CreateParams params = relay_params(cfg_.dialect, run.job.request, run.image_urls,
-                                           run.mask_url, cfg_.common.model);
+  const CreateParams params =
+      relay_params(cfg_.dialect, run.job.request, run.image_urls, run.mask_url, cfg_.common.model);
   const ApiCall call = create_call(cfg_.dialect, params);
   http::CallLimits limits;
   limits.total_timeout = std::min(cfg_.request_timeout, remaining(run.deadline));
@@ -324,7 +183,8 @@ asio::awaitable<RelayProvider::Step> RelayProvider::create(Run& run) {
   auto r = co_await send(api_request(call), limits);
   if (!r) {
     if (r.error().kind == http::ErrorKind::kCancelled && !r.error().sent) {
-      co_return error_of("cancelled", "cancelled before the upstream call", FailureClass::kNoWork);
+      co_return make_failure("cancelled", "cancelled before the upstream call",
+                             FailureClass::kNoWork);
     }
     co_return create_transport_failure(cfg_.name, r.error());
   }
@@ -349,47 +209,46 @@ asio::awaitable<RelayProvider::Step> RelayProvider::accepted(Run& run) {
     why = e.what();
   }
   if (!why.empty()) {
-    co_return error_of(fail::kUpstreamUnknownOutcome,
-                       "upstream task " + quoted(run.upstream_id) +
-                           " was created but could not be recorded: " + quoted(why),
-                       FailureClass::kUnknown);
+    co_return make_failure(fail::kUpstreamUnknownOutcome,
+                           "upstream task " + quote_upstream(run.upstream_id) +
+                               " was created but could not be recorded: " + quote_upstream(why),
+                           FailureClass::kUnknown);
   }
   if (!ours) {
-    co_return error_of(fail::kUpstreamError,
-                       "the task is no longer ours; upstream task " + quoted(run.upstream_id) +
-                           " is left alone",
-                       FailureClass::kFailed);
+    co_return make_failure(fail::kUpstreamError,
+                           "the task is no longer ours; upstream task " +
+                               quote_upstream(run.upstream_id) + " is left alone",
+                           FailureClass::kFailed);
   }
   co_return std::nullopt;
 }
 
 asio::awaitable<RelayProvider::Step> RelayProvider::poll(Run& run) {
-  const std::string id = quoted(run.upstream_id);
+  const std::string id = quote_upstream(run.upstream_id);
+  // A resumed task may have ended long ago: asked at once.
   milliseconds delay = run.resumed ? milliseconds(0) : cfg_.poll_interval;
-  milliseconds next = cfg_.poll_interval;
   std::string last_state = "unknown";
   std::string last_problem;
   int hard_errors = 0;
   const GenerateError cancelled =
-      error_of(fail::kUpstreamUnknownOutcome, "cancelled while upstream task " + id + " runs",
-               FailureClass::kUnknown);
+      make_failure(fail::kUpstreamUnknownOutcome, "cancelled while upstream task " + id + " runs",
+                   FailureClass::kUnknown);
   for (;;) {
     if (!co_await sleep_for(std::min(delay, remaining(run.deadline)))) {
       co_return cancelled;
     }
     if (remaining(run.deadline).count() <= 0) {
       std::string message = "upstream task " + id + " did not finish within " +
-                            seconds_text(cfg_.common.timeout) + " (last state: " +
-                            quoted(last_state) + ")";
+                            seconds_text(cfg_.common.timeout) +
+                            " (last state: " + quote_upstream(last_state) + ")";
       if (!last_problem.empty()) {
         message += "; last error: " + last_problem;
       }
-      co_return error_of(fail::kUpstreamTimeout, std::move(message), FailureClass::kUnknown);
+      co_return make_failure(fail::kUpstreamTimeout, std::move(message), FailureClass::kUnknown);
     }
-    delay = next;
-    next = std::min(
-        milliseconds(static_cast<milliseconds::rep>(static_cast<double>(next.count()) * 1.5)),
-        cfg_.poll_max_interval);
+    delay = delay.count() == 0
+                ? cfg_.poll_interval
+                : std::min(milliseconds(delay.count() * 3 / 2), cfg_.poll_max_interval);
     http::CallLimits limits;
     limits.total_timeout = std::min(cfg_.request_timeout, remaining(run.deadline));
     limits.max_body_bytes = kApiBodyCap;
@@ -398,22 +257,22 @@ asio::awaitable<RelayProvider::Step> RelayProvider::poll(Run& run) {
       if (r.error().kind == http::ErrorKind::kCancelled) {
         co_return cancelled;
       }
-      last_problem = quoted(r.error().message);
+      last_problem = quote_upstream(r.error().message);
       continue;  // the network: until the deadline
     }
     run.last_status = r->status;
     auto s = read_status(cfg_.dialect, r->status, r->body);
     if (!s) {
-      last_problem = quoted(s.error().message);
+      last_problem = quote_upstream(s.error().message);
       if (transient_status(s.error().status)) {
         hard_errors = 0;
         delay = std::max(delay, retry_after(*r));
         continue;
       }
       if (++hard_errors >= kMaxHardPollErrors) {
-        co_return error_of(fail::kUpstreamError,
-                           "polling upstream task " + id + " failed: " + last_problem,
-                           FailureClass::kFailed, static_cast<int>(r->status));
+        co_return make_failure(fail::kUpstreamError,
+                               "polling upstream task " + id + " failed: " + last_problem,
+                               FailureClass::kFailed, static_cast<int>(r->status));
       }
       continue;
     }
@@ -429,9 +288,9 @@ asio::awaitable<RelayProvider::Step> RelayProvider::poll(Run& run) {
   }
 }
 
-asio::awaitable<RelayProvider::Step> RelayProvider::download_one(Run& run,
-                                                                 const std::string& url) {
-  const std::string what = "downloading a result of upstream task " + quoted(run.upstream_id);
+asio::awaitable<RelayProvider::Step> RelayProvider::download_one(Run& run, const std::string& url) {
+  const std::string what =
+      "downloading a result of upstream task " + quote_upstream(run.upstream_id);
   // Relative URLs are on the server that answered the status call.
   const std::string status_url =
       join_url(cfg_.common.base_url, status_call(cfg_.dialect, run.upstream_id).path);
@@ -442,8 +301,9 @@ asio::awaitable<RelayProvider::Step> RelayProvider::download_one(Run& run,
     }
     auto target = http::resolve_location(status_url, url);
     if (!target) {
-      co_return error_of(fail::kUpstreamError, what + ": " + quoted(target.error().message),
-                         FailureClass::kFailed);
+      co_return make_failure(fail::kUpstreamError,
+                             what + ": " + quote_upstream(target.error().message),
+                             FailureClass::kFailed);
     }
     std::string current = std::move(*target);
     bool retry = false;
@@ -456,10 +316,10 @@ asio::awaitable<RelayProvider::Step> RelayProvider::download_one(Run& run,
       auto r = co_await send(std::move(req), limits);
       if (!r) {
         if (r.error().kind == http::ErrorKind::kCancelled) {
-          co_return error_of(fail::kUpstreamUnknownOutcome, what + ": cancelled",
-                             FailureClass::kUnknown);
+          co_return make_failure(fail::kUpstreamUnknownOutcome, what + ": cancelled",
+                                 FailureClass::kUnknown);
         }
-        problem = quoted(r.error().message);
+        problem = quote_upstream(r.error().message);
         retry = r.error().kind != http::ErrorKind::kTooLarge &&
                 r.error().kind != http::ErrorKind::kInvalidUrl;
         break;
@@ -487,21 +347,21 @@ asio::awaitable<RelayProvider::Step> RelayProvider::download_one(Run& run,
     }
   }
   if (co_await is_cancelled()) {
-    co_return error_of(fail::kUpstreamUnknownOutcome, what + ": cancelled",
-                       FailureClass::kUnknown);
+    co_return make_failure(fail::kUpstreamUnknownOutcome, what + ": cancelled",
+                           FailureClass::kUnknown);
   }
-  co_return error_of(fail::kUpstreamError, what + " failed: " + problem, FailureClass::kFailed);
+  co_return make_failure(fail::kUpstreamError, what + " failed: " + problem, FailureClass::kFailed);
 }
 
 asio::awaitable<RelayProvider::Step> RelayProvider::download(Run& run) {
   const std::size_t want = static_cast<std::size_t>(std::max(run.job.request.n, 1));
   const auto& urls = run.done.urls;
   if (urls.size() < want) {
-    co_return error_of(fail::kUpstreamError,
-                       "upstream task " + quoted(run.upstream_id) + " succeeded with " +
-                           std::to_string(urls.size()) + " result URL(s); " +
-                           std::to_string(want) + " expected",
-                       FailureClass::kFailed);
+    co_return make_failure(fail::kUpstreamError,
+                           "upstream task " + quote_upstream(run.upstream_id) + " succeeded with " +
+                               std::to_string(urls.size()) + " result URL(s); " +
+                               std::to_string(want) + " expected",
+                           FailureClass::kFailed);
   }
   for (std::size_t i = 0; i < want; ++i) {
     if (auto failed = co_await download_one(run, urls[i])) {
@@ -524,7 +384,7 @@ asio::awaitable<RelayProvider::Step> RelayProvider::fit(Run& run) {
   GenerateResult fitted = co_await runtime::offload(ctx_.blocking, work);
   if (fitted.error) {
     fitted.error->message =
-        "upstream task " + quoted(run.upstream_id) + ": " + fitted.error->message;
+        "upstream task " + quote_upstream(run.upstream_id) + ": " + fitted.error->message;
     co_return std::move(fitted.error);
   }
   run.images = std::move(fitted.images);
@@ -536,6 +396,9 @@ asio::awaitable<GenerateResult> RelayProvider::generate(GenerateJob job) {
   co_await asio::this_coro::throw_if_cancelled(false);
   Run run;
   run.job = std::move(job);
+  // The upstream fetches the inputs by URL: the fetched bytes are not kept through the wait.
+  run.job.references.clear();
+  run.job.mask.reset();
   run.deadline = Clock::now() + cfg_.common.timeout;
   GenerateResult result;
   auto finish = [&](Step error) {
@@ -545,13 +408,14 @@ asio::awaitable<GenerateResult> RelayProvider::generate(GenerateJob job) {
     if (result.error) {
       // An upstream that echoes our key (or part of one) in its message: masked.
       result.error->message = openai::mask_secrets(result.error->message, cfg_.common.api_key);
-      result.error->http_status = result.error->http_status != 0 ? result.error->http_status
-                                                                 : static_cast<int>(run.last_status);
+      result.error->http_status = result.error->http_status != 0
+                                      ? result.error->http_status
+                                      : static_cast<int>(run.last_status);
     }
     return std::move(result);
   };
   if (run.job.request.n > 1 && cfg_.dialect != Dialect::kUnified) {
-    co_return finish(error_of(
+    co_return finish(make_failure(
         fail::kUpstreamError,
         "the " + std::string(to_string(cfg_.dialect)) + " upstream makes one image per task",
         FailureClass::kRouteFault));

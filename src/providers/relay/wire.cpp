@@ -25,11 +25,11 @@ constexpr std::string_view kTextToImageSuffix = "-text-to-image";
 constexpr std::string_view kImageToImageSuffix = "-image-to-image";
 
 // The ratios each document lists (seed 002/000 for jobs; 003, 004 and 001 share fifteen).
-constexpr std::array<std::string_view, 10> kJobsRatios = {
-    "1:1", "5:4", "4:5", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"};
-constexpr std::array<std::string_view, 15> kWideRatios = {
-    "1:1",  "3:2",  "2:3", "4:3", "3:4", "5:4",  "4:5", "16:9",
-    "9:16", "2:1",  "1:2", "3:1", "1:3", "21:9", "9:21"};
+constexpr std::array<std::string_view, 10> kJobsRatios = {"1:1", "5:4", "4:5",  "4:3",  "3:4",
+                                                          "3:2", "2:3", "16:9", "9:16", "21:9"};
+constexpr std::array<std::string_view, 15> kWideRatios = {"1:1", "3:2", "2:3",  "4:3",  "3:4",
+                                                          "5:4", "4:5", "16:9", "9:16", "2:1",
+                                                          "1:2", "3:1", "1:3",  "21:9", "9:21"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -574,8 +574,8 @@ WireResult<TaskStatus> read_status(Dialect d, unsigned status, std::string_view 
 
 bool is_moderation_code(std::string_view code) {
   const std::string c = lower(code);
-  for (std::string_view word : {"content_policy", "moderation", "sensitive", "nsfw", "safety",
-                                "prohibited"}) {
+  for (std::string_view word :
+       {"content_policy", "moderation", "sensitive", "nsfw", "safety", "prohibited"}) {
     if (c.find(word) != std::string::npos) {
       return true;
     }

@@ -39,10 +39,10 @@ struct CreateParams {
   std::string mask_url;  // unified only
   /// `aspect_ratio` (jobs, tasks, generations) or `size` (unified): "1:1", "1536x1024", …
   std::string size;
-  std::string resolution;  // any case: upper-cased, or lower-cased for generations
-  std::string quality;     // jobs (text-to-image) and unified only
-  std::string output_format;  // jobs (text-to-image) only
-  std::optional<int> n;    // unified only
+  std::string resolution;            // any case: upper-cased, or lower-cased for generations
+  std::string quality;               // jobs (text-to-image) and unified only
+  std::string output_format;         // jobs (text-to-image) only
+  std::optional<int> n;              // unified only
   std::optional<bool> nsfw_checker;  // generations only
 };
 
@@ -83,8 +83,7 @@ struct WireError {
   std::string detail;  // the upstream's message alone, or ""
 };
 
-[[noreturn]] void throw_exception_from_error(const WireError& e,
-                                             const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const WireError& e, const boost::source_location& loc);
 
 template <class T>
 using WireResult = boost::system::result<T, WireError>;

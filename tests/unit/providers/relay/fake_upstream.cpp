@@ -30,8 +30,8 @@ asio::awaitable<void> serve(tcp::socket socket, FakeUpstream* self,
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
-    auto [ec, n] = co_await bhttp::async_read(socket, buffer, parser,
-                                              asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       co_return;
     }
@@ -81,8 +81,7 @@ FakeUpstream::FakeUpstream(Handler handler)
   impl_->acceptor.listen();
   port_ = impl_->acceptor.local_endpoint().port();
   auto answer = [](FakeUpstream* self, SeenRequest seen) { return self->answer(std::move(seen)); };
-  asio::co_spawn(impl_->ioc, accept_loop(impl_->acceptor, this, answer),
-                 [](std::exception_ptr) {});
+  asio::co_spawn(impl_->ioc, accept_loop(impl_->acceptor, this, answer), [](std::exception_ptr) {});
   thread_ = std::thread([this] { impl_->ioc.run(); });
 }
 

@@ -168,11 +168,11 @@ struct ScriptedUpstream {
   int images = 1;
   bool relative_urls = false;
   bool never_finish = false;
-  std::optional<Reply> create_reply;       // instead of creating a task
-  int status_errors = 0;                   // 503s before the real status answers
-  std::string fail_code;                   // non-empty: the task fails with it
+  std::optional<Reply> create_reply;  // instead of creating a task
+  int status_errors = 0;              // 503s before the real status answers
+  std::string fail_code;              // non-empty: the task fails with it
   std::string fail_message = "it broke";
-  int file_errors = 0;                     // 503s before a result file is served
+  int file_errors = 0;  // 503s before a result file is served
   std::map<std::string, int> polls;
   int created = 0;
 
@@ -229,7 +229,9 @@ struct ScriptedUpstream {
     switch (dialect) {
       case Dialect::kJobs: {
         json::object data{{"taskId", id},
-                          {"state", !done ? "generating" : failed ? "fail" : "success"}};
+                          {"state", !done    ? "generating"
+                                    : failed ? "fail"
+                                             : "success"}};
         if (done && !failed) {
           data["resultJson"] = json::serialize(json::object{{"resultUrls", urls(id)}});
         }
@@ -241,7 +243,9 @@ struct ScriptedUpstream {
       }
       case Dialect::kTasks: {
         json::object data{{"taskId", id},
-                          {"status", !done ? "handling" : failed ? "fail" : "success"}};
+                          {"status", !done    ? "handling"
+                                     : failed ? "fail"
+                                              : "success"}};
         if (done && !failed) {
           json::array output;
           for (const auto& u : urls(id)) {
@@ -255,7 +259,10 @@ struct ScriptedUpstream {
         return json::serialize(json::object{{"code", 200}, {"message", "success"}, {"data", data}});
       }
       case Dialect::kGenerations: {
-        json::object o{{"id", id}, {"status", !done ? "processing" : failed ? "failed" : "completed"}};
+        json::object o{{"id", id},
+                       {"status", !done    ? "processing"
+                                  : failed ? "failed"
+                                           : "completed"}};
         if (done && !failed) {
           o["output"] = json::object{{"urls", urls(id)}};
         }
@@ -265,7 +272,10 @@ struct ScriptedUpstream {
         return json::serialize(o);
       }
       case Dialect::kUnified: {
-        json::object o{{"id", id}, {"status", !done ? "processing" : failed ? "failed" : "completed"}};
+        json::object o{{"id", id},
+                       {"status", !done    ? "processing"
+                                  : failed ? "failed"
+                                           : "completed"}};
         if (done && !failed) {
           o["results"] = urls(id);
         }
@@ -300,7 +310,8 @@ class FakeObserver final : public CallObserver {
 class RelayProviderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    script_.png = providers::test::png(providers::test::reference_picture(80, 60, {200, 30, 60})).bytes;
+    script_.png =
+        providers::test::png(providers::test::reference_picture(80, 60, {200, 30, 60})).bytes;
   }
 
   void fresh_script() {
@@ -338,10 +349,9 @@ class RelayProviderTest : public ::testing::Test {
   }
 
   /// Runs generate() on a fresh io_context; `cancel_after` emits a terminal cancellation.
-  GenerateResult run(RelayConfig cfg, GenerateJob j,
-                     std::optional<milliseconds> cancel_after = std::nullopt,
-                     std::function<std::string(std::string_view, std::chrono::seconds)> public_url =
-                         {}) {
+  GenerateResult run(
+      RelayConfig cfg, GenerateJob j, std::optional<milliseconds> cancel_after = std::nullopt,
+      std::function<std::string(std::string_view, std::chrono::seconds)> public_url = {}) {
     asio::io_context ioc;
     // Declared after the io_context, so joined before it goes: a pool thread that has just
     // resumed the awaiter still holds a work-counting executor of it.
@@ -353,14 +363,14 @@ class RelayProviderTest : public ::testing::Test {
     std::exception_ptr error;
     asio::cancellation_signal signal;
     asio::steady_timer timer(ioc);
-    asio::co_spawn(ioc, provider.generate(std::move(j)),
-                   asio::bind_cancellation_slot(
-                       signal.slot(), [&](std::exception_ptr e, GenerateResult r) {
-                         error = e;
-                         result = std::move(r);
-                         timer.cancel();
-                         ioc.stop();  // pooled connections would keep it running
-                       }));
+    asio::co_spawn(
+        ioc, provider.generate(std::move(j)),
+        asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, GenerateResult r) {
+          error = e;
+          result = std::move(r);
+          timer.cancel();
+          ioc.stop();  // pooled connections would keep it running
+        }));
     if (cancel_after) {
       timer.expires_after(*cancel_after);
       timer.async_wait([&](boost::system::error_code ec) {

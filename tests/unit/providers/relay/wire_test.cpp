@@ -79,8 +79,8 @@ TEST(RelayWireCreate, UnifiedSendsTheExactSizeNMaskAndQuality) {
   auto r = request({1536, 1024});
   r.n = 3;
   r.quality = "medium";
-  const ApiCall c = call_for(Dialect::kUnified, r, {"https://a.example/1.png"},
-                             "https://a.example/mask.png");
+  const ApiCall c =
+      call_for(Dialect::kUnified, r, {"https://a.example/1.png"}, "https://a.example/mask.png");
   EXPECT_EQ(c.path, "/v1/images/generations");
   EXPECT_EQ(json::parse(c.body), json::parse(R"({"model":"gpt-image-2",
       "prompt":"a red fox in snow","image_urls":["https://a.example/1.png"],
@@ -158,7 +158,8 @@ TEST(RelayWireRead, ErrorsKeepStatusCodeAndMessageApart) {
   EXPECT_EQ(jobs.error().status, 402u);
   EXPECT_EQ(jobs.error().detail, "Insufficient credits");
 
-  auto unified = read_created(Dialect::kUnified, 422, R"({"error":{"code":"content_policy_violation",
+  auto unified =
+      read_created(Dialect::kUnified, 422, R"({"error":{"code":"content_policy_violation",
       "message":"refused","type":"invalid_request_error"}})");
   ASSERT_FALSE(unified);
   EXPECT_EQ(unified.error().code, "content_policy_violation");
@@ -205,8 +206,9 @@ TEST(RelayWireRead, SucceededTasksListTheirUrls) {
       "resultJson":"{\"resultUrls\":[\"https://r.example/1.png\"]}"}})");
   ASSERT_TRUE(jobs);
   EXPECT_EQ(jobs->urls, std::vector<std::string>{"https://r.example/1.png"});
-  auto generations = read_status(Dialect::kGenerations, 200,
-                                 R"({"id":"g","status":"completed","output":{"urls":["/f/1.png"]}})");
+  auto generations =
+      read_status(Dialect::kGenerations, 200,
+                  R"({"id":"g","status":"completed","output":{"urls":["/f/1.png"]}})");
   ASSERT_TRUE(generations);
   EXPECT_EQ(generations->phase, Phase::kSucceeded);
   EXPECT_EQ(generations->urls, std::vector<std::string>{"/f/1.png"});
