@@ -49,22 +49,23 @@ enum class Fence {
                // finished): nothing was written
 };
 
-/// One call to an upstream provider, as logged while it runs (append-only; not fenced).
+/// One call to an upstream provider, as logged while it runs (append-only; not fenced). Every
+/// member has an initializer, so designated initializers may name only some.
 struct UpstreamCall {
   std::int64_t id = 0;
   std::int64_t task_row = 0;
   int attempt = 0;  // the claim attempt that made the call
-  std::string route;
-  std::string provider_kind;
-  std::string upstream_id;
+  std::string route{};
+  std::string provider_kind{};
+  std::string upstream_id{};
   int http_status = 0;
   std::int64_t started_ms = 0;
   std::int64_t duration_ms = -1;  // -1 while in flight
   /// "" when it succeeded; a FailureClass word (no_work, route_fault, rejected, unknown,
   /// failed); "in_flight" until finished.
-  std::string error_class;
-  std::string error_code;
-  std::string message;
+  std::string error_class{};
+  std::string error_code{};
+  std::string message{};
 };
 
 /// Durable state of the gateway. Every method is blocking and thread-safe: call it from the
