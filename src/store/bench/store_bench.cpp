@@ -1,5 +1,6 @@
 // Micro-benchmark of the SQLite store's hot paths: task inserts (one caller, and 16 at once
-// so group commit has something to group) and get_task (the GET polling path).
+// so group commit has something to group), get_task (the GET polling path) and claim_tasks
+// over a long queue (the dispatcher's poll: must not grow with the queue).
 //
 //   cmake --build <dir> --target ig_store_bench && <dir>/src/store/ig_store_bench
 //
@@ -146,6 +147,33 @@ BENCHMARK(BM_GetTask)
     ->Teardown(close_fixture)
     ->Threads(1)
     ->Threads(2)
+    ->UseRealTime();
+
+// Claims 4 of the 20k queued tasks and hands them back: the claim walks the index from the
+// oldest, wherever the queue ends.
+void BM_ClaimTasks(benchmark::State& state) {
+  std::int64_t now = 1'000'000;
+  for (auto _ : state) {
+    auto batch = g_fixture->store->claim_tasks("bench", 4, now, now + 60'000, 1'000'000);
+    if (!batch.ok() || batch->claims.size() != 4) {
+      state.SkipWithError("claim_tasks failed");
+      break;
+    }
+    for (const auto& c : batch->claims) {
+      if (!g_fixture->store->release_task(c.task.row_id, c.task.attempt).ok()) {
+        state.SkipWithError("release_task failed");
+        break;
+      }
+    }
+    ++now;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ClaimTasks)
+    ->Arg(1)
+    ->Setup(open_preloaded_fixture)
+    ->Teardown(close_fixture)
+    ->Threads(1)
     ->UseRealTime();
 
 }  // namespace
