@@ -53,6 +53,8 @@ struct ClientState {
 
 struct AsyncClient::State : detail::ClientState {};
 
+using detail::ClientState;
+
 namespace {
 
 std::optional<Result<Proxy>> proxy_setting(const std::string& setting, const char* name) {
@@ -61,8 +63,8 @@ std::optional<Result<Proxy>> proxy_setting(const std::string& setting, const cha
   }
   auto proxy = parse_proxy(setting);
   if (!proxy) {
-    return Result<Proxy>(make_error(ErrorKind::kInvalidUrl,
-                                    std::string(name) + ": " + proxy.error().message));
+    return Result<Proxy>(
+        make_error(ErrorKind::kInvalidUrl, std::string(name) + ": " + proxy.error().message));
   }
   return proxy;
 }
@@ -73,7 +75,7 @@ std::string host_port(const Target& target) {
 }
 
 /// The route of a call: its target, proxy and pool key, and its deadline from now.
-Result<Plan> make_plan(const detail::ClientState& state, Request request, CallOptions options) {
+Result<Plan> make_plan(const ClientState& state, Request request, CallOptions options) {
   auto target = parse_target(request.url);
   if (!target) {
     return target.error();
@@ -104,7 +106,7 @@ Result<Plan> make_plan(const detail::ClientState& state, Request request, CallOp
 }
 
 /// Closes a pooled connection that idled for pool_idle_timeout, unless a call took it since.
-void expire(const std::weak_ptr<detail::ClientState>& weak_state,
+void expire(const std::weak_ptr<ClientState>& weak_state,
             const std::weak_ptr<Connection>& weak_conn, std::uint64_t generation) {
   auto state = weak_state.lock();
   auto conn = weak_conn.lock();
@@ -128,7 +130,7 @@ void expire(const std::weak_ptr<detail::ClientState>& weak_state,
 }
 
 /// Pools `conn` after a complete keep-alive exchange, or closes it. Runs on its strand.
-void give_back(const std::shared_ptr<detail::ClientState>& state, std::shared_ptr<Connection> conn) {
+void give_back(const std::shared_ptr<ClientState>& state, std::shared_ptr<Connection> conn) {
   std::uint64_t generation = 0;
   {
     std::lock_guard lock(state->mutex);
@@ -149,16 +151,15 @@ void give_back(const std::shared_ptr<detail::ClientState>& state, std::shared_pt
   }
   // A call that takes it runs on this strand too, so it cannot start before the timer is set.
   conn->idle_timer.expires_after(state->config.pool_idle_timeout);
-  conn->idle_timer.async_wait(
-      [weak_state = std::weak_ptr(state), weak_conn = std::weak_ptr(conn),
-       generation](boost::system::error_code ec) {
-        if (!ec) {
-          expire(weak_state, weak_conn, generation);
-        }
-      });
+  conn->idle_timer.async_wait([weak_state = std::weak_ptr(state), weak_conn = std::weak_ptr(conn),
+                               generation](boost::system::error_code ec) {
+    if (!ec) {
+      expire(weak_state, weak_conn, generation);
+    }
+  });
 }
 
-void finish(const std::shared_ptr<detail::ClientState>& state, const Call& call,
+void finish(const std::shared_ptr<ClientState>& state, const Call& call,
             const std::shared_ptr<Connection>& conn, const Attempt& attempt) {
   if (attempt.result && attempt.reusable && !call.cancelled && !conn->key.empty()) {
     give_back(state, conn);
@@ -167,9 +168,8 @@ void finish(const std::shared_ptr<detail::ClientState>& state, const Call& call,
   conn->close();
 }
 
-asio::awaitable<Result<Response>> call_steps(std::shared_ptr<detail::ClientState> state,
-                                             Call& call, const Plan& plan,
-                                             std::shared_ptr<Connection> pooled) {
+asio::awaitable<Result<Response>> call_steps(std::shared_ptr<ClientState> state, Call& call,
+                                             const Plan& plan, std::shared_ptr<Connection> pooled) {
   if (call.cancelled) {
     co_return detail::cancelled_error(plan, false);
   }
@@ -210,7 +210,7 @@ asio::awaitable<Result<Response>> call_steps(std::shared_ptr<detail::ClientState
 
 /// The call on its strand. Spawned with no cancellation slot: cancellation arrives only as
 /// Call::cancel(), posted to the strand, so asio never throws into this coroutine.
-asio::awaitable<Result<Response>> run_call(std::shared_ptr<detail::ClientState> state,
+asio::awaitable<Result<Response>> run_call(std::shared_ptr<ClientState> state,
                                            std::shared_ptr<Call> call, Plan plan,
                                            std::shared_ptr<Connection> pooled) {
   std::optional<Result<Response>> out;
@@ -230,7 +230,7 @@ asio::awaitable<Result<Response>> run_call(std::shared_ptr<detail::ClientState> 
 
 }  // namespace
 
-std::shared_ptr<Connection> detail::ClientState::take(const std::string& key) {
+std::shared_ptr<Connection> ClientState::take(const std::string& key) {
   std::lock_guard lock(mutex);
   auto it = idle.find(key);
   if (it == idle.end()) {
@@ -246,7 +246,7 @@ std::shared_ptr<Connection> detail::ClientState::take(const std::string& key) {
   return conn;
 }
 
-std::size_t detail::ClientState::idle_count() const {
+std::size_t ClientState::idle_count() const {
   std::lock_guard lock(mutex);
   std::size_t n = 0;
   for (const auto& [key, list] : idle) {
@@ -315,9 +315,8 @@ asio::awaitable<Result<Response>> AsyncClient::send(Request request, CallOptions
   // cancel to the call's strand, which closes the socket; the call then ends with kCancelled.
   auto slot = cancellation.slot();
   if (slot.is_connected()) {
-    slot.assign([call](asio::cancellation_type) {
-      asio::post(call->strand, [call] { call->cancel(); });
-    });
+    slot.assign(
+        [call](asio::cancellation_type) { asio::post(call->strand, [call] { call->cancel(); }); });
   }
   auto result = co_await asio::co_spawn(
       strand, run_call(state_, call, std::move(*plan), std::move(pooled)),

@@ -174,7 +174,8 @@ Result<Proxy> parse_proxy(std::string_view setting) {
   proxy.where.append(bracketed ? "[" : "").append(proxy.host).append(bracketed ? "]" : "");
   proxy.where.append(":").append(std::to_string(proxy.port));
   if (u.has_userinfo()) {
-    proxy.authorization = "Basic " + base64(std::string(u.user()) + ":" + std::string(u.password()));
+    proxy.authorization =
+        "Basic " + base64(std::string(u.user()) + ":" + std::string(u.password()));
   }
   return proxy;
 }

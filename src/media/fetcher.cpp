@@ -69,9 +69,9 @@ HopOutcome refused(const Hop& hop, const std::vector<asio::ip::address>& address
   for (std::size_t i = 0; i < addresses.size() && i < kMaxAddressesShown; ++i) {
     shown.append(i == 0 ? "" : ", ").append(addresses[i].to_string());
   }
-  return hop_error(FetchFailure::kAddressRefused,
-                   "host " + hop.host + " resolves to a private or reserved address (" + shown +
-                       ")");
+  return hop_error(
+      FetchFailure::kAddressRefused,
+      "host " + hop.host + " resolves to a private or reserved address (" + shown + ")");
 }
 
 /// The client's timeout, with the whole fetch's budget instead of this hop's remainder; a
@@ -128,8 +128,7 @@ asio::awaitable<HopOutcome> run_hop(const Hop& hop, std::size_t cap, Clock::time
   const auto& config = state->config;
   const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
   if (left.count() <= 0) {
-    co_return hop_error(FetchFailure::kTimeout, "timed out after " +
-                                                    ms_text(config.total_timeout) +
+    co_return hop_error(FetchFailure::kTimeout, "timed out after " + ms_text(config.total_timeout) +
                                                     " downloading from " + hop.host_header);
   }
   http::Request request;
@@ -277,9 +276,10 @@ asio::awaitable<FetchResult> Fetcher::fetch(std::string url, std::size_t max_byt
     // ends a hop with kCancelled (or, at the next hop's start, asio's usual operation_aborted).
     result = co_await run_fetch(std::move(url), cap, state_);
   } catch (const boost::system::system_error& e) {
-    result = failed(make_error(FetchFailure::kBadResponse, e.code() == asio::error::operation_aborted
-                                                               ? "the fetch was cancelled"
-                                                               : "unexpected error while fetching"));
+    result =
+        failed(make_error(FetchFailure::kBadResponse, e.code() == asio::error::operation_aborted
+                                                          ? "the fetch was cancelled"
+                                                          : "unexpected error while fetching"));
   } catch (...) {
     result = failed(make_error(FetchFailure::kBadResponse, "unexpected error while fetching"));
   }

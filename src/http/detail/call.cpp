@@ -85,8 +85,8 @@ asio::awaitable<Result<Endpoints>> resolve(Call& call, const Plan& plan, const s
     co_return cancelled_error(plan, false);
   }
   if (!wait->done) {
-    co_return timed_out(Bound{plan.deadline, plan.options.limits.total_timeout}, "resolving",
-                        host, false);
+    co_return timed_out(Bound{plan.deadline, plan.options.limits.total_timeout}, "resolving", host,
+                        false);
   }
   if (wait->ec || wait->results.empty()) {
     const std::string reason = wait->ec ? wait->ec.message() : "no addresses";
@@ -121,9 +121,9 @@ Result<Endpoints> filter_allowed(const Plan& plan, const Endpoints& endpoints) {
     return make_error(ErrorKind::kAddressRefused,
                       "host " + plan.target.host + " is a refused address");
   }
-  return make_error(ErrorKind::kAddressRefused, "host " + plan.target.host +
-                                                    " resolves only to refused addresses (" +
-                                                    refused + ")");
+  return make_error(
+      ErrorKind::kAddressRefused,
+      "host " + plan.target.host + " resolves only to refused addresses (" + refused + ")");
 }
 
 /// Tries `endpoints` in order, each attempt bounded by connect_timeout; with a filter, the
@@ -166,9 +166,9 @@ asio::awaitable<Result<void>> connect_tcp(Call& call, const Plan& plan, Connecti
     co_return timed_out(Bound{plan.deadline, limits.total_timeout}, "connecting to", what, false);
   }
   if (!refused_peer.empty()) {
-    co_return make_error(ErrorKind::kAddressRefused, "host " + plan.target.host +
-                                                         " connected to a refused address (" +
-                                                         refused_peer + ")");
+    co_return make_error(
+        ErrorKind::kAddressRefused,
+        "host " + plan.target.host + " connected to a refused address (" + refused_peer + ")");
   }
   if (last_ec == beast::error::timeout) {
     co_return timed_out(last_bound, "connecting to", what, false);
@@ -214,8 +214,8 @@ asio::awaitable<Result<void>> open_tunnel(Call& call, const Plan& plan, Connecti
     co_return timed_out(b, doing, plan.where, false);
   }
   if (rec) {
-    co_return make_error(ErrorKind::kConnect, "reading the tunnel response from " + what +
-                                                  " failed: " + rec.message());
+    co_return make_error(ErrorKind::kConnect,
+                         "reading the tunnel response from " + what + " failed: " + rec.message());
   }
   const unsigned status = parser.get().result_int();
   if (status < 200 || status > 299) {
@@ -305,8 +305,8 @@ void set_limits(Parser& parser, const Plan& plan) {
   parser.skip(plan.request.method == "HEAD");
 }
 
-Attempt read_failure(const error_code& ec, const Plan& plan, const Parser& parser,
-                     const Bound& b, bool got_any) {
+Attempt read_failure(const error_code& ec, const Plan& plan, const Parser& parser, const Bound& b,
+                     bool got_any) {
   const std::string& where = plan.where;
   if (ec == bhttp::error::body_limit) {
     return {make_error(ErrorKind::kTooLarge,
@@ -315,19 +315,18 @@ Attempt read_failure(const error_code& ec, const Plan& plan, const Parser& parse
                        true)};
   }
   if (ec == beast::error::timeout) {
-    return {timed_out(b,
-                      parser.is_header_done() ? "reading the response from"
-                                              : "waiting for the response from",
-                      where, true)};
+    return {timed_out(
+        b, parser.is_header_done() ? "reading the response from" : "waiting for the response from",
+        where, true)};
   }
   if (ec == bhttp::error::header_limit) {
     return {make_error(ErrorKind::kProtocol,
                        "the response headers from " + where + " are too large", true)};
   }
   if (!got_any && closed_early(ec)) {
-    return {make_error(ErrorKind::kProtocol,
-                       where + " closed the connection without a response", true),
-            true};
+    return {
+        make_error(ErrorKind::kProtocol, where + " closed the connection without a response", true),
+        true};
   }
   if (closed_early(ec)) {
     return {make_error(ErrorKind::kProtocol,
@@ -353,11 +352,11 @@ asio::awaitable<Attempt> exchange_on(Stream& stream, Call& call, Connection& con
     co_return Attempt{timed_out(whole, "sending the request to", plan.where, written > 0)};
   }
   if (wec) {
-    co_return Attempt{make_error(ErrorKind::kProtocol,
-                                 "sending the request to " + plan.where + " failed: " +
-                                     wec.message(),
-                                 written > 0),
-                      true};
+    co_return Attempt{
+        make_error(ErrorKind::kProtocol,
+                   "sending the request to " + plan.where + " failed: " + wec.message(),
+                   written > 0),
+        true};
   }
   beast::flat_buffer buffer;
   std::optional<Parser> parser(std::in_place);
@@ -420,8 +419,7 @@ void Call::cancel() {
 }
 
 Error cancelled_error(const Plan& plan, bool sent) {
-  return make_error(ErrorKind::kCancelled, "the request to " + plan.where + " was cancelled",
-                    sent);
+  return make_error(ErrorKind::kCancelled, "the request to " + plan.where + " was cancelled", sent);
 }
 
 asio::awaitable<Result<std::shared_ptr<Connection>>> open_connection(Call& call, const Plan& plan,

@@ -172,8 +172,8 @@ TEST_F(AsyncClientTest, IdleConnectionsPerOriginAreCapped) {
   config.max_idle_per_origin = 1;
   AsyncClient client(io.get_executor(), config);
   auto both = [&]() -> asio::awaitable<int> {
-    auto [a, b] = co_await (client.send(get(server.url("/slow"))) &&
-                            client.send(get(server.url("/slow"))));
+    auto [a, b] =
+        co_await (client.send(get(server.url("/slow"))) && client.send(get(server.url("/slow"))));
     co_return (a ? 1 : 0) + (b ? 1 : 0);
   };
   EXPECT_EQ(run(io, both()), 2);
@@ -207,23 +207,26 @@ TEST_F(AsyncClientTest, ConnectionsThatCannotBeReusedAreNotPooled) {
 }
 
 TEST_F(AsyncClientTest, DeadPooledConnectionIsRetriedOnceOnAFreshOne) {
-  TestServer server;
-  AsyncClient client(io.get_executor(), test_config());
-  // Looks keep-alive, but the server closes it right after answering.
-  ASSERT_TRUE(run(io, client.send(get(server.url("/drop")))));
-  ASSERT_EQ(client.idle_connections(), 1u);
-  ASSERT_TRUE(eventually([&] { return server.connections() == 1; }));
-  std::this_thread::sleep_for(50ms);  // let the FIN arrive
+  for (bool tls : {false, true}) {
+    TestServer server(tls ? tls_options() : TestServer::Options());
+    AsyncClient client(io.get_executor(), test_config());
+    // Looks keep-alive, but the server closes it right after answering.
+    ASSERT_TRUE(run(io, client.send(get(server.url("/drop")))));
+    ASSERT_EQ(client.idle_connections(), 1u);
+    ASSERT_TRUE(eventually([&] { return server.connections() == 1; }));
+    std::this_thread::sleep_for(50ms);  // let the FIN arrive
 
-  Request post;
-  post.method = "POST";
-  post.url = server.url("/echo");
-  post.body = "once";
-  auto r = run(io, client.send(post));
-  ASSERT_TRUE(r) << describe(r);
-  EXPECT_EQ(server.connections(), 2);
-  ASSERT_EQ(server.requests().size(), 2u) << "the stale connection must not have been used";
-  EXPECT_EQ(client.idle_connections(), 1u);
+    Request post;
+    post.method = "POST";
+    post.url = server.url("/echo");
+    post.body = "once";
+    auto r = run(io, client.send(post));
+    ASSERT_TRUE(r) << describe(r);
+    EXPECT_EQ(server.connections(), 2);
+    ASSERT_EQ(server.requests().size(), 2u) << "the stale connection must not have been used";
+    EXPECT_EQ(server.requests()[1].connection, 2);
+    EXPECT_EQ(client.idle_connections(), 1u);
+  }
 }
 
 TEST_F(AsyncClientTest, NoRetryOnceResponseBytesArrived) {
@@ -253,8 +256,8 @@ TEST_F(AsyncClientTest, ConnectAttemptTimesOut) {
   CallOptions options;
   options.limits.connect_timeout = 200ms;
   const auto start = Clock::now();
-  auto r = run(io, client.send(get("http://127.0.0.1:" + std::to_string(backlog.port()) + "/"),
-                               options));
+  auto r = run(
+      io, client.send(get("http://127.0.0.1:" + std::to_string(backlog.port()) + "/"), options));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kTimeout) << describe(r);
   EXPECT_EQ(r.error().message,
@@ -287,7 +290,8 @@ TEST_F(AsyncClientTest, SilenceWhileWaitingOrReadingTimesOutAsSent) {
   auto waiting = run(io, client.send(get(server.url("/stall")), options));
   ASSERT_FALSE(waiting);
   EXPECT_EQ(waiting.error().kind, ErrorKind::kTimeout);
-  EXPECT_EQ(waiting.error().message, "timed out after 200 ms waiting for the response from " + where);
+  EXPECT_EQ(waiting.error().message,
+            "timed out after 200 ms waiting for the response from " + where);
   EXPECT_TRUE(waiting.error().sent);
 
   const auto start = Clock::now();
@@ -522,7 +526,8 @@ TEST_F(AsyncClientTest, ProxyFailuresAreConnectErrors) {
   EXPECT_EQ(refused.error().kind, ErrorKind::kConnect);
   EXPECT_EQ(refused.error().message, "the proxy 127.0.0.1:" + std::to_string(refusing.port()) +
                                          " answered HTTP 407 to the tunnel request for "
-                                         "127.0.0.1:" + std::to_string(server.port()));
+                                         "127.0.0.1:" +
+                                         std::to_string(server.port()));
   EXPECT_FALSE(refused.error().sent);
 
   config.https_proxy = "http://u:hunter2@127.0.0.1:" + std::to_string(closed_port());

@@ -239,12 +239,12 @@ TEST_F(CancellationTest, AlreadyCancelledAwaiterGetsCancelledAtOnce) {
   AsyncClient client(io.get_executor(), test_config());
   asio::cancellation_signal signal;
   std::optional<Result<Response>> out;
-  asio::co_spawn(io, send_when_cancelled(client, server.url("/hello"), signal),
-                 asio::bind_cancellation_slot(
-                     signal.slot(), [&](std::exception_ptr e, Result<Response> r) {
-                       EXPECT_FALSE(e);
-                       out = std::move(r);
-                     }));
+  asio::co_spawn(
+      io, send_when_cancelled(client, server.url("/hello"), signal),
+      asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, Result<Response> r) {
+        EXPECT_FALSE(e);
+        out = std::move(r);
+      }));
   testing::run_for(io, 200ms);
   ASSERT_TRUE(out.has_value());
   ASSERT_FALSE(*out);

@@ -27,9 +27,9 @@ TEST(ParseProxy, SchemeHostPortAndCredentials) {
 }
 
 TEST(ParseProxy, RefusesWhatItCannotUseWithoutEchoingIt) {
-  for (const char* setting : {"https://u:topsecret@proxy:443", "socks5://u:topsecret@proxy:1080",
-                              "http://u:topsecret@", "http://u:topsecret@proxy:99999",
-                              "http://u:topsecret@proxy:0", "::not a url::"}) {
+  for (const char* setting :
+       {"https://u:topsecret@proxy:443", "socks5://u:topsecret@proxy:1080", "http://u:topsecret@",
+        "http://u:topsecret@proxy:99999", "http://u:topsecret@proxy:0", "::not a url::"}) {
     auto p = parse_proxy(setting);
     ASSERT_FALSE(p) << setting;
     EXPECT_EQ(p.error().kind, ErrorKind::kInvalidUrl);

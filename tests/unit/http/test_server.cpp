@@ -49,8 +49,12 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
   co_await timer.async_wait(kNoThrow);
 }
 
-tcp::socket& lowest(tcp::socket& s) { return s; }
-tcp::socket& lowest(ssl::stream<tcp::socket>& s) { return s.next_layer(); }
+tcp::socket& lowest(tcp::socket& s) {
+  return s;
+}
+tcp::socket& lowest(ssl::stream<tcp::socket>& s) {
+  return s.next_layer();
+}
 
 std::string response(std::string_view status, std::string_view fields, std::string_view body) {
   return "HTTP/1.1 " + std::string(status) + "\r\n" + std::string(fields) +

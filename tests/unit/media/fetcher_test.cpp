@@ -379,14 +379,15 @@ TEST_F(FetcherTest, CancellingTheAwaiterEndsTheFetch) {
   asio::cancellation_signal signal;
   std::optional<FetchResult> out;
   const auto start = std::chrono::steady_clock::now();
-  asio::co_spawn(io, fetcher.fetch(url("/slow")),
-                 asio::bind_cancellation_slot(signal.slot(),
-                                              [&](std::exception_ptr e, FetchResult result) {
-                                                EXPECT_FALSE(e) << "fetch threw";
-                                                out = std::move(result);
-                                              }));
+  asio::co_spawn(
+      io, fetcher.fetch(url("/slow")),
+      asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, FetchResult result) {
+        EXPECT_FALSE(e) << "fetch threw";
+        out = std::move(result);
+      }));
   asio::steady_timer kick(io, 100ms);
-  kick.async_wait([&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  kick.async_wait(
+      [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
   io.run();
   ASSERT_TRUE(out.has_value());
   EXPECT_FETCH_FAILS(*out, FetchFailure::kBadResponse);
