@@ -362,6 +362,15 @@ class TextToImageTest(UpstreamCase):
         self.assertTrue(out.ok, out)
         self.assert_image(server, out.urls[0], (1024, 1024))
 
+    def test_base64_with_padding_is_accepted(self):
+        fake = self.fake()
+        server, key = self.gateway([("openai", provider(fake.base_url))])
+        for pad in (0, 1, 2):
+            fake.push("generations", fo.ok(1024, 1024, padding=pad))
+            out = wait_task(server, key, "unified", create(server, key, "unified", size="1024x1024"))
+            self.assertTrue(out.ok, ("b64_json ending in %d '='" % pad, out))
+            self.assert_image(server, out.urls[0], (1024, 1024))
+
     def test_usage_and_tasks_show(self):
         fake = self.fake()
         usage = {"input_tokens": 11, "input_tokens_details": {"text_tokens": 7, "image_tokens": 4},
