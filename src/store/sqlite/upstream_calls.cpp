@@ -18,7 +18,7 @@ using detail::run_write;
 namespace sql = detail::sql;
 
 // How a finished call may end: "" (it succeeded) or a providers::FailureClass word.
-constexpr std::array<std::string_view, 6> kFinishedClasses{"",        "no_work", "route_fault",
+constexpr std::array<std::string_view, 6> kFinishedClasses{"",         "no_work", "route_fault",
                                                            "rejected", "unknown", "failed"};
 
 bool is_finished_class(std::string_view c) {
@@ -41,39 +41,34 @@ core::Result<std::int64_t> SqliteStore::begin_upstream_call(const UpstreamCall& 
   return guarded(
       "begin_upstream_call",
       [&] {
-        return run_write<std::int64_t>(
-            *writer_, [&](Connection& c) -> core::Result<std::int64_t> {
-              auto st = c.prepare(sql::kInsertUpstreamCall, "begin_upstream_call");
-              if (!st.ok()) {
-                return st.error();
-              }
-              st->bind(1, call.task_row);
-              st->bind(2, std::int64_t{call.attempt});
-              st->bind(3, call.route);
-              st->bind(4, call.provider_kind);
-              st->bind(5, call.upstream_id);
-              st->bind(6, std::int64_t{call.http_status});
-              st->bind(7, started);
-              int rc = st->step();
-              if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-                return invalid("upstream call of unknown task row " +
-                               std::to_string(call.task_row));
-              }
-              if (rc != SQLITE_DONE) {
-                return c.error(rc, "begin_upstream_call");
-              }
-              return sqlite3_last_insert_rowid(c.handle());
-            });
+        return run_write<std::int64_t>(*writer_, [&](Connection& c) -> core::Result<std::int64_t> {
+          auto st = c.prepare(sql::kInsertUpstreamCall, "begin_upstream_call");
+          if (!st.ok()) {
+            return st.error();
+          }
+          st->bind(1, call.task_row);
+          st->bind(2, std::int64_t{call.attempt});
+          st->bind(3, call.route);
+          st->bind(4, call.provider_kind);
+          st->bind(5, call.upstream_id);
+          st->bind(6, std::int64_t{call.http_status});
+          st->bind(7, started);
+          int rc = st->step();
+          if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            return invalid("upstream call of unknown task row " + std::to_string(call.task_row));
+          }
+          if (rc != SQLITE_DONE) {
+            return c.error(rc, "begin_upstream_call");
+          }
+          return sqlite3_last_insert_rowid(c.handle());
+        });
       },
       [] { return core::Result<std::int64_t>(internal("begin_upstream_call")); });
 }
 
-core::Status SqliteStore::finish_upstream_call(std::int64_t id, int http_status,
-                                               std::int64_t duration_ms,
-                                               const std::string& error_class,
-                                               const std::string& error_code,
-                                               const std::string& message,
-                                               const std::string& upstream_id) {
+core::Status SqliteStore::finish_upstream_call(
+    std::int64_t id, int http_status, std::int64_t duration_ms, const std::string& error_class,
+    const std::string& error_code, const std::string& message, const std::string& upstream_id) {
   if (!is_finished_class(error_class)) {
     return invalid("'" + error_class + "' is not a way an upstream call ends");
   }
@@ -109,9 +104,9 @@ core::Status SqliteStore::finish_upstream_call(std::int64_t id, int http_status,
           exists->bind(1, id);
           const int rc = exists->step();
           if (rc == SQLITE_ROW) {
-            return core::make_error(core::ErrorCode::kConflict,
-                                    "store: upstream call " + std::to_string(id) +
-                                        " has already finished");
+            return core::make_error(
+                core::ErrorCode::kConflict,
+                "store: upstream call " + std::to_string(id) + " has already finished");
           }
           if (rc != SQLITE_DONE) {
             return c.error(rc, "finish_upstream_call");

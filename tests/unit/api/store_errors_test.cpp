@@ -12,12 +12,12 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include "api/auth.hpp"
 #include "core/clock.hpp"
@@ -51,8 +51,8 @@ class FailingStore final : public store::Store {
     ++reads_;
     return fail();
   }
-  core::Result<store::ClaimBatch> claim_tasks(const std::string&, int, std::int64_t,
-                                              std::int64_t, int) override {
+  core::Result<store::ClaimBatch> claim_tasks(const std::string&, int, std::int64_t, std::int64_t,
+                                              int) override {
     return fail();
   }
   core::Result<store::Fence> renew_lease(std::int64_t, int, std::int64_t) override {
@@ -62,9 +62,7 @@ class FailingStore final : public store::Store {
     return fail();
   }
   core::Result<store::Fence> release_task(std::int64_t, int) override { return fail(); }
-  core::Result<store::Fence> set_task_size(std::int64_t, int, int, int) override {
-    return fail();
-  }
+  core::Result<store::Fence> set_task_size(std::int64_t, int, int, int) override { return fail(); }
   core::Result<store::Fence> set_upstream(std::int64_t, int, const std::string&,
                                           const std::string&) override {
     return fail();
@@ -126,12 +124,11 @@ class StoreErrorsTest : public ::testing::TestWithParam<ErrorCode> {
   core::ManualClock clock_{1'700'000'000'000};
   asio::thread_pool pool_{2};
   asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_ =
-      asio::make_work_guard(ioc_);
+  asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
   std::thread io_thread_;
   NoUploads uploads_;
-  tasks::TaskService service_{store_, uploads_, pool_.get_executor(), clock_,
-                              core::default_random(), {}};
+  tasks::TaskService service_{
+      store_, uploads_, pool_.get_executor(), clock_, core::default_random(), {}};
   store::ApiKey key_ = [] {
     store::ApiKey k;
     k.id = 1;

@@ -16,11 +16,11 @@
 namespace ig::store::testing {
 namespace {
 
+using core::ErrorCode;
+using core::TaskState;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using core::ErrorCode;
-using core::TaskState;
 
 // The message of a failed call: a store error, with no SQL or SQLite text in it.
 template <class T>
@@ -48,13 +48,11 @@ TEST_F(StoreTest, FencedWritesReportADatabaseErrorNotAFenceOut) {
   expect_store_error(store->renew_lease(row, 1, 90'000), ErrorCode::kInternal);
   expect_store_error(store->set_task_size(row, 1, 512, 512), ErrorCode::kInternal);
   expect_store_error(store->set_upstream(row, 1, "relay", "up-1"), ErrorCode::kInternal);
-  expect_store_error(
-      store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 2000)),
-      ErrorCode::kInternal);
+  expect_store_error(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 2000)),
+                     ErrorCode::kInternal);
   expect_store_error(store->release_task(row, 1), ErrorCode::kInternal);
   expect_store_error(store->cancel_task(row, 2000), ErrorCode::kInternal);
-  expect_store_error(store->claim_tasks("w2", 1, 99'000'000, 99'000'001, 3),
-                     ErrorCode::kInternal);
+  expect_store_error(store->claim_tasks("w2", 1, 99'000'000, 99'000'001, 3), ErrorCode::kInternal);
   // Nothing landed, and the run still owns its task: once the database recovers it finishes.
   EXPECT_EQ(get(*store, "x")->state, TaskState::kRunning);
   EXPECT_EQ(get(*store, "x")->attempt, 1);
@@ -104,7 +102,7 @@ TEST_F(StoreTest, FencedOutIsNotAnError) {
   }
   EXPECT_EQ(value_of(store->cancel_task(row, 4000)), true);
   EXPECT_EQ(value_of(store->renew_lease(row, 2, 9000)), Fence::kFencedOut);  // cancelled
-  EXPECT_EQ(value_of(store->cancel_task(row, 5000)), false);               // already ended
+  EXPECT_EQ(value_of(store->cancel_task(row, 5000)), false);                 // already ended
 }
 
 TEST_F(StoreTest, ReadErrorsAreErrorsNotAbsence) {

@@ -15,10 +15,10 @@
 namespace ig::store::testing {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using core::ErrorCode;
 using core::TaskState;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 std::vector<std::string> task_ids(const std::vector<core::Task>& tasks) {
   std::vector<std::string> out;
@@ -59,8 +59,7 @@ TEST_F(StoreTest, UsageIsStoredWithTheOutcome) {
   EXPECT_EQ(get(*store, "none")->usage, core::TokenUsage{});
   RawDb raw(db_path());
   EXPECT_EQ(raw.text("SELECT usage_json FROM tasks WHERE id = 'none'"), "");
-  EXPECT_EQ(raw.text("SELECT usage_json FROM tasks WHERE id = 'partial'"),
-            R"({"total_tokens":0})");
+  EXPECT_EQ(raw.text("SELECT usage_json FROM tasks WHERE id = 'partial'"), R"({"total_tokens":0})");
 }
 
 TEST_F(StoreTest, UpstreamIsRecordedByTheRunningAttemptOnly) {
@@ -121,8 +120,9 @@ TEST_F(StoreTest, UpstreamCallsAreLoggedInOrderAndFinishedOnce) {
   EXPECT_EQ(calls[0].duration_ms, -1);
   EXPECT_EQ(calls[1].error_class, "in_flight");
 
-  ASSERT_TRUE(store->finish_upstream_call(*first, 503, 1200, "no_work", "upstream_error",
-                                          "the upstream answered 503", "")
+  ASSERT_TRUE(store
+                  ->finish_upstream_call(*first, 503, 1200, "no_work", "upstream_error",
+                                         "the upstream answered 503", "")
                   .ok());
   // An empty upstream_id keeps the one recorded at the start.
   ASSERT_TRUE(store->finish_upstream_call(*second, 200, 30'000, "", "", "", "").ok());
