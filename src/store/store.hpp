@@ -96,9 +96,11 @@ class Store {
 
   /// Claims up to `max` tasks that are queued, or running with an expired lease (oldest
   /// first): state → running, attempt + 1, started_ms set if 0, lease to `lease_until_ms`,
-  /// lease owner recorded. A candidate already claimed `max_attempts` times is not claimed: in
-  /// the same transaction it is failed ("too_many_attempts", completed_ms = now_ms, lease
-  /// cleared) and returned in `exhausted`. `max_attempts` must be >= 1.
+  /// lease owner recorded. A candidate already claimed `max_attempts` times is never claimed:
+  /// when it is among the oldest `max` candidates it is failed in the same transaction
+  /// ("too_many_attempts", completed_ms = now_ms, lease cleared) and returned in `exhausted`
+  /// (one further back is failed by a later call that reaches it). Up to `max` others are still
+  /// claimed. `max_attempts` must be >= 1 (else kInvalidRequest).
   virtual core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max,
                                                std::int64_t now_ms, std::int64_t lease_until_ms,
                                                int max_attempts) = 0;
