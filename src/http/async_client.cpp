@@ -93,7 +93,7 @@ Result<Plan> make_plan(const ClientState& state, Request request, CallOptions op
     }
   }
   if (options.reuse_connection && !options.allow && state.config.max_idle_per_origin > 0) {
-    plan.pool_key = origin_of(plan.target) + ":" + std::to_string(plan.target.port);
+    plan.pool_key = (plan.target.tls ? "https://" : "http://") + plan.where;
     if (plan.proxy) {
       plan.pool_key += " via " + plan.proxy->where + " " + plan.proxy->authorization;
     }
