@@ -445,6 +445,9 @@ boost::asio::awaitable<Response> Router::metrics() {
   gauges += "# HELP imagegate_queue_depth Tasks waiting to run.\n";
   gauges += "# TYPE imagegate_queue_depth gauge\n";
   gauges += fmt::format("imagegate_queue_depth {}\n", counts[core::TaskState::kQueued]);
+  if (d_.extra_metrics) {
+    gauges += d_.extra_metrics();
+  }
   co_return text_response(200, d_.metrics.render(gauges), "text/plain; version=0.0.4");
 }
 

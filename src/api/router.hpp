@@ -46,6 +46,7 @@ struct RouterDeps {
   std::int64_t result_ttl_s = 86'400;  // result URLs expire this long after completion
   std::function<bool()> ready;         // false while draining
   std::chrono::milliseconds sync_timeout{300'000};  // `openai`: longest wait for the image
+  std::function<std::string()> extra_metrics;        // more Prometheus lines (upstreams); may be empty
 };
 
 /// Maps requests to handlers: every dialect's endpoints, signed result files, health and

@@ -67,7 +67,7 @@ struct Config {
   std::string log_level = "info";
   // [providers.<name>] and [routing] (TOML file only)
   std::vector<ProviderSection> providers;
-  /// Model family → ordered route names ("gpt-image-2" → {"openai", "kie"}); file order.
+  /// Model family → ordered route names ("gpt-image-2" → {"openai", "kie"}).
   std::vector<std::pair<std::string, std::vector<std::string>>> routing;
 };
 

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <thread>
 
 #include <openssl/rand.h>
@@ -15,6 +17,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/detail/base64.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
@@ -25,7 +28,7 @@
 #include "core/ids.hpp"
 #include "media/fetcher.hpp"
 #include "media/probe.hpp"
-#include "providers/registry.hpp"
+#include "providers/factory.hpp"
 #include "providers/sandbox/sandbox_provider.hpp"
 #include "storage/fs_storage.hpp"
 #include "storage/secret.hpp"
@@ -34,7 +37,9 @@
 #include "tasks/dispatcher.hpp"
 #include "tasks/input_source.hpp"
 #include "tasks/janitor.hpp"
+#include "tasks/task_events.hpp"
 #include "tasks/task_service.hpp"
+#include "tasks/upstream_router.hpp"
 
 namespace ig::app {
 
@@ -98,6 +103,56 @@ core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& confi
   opts.synchronous = config.sqlite_synchronous;
   return store::SqliteStore::open(opts);
 }
+
+namespace {
+
+/// Builds every configured provider with its kind's factory, the built-in sandbox, and the
+/// router over them; checks that every route names a provider. Errors are start-up errors.
+core::Result<std::unique_ptr<tasks::UpstreamRouter>> build_router(
+    const Config& config, const providers::ProviderContext& ctx,
+    std::shared_ptr<providers::Provider> sandbox) {
+  std::map<std::string, tasks::RouteSpec> routes;
+  tasks::RouteSettings sandbox_route;
+  sandbox_route.concurrency = std::max(1, config.concurrency);
+  sandbox_route.max_retries = 0;
+  routes["sandbox"] = tasks::RouteSpec{std::move(sandbox), sandbox_route};
+  for (const auto& section : config.providers) {
+    providers::ProviderSettings settings{section.name, section.kind, section.options};
+    const auto& kinds = providers::factories();
+    auto factory = kinds.find(section.kind);
+    if (factory == kinds.end()) {
+      return core::make_error(core::ErrorCode::kInvalidRequest,
+                              "providers." + section.name + ".kind: unknown kind '" +
+                                  section.kind + "' (openai or relay)");
+    }
+    auto provider = factory->second(settings, ctx);
+    if (!provider) {
+      return provider.error();
+    }
+    auto common = providers::read_common(settings);
+    if (!common) {
+      return common.error();
+    }
+    auto route = tasks::read_route_settings(settings, common->concurrency);
+    if (!route) {
+      return route.error();
+    }
+    routes[section.name] = tasks::RouteSpec{std::move(*provider), *route};
+    spdlog::info("provider {} ({}) at {}", section.name, section.kind, common->base_url);
+  }
+  for (const auto& [family, names] : config.routing) {
+    for (const auto& name : names) {
+      if (!routes.contains(name)) {
+        return core::make_error(core::ErrorCode::kInvalidRequest,
+                                "routing." + family + ": no provider is called " + name);
+      }
+    }
+    spdlog::info("route {} -> {}", family, fmt::join(names, ", "));
+  }
+  return std::make_unique<tasks::UpstreamRouter>(std::move(routes), config.routing);
+}
+
+}  // namespace
 
 int create_key(const Config& config, const std::string& name, std::int64_t credits) {
   auto store = open_store(config);
@@ -184,11 +239,30 @@ int serve(const Config& config) {
   tasks::MediaInputSource inputs(fetcher, results, pool.get_executor(), config.input_max_pixels,
                                  static_cast<std::size_t>(config.input_max_bytes));
 
-  providers::ProviderRegistry registry;
   providers::SandboxConfig sandbox;
   sandbox.latency = ms(config.sandbox_latency_ms);
   sandbox.failure_rate = config.sandbox_failure_rate;
-  registry.add(std::make_shared<providers::SandboxProvider>(sandbox, pool.get_executor()));
+  // Upstreams may download images uploaded to us (multipart edits) from result storage
+  // through a signed URL; the base is known once the listener is bound.
+  std::string public_base;
+  providers::ProviderContext provider_ctx{ioc.get_executor(), pool.get_executor(), {}, {}};
+  provider_ctx.public_url = [&public_base, &signer, &clock](std::string_view key,
+                                                            std::chrono::seconds ttl) {
+    const std::string path = "/files/" + std::string(key);
+    const std::int64_t expires = clock.now_ms() / 1000 + ttl.count();
+    return public_base + path + "?" + signer.signed_query(path, expires);
+  };
+  provider_ctx.read_object = [&results](std::string_view key) {
+    return results.read(key, 0, std::numeric_limits<std::uint64_t>::max());
+  };
+  auto built = build_router(
+      config, provider_ctx,
+      std::make_shared<providers::SandboxProvider>(sandbox, pool.get_executor()));
+  if (!built) {
+    spdlog::critical("{}", built.error().message);
+    return 2;
+  }
+  tasks::UpstreamRouter& upstreams = **built;
 
   tasks::DispatcherConfig dcfg;
   dcfg.concurrency = config.concurrency;
@@ -196,13 +270,16 @@ int serve(const Config& config) {
   dcfg.poll = ms(config.poll_ms);
   dcfg.max_attempts = config.max_attempts;
   dcfg.owner = lease_owner();
-  tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, registry, inputs, results, clock,
-                               dcfg);
+  tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, upstreams, inputs, results,
+                               clock, dcfg);
   tasks::TaskService task_service(*store, results, pool.get_executor(), clock,
                                   core::default_random(),
                                   [&dispatcher] { dispatcher.wake(); },
                                   [&dispatcher](std::int64_t row) { dispatcher.abandon(row); },
                                   config.input_max_pixels);
+  tasks::TaskEvents task_events;
+  dispatcher.set_events(&task_events);
+  task_service.set_events(&task_events);
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));
@@ -240,13 +317,13 @@ int serve(const Config& config) {
   if (bound.address().is_v6()) {
     host = "[" + host + "]";
   }
-  const std::string public_base = config.public_url.empty()
-                                      ? "http://" + host + ":" + std::to_string(bound.port())
-                                      : config.public_url;
+  public_base = config.public_url.empty()
+                    ? "http://" + host + ":" + std::to_string(bound.port())
+                    : config.public_url;
   router = std::make_unique<api::Router>(api::RouterDeps{
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock,
       public_base, config.result_ttl_s, [&server] { return !server.draining(); },
-      ms(config.sync_timeout_ms)});
+      ms(config.sync_timeout_ms), [&upstreams] { return upstreams.metrics(); }});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";

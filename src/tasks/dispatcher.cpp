@@ -1,5 +1,7 @@
 #include "tasks/dispatcher.hpp"
 
+#include <algorithm>
+#include <functional>
 #include <limits>
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,15 +9,18 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
 #include "media/mask.hpp"
-#include "providers/registry.hpp"
 #include "storage/result_storage.hpp"
 #include "tasks/input_source.hpp"
+#include "tasks/task_events.hpp"
+#include "tasks/upstream_router.hpp"
 
 namespace ig::tasks {
 
@@ -61,16 +66,102 @@ bool is_cancellation(const std::exception& e) {
   return se != nullptr && se->code() == asio::error::operation_aborted;
 }
 
+/// Sleeps; false when the wait was cancelled.
+asio::awaitable<bool> pause(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  auto [ec] = co_await timer.async_wait(asio::as_tuple(use_awaitable));
+  co_return !ec;
+}
+
+/// The router's call log and the providers' reports, written to the store for one run.
+class StoreCallLog final : public CallLog {
+ public:
+  StoreCallLog(store::Store& store, runtime::BlockingExecutor pool, const core::Clock& clock,
+               const core::Task& task, int attempt, std::function<bool()> still_ours)
+      : store_(store),
+        pool_(pool),
+        clock_(clock),
+        task_id_(task.id),
+        row_(task.row_id),
+        attempt_(attempt),
+        still_ours_(std::move(still_ours)) {}
+
+  asio::awaitable<std::int64_t> begin(const CallRecord& call) override {
+    store::UpstreamCall row;
+    row.task_row = row_;
+    row.attempt = attempt_;
+    row.route = call.route;
+    row.provider_kind = call.provider_kind;
+    row.started_ms = clock_.now_ms();
+    auto id = co_await runtime::offload(pool_, [&] { return store_.begin_upstream_call(row); });
+    if (!id) {
+      spdlog::error("task={} attempt={} logging an upstream call failed: {}", task_id_, attempt_,
+                    id.error().message);
+      co_return 0;
+    }
+    co_return *id;
+  }
+
+  asio::awaitable<void> finish(std::int64_t id, const CallRecord& call) override {
+    if (id == 0) {
+      co_return;
+    }
+    auto st = co_await runtime::offload(pool_, [&] {
+      return store_.finish_upstream_call(id, call.http_status, call.duration_ms, call.error_class,
+                                         call.error_code, call.message, call.upstream_id);
+    });
+    if (!st) {
+      spdlog::error("task={} attempt={} logging an upstream call's end failed: {}", task_id_,
+                    attempt_, st.error().message);
+    }
+  }
+
+  asio::awaitable<bool> upstream_accepted(const std::string& route,
+                                          std::string upstream_id) override {
+    // Durable before the provider goes on: a restart must find this work instead of paying for
+    // it again. A database error is retried while the run still holds the task.
+    auto delay = std::chrono::milliseconds(50);
+    for (int tries = 0; tries < 12; ++tries) {
+      auto written = co_await runtime::offload(
+          pool_, [&] { return store_.set_upstream(row_, attempt_, route, upstream_id); });
+      if (written) {
+        if (*written == store::Fence::kFencedOut) {
+          co_return false;
+        }
+        spdlog::info("task={} attempt={} upstream={} holds it as {}", task_id_, attempt_, route,
+                     upstream_id);
+        co_return true;
+      }
+      spdlog::error("task={} attempt={} recording upstream id {} failed: {}", task_id_, attempt_,
+                    upstream_id, written.error().message);
+      if (!still_ours_() || !co_await pause(delay)) {
+        break;
+      }
+      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    }
+    co_return false;
+  }
+
+ private:
+  store::Store& store_;
+  runtime::BlockingExecutor pool_;
+  const core::Clock& clock_;
+  std::string task_id_;
+  std::int64_t row_;
+  int attempt_;
+  std::function<bool()> still_ours_;
+};
+
 }  // namespace
 
 Dispatcher::Dispatcher(asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
-                       providers::ProviderRegistry& providers, InputSource& inputs,
+                       UpstreamRouter& router, InputSource& inputs,
                        storage::ResultStorage& results, const core::Clock& clock,
                        DispatcherConfig config)
     : ioc_(ioc),
       pool_(pool),
       store_(store),
-      providers_(providers),
+      router_(router),
       inputs_(inputs),
       results_(results),
       clock_(clock),
@@ -274,20 +365,10 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
   }
   outcome.completed_ms = clock_.now_ms();
   const auto row = task.row_id;
-  core::Result<store::Fence> written = store::Fence::kFencedOut;
-  try {
-    written = co_await runtime::offload(
-        pool_, [&] { return store_.complete_task(row, attempt, outcome); });
-  } catch (const std::exception& e) {
-    // Left running: the lease runs out and the task is run again.
-    spdlog::error("task={} attempt={} writing the outcome failed: {}", task.id, attempt,
-                  e.what());
-    co_return;
-  }
+  const std::optional<store::Fence> written = co_await complete(task, attempt, outcome);
   if (!written) {
-    // As above (a database error is not a lost lease).
-    spdlog::error("task={} attempt={} writing the outcome failed: {}", task.id, attempt,
-                  written.error().message);
+    // The store never answered: left running, the lease runs out and the next claim finds this
+    // run's calls in the log (a paid one is not made again).
     co_return;
   }
   {
@@ -299,14 +380,105 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
                  attempt);
     co_return;
   }
+  if (events_ != nullptr) {
+    events_->notify(task.id);
+  }
   spdlog::info("task={} attempt={} {}{}{}", task.id, attempt, core::to_string(outcome.state),
                outcome.fail_code.empty() ? "" : " code=", outcome.fail_code);
 }
 
+bool Dispatcher::holds(std::int64_t row, int attempt) {
+  std::lock_guard lock(mu_);
+  return unfinished_.contains({row, attempt});
+}
+
+asio::awaitable<std::optional<store::Fence>> Dispatcher::complete(const core::Task& task,
+                                                                  int attempt,
+                                                                  const core::TaskOutcome& outcome) {
+  const auto row = task.row_id;
+  auto delay = std::chrono::milliseconds(100);
+  for (int tries = 1;; ++tries) {
+    core::Result<store::Fence> written = store::Fence::kFencedOut;
+    try {
+      written = co_await runtime::offload(
+          pool_, [&] { return store_.complete_task(row, attempt, outcome); });
+    } catch (const std::exception& e) {
+      written = core::make_error(core::ErrorCode::kInternal, e.what());
+    }
+    if (written) {
+      co_return *written;
+    }
+    // A database error is not a lost lease: finished (maybe paid) work is worth waiting for.
+    spdlog::error("task={} attempt={} writing the outcome failed (try {}): {}", task.id, attempt,
+                  tries, written.error().message);
+    const bool stopping = co_await cancelled();
+    if (!holds(row, attempt) || (stopping && tries >= 3)) {
+      co_return std::nullopt;
+    }
+    // Not cancellable: this write is the one thing the run still has to do.
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    co_await timer.async_wait(asio::as_tuple(use_awaitable));
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::earlier_calls(
+    const core::Task& task, int attempt, std::string& resume_route) {
+  if (attempt <= 1) {
+    co_return std::nullopt;
+  }
+  const auto row = task.row_id;
+  auto calls = co_await runtime::offload(pool_, [&] { return store_.list_upstream_calls(row); });
+  if (!calls) {
+    // Not knowing what an earlier run paid for, running again could pay twice.
+    co_return failed(std::string(core::fail::kInternal),
+                     "the task's earlier upstream calls could not be read; not run again");
+  }
+  // Calls an earlier run left open: the process stopped during them.
+  const std::int64_t now = clock_.now_ms();
+  for (auto& call : *calls) {
+    if (call.attempt < attempt && call.error_class == "in_flight") {
+      const std::int64_t duration = std::max<std::int64_t>(0, now - call.started_ms);
+      (void)co_await runtime::offload(pool_, [&] {
+        return store_.finish_upstream_call(call.id, 0, duration, "unknown",
+                                           std::string(core::fail::kUpstreamUnknownOutcome),
+                                           "the gateway stopped during the call", "");
+      });
+    }
+  }
+  if (!task.upstream_id.empty() && router_.can_resume(task.upstream_route)) {
+    resume_route = task.upstream_route;
+    spdlog::info("task={} attempt={} resumes upstream={} id={}", task.id, attempt,
+                 task.upstream_route, task.upstream_id);
+    co_return std::nullopt;
+  }
+  // Work an earlier run may have been billed for and that never reached the task: a call still
+  // open when that run stopped, one whose outcome was unknown, or one that succeeded or failed
+  // after doing the work without the task being completed.
+  for (const auto& call : *calls) {
+    if (call.attempt >= attempt) {
+      continue;
+    }
+    const bool paid = call.error_class == "in_flight" || call.error_class == "unknown" ||
+                      call.error_class.empty() || call.error_class == "failed";
+    if (!paid || router_.resubmits_unknown(call.route)) {
+      continue;
+    }
+    spdlog::warn("task={} attempt={} not resubmitted: an earlier call to {} has an unknown "
+                 "outcome",
+                 task.id, attempt, call.route);
+    co_return failed(std::string(core::fail::kUpstreamUnknownOutcome),
+                     "the gateway stopped while upstream " + call.route +
+                         " was working on this task; its outcome is unknown and the task is not "
+                         "sent again, so that it is not paid for twice");
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt) {
-  auto provider = providers_.default_provider();
-  if (!provider) {
-    co_return failed("internal_error", "no image provider is configured");
+  std::string resume_route;
+  if (auto settled = co_await earlier_calls(task, attempt, resume_route)) {
+    co_return std::move(*settled);
   }
   core::GenerationRequest& req = task.request;
   providers::GenerateJob job;
@@ -349,13 +521,21 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   if (co_await cancelled()) {
     co_return stopped();
   }
-  // The provider runs with asio's usual cancellation (a cancelled run throws at its next
-  // wait); what follows it, storing images it produced, runs to the end.
-  co_await asio::this_coro::throw_if_cancelled(true);
+  // The router and providers see cancellation as error codes (their waits do not throw); what
+  // follows them, storing images they produced, runs to the end.
+  StoreCallLog log(store_, pool_, clock_, task, attempt,
+                   [this, row = task.row_id, attempt] { return holds(row, attempt); });
   providers::GenerateResult generated;
   std::optional<std::string> thrown;
   try {
-    generated = co_await provider->generate(std::move(job));
+    RoutedResult routed;
+    if (!resume_route.empty()) {
+      job.resume_upstream_id = task.upstream_id;
+      routed = co_await router_.resume(resume_route, std::move(job), log);
+    } else {
+      routed = co_await router_.generate(core::model_family(req), std::move(job), log);
+    }
+    generated = std::move(routed.result);
   } catch (const std::exception& e) {
     thrown = is_cancellation(e) ? std::string() : std::string(e.what());
   }
@@ -376,6 +556,7 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   }
   core::TaskOutcome outcome;
   outcome.state = core::TaskState::kSucceeded;
+  outcome.usage = generated.usage;
   const std::string_view format = core::effective_output_format(req);
   for (std::size_t i = 0; i < generated.images.size(); ++i) {
     auto& img = generated.images[i];

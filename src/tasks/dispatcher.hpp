@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -20,9 +21,6 @@
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
 
-namespace ig::providers {
-class ProviderRegistry;
-}
 namespace ig::storage {
 class ResultStorage;
 }
@@ -30,6 +28,8 @@ class ResultStorage;
 namespace ig::tasks {
 
 class InputSource;
+class UpstreamRouter;
+class TaskEvents;
 
 struct DispatcherConfig {
   int concurrency = 4;                     // tasks run at once by this process
@@ -39,13 +39,14 @@ struct DispatcherConfig {
   int max_attempts = 3;  // claims of one task before it fails with too_many_attempts
 };
 
-/// Runs queued tasks: claims them under a lease, loads inputs, calls the provider, stores the
-/// results and writes the terminal state fenced by the attempt number. A task whose lease
+/// Runs queued tasks: claims them under a lease, loads inputs, sends the work down the task's
+/// routes (UpstreamRouter), logs every upstream call, stores the results and writes the
+/// terminal state fenced by the attempt number. A task whose lease
 /// expires (its process died) is claimed again by any dispatcher. Thread-safe.
 class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
-             providers::ProviderRegistry& providers, InputSource& inputs,
+             UpstreamRouter& router, InputSource& inputs,
              storage::ResultStorage& results, const core::Clock& clock, DispatcherConfig config);
   ~Dispatcher();
 
@@ -60,6 +61,9 @@ class Dispatcher {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds deadline);
 
   int running() const { return running_.load(); }
+
+  /// Where task ends are announced (synchronous waiters); may stay unset.
+  void set_events(TaskEvents* events) { events_ = events; }
 
  private:
   struct Run {
@@ -78,13 +82,26 @@ class Dispatcher {
   boost::asio::awaitable<void> run(store::Claim claim);
   boost::asio::awaitable<void> execute(store::Claim& claim);
   boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
+  /// For a task claimed again: the outcome it must end with instead of a new upstream call
+  /// (an earlier call's outcome is unknown and may not be repeated), or nullopt to go on.
+  /// Sets `resume_route` when the earlier work can be continued by its upstream id.
+  boost::asio::awaitable<std::optional<core::TaskOutcome>> earlier_calls(
+      const core::Task& task, int attempt, std::string& resume_route);
+  /// Writes the outcome, retrying database errors with backoff while the run still holds the
+  /// task. The fenced result, or nullopt when the store never answered.
+  boost::asio::awaitable<std::optional<store::Fence>> complete(const core::Task& task,
+                                                               int attempt,
+                                                               const core::TaskOutcome& outcome);
+  /// Whether this run still counts the task as its own (lease not lost, not abandoned).
+  bool holds(std::int64_t row, int attempt);
   boost::asio::awaitable<void> keep_lease(const store::Claim& claim);
   static boost::asio::awaitable<bool> cancelled();
 
   boost::asio::io_context& ioc_;
   runtime::BlockingExecutor pool_;
   store::Store& store_;
-  providers::ProviderRegistry& providers_;
+  UpstreamRouter& router_;
+  TaskEvents* events_ = nullptr;
   InputSource& inputs_;
   storage::ResultStorage& results_;
   const core::Clock& clock_;

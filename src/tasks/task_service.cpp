@@ -1,5 +1,7 @@
 #include "tasks/task_service.hpp"
 
+#include "tasks/task_events.hpp"
+
 #include "core/codec.hpp"
 #include "media/mask.hpp"
 #include "media/probe.hpp"
@@ -11,6 +13,9 @@
 
 namespace ig::tasks {
 namespace {
+
+// How often a waiter with task-end wake-ups still reads the store.
+constexpr std::chrono::milliseconds kSlowPoll{1000};
 
 // A store failure as a client sees it: 503 while the database is busy (kUnavailable), else a
 // 500; never a 404 or a 409. The store's own message went to the log.
@@ -191,16 +196,20 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
 boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
     const store::ApiKey& key, std::string id, std::chrono::milliseconds timeout,
     std::chrono::milliseconds interval) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto executor = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(executor);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
+    // Subscribed before the read: an end between the read and the wait still wakes us.
+    auto ended = events_ != nullptr ? events_->subscribe(id, executor) : nullptr;
     auto task = co_await get(key, id);
     // A busy database (kUnavailable) is asked again at the next interval until the deadline.
     const bool busy = !task && task.error().code == core::ErrorCode::kUnavailable;
     if (!busy && (!task || core::is_terminal(task->state))) {
       co_return task;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
       if (busy) {
         co_return task;
       }
@@ -208,7 +217,14 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
                                  "the image was not ready in time; task " + id +
                                      " is still running");
     }
-    timer.expires_after(interval);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (ended && !busy) {
+      // Woken when this process ends the task; the slow poll covers other processes and
+      // cancellations.
+      co_await ended->wait(std::min(left, std::max(interval, kSlowPoll)));
+      continue;
+    }
+    timer.expires_after(std::min(left, interval));
     co_await timer.async_wait(boost::asio::use_awaitable);
   }
 }

@@ -22,6 +22,8 @@ class ResultStorage;
 
 namespace ig::tasks {
 
+class TaskEvents;
+
 /// Creates and reads tasks on behalf of an API key. Knows no dialect's JSON. Thread-safe.
 class TaskService {
  public:
@@ -73,6 +75,9 @@ class TaskService {
                                                         std::chrono::milliseconds timeout,
                                                         std::chrono::milliseconds interval);
 
+  /// Task-end wake-ups for wait(): without them, wait() only polls.
+  void set_events(class TaskEvents* events) { events_ = events; }
+
   /// Public id in the format of the creating dialect.
   std::string new_task_id(core::Dialect dialect) const;
 
@@ -85,6 +90,7 @@ class TaskService {
   std::function<void()> on_created_;
   std::function<void(std::int64_t)> on_cancelled_;
   long long max_input_pixels_;
+  TaskEvents* events_ = nullptr;
 };
 
 }  // namespace ig::tasks

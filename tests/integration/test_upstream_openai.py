@@ -292,7 +292,10 @@ class TextToImageTest(UpstreamCase):
         self.assertEqual(req.json.get("prompt"), "a lighthouse at dusk")
         self.assertEqual(req.json.get("n"), 2)
         self.assertEqual(req.json.get("size"), "1536x1024")
-        for absent in ("response_format", "quality", "output_format", "background",
+        # EvoLink's document makes `medium` the default quality of `unified`: it is what the
+        # client asked for, so it is sent.
+        self.assertEqual(req.json.get("quality"), "medium")
+        for absent in ("response_format", "output_format", "background",
                        "output_compression"):
             self.assertNotIn(absent, req.json, req.json)
 

@@ -10,7 +10,8 @@
 namespace ig::providers {
 
 /// An upstream's image made into exactly what the client was promised: checked with the image
-/// probe (JPEG/PNG/WEBP, within `max_pixels`, decodes completely), resized to `want` when its
+/// probe (JPEG/PNG/WEBP by magic bytes and header, within `max_pixels`, the container whole to
+/// its end marker; pixels are decoded only when it must be resized), resized to `want` when its
 /// size differs (scaled to cover, then centre-cropped: the aspect is kept), and re-encoded when
 /// its format is not `format` ("png" | "jpeg" | "webp"). An image already right is returned
 /// byte for byte. Blocking (libvips): call it on the blocking pool. Thread-safe.

@@ -110,9 +110,14 @@ std::optional<std::string> decode_base64(std::string_view text) {
   if (clean.empty() || clean.size() % 4 != 0) {
     return std::nullopt;
   }
+  // Up to two '=' of padding at the end, and nowhere else (Beast's decoder stops at the first).
+  std::size_t data = clean.size();
+  while (data > 0 && clean.size() - data < 2 && clean[data - 1] == '=') {
+    --data;
+  }
   std::string out(b64::decoded_size(clean.size()), '\0');
-  auto [written, read] = b64::decode(out.data(), clean.data(), clean.size());
-  if (read != clean.size()) {
+  auto [written, read] = b64::decode(out.data(), clean.data(), data);
+  if (read != data) {
     return std::nullopt;
   }
   out.resize(written);

@@ -135,9 +135,16 @@ base_url = "https://api.kie.ai"
   EXPECT_EQ(openai.options.at("timeout_ms"), "600000");
   EXPECT_FALSE(openai.options.contains("kind"));
   ASSERT_EQ(c.routing.size(), 2u);
-  EXPECT_EQ(c.routing[0].first, "gpt-image-2");
-  EXPECT_EQ(c.routing[0].second, (std::vector<std::string>{"openai", "kie"}));
-  EXPECT_EQ(c.routing[1].second, std::vector<std::string>{"sandbox"});
+  auto route = [&c](std::string_view family) {
+    for (const auto& [f, names] : c.routing) {
+      if (f == family) {
+        return names;
+      }
+    }
+    return std::vector<std::string>{};
+  };
+  EXPECT_EQ(route("gpt-image-2"), (std::vector<std::string>{"openai", "kie"}));
+  EXPECT_EQ(route("*"), std::vector<std::string>{"sandbox"});
 }
 
 TEST(Config, ProviderSectionsAreChecked) {

@@ -34,11 +34,11 @@
 #include "core/clock.hpp"
 #include "core/task.hpp"
 #include "providers/provider.hpp"
-#include "providers/registry.hpp"
 #include "runtime/offload.hpp"
 #include "storage/fs_storage.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "tasks/input_source.hpp"
+#include "tasks/upstream_router.hpp"
 #include "unit/store/store_test_util.hpp"
 
 namespace ig::core {
@@ -248,7 +248,10 @@ class DispatcherTest : public ::testing::Test {
     ASSERT_TRUE(key.ok()) << key.error().message;
     key_id_ = key->id;
     storage_ = std::make_unique<storage::FsResultStorage>(dir_.path() / "results", clock_);
-    registry_.add(provider_);
+    std::map<std::string, RouteSpec> routes;
+    routes["sandbox"] = RouteSpec{provider_, RouteSettings{}};
+    router_ = std::make_unique<UpstreamRouter>(std::move(routes),
+                                               std::vector<std::pair<std::string, std::vector<std::string>>>{});
     for (int i = 0; i < 2; ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
     }
@@ -283,7 +286,7 @@ class DispatcherTest : public ::testing::Test {
   }
 
   void start(DispatcherConfig c) {
-    dispatcher_ = std::make_unique<Dispatcher>(ioc_, pool_.get_executor(), *store_, registry_,
+    dispatcher_ = std::make_unique<Dispatcher>(ioc_, pool_.get_executor(), *store_, *router_,
                                                inputs_, *storage_, clock_, std::move(c));
     dispatcher_->start();
   }
@@ -337,7 +340,7 @@ class DispatcherTest : public ::testing::Test {
   std::unique_ptr<storage::FsResultStorage> storage_;
   asio::thread_pool pool_{4};
   std::shared_ptr<FakeProvider> provider_ = std::make_shared<FakeProvider>(pool_.get_executor());
-  providers::ProviderRegistry registry_;
+  std::unique_ptr<UpstreamRouter> router_;
   NoInputs inputs_;
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{

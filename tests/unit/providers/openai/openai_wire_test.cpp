@@ -129,6 +129,14 @@ TEST(OpenAiWire, ReadsImagesAndUsage) {
   EXPECT_EQ(images->usage.input_image_tokens, 10);
   EXPECT_EQ(images->usage.output_tokens, 7024);
   EXPECT_EQ(images->usage.total_tokens, 7074);
+  // Padded forms (one and two '=') are ordinary base64.
+  for (std::string_view raw : {"ab", "abcd", "abcde", "abcdef"}) {
+    auto padded = read_images(R"({"data":[{"b64_json":")" + b64(raw) + R"("}]})");
+    ASSERT_TRUE(padded) << raw;
+    EXPECT_EQ(padded->images.front(), raw);
+  }
+  EXPECT_FALSE(read_images(R"({"data":[{"b64_json":"YW=j"}]})"));
+  EXPECT_FALSE(read_images(R"({"data":[{"b64_json":"Y==="}]})"));
   auto no_usage = read_images(R"({"data":[{"b64_json":")" + b64("x") + R"("}]})");
   ASSERT_TRUE(no_usage);
   EXPECT_TRUE(no_usage->usage.empty());
