@@ -232,7 +232,7 @@ def tasks_cases():
         ("model missing", {"input": {"prompt": "x"}}, 400, "model"),
         ("model number", task(model=3), 400, "model"),
         ("model array", task(model=[I2I]), 400, "model"),
-        ("model unknown", task(model=GPT), 404, "model"),
+        ("model unknown", task(model="gpt-image-3"), 404, "model"),
         ("model with NUL", task(model=I2I + "\u0000"), 404, "model"),
         ("input missing", {"model": I2I}, 400, "input"),
         ("input string", {"model": I2I, "input": "x"}, 400, "input"),
