@@ -110,7 +110,13 @@ class StoreCallLog final : public CallLog {
       return store_.finish_upstream_call(id, call.http_status, call.duration_ms, call.error_class,
                                          call.error_code, call.message, call.upstream_id);
     });
-    if (!st) {
+    if (!st && st.error().code == core::ErrorCode::kConflict) {
+      // A later attempt took the task over (this run's lease ran out) and closed the call as
+      // of unknown outcome; that record stands.
+      spdlog::warn("task={} attempt={} call ended after a later attempt closed it: {} {}",
+                   task_id_, attempt_, call.error_class.empty() ? "ok" : call.error_class,
+                   call.error_code);
+    } else if (!st) {
       spdlog::error("task={} attempt={} logging an upstream call's end failed: {}", task_id_,
                     attempt_, st.error().message);
     }

@@ -99,7 +99,16 @@ class FakeProvider final : public providers::Provider {
   explicit FakeProvider(runtime::BlockingExecutor pool) : pool_(pool) {}
 
   std::string_view name() const override { return "fake"; }
-  std::string_view kind() const override { return "sandbox"; }
+  std::string_view kind() const override { return kind_; }
+  bool can_resume() const override { return kind_ == "relay"; }
+
+  /// Configure before the dispatcher starts: "sandbox" (free: unknown work is redone),
+  /// "openai" (paid: unknown work is not resubmitted) or "relay" (resumes by upstream id).
+  void set_kind(std::string kind) { kind_ = std::move(kind); }
+  std::vector<std::string> resumed() const {
+    std::lock_guard lock(mu_);
+    return resumed_;
+  }
 
   /// Configure before the dispatcher starts. `which` picks the calls to hold (all if empty).
   void hold(Hold how, std::function<bool(const providers::GenerateJob&)> which = {}) {
@@ -123,6 +132,9 @@ class FakeProvider final : public providers::Provider {
     {
       std::lock_guard lock(mu_);
       calls_.emplace_back(task, attempt);
+      if (!job.resume_upstream_id.empty()) {
+        resumed_.push_back(job.resume_upstream_id);
+      }
     }
     if (hold_ != Hold::kNone && (!hold_if_ || hold_if_(job))) {
       if (hold_ == Hold::kCancellable) {
@@ -132,6 +144,9 @@ class FakeProvider final : public providers::Provider {
       }
     }
     providers::GenerateResult out;
+    out.usage.input_tokens = 10;
+    out.usage.output_tokens = 20;
+    out.usage.total_tokens = 30;
     for (int i = 1; i <= job.request.n; ++i) {
       out.images.push_back(providers::ImageBytes{image_bytes(task, attempt, i), "image/png",
                                                  job.request.size.width,
@@ -210,6 +225,8 @@ class FakeProvider final : public providers::Provider {
   }
 
   runtime::BlockingExecutor pool_;
+  std::string kind_ = "sandbox";
+  std::vector<std::string> resumed_;  // under mu_
   Hold hold_ = Hold::kNone;
   std::function<bool(const providers::GenerateJob&)> hold_if_;
 
@@ -594,6 +611,81 @@ TEST_F(DispatcherTest, NeverRunsMoreProviderCallsThanTheConcurrencyLimit) {
     EXPECT_EQ(t.attempt, 1) << id;
     EXPECT_EQ(keys_of(t), std::vector<std::string>{result_key(id, 1, 1)}) << id;
   }
+}
+
+// A run that died during an upstream call left it in flight: the next run does not pay again.
+class DispatcherRestartTest : public DispatcherTest {
+ protected:
+  /// Claims the task as a process that then dies, with a call in flight at `route`.
+  core::Task died_during_a_call(const std::string& id, const std::string& upstream_id = "") {
+    core::Task t = insert(id);
+    auto batch = store_->claim_tasks("dead-host:1:x", 1, kT0, kT0 + 100, 3);
+    EXPECT_TRUE(batch.ok() && batch->claims.size() == 1u);
+    if (!upstream_id.empty()) {
+      auto set = store_->set_upstream(t.row_id, 1, "sandbox", upstream_id);
+      EXPECT_TRUE(set.ok() && *set == store::Fence::kApplied);
+    }
+    store::UpstreamCall call;
+    call.task_row = t.row_id;
+    call.attempt = 1;
+    call.route = "sandbox";
+    call.provider_kind = std::string(provider_->kind());
+    call.started_ms = kT0;
+    EXPECT_TRUE(store_->begin_upstream_call(call).ok());
+    clock_.advance_ms(1000);  // the dead process's lease has run out
+    return t;
+  }
+};
+
+TEST_F(DispatcherRestartTest, APaidCallWithAnUnknownOutcomeIsNotSentAgain) {
+  provider_->set_kind("openai");
+  const core::Task t = died_during_a_call("t-unknown");
+  start(config(2, 10s));
+  ASSERT_TRUE(wait_state("t-unknown", TaskState::kFailed));
+  const core::Task done = task("t-unknown");
+  EXPECT_EQ(done.fail_code, "upstream_unknown_outcome");
+  EXPECT_EQ(done.attempt, 2);
+  EXPECT_EQ(provider_->call_count(), 0u);
+  auto calls = store_->list_upstream_calls(t.row_id);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), 1u);
+  EXPECT_EQ((*calls)[0].error_class, "unknown");  // no longer shown as in flight
+}
+
+TEST_F(DispatcherRestartTest, FreeSandboxWorkIsSimplyDoneAgain) {
+  died_during_a_call("t-free");
+  start(config(2, 10s));
+  ASSERT_TRUE(wait_state("t-free", TaskState::kSucceeded));
+  EXPECT_EQ(provider_->call_count(), 1u);
+}
+
+TEST_F(DispatcherRestartTest, ARelayTaskResumesItsRecordedUpstreamTask) {
+  provider_->set_kind("relay");
+  const core::Task t = died_during_a_call("t-resume", "up-9");
+  start(config(2, 10s));
+  ASSERT_TRUE(wait_state("t-resume", TaskState::kSucceeded));
+  EXPECT_EQ(provider_->resumed(), std::vector<std::string>{"up-9"});
+  auto calls = store_->list_upstream_calls(t.row_id);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), 2u);
+  EXPECT_EQ((*calls)[1].attempt, 2);
+  EXPECT_EQ((*calls)[1].error_class, "");
+}
+
+TEST_F(DispatcherTest, UsageAndTheCallLogAreRecorded) {
+  const core::Task t = insert("t-usage");
+  start(config(2, 10s));
+  ASSERT_TRUE(wait_state("t-usage", TaskState::kSucceeded));
+  const core::Task done = task("t-usage");
+  EXPECT_EQ(done.usage.input_tokens, 10);
+  EXPECT_EQ(done.usage.output_tokens, 20);
+  EXPECT_EQ(done.usage.total_tokens, 30);
+  auto calls = store_->list_upstream_calls(t.row_id);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), 1u);
+  EXPECT_EQ((*calls)[0].route, "sandbox");
+  EXPECT_EQ((*calls)[0].error_class, "");
+  EXPECT_GE((*calls)[0].duration_ms, 0);
 }
 
 }  // namespace
