@@ -272,6 +272,18 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
     record.route = route.name;
     record.provider_kind = std::string(route.provider->kind());
     const std::int64_t call_id = co_await log.begin(record);
+    if (co_await cancelled()) {
+      // Stopped before anything was sent: nothing to pay for, nothing to retry here.
+      route.slots.release();
+      route.breaker.abandoned();
+      record.error_class = std::string(providers::to_string(FailureClass::kNoWork));
+      record.error_code = "cancelled";
+      record.message = "cancelled before the request was sent";
+      co_await log.finish(call_id, record);
+      out.route = route.name;
+      out.result = error_result("cancelled", "the run was cancelled", FailureClass::kNoWork);
+      co_return Step::kDone;
+    }
     ++route.in_flight;
     const auto started = Clock::now();
     GenerateResult result;

@@ -85,6 +85,10 @@ bool SandboxProvider::simulated_failure(std::string_view task_id, int attempt,
 asio::awaitable<GenerateResult> SandboxProvider::generate(GenerateJob job) {
   // Cancellation is reported by the timer's error code, never as an exception.
   co_await asio::this_coro::throw_if_cancelled(false);
+  // A cancellation that arrived before this wait started is not delivered to it.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    co_return failed("cancelled", "sandbox provider: cancelled", FailureClass::kNoWork);
+  }
   if (cfg_.latency.count() > 0) {
     asio::steady_timer timer(co_await asio::this_coro::executor, cfg_.latency);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -196,6 +196,12 @@ class FakeProvider final : public providers::Provider {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     try {
       while (!released()) {
+        // A cancellation that arrived between two waits (the router turns asio's
+        // throw-at-next-wait off, so it is not thrown): a well-behaved provider checks.
+        auto state = co_await asio::this_coro::cancellation_state;
+        if (state.cancelled() != asio::cancellation_type::none) {
+          throw boost::system::system_error(asio::error::operation_aborted);
+        }
         timer.expires_after(1ms);
         co_await timer.async_wait(asio::use_awaitable);
       }
