@@ -4,7 +4,7 @@ BUILD_DIR := build
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps configure build run test bench format clean
+.PHONY: deps configure build run test bench bench-upstream format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -25,6 +25,10 @@ test: configure
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)/imagegate
+
+# The openai dialect through imagegate, through Portkey and direct to a fake upstream.
+bench-upstream: build
+	@bash bench/upstream.sh $(BUILD_DIR)/imagegate
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
