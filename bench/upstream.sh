@@ -361,8 +361,8 @@ head = [f"# Upstream benchmark, {now:%Y-%m-%d %H:%M}", "",
 text = "\n".join(head + rows + ["", "## Goal", ""] + goal + ["", "## imagegate: tasks recorded, image hosted", ""]
                  + verify
                  + ["", "Where imagegate's time goes, from the task rows (ms, p50 / p99; the rows keep whole "
-                    "milliseconds). Response − task total is the time the answer takes to notice the end of the task: "
-                    "the openai route reads the task every 50 ms (src/api/router.cpp, as of 3ab1afc).", "",
+                    "milliseconds). Response − task total is the time the answer takes after the task ends: "
+                    "the wake-up of the waiting openai request, reading the image and encoding it.", "",
                     "| conns | tasks | queued (created → started) | run (started → completed) | of which the upstream call | task total | response (wrk) |",
                     "|---:|---:|---:|---:|---:|---:|---:|"] + inside
                  + ["", "## Every run", ""] + detail) + "\n"
