@@ -10,14 +10,6 @@ namespace ig::providers {
 
 namespace {
 
-core::Error bad(const ProviderSettings& s, std::string_view key, std::string_view why) {
-  std::string where = "providers." + s.name;
-  if (!key.empty()) {
-    where += "." + std::string(key);
-  }
-  return core::make_error(core::ErrorCode::kInvalidRequest, where + ": " + std::string(why));
-}
-
 const std::string* find(const ProviderSettings& s, std::string_view key) {
   auto it = s.options.find(std::string(key));
   return it == s.options.end() ? nullptr : &it->second;
@@ -44,25 +36,25 @@ core::Result<std::string> read_key(const ProviderSettings& s, std::vector<std::s
   used(unused, "api_key_env");
   used(unused, "api_key_file");
   if (env != nullptr && file != nullptr) {
-    return bad(s, "", "set api_key_env or api_key_file, not both");
+    return setting_error(s, "", "set api_key_env or api_key_file, not both");
   }
   if (env != nullptr) {
     const char* value = std::getenv(env->c_str());
     if (value == nullptr || trim(value).empty()) {
-      return bad(s, "api_key_env", "the environment variable " + *env + " is not set or empty");
+      return setting_error(s, "api_key_env", "the environment variable " + *env + " is not set or empty");
     }
     return trim(value);
   }
   if (file != nullptr) {
     std::ifstream in(*file, std::ios::binary);
     if (!in) {
-      return bad(s, "api_key_file", "cannot read the key file " + *file);
+      return setting_error(s, "api_key_file", "cannot read the key file " + *file);
     }
     std::stringstream text;
     text << in.rdbuf();
     std::string key = trim(text.str());
     if (key.empty()) {
-      return bad(s, "api_key_file", "the key file " + *file + " is empty");
+      return setting_error(s, "api_key_file", "the key file " + *file + " is empty");
     }
     return key;
   }
@@ -71,6 +63,14 @@ core::Result<std::string> read_key(const ProviderSettings& s, std::vector<std::s
 }
 
 }  // namespace
+
+core::Error setting_error(const ProviderSettings& s, std::string_view key, std::string_view why) {
+  std::string where = "providers." + s.name;
+  if (!key.empty()) {
+    where += "." + std::string(key);
+  }
+  return core::make_error(core::ErrorCode::kInvalidRequest, where + ": " + std::string(why));
+}
 
 std::string_view to_string(FailureClass c) {
   switch (c) {
@@ -97,10 +97,10 @@ core::Result<std::int64_t> read_int(const ProviderSettings& s, std::string_view 
   std::int64_t n = 0;
   auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
   if (ec != std::errc{} || p != text->data() + text->size()) {
-    return bad(s, key, "expected an integer, got '" + *text + "'");
+    return setting_error(s, key, "expected an integer, got '" + *text + "'");
   }
   if (n < min || n > max) {
-    return bad(s, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return setting_error(s, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
   }
   return n;
 }
@@ -111,10 +111,10 @@ core::Result<CommonSettings> read_common(const ProviderSettings& s,
   const std::string* base = find(s, "base_url");
   used(unused, "base_url");
   if (base == nullptr || base->empty()) {
-    return bad(s, "base_url", "is required");
+    return setting_error(s, "base_url", "is required");
   }
   if (!base->starts_with("http://") && !base->starts_with("https://")) {
-    return bad(s, "base_url", "must start with http:// or https://");
+    return setting_error(s, "base_url", "must start with http:// or https://");
   }
   c.base_url = *base;
   while (c.base_url.size() > 1 && c.base_url.back() == '/') {
@@ -127,7 +127,7 @@ core::Result<CommonSettings> read_common(const ProviderSettings& s,
   c.api_key = std::move(*key);
   if (const std::string* model = find(s, "model"); model != nullptr) {
     if (model->empty()) {
-      return bad(s, "model", "must not be empty");
+      return setting_error(s, "model", "must not be empty");
     }
     c.model = *model;
   }
@@ -166,7 +166,7 @@ core::Status check_keys(const ProviderSettings& s,
     if (known(kCommon) || known(kRouteKeys) || known(kind_keys)) {
       continue;
     }
-    return bad(s, key, "unknown key for kind " + s.kind);
+    return setting_error(s, key, "unknown key for kind " + s.kind);
   }
   return core::ok_status();
 }

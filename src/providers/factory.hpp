@@ -56,6 +56,9 @@ struct CommonSettings {
 core::Result<CommonSettings> read_common(const ProviderSettings& s,
                                          std::vector<std::string>* unused = nullptr);
 
+/// A start-up error about a provider section, naming providers.<name>[.<key>].
+core::Error setting_error(const ProviderSettings& s, std::string_view key, std::string_view why);
+
 /// An integer option in [min, max], or `fallback` when absent; the error names
 /// providers.<name>.<key>.
 core::Result<std::int64_t> read_int(const ProviderSettings& s, std::string_view key,

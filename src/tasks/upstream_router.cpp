@@ -108,8 +108,7 @@ core::Result<RouteSettings> read_route_settings(const providers::ProviderSetting
   out.breaker_cooldown = milliseconds(*cooldown);
   if (auto it = s.options.find("on_unknown"); it != s.options.end()) {
     if (it->second != "fail" && it->second != "retry") {
-      return core::make_error(core::ErrorCode::kInvalidRequest,
-                              "providers." + s.name + ".on_unknown: must be fail or retry");
+      return providers::setting_error(s, "on_unknown", "must be fail or retry");
     }
     out.retry_unknown = it->second == "retry";
   }

@@ -136,9 +136,7 @@ asio::awaitable<GenerateResult> OpenAiProvider::generate(GenerateJob job) {
 core::Result<std::shared_ptr<Provider>> make_openai_provider(const ProviderSettings& s,
                                                              const ProviderContext& ctx) {
   auto bad = [&s](std::string_view key, std::string_view why) {
-    return core::make_error(core::ErrorCode::kInvalidRequest,
-                            "providers." + s.name + "." + std::string(key) + ": " +
-                                std::string(why));
+    return setting_error(s, key, why);
   };
   auto common = read_common(s);
   if (!common) {

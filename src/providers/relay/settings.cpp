@@ -13,11 +13,7 @@ using std::chrono::milliseconds;
 namespace {
 
 core::Error bad(const ProviderSettings& s, std::string_view key, std::string_view why) {
-  std::string where = "providers." + s.name;
-  if (!key.empty()) {
-    where += "." + std::string(key);
-  }
-  return core::make_error(core::ErrorCode::kInvalidRequest, where + ": " + std::string(why));
+  return setting_error(s, key, why);
 }
 
 }  // namespace
