@@ -271,6 +271,17 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
     record.route = route.name;
     record.provider_kind = std::string(route.provider->kind());
     const std::int64_t call_id = co_await log.begin(record);
+    if (call_id == 0) {
+      // Without the record a crash during the call would send it again after the restart:
+      // a paid call is not made unless it is on record first.
+      route.slots.release();
+      route.breaker.abandoned();
+      out.route = route.name;
+      out.result = error_result(std::string(core::fail::kInternal),
+                                "the upstream call could not be recorded, so it was not sent",
+                                FailureClass::kNoWork);
+      co_return Step::kDone;
+    }
     if (co_await cancelled()) {
       // Stopped before anything was sent: nothing to pay for, nothing to retry here.
       route.slots.release();

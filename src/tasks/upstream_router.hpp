@@ -81,7 +81,8 @@ struct CallRecord {
 class CallLog {
  public:
   virtual ~CallLog() = default;
-  /// Before the request leaves: returns an id for finish() (0 when it could not be recorded).
+  /// Before the request leaves: returns an id for finish(), or 0 when it could not be recorded
+  /// (then the call is not made).
   virtual boost::asio::awaitable<std::int64_t> begin(const CallRecord& call) = 0;
   virtual boost::asio::awaitable<void> finish(std::int64_t id, const CallRecord& call) = 0;
   /// The provider of `route` reports that the upstream holds the work under `upstream_id`

@@ -456,6 +456,28 @@ TEST(UpstreamRouter, ResumeGoesToTheRecordedRouteOnly) {
   EXPECT_EQ(other->calls(), 0u);
 }
 
+/// A log whose store is down.
+class BrokenLog final : public CallLog {
+ public:
+  asio::awaitable<std::int64_t> begin(const CallRecord&) override { co_return 0; }
+  asio::awaitable<void> finish(std::int64_t, const CallRecord&) override { co_return; }
+  asio::awaitable<bool> upstream_accepted(const std::string&, std::string) override {
+    co_return false;
+  }
+};
+
+TEST(UpstreamRouter, ACallThatCannotBeRecordedIsNotMade) {
+  auto a = std::make_shared<ScriptedProvider>("a", std::vector{ok()});
+  Routes r;
+  r.add(a, fast());
+  UpstreamRouter router(std::move(r.specs), {{"gpt-image-2", {"a"}}});
+  BrokenLog log;
+  auto out = run(router, job(), log);
+  ASSERT_TRUE(out.result.error);
+  EXPECT_EQ(out.result.error->code, "internal_error");
+  EXPECT_EQ(a->calls(), 0u);
+}
+
 TEST(UpstreamRouter, FamiliesAndTheFallback) {
   auto a = std::make_shared<ScriptedProvider>("a", std::vector{ok()});
   Routes r;
