@@ -140,6 +140,15 @@ core::Result<std::unique_ptr<tasks::UpstreamRouter>> build_router(
     routes[section.name] = tasks::RouteSpec{std::move(*provider), *route};
     spdlog::info("provider {} ({}) at {}", section.name, section.kind, common->base_url);
   }
+  if (config.routing.empty() && !config.providers.empty()) {
+    // Without routes every task would still go to the sandbox: fake images in place of the
+    // operator's upstream, silently.
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "providers." + config.providers.front().name +
+                                " is configured but [routing] is missing; add for example "
+                                "[routing] \"gpt-image-2\" = [\"" +
+                                config.providers.front().name + "\"]");
+  }
   for (const auto& [family, names] : config.routing) {
     for (const auto& name : names) {
       if (!routes.contains(name)) {

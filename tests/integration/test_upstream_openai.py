@@ -732,12 +732,12 @@ class CrashTest(UpstreamCase):
 
 
 class KeyTest(UpstreamCase):
-    def serve_expecting_exit(self, table, env):
+    def serve_expecting_exit(self, table, env, text=None):
         d = tempfile.mkdtemp(prefix="ig-it-key-")
         try:
             cfg = os.path.join(d, "config.toml")
             with open(cfg, "w") as f:
-                f.write(config_text([("openai", table)]))
+                f.write(text if text is not None else config_text([("openai", table)]))
             e = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_") and k != KEY_ENV}
             e.update(env)
             proc = subprocess.Popen([BIN, "serve", "--config", cfg, "--listen", "127.0.0.1:0",
@@ -760,6 +760,21 @@ class KeyTest(UpstreamCase):
         self.assertNotEqual(rc, 0, out)
         self.assertIn("providers.openai", out)
         self.assertIn("IG_TEST_NO_SUCH_KEY_VAR", out)
+
+    def test_providers_without_routing_stop_start_up(self):
+        """Without [routing] every task would still go to the sandbox: fake images, silently."""
+        text = config_text([("openai", provider("https://127.0.0.1:9/v1"))])
+        text = text[:text.index("[routing]")]
+        rc, out = self.serve_expecting_exit(None, {KEY_ENV: UPSTREAM_KEY}, text=text)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("providers.openai", out)
+        self.assertIn("[routing]", out)
+
+    def test_route_naming_no_provider_stops_start_up(self):
+        text = config_text([("openai", provider("https://127.0.0.1:9/v1"))], routes=["openai", "nope"])
+        rc, out = self.serve_expecting_exit(None, {KEY_ENV: UPSTREAM_KEY}, text=text)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("no provider is called nope", out)
 
     def test_missing_key_file_stops_start_up(self):
         path = "/nonexistent/ig-test/openai.key"
