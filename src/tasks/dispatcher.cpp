@@ -106,6 +106,27 @@ class StoreCallLog final : public CallLog {
     if (id == 0) {
       co_return;
     }
+    if (call.error_class.empty()) {
+      // A success: written by flush(), at the same time as the images are stored (one commit
+      // fewer on the way to the answer). A crash before it leaves the call in flight, and the
+      // next run treats it as the paid work it was.
+      deferred_.emplace(id, call);
+      co_return;
+    }
+    co_await write(id, call);
+  }
+
+  /// Writes a success's deferred end, if any. Never throws.
+  asio::awaitable<void> flush() {
+    if (deferred_) {
+      auto [id, call] = std::move(*deferred_);
+      deferred_.reset();
+      co_await write(id, call);
+    }
+  }
+
+ private:
+  asio::awaitable<void> write(std::int64_t id, const CallRecord& call) {
     auto st = co_await runtime::offload(pool_, [&] {
       return store_.finish_upstream_call(id, call.http_status, call.duration_ms, call.error_class,
                                          call.error_code, call.message, call.upstream_id);
@@ -122,6 +143,7 @@ class StoreCallLog final : public CallLog {
     }
   }
 
+ public:
   asio::awaitable<bool> upstream_accepted(const std::string& route,
                                           std::string upstream_id) override {
     // Durable before the provider goes on: a restart must find this work instead of paying for
@@ -156,6 +178,7 @@ class StoreCallLog final : public CallLog {
   std::int64_t row_;
   int attempt_;
   std::function<bool()> still_ours_;
+  std::optional<std::pair<std::int64_t, CallRecord>> deferred_;
 };
 
 }  // namespace
@@ -547,15 +570,18 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   }
   co_await asio::this_coro::throw_if_cancelled(false);
   if (thrown) {
+    co_await log.flush();
     if (!thrown->empty()) {
       spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, *thrown);
     }
     co_return failed("internal_error", "internal error while generating the image");
   }
   if (generated.error) {
+    co_await log.flush();
     co_return failed(generated.error->code, generated.error->message);
   }
   if (static_cast<int>(generated.images.size()) != req.n) {
+    co_await log.flush();
     co_return failed("upstream_error", "the provider returned " +
                                            std::to_string(generated.images.size()) +
                                            " images instead of " + std::to_string(req.n));
@@ -563,9 +589,21 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   core::TaskOutcome outcome;
   outcome.state = core::TaskState::kSucceeded;
   outcome.usage = generated.usage;
-  const std::string_view format = core::effective_output_format(req);
-  for (std::size_t i = 0; i < generated.images.size(); ++i) {
-    auto& img = generated.images[i];
+  // The images are written while the call's end is logged: neither waits for the other.
+  const core::Status stored =
+      co_await (store_results(task, attempt, generated.images, outcome) && log.flush());
+  if (!stored) {
+    co_return failed("internal_error", "could not store the generated image");
+  }
+  co_return outcome;
+}
+
+asio::awaitable<core::Status> Dispatcher::store_results(const core::Task& task, int attempt,
+                                                        std::vector<providers::ImageBytes>& images,
+                                                        core::TaskOutcome& outcome) {
+  const std::string_view format = core::effective_output_format(task.request);
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    auto& img = images[i];
     core::ResultObject obj;
     // The attempt is part of the key, so a late write of a lost attempt can never replace the
     // files of the attempt that completed the task.
@@ -577,11 +615,11 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
     auto st = co_await runtime::offload(pool_, [&] { return results_.put(obj.key, img.bytes); });
     if (!st) {
       spdlog::error("task={} storing result failed: {}", task.id, st.error().message);
-      co_return failed("internal_error", "could not store the generated image");
+      co_return st;
     }
     outcome.results.push_back(std::move(obj));
   }
-  co_return outcome;
+  co_return core::ok_status();
 }
 
 void Dispatcher::request_cancel(Run& run) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -18,6 +19,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "core/clock.hpp"
+#include "providers/provider.hpp"
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
 
@@ -82,6 +84,10 @@ class Dispatcher {
   boost::asio::awaitable<void> run(store::Claim claim);
   boost::asio::awaitable<void> execute(store::Claim& claim);
   boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
+  /// Writes the images to result storage under the attempt's keys, adding them to `outcome`.
+  boost::asio::awaitable<core::Status> store_results(const core::Task& task, int attempt,
+                                                     std::vector<providers::ImageBytes>& images,
+                                                     core::TaskOutcome& outcome);
   /// For a task claimed again: the outcome it must end with instead of a new upstream call
   /// (an earlier call's outcome is unknown and may not be repeated), or nullopt to go on.
   /// Sets `resume_route` when the earlier work can be continued by its upstream id.
