@@ -24,13 +24,6 @@ constexpr int kMaxImages = 10;  // unified `n`
 
 constexpr int kBarWidth = 20;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 bool blank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
@@ -97,7 +90,7 @@ milliseconds poll_delay(int attempt) {
 }
 
 std::string result_extension(std::string_view content_type, std::string_view url) {
-  std::string type = lower(content_type.substr(0, content_type.find(';')));
+  std::string type = http::ascii_lower(content_type.substr(0, content_type.find(';')));
   type.erase(type.find_last_not_of(" \t") + 1);
   static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
       {"image/png", "png"},   {"image/jpeg", "jpg"},  {"image/jpg", "jpg"},
@@ -117,7 +110,7 @@ std::string result_extension(std::string_view content_type, std::string_view url
   path = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
   const auto dot = path.rfind('.');
   if (dot != std::string_view::npos) {
-    std::string ext = lower(path.substr(dot + 1));
+    std::string ext = http::ascii_lower(path.substr(dot + 1));
     const bool usable =
         !ext.empty() && ext.size() <= 5 &&
         std::all_of(ext.begin(), ext.end(), [](unsigned char c) { return std::isalnum(c) != 0; });

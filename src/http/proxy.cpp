@@ -1,4 +1,5 @@
 #include "http/proxy.hpp"
+#include "http/url.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,13 +16,6 @@ namespace ig::http {
 namespace urls = boost::urls;
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -103,7 +97,7 @@ Entry parse_entry(std::string_view text) {
   while (host.ends_with('.')) {
     host.remove_suffix(1);
   }
-  entry.host = lower(host);
+  entry.host = ascii_lower(host);
   entry.valid = !entry.host.empty();
   return entry;
 }
@@ -144,7 +138,8 @@ Result<Proxy> parse_proxy(std::string_view setting) {
   }
   const urls::url_view& u = *parsed;
   if (u.scheme_id() != urls::scheme::http) {
-    return bad_setting("must be an http:// URL (got " + lower(u.scheme()).substr(0, 16) + ":)");
+    return bad_setting("must be an http:// URL (got " + ascii_lower(u.scheme()).substr(0, 16) +
+                       ":)");
   }
   if (!u.has_authority() || u.encoded_host().empty()) {
     return bad_setting("must name a host");
@@ -165,7 +160,7 @@ Result<Proxy> parse_proxy(std::string_view setting) {
       proxy.host = u.host_ipv6_address().to_string();
       break;
     case urls::host_type::name:
-      proxy.host = lower(u.host());
+      proxy.host = ascii_lower(u.host());
       break;
     default:
       return bad_setting("names an unsupported host");
@@ -181,7 +176,7 @@ Result<Proxy> parse_proxy(std::string_view setting) {
 }
 
 bool no_proxy_matches(std::string_view no_proxy, std::string_view host, std::uint16_t port) {
-  std::string name = lower(host);
+  std::string name = ascii_lower(host);
   while (name.ends_with('.')) {
     name.pop_back();
   }

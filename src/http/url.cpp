@@ -12,13 +12,6 @@ namespace urls = boost::urls;
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 Error invalid(std::string message) {
   return make_error(ErrorKind::kInvalidUrl, std::move(message));
 }
@@ -55,7 +48,7 @@ Result<Target> parse_target(std::string_view text) {
     t.port = 443;
   } else if (u.scheme_id() != urls::scheme::http) {
     return invalid("URL must start with http:// or https:// (got " +
-                   shorten(lower(u.scheme()), 16) + ":)");
+                   shorten(ascii_lower(u.scheme()), 16) + ":)");
   }
   if (!u.has_authority() || u.encoded_host().empty()) {
     return invalid("URL must name a host");
@@ -85,7 +78,7 @@ Result<Target> parse_target(std::string_view text) {
       t.host_is_ip = true;
       break;
     case urls::host_type::name:
-      t.host = lower(u.host());
+      t.host = ascii_lower(u.host());
       break;
     default:
       return invalid("URL host is not supported");
@@ -120,6 +113,13 @@ Result<std::string> resolve_location(std::string_view base, std::string_view loc
 
 std::string origin_of(const Target& target) {
   return (target.tls ? "https://" : "http://") + target.host_header;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
 }
 
 }  // namespace ig::http

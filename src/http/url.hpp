@@ -29,6 +29,10 @@ Result<std::string> resolve_location(std::string_view base, std::string_view loc
 /// "scheme://host[:port]": equal origins may share credentials across a redirect. Thread-safe.
 std::string origin_of(const Target& target);
 
+/// `s` with ASCII letters in lower case (host names, schemes, header and code words).
+/// Thread-safe.
+std::string ascii_lower(std::string_view s);
+
 /// `text` cut to `max` bytes, with "..." when cut: for echoing peer text in messages.
 std::string shorten(std::string_view text, std::size_t max = 200);
 

@@ -1,4 +1,5 @@
 #include "providers/openai/openai_wire.hpp"
+#include "http/url.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -145,7 +146,8 @@ Usage read_usage(const json::object& o) {
   u.input_tokens = int_or(uo, "input_tokens");
   u.output_tokens = int_or(uo, "output_tokens");
   u.total_tokens = int_or(uo, "total_tokens");
-  if (const json::value* d = uo.if_contains("input_tokens_details"); d != nullptr && d->is_object()) {
+  if (const json::value* d = uo.if_contains("input_tokens_details");
+      d != nullptr && d->is_object()) {
     u.input_text_tokens = int_or(d->get_object(), "text_tokens");
     u.input_image_tokens = int_or(d->get_object(), "image_tokens");
   }
@@ -155,13 +157,6 @@ Usage read_usage(const json::object& o) {
 core::Error unreadable(std::string why) {
   return core::make_error(core::ErrorCode::kUpstream,
                           "the upstream's answer could not be read: " + std::move(why));
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 }  // namespace
@@ -317,7 +312,8 @@ GenerateError read_error(unsigned status, std::string_view body, const http::Res
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (!ec && v.is_object()) {
-    if (const json::value* e = v.get_object().if_contains("error"); e != nullptr && e->is_object()) {
+    if (const json::value* e = v.get_object().if_contains("error");
+        e != nullptr && e->is_object()) {
       const json::object& eo = e->get_object();
       if (const json::value* m = eo.if_contains("message"); m != nullptr && m->is_string()) {
         message = std::string(m->get_string());
@@ -336,13 +332,13 @@ GenerateError read_error(unsigned status, std::string_view body, const http::Res
   const std::string prefix = "upstream " + std::string(route) + " answered HTTP " +
                              std::to_string(status) + (message.empty() ? "" : ": ");
   e.message = prefix + message;
-  const std::string lcode = lower(code);
+  const std::string lcode = http::ascii_lower(code);
   if (lcode == "moderation_blocked" || lcode == "content_policy_violation" ||
       type == "image_generation_user_error") {
     e.cls = FailureClass::kRejected;
     e.code = std::string(core::fail::kModerationBlocked);
-    e.message = message.empty() ? "the request was rejected by the upstream's safety system"
-                                : message;
+    e.message =
+        message.empty() ? "the request was rejected by the upstream's safety system" : message;
     return e;
   }
   if (lcode == "insufficient_quota" || lcode == "billing_hard_limit_reached" || status == 402) {

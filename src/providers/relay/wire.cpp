@@ -31,13 +31,6 @@ constexpr std::array<std::string_view, 15> kWideRatios = {"1:1", "3:2", "2:3",  
                                                           "5:4", "4:5", "16:9", "9:16", "2:1",
                                                           "1:2", "3:1", "1:3",  "21:9", "9:21"};
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string upper(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -253,7 +246,7 @@ WireResult<json::object> answer_object(Dialect d, unsigned status, std::string_v
 }
 
 Phase phase_of(std::string_view word) {
-  const std::string w = lower(word);
+  const std::string w = http::ascii_lower(word);
   if (w == "waiting" || w == "queuing" || w == "queued" || w == "pending") {
     return Phase::kQueued;
   }
@@ -406,7 +399,7 @@ ApiCall create_call(Dialect d, const CreateParams& p) {
         input["aspect_ratio"] = p.size;
       }
       if (!p.resolution.empty()) {
-        input["resolution"] = lower(p.resolution);  // seed 004 writes 1k/2k/4k
+        input["resolution"] = http::ascii_lower(p.resolution);  // seed 004 writes 1k/2k/4k
       }
       if (p.nsfw_checker) {
         input["nsfw_checker"] = *p.nsfw_checker;
@@ -573,7 +566,7 @@ WireResult<TaskStatus> read_status(Dialect d, unsigned status, std::string_view 
 }
 
 bool is_moderation_code(std::string_view code) {
-  const std::string c = lower(code);
+  const std::string c = http::ascii_lower(code);
   for (std::string_view word :
        {"content_policy", "moderation", "sensitive", "nsfw", "safety", "prohibited"}) {
     if (c.find(word) != std::string::npos) {
