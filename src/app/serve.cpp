@@ -12,13 +12,13 @@
 
 #include <openssl/rand.h>
 
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/detail/base64.hpp>
-#include <spdlog/fmt/ranges.h>
-#include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
 #include "api/metrics.hpp"
@@ -49,7 +49,9 @@ using ms = std::chrono::milliseconds;
 
 namespace {
 
-void init_logging(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+void init_logging(const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
 
 std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& s) {
   const auto colon = s.rfind(':');
@@ -94,9 +96,9 @@ core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& confi
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
-    return core::make_error(core::ErrorCode::kInternal,
-                            "cannot create data dir " + config.data_dir.string() + ": " +
-                                ec.message());
+    return core::make_error(
+        core::ErrorCode::kInternal,
+        "cannot create data dir " + config.data_dir.string() + ": " + ec.message());
   }
   store::SqliteOptions opts;
   opts.path = config.data_dir / "imagegate.db";
@@ -122,23 +124,22 @@ core::Result<std::unique_ptr<tasks::UpstreamRouter>> build_router(
     auto factory = kinds.find(section.kind);
     if (factory == kinds.end()) {
       return core::make_error(core::ErrorCode::kInvalidRequest,
-                              "providers." + section.name + ".kind: unknown kind '" +
-                                  section.kind + "' (openai or relay)");
+                              "providers." + section.name + ".kind: unknown kind '" + section.kind +
+                                  "' (openai or relay)");
     }
     auto provider = factory->second(settings, ctx);
     if (!provider) {
       return provider.error();
     }
-    auto common = providers::read_common(settings);
-    if (!common) {
-      return common.error();
-    }
-    auto route = tasks::read_route_settings(settings, common->concurrency);
+    // The factory has read and checked the section (the key included); the route reads only
+    // its own keys.
+    auto route = tasks::read_route_settings(settings);
     if (!route) {
       return route.error();
     }
     routes[section.name] = tasks::RouteSpec{std::move(*provider), *route};
-    spdlog::info("provider {} ({}) at {}", section.name, section.kind, common->base_url);
+    spdlog::info("provider {} ({}) at {}", section.name, section.kind,
+                 settings.options.at("base_url"));
   }
   if (config.routing.empty() && !config.providers.empty()) {
     // Without routes every task would still go to the sandbox: fake images in place of the
@@ -264,9 +265,9 @@ int serve(const Config& config) {
   provider_ctx.read_object = [&results](std::string_view key) {
     return results.read(key, 0, std::numeric_limits<std::uint64_t>::max());
   };
-  auto built = build_router(
-      config, provider_ctx,
-      std::make_shared<providers::SandboxProvider>(sandbox, pool.get_executor()));
+  auto built =
+      build_router(config, provider_ctx,
+                   std::make_shared<providers::SandboxProvider>(sandbox, pool.get_executor()));
   if (!built) {
     spdlog::critical("{}", built.error().message);
     return 2;
@@ -279,13 +280,12 @@ int serve(const Config& config) {
   dcfg.poll = ms(config.poll_ms);
   dcfg.max_attempts = config.max_attempts;
   dcfg.owner = lease_owner();
-  tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, upstreams, inputs, results,
-                               clock, dcfg);
-  tasks::TaskService task_service(*store, results, pool.get_executor(), clock,
-                                  core::default_random(),
-                                  [&dispatcher] { dispatcher.wake(); },
-                                  [&dispatcher](std::int64_t row) { dispatcher.abandon(row); },
-                                  config.input_max_pixels);
+  tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, upstreams, inputs, results, clock,
+                               dcfg);
+  tasks::TaskService task_service(
+      *store, results, pool.get_executor(), clock, core::default_random(),
+      [&dispatcher] { dispatcher.wake(); },
+      [&dispatcher](std::int64_t row) { dispatcher.abandon(row); }, config.input_max_pixels);
   tasks::TaskEvents task_events;
   dispatcher.set_events(&task_events);
   task_service.set_events(&task_events);
@@ -326,13 +326,12 @@ int serve(const Config& config) {
   if (bound.address().is_v6()) {
     host = "[" + host + "]";
   }
-  public_base = config.public_url.empty()
-                    ? "http://" + host + ":" + std::to_string(bound.port())
-                    : config.public_url;
+  public_base = config.public_url.empty() ? "http://" + host + ":" + std::to_string(bound.port())
+                                          : config.public_url;
   router = std::make_unique<api::Router>(api::RouterDeps{
-      task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock,
-      public_base, config.result_ttl_s, [&server] { return !server.draining(); },
-      ms(config.sync_timeout_ms), [&upstreams] { return upstreams.metrics(); }});
+      task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
+      config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
+      [&upstreams] { return upstreams.metrics(); }});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";
@@ -367,7 +366,8 @@ int serve(const Config& config) {
         [&]() -> asio::awaitable<void> {
           const auto until = std::chrono::steady_clock::now() + ms(config.drain_timeout_ms);
           co_await server.drain(ms(config.drain_timeout_ms));
-          const auto left = std::chrono::duration_cast<ms>(until - std::chrono::steady_clock::now());
+          const auto left =
+              std::chrono::duration_cast<ms>(until - std::chrono::steady_clock::now());
           co_await dispatcher.stop(std::max(left, ms(1000)));
           janitor.stop();
           signals.cancel();

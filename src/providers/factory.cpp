@@ -41,7 +41,8 @@ core::Result<std::string> read_key(const ProviderSettings& s, std::vector<std::s
   if (env != nullptr) {
     const char* value = std::getenv(env->c_str());
     if (value == nullptr || trim(value).empty()) {
-      return setting_error(s, "api_key_env", "the environment variable " + *env + " is not set or empty");
+      return setting_error(s, "api_key_env",
+                           "the environment variable " + *env + " is not set or empty");
     }
     return trim(value);
   }
@@ -100,7 +101,8 @@ core::Result<std::int64_t> read_int(const ProviderSettings& s, std::string_view 
     return setting_error(s, key, "expected an integer, got '" + *text + "'");
   }
   if (n < min || n > max) {
-    return setting_error(s, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return setting_error(s, key,
+                         "must be between " + std::to_string(min) + " and " + std::to_string(max));
   }
   return n;
 }
@@ -135,18 +137,15 @@ core::Result<CommonSettings> read_common(const ProviderSettings& s,
   constexpr std::int64_t kDay = 86'400'000;
   auto timeout = read_int(s, "timeout_ms", c.timeout.count(), 100, kDay);
   auto connect = read_int(s, "connect_timeout_ms", c.connect_timeout.count(), 10, 600'000);
-  auto concurrency = read_int(s, "concurrency", c.concurrency, 1, 100'000);
-  for (auto* r : {&timeout, &connect, &concurrency}) {
+  for (auto* r : {&timeout, &connect}) {
     if (!*r) {
       return r->error();
     }
   }
   used(unused, "timeout_ms");
   used(unused, "connect_timeout_ms");
-  used(unused, "concurrency");
   c.timeout = std::chrono::milliseconds(*timeout);
   c.connect_timeout = std::chrono::milliseconds(*connect);
-  c.concurrency = static_cast<int>(*concurrency);
   if (const std::string* ca = find(s, "extra_ca_file"); ca != nullptr) {
     c.extra_ca_file = *ca;
   }
@@ -157,8 +156,8 @@ core::Result<CommonSettings> read_common(const ProviderSettings& s,
 core::Status check_keys(const ProviderSettings& s,
                         std::initializer_list<std::string_view> kind_keys) {
   static constexpr std::string_view kCommon[] = {
-      "base_url",   "api_key_env", "api_key_file", "model",
-      "timeout_ms", "connect_timeout_ms", "concurrency", "extra_ca_file"};
+      "base_url",   "api_key_env",        "api_key_file", "model",
+      "timeout_ms", "connect_timeout_ms", "concurrency",  "extra_ca_file"};
   for (const auto& [key, value] : s.options) {
     const auto known = [&key](auto& list) {
       return std::find(std::begin(list), std::end(list), key) != std::end(list);

@@ -44,15 +44,14 @@ struct CommonSettings {
   std::string model = "gpt-image-2";           // model name sent upstream
   std::chrono::milliseconds timeout{600'000};  // one upstream call
   std::chrono::milliseconds connect_timeout{10'000};
-  int concurrency = 8;                         // calls at once; more wait in line
   std::string extra_ca_file;                   // PEM trusted besides the system store
 };
 
 /// Reads base_url (required, http:// or https://), api_key_env / api_key_file (exactly one;
 /// the variable or file must exist and be non-empty: the error names the provider and the
-/// variable or file, never the key), model, timeout_ms, connect_timeout_ms, concurrency,
-/// extra_ca_file. Keys it reads are removed from `unused` (when given), so that the caller can
-/// refuse unknown keys.
+/// variable or file, never the key), model, timeout_ms, connect_timeout_ms, extra_ca_file.
+/// (`concurrency` is the router's: tasks::read_route_settings.) Keys it reads are removed from
+/// `unused` (when given), so that the caller can refuse unknown keys.
 core::Result<CommonSettings> read_common(const ProviderSettings& s,
                                          std::vector<std::string>* unused = nullptr);
 

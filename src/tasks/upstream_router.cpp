@@ -5,12 +5,12 @@
 #include <cmath>
 #include <random>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "core/fail_codes.hpp"
 
@@ -26,10 +26,10 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr std::array<double, 14> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+constexpr std::array<double, 14> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5,
                                                     1.0,   2.5,  5.0,   10.0, 30.0, 60.0, 300.0};
-constexpr std::string_view kOutcomes[] = {"ok",       "no_work", "route_fault", "rejected",
-                                          "unknown",  "failed",  "breaker_open"};
+constexpr std::string_view kOutcomes[] = {"ok",      "no_work", "route_fault", "rejected",
+                                          "unknown", "failed",  "breaker_open"};
 
 double jitter() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -86,21 +86,21 @@ class RouteObserver final : public providers::CallObserver {
 
 // --- settings
 
-core::Result<RouteSettings> read_route_settings(const providers::ProviderSettings& s,
-                                                int concurrency) {
+core::Result<RouteSettings> read_route_settings(const providers::ProviderSettings& s) {
   RouteSettings out;
-  out.concurrency = concurrency;
+  auto concurrency = providers::read_int(s, "concurrency", out.concurrency, 1, 100'000);
   auto retries = providers::read_int(s, "max_retries", out.max_retries, 0, 20);
   auto base = providers::read_int(s, "retry_base_ms", out.retry_base.count(), 1, 3'600'000);
   auto max = providers::read_int(s, "retry_max_ms", out.retry_max.count(), 1, 3'600'000);
   auto failures = providers::read_int(s, "breaker_failures", out.breaker_failures, 1, 1'000'000);
   auto cooldown =
       providers::read_int(s, "breaker_cooldown_ms", out.breaker_cooldown.count(), 1, 86'400'000);
-  for (auto* r : {&retries, &base, &max, &failures, &cooldown}) {
+  for (auto* r : {&concurrency, &retries, &base, &max, &failures, &cooldown}) {
     if (!*r) {
       return r->error();
     }
   }
+  out.concurrency = static_cast<int>(*concurrency);
   out.max_retries = static_cast<int>(*retries);
   out.retry_base = milliseconds(*base);
   out.retry_max = milliseconds(*max);
@@ -304,9 +304,9 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
       result = co_await route.provider->generate(std::move(this_call));
     } catch (const std::exception& e) {
       spdlog::error("upstream {} threw: {}", route.name, e.what());
-      result = error_result(std::string(core::fail::kUpstreamError),
-                            "upstream " + route.name + " failed unexpectedly",
-                            FailureClass::kUnknown);
+      result =
+          error_result(std::string(core::fail::kUpstreamError),
+                       "upstream " + route.name + " failed unexpectedly", FailureClass::kUnknown);
     }
     --route.in_flight;
     route.slots.release();
@@ -446,17 +446,20 @@ std::string UpstreamRouter::metrics() const {
   for (const auto& [name, r] : routes_) {
     std::lock_guard lock(r->mu);
     for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-      out += fmt::format("imagegate_upstream_latency_seconds_bucket{{provider=\"{}\",le=\"{}\"}} {}\n",
-                         name, kLatencyBuckets[i], r->latency_buckets[i]);
+      out +=
+          fmt::format("imagegate_upstream_latency_seconds_bucket{{provider=\"{}\",le=\"{}\"}} {}\n",
+                      name, kLatencyBuckets[i], r->latency_buckets[i]);
     }
-    out += fmt::format("imagegate_upstream_latency_seconds_bucket{{provider=\"{}\",le=\"+Inf\"}} {}\n",
-                       name, r->latency_count);
+    out +=
+        fmt::format("imagegate_upstream_latency_seconds_bucket{{provider=\"{}\",le=\"+Inf\"}} {}\n",
+                    name, r->latency_count);
     out += fmt::format("imagegate_upstream_latency_seconds_sum{{provider=\"{}\"}} {}\n", name,
                        r->latency_sum);
     out += fmt::format("imagegate_upstream_latency_seconds_count{{provider=\"{}\"}} {}\n", name,
                        r->latency_count);
   }
-  out += "# HELP imagegate_provider_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n";
+  out +=
+      "# HELP imagegate_provider_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open.\n";
   out += "# TYPE imagegate_provider_breaker_state gauge\n";
   const auto now = Clock::now();
   for (const auto& [name, r] : routes_) {

@@ -31,10 +31,9 @@ struct RouteSettings {
   bool retry_unknown = false;  // on_unknown = "retry": an unknown outcome counts as kNoWork
 };
 
-/// Reads max_retries, retry_base_ms, retry_max_ms, breaker_failures, breaker_cooldown_ms and
-/// on_unknown ("fail" | "retry") from a provider section; `concurrency` comes from the caller.
-core::Result<RouteSettings> read_route_settings(const providers::ProviderSettings& s,
-                                                int concurrency);
+/// Reads concurrency, max_retries, retry_base_ms, retry_max_ms, breaker_failures,
+/// breaker_cooldown_ms and on_unknown ("fail" | "retry") from a provider section.
+core::Result<RouteSettings> read_route_settings(const providers::ProviderSettings& s);
 
 /// A circuit breaker for one route: closed until `failures` consecutive failures, then open
 /// (calls skip the route) for `cooldown`, then half-open: one probe call goes through, and its

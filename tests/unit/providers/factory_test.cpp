@@ -24,14 +24,12 @@ TEST(ProviderFactory, CommonSettingsAreRead) {
                                 {"model", "gpt-image-2"},
                                 {"timeout_ms", "1234"},
                                 {"connect_timeout_ms", "50"},
-                                {"concurrency", "3"},
                                 {"extra_ca_file", "/tmp/ca.pem"}}));
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->base_url, "https://api.example.com/v1");
   EXPECT_EQ(c->api_key, "sk-from-env");
   EXPECT_EQ(c->timeout.count(), 1234);
   EXPECT_EQ(c->connect_timeout.count(), 50);
-  EXPECT_EQ(c->concurrency, 3);
   EXPECT_EQ(c->extra_ca_file, "/tmp/ca.pem");
 }
 

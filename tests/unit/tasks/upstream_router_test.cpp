@@ -10,17 +10,17 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 namespace ig::tasks {
 namespace {
@@ -118,8 +118,12 @@ GenerateError err(FailureClass cls, std::string code = "upstream_error",
   return e;
 }
 
-ScriptedProvider::Step ok() { return {}; }
-ScriptedProvider::Step fail(GenerateError e) { return {std::move(e), {}, {}}; }
+ScriptedProvider::Step ok() {
+  return {};
+}
+ScriptedProvider::Step fail(GenerateError e) {
+  return {std::move(e), {}, {}};
+}
 
 /// Records the calls as the store would.
 class MemoryLog final : public CallLog {
@@ -253,7 +257,8 @@ TEST(UpstreamRouter, ARetryAfterLongerThanTheCapFailsOverAtOnce) {
 }
 
 TEST(UpstreamRouter, RouteFaultGoesToTheNextRouteWithoutRetry) {
-  auto a = std::make_shared<ScriptedProvider>("a", std::vector{fail(err(FailureClass::kRouteFault))});
+  auto a =
+      std::make_shared<ScriptedProvider>("a", std::vector{fail(err(FailureClass::kRouteFault))});
   auto b = std::make_shared<ScriptedProvider>("b", std::vector{ok()});
   Routes r;
   r.add(a, fast(3));
@@ -266,7 +271,8 @@ TEST(UpstreamRouter, RouteFaultGoesToTheNextRouteWithoutRetry) {
 }
 
 TEST(UpstreamRouter, RejectionsFailuresAndUnknownOutcomesAreNeverSentAgain) {
-  for (FailureClass cls : {FailureClass::kRejected, FailureClass::kFailed, FailureClass::kUnknown}) {
+  for (FailureClass cls :
+       {FailureClass::kRejected, FailureClass::kFailed, FailureClass::kUnknown}) {
     auto a = std::make_shared<ScriptedProvider>("a", std::vector{fail(err(cls, "x"))});
     auto b = std::make_shared<ScriptedProvider>("b", std::vector{ok()});
     Routes r;
@@ -300,7 +306,8 @@ TEST(UpstreamRouter, OnUnknownRetryResubmits) {
 
 TEST(UpstreamRouter, AllRoutesDownNamesEachFailure) {
   auto a = std::make_shared<ScriptedProvider>("a", std::vector{fail(err(FailureClass::kNoWork))});
-  auto b = std::make_shared<ScriptedProvider>("b", std::vector{fail(err(FailureClass::kRouteFault))});
+  auto b =
+      std::make_shared<ScriptedProvider>("b", std::vector{fail(err(FailureClass::kRouteFault))});
   Routes r;
   r.add(a, fast(1));
   r.add(b, fast(1));
@@ -401,12 +408,12 @@ TEST(UpstreamRouter, CancellationWhileWaitingInLineEndsTheRun) {
   asio::cancellation_signal signal;
   std::optional<RoutedResult> second;
   asio::co_spawn(io, router.generate("gpt-image-2", job(), log), asio::detached);
-  asio::co_spawn(io, router.generate("gpt-image-2", job(), log),
-                 asio::bind_cancellation_slot(signal.slot(),
-                                              [&](std::exception_ptr e, RoutedResult r) {
-                                                EXPECT_FALSE(e);
-                                                second = std::move(r);
-                                              }));
+  asio::co_spawn(
+      io, router.generate("gpt-image-2", job(), log),
+      asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RoutedResult r) {
+        EXPECT_FALSE(e);
+        second = std::move(r);
+      }));
   asio::steady_timer t(io, 50ms);
   t.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
   io.run();
@@ -446,9 +453,8 @@ TEST(UpstreamRouter, ResumeGoesToTheRecordedRouteOnly) {
   j.resume_upstream_id = "up-7";
   asio::io_context io;
   RoutedResult out;
-  asio::co_spawn(io, router.resume("r", j, log), [&](std::exception_ptr, RoutedResult res) {
-    out = std::move(res);
-  });
+  asio::co_spawn(io, router.resume("r", j, log),
+                 [&](std::exception_ptr, RoutedResult res) { out = std::move(res); });
   io.run();
   EXPECT_FALSE(out.result.error);
   EXPECT_EQ(out.route, "r");
@@ -498,10 +504,10 @@ TEST(UpstreamRouter, FamiliesAndTheFallback) {
 TEST(UpstreamRouter, RouteSettingsAreReadAndChecked) {
   providers::ProviderSettings s;
   s.name = "a";
-  s.options = {{"max_retries", "4"},          {"retry_base_ms", "10"},
-               {"retry_max_ms", "100"},       {"breaker_failures", "3"},
-               {"breaker_cooldown_ms", "999"}, {"on_unknown", "retry"}};
-  auto rs = read_route_settings(s, 7);
+  s.options = {{"concurrency", "7"},    {"max_retries", "4"},      {"retry_base_ms", "10"},
+               {"retry_max_ms", "100"}, {"breaker_failures", "3"}, {"breaker_cooldown_ms", "999"},
+               {"on_unknown", "retry"}};
+  auto rs = read_route_settings(s);
   ASSERT_TRUE(rs);
   EXPECT_EQ(rs->concurrency, 7);
   EXPECT_EQ(rs->max_retries, 4);
@@ -511,11 +517,15 @@ TEST(UpstreamRouter, RouteSettingsAreReadAndChecked) {
   EXPECT_EQ(rs->breaker_cooldown, 999ms);
   EXPECT_TRUE(rs->retry_unknown);
   s.options = {{"on_unknown", "maybe"}};
-  auto bad = read_route_settings(s, 1);
+  auto bad = read_route_settings(s);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("providers.a.on_unknown"), std::string::npos);
   s.options = {{"max_retries", "-1"}};
-  EXPECT_FALSE(read_route_settings(s, 1));
+  EXPECT_FALSE(read_route_settings(s));
+  s.options = {{"concurrency", "0"}};
+  EXPECT_FALSE(read_route_settings(s));
+  s.options = {};
+  EXPECT_EQ(read_route_settings(s)->concurrency, 8);
 }
 
 }  // namespace
