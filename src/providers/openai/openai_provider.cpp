@@ -103,7 +103,9 @@ asio::awaitable<GenerateResult> OpenAiProvider::generate(GenerateJob job) {
   }
   GenerateResult result;
   result.http_status = static_cast<int>(response->status);
-  auto images = openai::read_images(response->body);
+  // Parsing and base64-decoding up to hundreds of MB is CPU work: not on an I/O thread.
+  const std::string& body = response->body;
+  auto images = co_await runtime::offload(blocking_, [&body] { return openai::read_images(body); });
   response->body.clear();
   if (!images) {
     GenerateError e;
