@@ -392,8 +392,8 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   // The request body (up to the upload limit) is no longer needed while we wait.
   req.body().clear();
   req.body().shrink_to_fit();
-  auto created = co_await d_.tasks.create(*key, std::move(parsed->request),
-                                          std::move(parsed->param), std::move(uploads));
+  auto created = co_await d_.tasks.create_watched(*key, std::move(parsed->request),
+                                                  std::move(parsed->param), std::move(uploads));
   if (!created) {
     spdlog::error("request_id={} creating a task failed: {}", info.request_id,
                   created.error().message);
@@ -401,9 +401,8 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
                        make_error(ErrorCode::kInternal, "could not create the task (request id " +
                                                             info.request_id + ")"));
   }
-  spdlog::info("request_id={} task={} created", info.request_id, created->id);
-  auto task = co_await d_.tasks.wait(*key, created->id, d_.sync_timeout,
-                                     std::chrono::milliseconds(50));
+  spdlog::info("request_id={} task={} created", info.request_id, created->task.id);
+  auto task = co_await d_.tasks.wait(*key, std::move(*created), d_.sync_timeout);
   if (!task) {
     co_return error_in(Dialect::kOpenAI, task.error());
   }

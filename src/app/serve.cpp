@@ -289,6 +289,7 @@ int serve(const Config& config) {
   tasks::TaskEvents task_events;
   dispatcher.set_events(&task_events);
   task_service.set_events(&task_events);
+  task_service.set_starter(&dispatcher);
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));

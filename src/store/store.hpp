@@ -91,6 +91,11 @@ class Store {
   // --- tasks
   /// Inserts a new task in state queued with attempt 0. Fails (kConflict) if the id exists.
   virtual core::Status insert_task(const core::Task& task) = 0;
+  /// Inserts a new task already claimed by `owner`: running, attempt 1, started at created_ms,
+  /// leased until `lease_until_ms`, in one transaction. The creating process runs it at once
+  /// instead of waiting for claim_tasks. Fails (kConflict) if the id exists.
+  virtual core::Result<Claim> insert_claimed_task(const core::Task& task, const std::string& owner,
+                                                  std::int64_t lease_until_ms) = 0;
   /// The task with this public id, whoever owns it (callers check key_id); nullopt when none.
   virtual core::Result<std::optional<core::Task>> get_task(const std::string& id) = 0;
 

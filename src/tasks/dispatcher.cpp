@@ -273,7 +273,26 @@ asio::awaitable<void> Dispatcher::loop() {
   }
 }
 
-void Dispatcher::launch(store::Claim claim) {
+std::optional<TaskStarter::Slot> Dispatcher::reserve() {
+  int now = running_.load();
+  while (!stopping_ && now < config_.concurrency) {
+    if (running_.compare_exchange_weak(now, now + 1)) {
+      return Slot{config_.owner, clock_.now_ms() + config_.lease.count()};
+    }
+  }
+  return std::nullopt;
+}
+
+void Dispatcher::unreserve() {
+  --running_;
+  wake();  // the slot may be wanted by a queued task
+}
+
+void Dispatcher::start(store::Claim claim) {
+  launch(std::move(claim), /*slot_taken=*/true);
+}
+
+void Dispatcher::launch(store::Claim claim, bool slot_taken) {
   const RunKey key{claim.task.row_id, claim.task.attempt};
   auto executor = asio::make_strand(ioc_);
   auto signal = std::make_shared<asio::cancellation_signal>();
@@ -281,12 +300,18 @@ void Dispatcher::launch(store::Claim claim) {
     std::lock_guard lock(mu_);
     unfinished_.insert(key);
     if (stopping_) {
-      // stop() has already cancelled the runs it saw: leave this claim to its release.
+      // stop() has already cancelled the runs it saw: leave this claim to its release (stop()
+      // waits for reserved slots to come back before it releases what is unfinished).
+      if (slot_taken) {
+        --running_;
+      }
       return;
     }
     runs_[key] = Run{signal, executor};
   }
-  ++running_;
+  if (!slot_taken) {
+    ++running_;
+  }
   spdlog::info("task={} attempt={} claimed", claim.task.id, claim.task.attempt);
   const auto spawned = [this, key] {
     // co_spawn has connected the signal's slot by now; a cancellation requested before that

@@ -22,6 +22,7 @@
 #include "providers/provider.hpp"
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
+#include "tasks/task_starter.hpp"
 
 namespace ig::storage {
 class ResultStorage;
@@ -45,12 +46,12 @@ struct DispatcherConfig {
 /// routes (UpstreamRouter), logs every upstream call, stores the results and writes the
 /// terminal state fenced by the attempt number. A task whose lease
 /// expires (its process died) is claimed again by any dispatcher. Thread-safe.
-class Dispatcher {
+class Dispatcher final : public TaskStarter {
  public:
   Dispatcher(boost::asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
              UpstreamRouter& router, InputSource& inputs,
              storage::ResultStorage& results, const core::Clock& clock, DispatcherConfig config);
-  ~Dispatcher();
+  ~Dispatcher() override;
 
   void start();
   /// A task was created: look for work now rather than at the next poll.
@@ -63,6 +64,12 @@ class Dispatcher {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds deadline);
 
   int running() const { return running_.load(); }
+
+  // TaskStarter: a created task runs at once when a slot is free. A reserved slot counts as
+  // running, so the claim loop does not hand it out as well.
+  std::optional<Slot> reserve() override;
+  void unreserve() override;
+  void start(store::Claim claim) override;
 
   /// Where task ends are announced (synchronous waiters); may stay unset.
   void set_events(TaskEvents* events) { events_ = events; }
@@ -78,7 +85,8 @@ class Dispatcher {
   using RunKey = std::pair<std::int64_t, int>;  // row id, attempt
 
   boost::asio::awaitable<void> loop();
-  void launch(store::Claim claim);
+  /// Runs a claimed task; `slot_taken` when its slot was reserved (running_ counts it).
+  void launch(store::Claim claim, bool slot_taken = false);
   /// Under mu_: asks a run to stop (its strand delivers the cancellation).
   static void request_cancel(Run& run);
   boost::asio::awaitable<void> run(store::Claim claim);

@@ -98,8 +98,33 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
     const store::ApiKey& key, core::GenerationRequest request, std::string param,
     Uploads uploads) {
+  std::string id = new_task_id(request.dialect);
+  co_return co_await create_as(key, std::move(id), std::move(request), std::move(param),
+                               std::move(uploads));
+}
+
+boost::asio::awaitable<core::Result<TaskService::Watched>> TaskService::create_watched(
+    const store::ApiKey& key, core::GenerationRequest request, std::string param,
+    Uploads uploads) {
+  Watched out;
+  std::string id = new_task_id(request.dialect);
+  if (events_ != nullptr) {
+    out.ended = events_->subscribe(id, co_await boost::asio::this_coro::executor);
+  }
+  auto created = co_await create_as(key, std::move(id), std::move(request), std::move(param),
+                                    std::move(uploads));
+  if (!created) {
+    co_return created.error();
+  }
+  out.task = std::move(*created);
+  co_return out;
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
+    const store::ApiKey& key, std::string id, core::GenerationRequest request, std::string param,
+    Uploads uploads) {
   core::Task task;
-  task.id = new_task_id(request.dialect);
+  task.id = std::move(id);
   if (!uploads.images.empty()) {
     // Stored first: a task must never name an input that is not there.
     std::vector<std::pair<std::string, std::string*>> objects;
@@ -133,6 +158,21 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
   task.param = std::move(param);
   task.state = core::TaskState::kQueued;
   task.created_ms = clock_.now_ms();
+  if (auto slot = starter_ != nullptr ? starter_->reserve() : std::nullopt) {
+    // Written claimed and run at once: no separate claim commit, no wait for the claim loop.
+    auto claim = co_await runtime::offload(pool_, [&] {
+      return store_.insert_claimed_task(task, slot->owner, slot->lease_until_ms);
+    });
+    if (!claim) {
+      starter_->unreserve();
+      co_return claim.error();
+    }
+    // The answer shows the task as accepted (queued, as every provider's create answer does);
+    // it is running already, and the next read says so.
+    task.row_id = claim->task.row_id;
+    starter_->start(std::move(*claim));
+    co_return task;
+  }
   core::Status st = co_await runtime::offload(pool_, [&] { return store_.insert_task(task); });
   if (!st) {
     co_return st.error();
@@ -196,23 +236,45 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
 boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
     const store::ApiKey& key, std::string id, std::chrono::milliseconds timeout,
     std::chrono::milliseconds interval) {
+  co_return co_await wait_for(key, std::move(id), nullptr, timeout, interval);
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
+    const store::ApiKey& key, Watched created, std::chrono::milliseconds timeout) {
+  if (core::is_terminal(created.task.state)) {
+    co_return std::move(created.task);
+  }
+  co_return co_await wait_for(key, std::move(created.task.id), std::move(created.ended), timeout,
+                              std::chrono::milliseconds(50));
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::wait_for(
+    const store::ApiKey& key, std::string id, std::shared_ptr<TaskEvents::Subscription> ended,
+    std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
   const auto executor = co_await boost::asio::this_coro::executor;
   boost::asio::steady_timer timer(executor);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A subscription handed in listens for a task that had not ended when it was taken: the
+  // first read waits for its wake-up (or the slow poll) instead of going to the store now.
+  bool read_now = ended == nullptr;
+  bool busy = false;
   for (;;) {
-    // Subscribed before the read: an end between the read and the wait still wakes us.
-    auto ended = events_ != nullptr ? events_->subscribe(id, executor) : nullptr;
-    auto task = co_await get(key, id);
-    // A busy database (kUnavailable) is asked again at the next interval until the deadline.
-    const bool busy = !task && task.error().code == core::ErrorCode::kUnavailable;
-    if (!busy && (!task || core::is_terminal(task->state))) {
-      co_return task;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      if (busy) {
+    if (read_now) {
+      // Subscribed before the read: an end between the read and the wait still wakes us.
+      ended = events_ != nullptr ? events_->subscribe(id, executor) : nullptr;
+      auto task = co_await get(key, id);
+      // A busy database (kUnavailable) is asked again at the next interval until the deadline.
+      busy = !task && task.error().code == core::ErrorCode::kUnavailable;
+      if (!busy && (!task || core::is_terminal(task->state))) {
         co_return task;
       }
+      if (busy && std::chrono::steady_clock::now() >= deadline) {
+        co_return task;
+      }
+    }
+    read_now = true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
       co_return core::make_error(core::ErrorCode::kUnavailable,
                                  "the image was not ready in time; task " + id +
                                      " is still running");

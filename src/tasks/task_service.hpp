@@ -15,14 +15,14 @@
 #include "core/task.hpp"
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
+#include "tasks/task_events.hpp"
+#include "tasks/task_starter.hpp"
 
 namespace ig::storage {
 class ResultStorage;
 }
 
 namespace ig::tasks {
-
-class TaskEvents;
 
 /// Creates and reads tasks on behalf of an API key. Knows no dialect's JSON. Thread-safe.
 class TaskService {
@@ -33,7 +33,8 @@ class TaskService {
               std::function<void(std::int64_t row_id)> on_cancelled = {},
               long long max_input_pixels = 50'000'000);
 
-  /// Stores a new queued task; returns it once committed. `param` is the original body.
+  /// Stores a new task; returns it once committed. `param` is the original body. The task is
+  /// queued, or already running when a TaskStarter is set and has a free slot.
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
                                                           std::string param);
@@ -47,6 +48,18 @@ class TaskService {
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
                                                           std::string param, Uploads uploads);
+
+  /// A created task whose end is already listened for (see create_watched).
+  struct Watched {
+    core::Task task;
+    std::shared_ptr<TaskEvents::Subscription> ended;  // null without events
+  };
+  /// create() for a caller that waits for the task (the synchronous `openai` dialect): its end
+  /// is listened for before the task exists, so wait(Watched) needs no first read.
+  boost::asio::awaitable<core::Result<Watched>> create_watched(const store::ApiKey& key,
+                                                               core::GenerationRequest request,
+                                                               std::string param,
+                                                               Uploads uploads);
 
   /// Proves uploads usable before a task is created for them: each image a JPEG/PNG/WEBP
   /// within the pixel cap that decodes completely; the mask (if any) a PNG with alpha of
@@ -74,9 +87,16 @@ class TaskService {
   boost::asio::awaitable<core::Result<core::Task>> wait(const store::ApiKey& key, std::string id,
                                                         std::chrono::milliseconds timeout,
                                                         std::chrono::milliseconds interval);
+  /// wait() for a task from create_watched, polling every 50 ms when there are no events.
+  boost::asio::awaitable<core::Result<core::Task>> wait(const store::ApiKey& key,
+                                                        Watched created,
+                                                        std::chrono::milliseconds timeout);
 
   /// Task-end wake-ups for wait(): without them, wait() only polls.
-  void set_events(class TaskEvents* events) { events_ = events; }
+  void set_events(TaskEvents* events) { events_ = events; }
+  /// Runs created tasks at once when it has room (the Dispatcher); without it every task is
+  /// created queued and waits for a claim.
+  void set_starter(TaskStarter* starter) { starter_ = starter; }
 
   /// Public id in the format of the creating dialect.
   std::string new_task_id(core::Dialect dialect) const;
@@ -91,6 +111,17 @@ class TaskService {
   std::function<void(std::int64_t)> on_cancelled_;
   long long max_input_pixels_;
   TaskEvents* events_ = nullptr;
+  TaskStarter* starter_ = nullptr;
+
+  boost::asio::awaitable<core::Result<core::Task>> create_as(const store::ApiKey& key,
+                                                             std::string id,
+                                                             core::GenerationRequest request,
+                                                             std::string param, Uploads uploads);
+  /// The wait loop; `ended` (may be null) listens for a task known not to have ended before.
+  boost::asio::awaitable<core::Result<core::Task>> wait_for(
+      const store::ApiKey& key, std::string id,
+      std::shared_ptr<TaskEvents::Subscription> ended, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds interval);
 };
 
 }  // namespace ig::tasks

@@ -103,35 +103,50 @@ asio::awaitable<GenerateResult> OpenAiProvider::generate(GenerateJob job) {
   }
   GenerateResult result;
   result.http_status = static_cast<int>(response->status);
-  // Parsing and base64-decoding up to hundreds of MB is CPU work: not on an I/O thread.
+  // Parsing, base64-decoding (up to hundreds of MB) and fitting the images is CPU work: not on
+  // an I/O thread, and in one trip to the pool.
   const std::string& body = response->body;
-  auto images = co_await runtime::offload(blocking_, [&body] { return openai::read_images(body); });
+  const std::string format(core::effective_output_format(job.request));
+  struct Decoded {
+    core::Result<openai::Images> images = core::make_error(core::ErrorCode::kInternal, "");
+    std::vector<ImageBytes> fitted;
+    std::optional<core::Error> unfit;  // the first image that could not be fitted
+  };
+  Decoded decoded = co_await runtime::offload(blocking_, [&body, want, &format] {
+    Decoded d;
+    d.images = openai::read_images(body);
+    if (d.images) {
+      for (auto& bytes : d.images->images) {
+        auto fitted = fit_image(std::move(bytes), want, format);
+        if (!fitted) {
+          d.unfit = fitted.error();
+          d.fitted.clear();
+          break;
+        }
+        d.fitted.push_back(std::move(*fitted));
+      }
+    }
+    return d;
+  });
   response->body.clear();
-  if (!images) {
+  auto upstream_failed = [&](const core::Error& error) {
     GenerateError e;
     e.code = std::string(core::fail::kUpstreamError);
-    e.message = "upstream " + settings_.name + ": " + images.error().message;
+    e.message = "upstream " + settings_.name + ": " + error.message;
     e.cls = FailureClass::kFailed;
     e.http_status = result.http_status;
-    co_return failure(std::move(e));
+    return e;
+  };
+  if (!decoded.images) {
+    co_return failure(upstream_failed(decoded.images.error()));
   }
-  result.usage = images->usage;
-  const std::string format(core::effective_output_format(job.request));
-  for (auto& bytes : images->images) {
-    auto fitted = co_await runtime::offload(
-        blocking_, [&bytes, want, &format] { return fit_image(std::move(bytes), want, format); });
-    if (!fitted) {
-      GenerateError e;
-      e.code = std::string(core::fail::kUpstreamError);
-      e.message = "upstream " + settings_.name + ": " + fitted.error().message;
-      e.cls = FailureClass::kFailed;
-      e.http_status = result.http_status;
-      result.images.clear();
-      result.error = std::move(e);
-      co_return result;
-    }
-    result.images.push_back(std::move(*fitted));
+  result.usage = decoded.images->usage;
+  if (decoded.unfit) {
+    // Paid for but unusable: the call succeeded (usage recorded), the task fails.
+    result.error = upstream_failed(*decoded.unfit);
+    co_return result;
   }
+  result.images = std::move(decoded.fitted);
   co_return result;
 }
 

@@ -328,6 +328,28 @@ std::int64_t SqliteStore::count_keys() {
 
 // --- tasks
 
+namespace {
+
+// Binds ?1–?9 of kInsertTask and kInsertClaimedTask.
+void bind_new_task(Statement& st, const core::Task& task, const std::string& request,
+                   std::int64_t now) {
+  st.bind(1, task.id);
+  if (task.key_id == 0) {
+    st.bind_null(2);
+  } else {
+    st.bind(2, task.key_id);
+  }
+  st.bind(3, core::to_string(task.request.dialect));
+  st.bind(4, request);
+  st.bind(5, task.param);
+  st.bind(6, task.created_ms);
+  st.bind(7, std::int64_t{task.request.size.width});
+  st.bind(8, std::int64_t{task.request.size.height});
+  st.bind(9, now);
+}
+
+}  // namespace
+
 core::Status SqliteStore::insert_task(const core::Task& task) {
   if (task.id.empty()) {
     return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
@@ -343,19 +365,7 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
           if (!st.ok()) {
             return st.error();
           }
-          st->bind(1, task.id);
-          if (task.key_id == 0) {
-            st->bind_null(2);
-          } else {
-            st->bind(2, task.key_id);
-          }
-          st->bind(3, core::to_string(task.request.dialect));
-          st->bind(4, request);
-          st->bind(5, task.param);
-          st->bind(6, task.created_ms);
-          st->bind(7, std::int64_t{task.request.size.width});
-          st->bind(8, std::int64_t{task.request.size.height});
-          st->bind(9, now);
+          bind_new_task(*st, task, request, now);
           if (int rc = st->step(); rc != SQLITE_DONE) {
             return c.error(rc, "insert_task");
           }
@@ -364,6 +374,43 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
         return writer_->submit(op);
       },
       [] { return core::Status(internal("insert_task")); });
+}
+
+core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
+                                                     const std::string& owner,
+                                                     std::int64_t lease_until_ms) {
+  if (task.id.empty()) {
+    return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
+  }
+  return guarded(
+      "insert_claimed_task",
+      [&]() -> core::Result<Claim> {
+        const std::string request = core::encode_request(task.request);
+        const std::int64_t now = wall_ms();
+        auto row = run_write<std::int64_t>(*writer_, [&](Connection& c) -> core::Result<std::int64_t> {
+          auto st = c.prepare(sql::kInsertClaimedTask, "insert_claimed_task");
+          if (!st.ok()) {
+            return st.error();
+          }
+          bind_new_task(*st, task, request, now);
+          st->bind(10, owner);
+          st->bind(11, lease_until_ms);
+          if (int rc = st->step(); rc != SQLITE_DONE) {
+            return c.error(rc, "insert_claimed_task");
+          }
+          return std::int64_t{sqlite3_last_insert_rowid(c.handle())};
+        });
+        if (!row.ok()) {
+          return row.error();
+        }
+        Claim claim{task, lease_until_ms};
+        claim.task.row_id = *row;
+        claim.task.state = core::TaskState::kRunning;
+        claim.task.attempt = 1;
+        claim.task.started_ms = task.created_ms;
+        return claim;
+      },
+      [] { return core::Result<Claim>(internal("insert_claimed_task")); });
 }
 
 core::Result<std::optional<core::Task>> SqliteStore::get_task(const std::string& id) {

@@ -52,6 +52,8 @@ class SqliteStore final : public Store {
   std::int64_t count_keys() override;
 
   core::Status insert_task(const core::Task& task) override;
+  core::Result<Claim> insert_claimed_task(const core::Task& task, const std::string& owner,
+                                          std::int64_t lease_until_ms) override;
   core::Result<std::optional<core::Task>> get_task(const std::string& id) override;
   core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
                                        std::int64_t lease_until_ms, int max_attempts) override;

@@ -35,6 +35,13 @@ inline constexpr char kInsertTask[] =
     "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
     "width, height, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)";
 
+// A task created already claimed by its creating process (attempt 1, leased to ?10 until ?11,
+// started when created), so that it runs without waiting for a claim.
+inline constexpr char kInsertClaimedTask[] =
+    "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
+    "width, height, updated_ms, lease_owner, lease_until_ms, started_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7, ?8, ?9, ?10, ?11, ?6)";
+
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 
 // The candidates of a claim: queued tasks, and running tasks whose lease ended before ?3.

@@ -47,6 +47,10 @@ class FailingStore final : public store::Store {
   }
   std::int64_t count_keys() override { return -1; }
   core::Status insert_task(const core::Task&) override { return fail(); }
+  core::Result<store::Claim> insert_claimed_task(const core::Task&, const std::string&,
+                                                 std::int64_t) override {
+    return fail();
+  }
   core::Result<std::optional<core::Task>> get_task(const std::string&) override {
     ++reads_;
     return fail();

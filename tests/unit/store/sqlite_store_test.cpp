@@ -296,6 +296,52 @@ TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
   EXPECT_THAT(ids_of(claim(*store, "w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
+TEST_F(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto c = store->insert_claimed_task(make_task("x", 100), "creator", 2000);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_GT(c->task.row_id, 0);
+  EXPECT_EQ(c->task.state, TaskState::kRunning);
+  EXPECT_EQ(c->task.attempt, 1);
+  EXPECT_EQ(c->task.started_ms, 100);
+  EXPECT_EQ(c->lease_until_ms, 2000);
+  auto got = get(*store, "x");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->row_id, c->task.row_id);
+  EXPECT_EQ(got->state, TaskState::kRunning);
+  EXPECT_EQ(got->attempt, 1);
+  EXPECT_EQ(got->started_ms, 100);
+
+  // Nobody else claims it while the lease holds; after it, the next claim is attempt 2 and
+  // the creator is fenced out.
+  EXPECT_THAT(claim(*store, "other", 5, 1500, 9000), IsEmpty());
+  auto again = claim(*store, "other", 5, 2001, 9000);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task.attempt, 2);
+  EXPECT_EQ(again[0].task.started_ms, 100);
+  EXPECT_EQ(value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 2500))),
+            Fence::kFencedOut);
+
+  // The same id again is a conflict and changes nothing.
+  auto dup = store->insert_claimed_task(make_task("x", 200), "creator", 3000);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(get(*store, "x")->attempt, 2);
+}
+
+TEST_F(StoreTest, ATaskInsertedClaimedCompletesUnderAttemptOne) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto c = store->insert_claimed_task(make_task("y", 100), "creator", 2000);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(value_of(store->renew_lease(c->task.row_id, 1, 4000)), Fence::kApplied);
+  EXPECT_EQ(value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 3000))),
+            Fence::kApplied);
+  EXPECT_EQ(get(*store, "y")->state, TaskState::kSucceeded);
+  EXPECT_THAT(claim(*store, "other", 5, 9000, 9999), IsEmpty());
+}
+
 TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);

@@ -619,6 +619,51 @@ TEST_F(DispatcherTest, NeverRunsMoreProviderCallsThanTheConcurrencyLimit) {
   }
 }
 
+// A task created by this process is written claimed and started at once: the reserved slot
+// counts against the concurrency limit, so the claim loop does not also hand it out.
+TEST_F(DispatcherTest, AReservedSlotRunsATaskCreatedClaimedWithinTheLimit) {
+  provider_->hold(Hold::kCancellable);
+  start(config(1, 30s));
+  auto slot = dispatcher_->reserve();
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_EQ(slot->owner, "test-host:1:dispatcher");
+  EXPECT_EQ(slot->lease_until_ms, kT0 + 30'000);
+  EXPECT_FALSE(dispatcher_->reserve().has_value());  // the only slot is taken
+  EXPECT_EQ(dispatcher_->running(), 1);
+
+  // A queued task waits: the reserved slot is busy.
+  insert("queued");
+  for (int i = 0; i < 3; ++i) {
+    dispatcher_->wake();
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(task("queued").state, TaskState::kQueued);
+
+  core::Task created = store::testing::make_task("created", kT0 + 100, key_id_);
+  auto claim = store_->insert_claimed_task(created, slot->owner, slot->lease_until_ms);
+  ASSERT_TRUE(claim.ok()) << claim.error().message;
+  dispatcher_->start(std::move(*claim));
+  ASSERT_TRUE(wait_until([&] { return provider_->in_flight() == 1; }, kWait));
+  EXPECT_EQ(provider_->calls(), (std::vector<std::pair<std::string, int>>{{"created", 1}}));
+
+  provider_->release();
+  ASSERT_TRUE(wait_state("created", TaskState::kSucceeded));
+  ASSERT_TRUE(wait_state("queued", TaskState::kSucceeded));
+  EXPECT_EQ(provider_->max_in_flight(), 1);
+  EXPECT_EQ(keys_of(task("created")), std::vector<std::string>{result_key("created", 1, 1)});
+}
+
+TEST_F(DispatcherTest, AnUnusedReservationIsGivenBack) {
+  start(config(1, 30s));
+  ASSERT_TRUE(dispatcher_->reserve().has_value());
+  insert("queued");
+  dispatcher_->unreserve();  // the create failed: the slot goes to the queue at once
+  ASSERT_TRUE(wait_state("queued", TaskState::kSucceeded));
+  ASSERT_TRUE(wait_until([&] { return dispatcher_->running() == 0; }, kWait));
+  EXPECT_TRUE(dispatcher_->reserve().has_value());
+  dispatcher_->unreserve();
+}
+
 // A run that died during an upstream call left it in flight: the next run does not pay again.
 class DispatcherRestartTest : public DispatcherTest {
  protected:
