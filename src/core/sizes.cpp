@@ -7,8 +7,6 @@
 namespace ig::core {
 namespace {
 
-constexpr double kBudget[] = {1024.0 * 1024.0, 2048.0 * 2048.0, 3840.0 * 2160.0};
-
 int round16(double v) { return static_cast<int>(std::lround(v / 16.0)) * 16; }
 int floor16(double v) { return static_cast<int>(std::floor(v / 16.0 + 1e-9)) * 16; }
 
@@ -16,7 +14,7 @@ int floor16(double v) { return static_cast<int>(std::floor(v / 16.0 + 1e-9)) * 1
 // sides from the tier's target pixel count rounded to multiples of 16; an edge above 3840 or a
 // product above 8,294,400 is scaled down proportionally (sides then floored to 16).
 Size landscape_size(double r, Tier tier) {
-  const double budget = kBudget[static_cast<int>(tier)];
+  const double budget = static_cast<double>(kTierBudget[static_cast<int>(tier)]);
   double ideal_w = std::sqrt(budget * r);
   double ideal_h = std::sqrt(budget / r);
   if (ideal_w > kMaxEdge) {
@@ -60,6 +58,17 @@ std::optional<Tier> parse_tier(std::string_view s) {
     case '4': return Tier::k4K;
     default: return std::nullopt;
   }
+}
+
+Tier tier_for_size(Size s) {
+  const long long pixels = s.pixels();
+  if (pixels * 5 <= kTierBudget[0] * 6) {  // 1.2 × 1024²
+    return Tier::k1K;
+  }
+  if (pixels * 8 <= kTierBudget[1] * 9) {  // 1.125 × 2048²
+    return Tier::k2K;
+  }
+  return Tier::k4K;
 }
 
 std::optional<Ratio> parse_ratio(std::string_view s) {

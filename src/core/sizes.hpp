@@ -27,6 +27,22 @@ struct Ratio {
 };
 std::optional<Ratio> parse_ratio(std::string_view s);
 
+/// The pixel budget of each tier, by which sizes are made (unified_budget_size) and explicit
+/// sizes are tiered (tier_for_size): 1024², 2048², 3840×2160.
+inline constexpr long long kTierBudget[] = {1024LL * 1024, 2048LL * 2048, 3840LL * 2160};
+
+/// The tier of an explicit pixel size, one rule for every dialect so that one image is billed
+/// (and asked of tiered upstreams) at one tier whatever API it came through. By pixel count:
+/// up to 1.2 × the 1K budget (1,258,291 px) is 1K, up to 1.125 × the 2K budget (4,718,592 px,
+/// i.e. 2304×2048) is 2K, anything larger 4K. The headroom is there because sides rounded to 16
+/// put some of a tier's own sizes over its budget (1K 3:1 is 1776×592, 2K 2:1 is 2896×1456), so
+/// every cell of seed 001's table maps back to its own tier (the largest 2K cell has 4.2 M px,
+/// the smallest 4K cell, 3840×1280, 4.9 M); the 1K limit keeps 1536×1024 (1.5 MiP) at 2K, where
+/// the `openai` and `unified` dialects have always put it. A dialect whose document prints sizes
+/// by tier (seed 004's table) bills a printed size at its cell's tier and uses this rule for
+/// every other size.
+Tier tier_for_size(Size s);
+
 /// Seed 001's limits for explicit sizes.
 inline constexpr int kMinEdge = 16;
 inline constexpr int kMaxEdge = 3840;

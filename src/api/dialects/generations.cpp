@@ -81,7 +81,7 @@ core::Status explicit_size(std::string_view value, Size s, core::GenerationReque
   r.aspect_ratio = std::to_string(s.width / g) + ":" + std::to_string(s.height / g);
   r.size_label = std::string(value);
   r.size = s;
-  r.tier = tier.value_or(explicit_size_tier(s));
+  r.tier = tier.value_or(core::tier_for_size(s));
   return core::ok_status();
 }
 
@@ -202,16 +202,7 @@ std::optional<Size> parse_pixel_size(std::string_view s) {
 }
 
 Tier explicit_size_tier(Size size) {
-  if (auto t = table_tier(size)) {
-    return *t;
-  }
-  if (size.pixels() <= 2048LL * 1024) {
-    return Tier::k1K;
-  }
-  if (size.pixels() <= 2560LL * 2048) {
-    return Tier::k2K;
-  }
-  return Tier::k4K;
+  return table_tier(size).value_or(core::tier_for_size(size));
 }
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {

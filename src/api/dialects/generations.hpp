@@ -40,9 +40,9 @@ core::Result<ParsedCreate> parse_create(std::string_view body);
 /// An explicit "WxH" / "W×H" pixel size (no validation beyond the syntax).
 std::optional<core::Size> parse_pixel_size(std::string_view s);
 
-/// The tier billed for an explicit size: the tier of the seed-004 table cell listing it; for
-/// other sizes the first tier whose largest pixel count in that table holds it (1K up to
-/// 2048×1024, 2K up to 2560×2048, else 4K).
+/// The tier billed for an explicit size: the tier of the seed-004 table cell listing it (the
+/// seed says which tier makes it: 2048×1024 is its 1K 2:1), else core::tier_for_size's, as in
+/// every other dialect.
 core::Tier explicit_size_tier(core::Size size);
 
 /// `{"code":200,"msg":"success","data":{"taskId":…}}`

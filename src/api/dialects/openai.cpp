@@ -421,7 +421,7 @@ core::Status check_size(const json::object& o, Endpoint ep, core::GenerationRequ
     return st;
   }
   r.size = *wxh;
-  r.tier = tier_for(r.size);
+  r.tier = core::tier_for_size(r.size);
   const int g = std::gcd(r.size.width, r.size.height);
   r.aspect_ratio = std::to_string(r.size.width / g) + ":" + std::to_string(r.size.height / g);
   return core::ok_status();
@@ -488,18 +488,6 @@ core::Status check_upload(const Part& part, std::size_t index, std::size_t max_b
 
 bool is_served_model(std::string_view model) {
   return contains(kModels, model);
-}
-
-core::Tier tier_for(core::Size size) {
-  constexpr long long kMiP = 1024LL * 1024;
-  const long long pixels = size.pixels();
-  if (pixels * 10 <= 12 * kMiP) {
-    return core::Tier::k1K;
-  }
-  if (pixels * 10 <= 45 * kMiP) {
-    return core::Tier::k2K;
-  }
-  return core::Tier::k4K;
 }
 
 core::Result<ParsedCreate> parse_generation(std::string_view json_body) {

@@ -40,13 +40,8 @@ using dialects::ParsedCreate;
 /// True for every model id this dialect serves (all are served by our one model).
 bool is_served_model(std::string_view model);
 
-/// Resolution tier for an explicit size, from its pixel count: up to 1.2 MiP (1,258,291 px)
-/// is 1K, up to 4.5 MiP (4,718,592 px) is 2K, anything larger 4K: a size up to 20 % (1K) or
-/// 12.5 % (2K) over a tier's budget (1 MiP, 4 MiP) still counts as that tier. 1536x1024
-/// (1.5 MiP) is thus 2K.
-core::Tier tier_for(core::Size size);
-
-/// POST /openai/v1/images/generations (JSON body). Text-to-image; `size` auto → 1024x1024.
+/// POST /openai/v1/images/generations (JSON body). Text-to-image; `size` auto → 1024x1024 at 1K,
+/// an explicit WxH at core::tier_for_size's tier.
 core::Result<ParsedCreate> parse_generation(std::string_view json_body);
 
 /// POST /openai/v1/images/edits (multipart/form-data). Files `image` or repeated `image[]`

@@ -67,18 +67,6 @@ core::Status check_explicit(std::string_view label, Size s) {
   return core::ok_status();
 }
 
-// The smallest tier whose pixel budget holds an explicit size (informational: an explicit size
-// is never resized).
-Tier tier_holding(Size s) {
-  if (s.pixels() <= 1024LL * 1024) {
-    return Tier::k1K;
-  }
-  if (s.pixels() <= 2048LL * 2048) {
-    return Tier::k2K;
-  }
-  return Tier::k4K;
-}
-
 core::Status check_model(const json::object& o, core::GenerationRequest& r) {
   const json::value* model = o.if_contains("model");
   if (model == nullptr || model->is_null()) {
@@ -185,7 +173,7 @@ core::Status check_size(const json::object& o, core::GenerationRequest& r) {
   }
   const int g = std::gcd(pixels->width, pixels->height);
   r.aspect_ratio = std::to_string(pixels->width / g) + ":" + std::to_string(pixels->height / g);
-  r.tier = tier_holding(*pixels);
+  r.tier = core::tier_for_size(*pixels);  // `resolution` never resizes an explicit size
   r.size = *pixels;
   return core::ok_status();
 }

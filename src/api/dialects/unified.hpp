@@ -41,7 +41,7 @@ using dialects::ParsedCreate;
 /// `size` is "auto" (default), one of the seed's 15 ratios, or "WxH" / "W×H" (U+00D7),
 /// case-insensitively. A ratio is sized by core::unified_budget_size at `resolution` (default
 /// 1K); an explicit size is used as given (resolution is validated but ignored; the request's
-/// tier is the smallest whose budget holds it); "auto" is 1:1 at 1K for text-to-image and {0,0}
+/// tier is core::tier_for_size's); "auto" is 1:1 at 1K for text-to-image and {0,0}
 /// (the dispatcher sizes it from the first reference) with image_urls. `mask_url` without
 /// image_urls is dropped unchecked (the seed: silently ignored); only its JSON type is checked.
 core::Result<ParsedCreate> parse_create(std::string_view body);

@@ -249,9 +249,12 @@ TEST(GenerationsSizes, ExplicitSizeTier) {
   EXPECT_EQ(explicit_size_tier({2048, 1024}), Tier::k1K);  // in the 1K column
   EXPECT_EQ(explicit_size_tier({3840, 1280}), Tier::k4K);  // in the 4K column
   EXPECT_EQ(explicit_size_tier({2560, 2048}), Tier::k2K);  // in the 2K column
-  EXPECT_EQ(explicit_size_tier({1440, 1440}), Tier::k1K);  // 2,073,600 px
-  EXPECT_EQ(explicit_size_tier({2048, 2560}), Tier::k2K);
-  EXPECT_EQ(explicit_size_tier({2576, 2048}), Tier::k4K);  // above the largest 2K cell
+  EXPECT_EQ(explicit_size_tier({2048, 2560}), Tier::k2K);  // in the 2K column
+  // Sizes the table does not print: core::tier_for_size, as in every dialect.
+  EXPECT_EQ(explicit_size_tier({1120, 1120}), Tier::k1K);  // 1,254,400 px ≤ 1.2 MiP
+  EXPECT_EQ(explicit_size_tier({1440, 1440}), Tier::k2K);  // 2,073,600 px
+  EXPECT_EQ(explicit_size_tier({2304, 2048}), Tier::k2K);  // 4.5 MiP
+  EXPECT_EQ(explicit_size_tier({2576, 2048}), Tier::k4K);
 }
 
 TEST(GenerationsSizes, PixelSizeSyntax) {

@@ -274,12 +274,18 @@ TEST(OpenAIGeneration, SizesFollowGptImage2Rules) {
 }
 
 TEST(OpenAIGeneration, TierThresholds) {
-  EXPECT_EQ(tier_for({1024, 1024}), core::Tier::k1K);
-  EXPECT_EQ(tier_for({1120, 1120}), core::Tier::k1K);  // 1,254,400 px ≤ 1.2 MiP
-  EXPECT_EQ(tier_for({1136, 1120}), core::Tier::k2K);  // 1,272,320 px
-  EXPECT_EQ(tier_for({2304, 2048}), core::Tier::k2K);  // exactly 4.5 MiP
-  EXPECT_EQ(tier_for({2320, 2048}), core::Tier::k4K);
-  EXPECT_EQ(tier_for({3840, 2160}), core::Tier::k4K);
+  // core::tier_for_size, the rule of every dialect (its boundaries are tested in core).
+  auto tier_of = [](const std::string& size) {
+    auto r = parse_generation(gen(R"("size":")" + size + "\""));
+    EXPECT_TRUE(r) << size;
+    return r ? r->request.tier : core::Tier::k1K;
+  };
+  EXPECT_EQ(tier_of("1024x1024"), core::Tier::k1K);
+  EXPECT_EQ(tier_of("1120x1120"), core::Tier::k1K);  // 1,254,400 px ≤ 1.2 MiP
+  EXPECT_EQ(tier_of("1136x1120"), core::Tier::k2K);  // 1,272,320 px
+  EXPECT_EQ(tier_of("2304x2048"), core::Tier::k2K);  // exactly 4.5 MiP
+  EXPECT_EQ(tier_of("2320x2048"), core::Tier::k4K);
+  EXPECT_EQ(tier_of("3840x2160"), core::Tier::k4K);
 }
 
 TEST(OpenAIGeneration, StreamingAndUrlsAreRefused) {

@@ -55,6 +55,38 @@ TEST(Sizes, EveryTableSizeKeepsSeed001Limits) {
   }
 }
 
+TEST(Sizes, TierForSizeBoundaries) {
+  EXPECT_EQ(tier_for_size({1024, 640}), Tier::k1K);   // the smallest explicit size
+  EXPECT_EQ(tier_for_size({1024, 1024}), Tier::k1K);  // the 1K budget
+  EXPECT_EQ(tier_for_size({1258291, 1}), Tier::k1K);  // 1.2 × 1024², rounded down
+  EXPECT_EQ(tier_for_size({1258292, 1}), Tier::k2K);
+  EXPECT_EQ(tier_for_size({1120, 1120}), Tier::k1K);  // 1,254,400 px
+  EXPECT_EQ(tier_for_size({1136, 1120}), Tier::k2K);  // 1,272,320 px
+  EXPECT_EQ(tier_for_size({1536, 1024}), Tier::k2K);  // 1.5 MiP
+  EXPECT_EQ(tier_for_size({1024, 1536}), Tier::k2K);
+  EXPECT_EQ(tier_for_size({2048, 2048}), Tier::k2K);  // the 2K budget
+  EXPECT_EQ(tier_for_size({2304, 2048}), Tier::k2K);  // 1.125 × 2048² exactly
+  EXPECT_EQ(tier_for_size({4718593, 1}), Tier::k4K);
+  EXPECT_EQ(tier_for_size({2320, 2048}), Tier::k4K);
+  EXPECT_EQ(tier_for_size({3840, 1280}), Tier::k4K);  // the smallest 4K cell of seed 001
+  EXPECT_EQ(tier_for_size({3840, 2160}), Tier::k4K);
+  EXPECT_EQ(tier_for_size({0, 0}), Tier::k1K);  // not sized yet
+}
+
+// An explicit size that a ratio at some tier would have produced is billed at that tier.
+TEST(Sizes, EveryCellOfSeed001TableMapsBackToItsTier) {
+  for (const Cell& c : kSeed001) {
+    EXPECT_EQ(tier_for_size({c.w, c.h}), c.tier) << c.ratio << " " << to_string(c.tier);
+    EXPECT_EQ(tier_for_size({c.h, c.w}), c.tier) << c.ratio << " swapped " << to_string(c.tier);
+  }
+  for (Tier t : {Tier::k1K, Tier::k2K, Tier::k4K}) {
+    for (Size ref : {Size{5000, 100}, Size{1920, 1080}, Size{1001, 333}, Size{700, 1000}}) {
+      EXPECT_EQ(tier_for_size(size_from_reference(ref.width, ref.height, t)), t)
+          << ref.width << "x" << ref.height << " " << to_string(t);
+    }
+  }
+}
+
 TEST(Sizes, RatiosOutsideTheTableAreNotTableSizes) {
   EXPECT_FALSE(unified_table_size({7, 5}, Tier::k1K));
   EXPECT_FALSE(unified_table_size({1, 4}, Tier::k1K));
