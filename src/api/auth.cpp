@@ -1,7 +1,9 @@
 #include "api/auth.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
+#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/core/string.hpp>
 
 #include "core/ids.hpp"
@@ -13,6 +15,32 @@ std::string hash_key(std::string_view key) {
   unsigned int len = 0;
   EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
   return core::to_hex(md, len);
+}
+
+core::Result<NewKeySecret> new_key_secret() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return core::make_error(core::ErrorCode::kInternal, "no randomness available for a key");
+  }
+  std::string encoded(boost::beast::detail::base64::encoded_size(sizeof(raw)), '\0');
+  encoded.resize(boost::beast::detail::base64::encode(encoded.data(), raw, sizeof(raw)));
+  // URL- and shell-safe alphabet, no padding.
+  for (char& c : encoded) {
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  while (!encoded.empty() && encoded.back() == '=') {
+    encoded.pop_back();
+  }
+  NewKeySecret out;
+  out.key = "sk-" + encoded;
+  out.prefix = out.key.substr(0, 10);
+  out.hash = hash_key(out.key);
+  return out;
+}
+
+void Authenticator::forget(std::int64_t key_id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(cache_, [key_id](const auto& kv) { return kv.second.key.id == key_id; });
 }
 
 Authenticator::Authenticator(store::Store& store, runtime::BlockingExecutor pool,

@@ -20,6 +20,15 @@ namespace ig::api {
 /// Lower-case hex SHA-256 of a key; the only form in which keys are stored.
 std::string hash_key(std::string_view key);
 
+/// A freshly drawn API key: the secret (shown once), its prefix and hash (stored).
+struct NewKeySecret {
+  std::string key;     // "sk-" + 43 URL-safe base64 characters (256 random bits)
+  std::string prefix;  // its first 10 characters
+  std::string hash;    // hash_key(key)
+};
+/// kInternal when the system has no randomness to give.
+core::Result<NewKeySecret> new_key_secret();
+
 /// Bearer-token authentication with a short-lived cache of positive answers, so a hot key
 /// costs no database read; a disabled key stops working within `ttl`. Thread-safe.
 class Authenticator {
@@ -31,6 +40,10 @@ class Authenticator {
   /// kUnauthorized with a message that says what is wrong, or kUnavailable when the key store
   /// cannot be read.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(std::string_view header);
+
+  /// Forgets every cached answer for the key (disabled, rotated or its limits changed on this
+  /// node): the next request reads the store.
+  void forget(std::int64_t key_id);
 
  private:
   struct Entry {

@@ -9,10 +9,26 @@
 
 namespace ig::api {
 
+namespace {
+
+Response rendered_error(core::Dialect dialect, const core::Error& e);
+
+}  // namespace
+
 Response error_in(core::Dialect dialect, const core::Error& error) {
   // Messages quote client text; whatever a message holds, the body stays valid UTF-8 JSON.
   core::Error e = error;
   e.message = core::to_valid_utf8(error.message);
+  Response res = rendered_error(dialect, e);
+  if (e.retry_after_s > 0) {
+    res.set(http::field::retry_after, std::to_string(e.retry_after_s));
+  }
+  return res;
+}
+
+namespace {
+
+Response rendered_error(core::Dialect dialect, const core::Error& e) {
   switch (dialect) {
     case core::Dialect::kJobs:
       return json_response(jobs::error_status(e), jobs::render_error(e));
@@ -27,6 +43,8 @@ Response error_in(core::Dialect dialect, const core::Error& error) {
   }
   return json_response(500, "{}");
 }
+
+}  // namespace
 
 Response task_in_own_dialect(const core::Task& task, const std::vector<std::string>& urls,
                              std::int64_t urls_expire_at_s) {

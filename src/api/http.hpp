@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -19,6 +20,7 @@ using Response = http::response<http::string_body>;
 struct RequestInfo {
   std::string request_id;  // X-Request-ID as received, or generated
   std::string remote;      // "ip:port"
+  boost::asio::ip::address peer;  // the socket's peer (unspecified when unknown)
   std::chrono::steady_clock::time_point start;
   std::string route;  // filled in by the router: the route's name for logs and metrics
 };

@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/admin.hpp"
 #include "api/auth.hpp"
+#include "api/key_gate.hpp"
+#include "billing/money.hpp"
 #include "api/dialect_dispatch.hpp"
 #include "api/dialects/generations.hpp"
 #include "api/dialects/jobs.hpp"
@@ -31,6 +34,7 @@ namespace {
 
 constexpr std::string_view kJobsPrefix = "/api/v1/jobs/";
 constexpr std::string_view kFilesPrefix = "/files/";
+constexpr std::string_view kAdminPrefix = "/admin/v1/";
 constexpr std::string_view kOpenAIPrefix = "/openai/v1/images/";
 
 std::string generic_error_body(const core::Error& e) {
@@ -57,6 +61,22 @@ Dialect generations_or_unified(std::string_view body) {
     return Dialect::kUnified;
   }
   return Dialect::kGenerations;
+}
+
+// What a client is told when its create was refused: the client's own errors (balance, limits,
+// a key disabled meanwhile, a bad price input) as they are; the server's as a 500 or 503 that
+// names the request, with the detail in the log.
+core::Error create_failure(const core::Error& e, const RequestInfo& info) {
+  switch (e.code) {
+    case ErrorCode::kInternal:
+    case ErrorCode::kUnavailable:
+      spdlog::error("request_id={} creating a task failed: {}", info.request_id, e.message);
+      return make_error(e.code, "could not create the task (request id " + info.request_id + ")");
+    default:
+      spdlog::info("request_id={} create refused: {} {}", info.request_id,
+                   core::to_string(e.code), e.message);
+      return e;
+  }
 }
 
 }  // namespace
@@ -104,8 +124,24 @@ std::vector<std::string> Router::result_urls(const core::Task& task) const {
   return urls;
 }
 
-boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req) {
-  return d_.auth.authenticate(req[http::field::authorization]);
+boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req,
+                                                                        const RequestInfo& info) {
+  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
+  if (!key || d_.gate == nullptr) {
+    co_return key;
+  }
+  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3).
+  std::string forwarded;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+    if (!forwarded.empty()) {
+      forwarded += ',';
+    }
+    forwarded += it->value();
+  }
+  if (auto admitted = d_.gate->admit(*key, info.peer, forwarded); !admitted) {
+    co_return admitted.error();
+  }
+  co_return key;
 }
 
 boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info) {
@@ -137,6 +173,14 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     }
     co_return co_await serve_file(req, std::string_view(path).substr(kFilesPrefix.size()),
                                   param("expires"), param("signature"));
+  }
+  if (path.starts_with(kAdminPrefix)) {
+    info.route = "admin";
+    if (d_.admin == nullptr) {
+      co_return render_error(path, make_error(ErrorCode::kRouteNotFound,
+                                              "the admin API is off (set admin.token)"));
+    }
+    co_return co_await d_.admin->handle(req, info, path, query);
   }
   if (path == "/healthz") {
     info.route = "healthz";
@@ -176,13 +220,13 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
       co_return method_not_allowed(Dialect::kJobs, "GET");
     }
     if (task_id.empty()) {
-      auto key = co_await authenticate(req);
+      auto key = co_await authenticate(req, info);
       co_return error_in(Dialect::kJobs,
                          key ? make_error(ErrorCode::kInvalidRequest,
                                           "taskId query parameter is required", "taskId")
                              : key.error());
     }
-    co_return co_await get_task(req, Dialect::kJobs, task_id);
+    co_return co_await get_task(req, info, Dialect::kJobs, task_id);
   }
   info.route = "jobs_unknown";
   co_return error_in(Dialect::kJobs,
@@ -210,6 +254,13 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
         req, info, d, [&req] { return unified::parse_create(req.body()); },
         [](const core::Task& t) { return json_response(200, unified::render_task(t, {})); });
   }
+  if (path == "/v1/credits") {
+    info.route = "credits";
+    if (method != http::verb::get) {
+      co_return method_not_allowed(Dialect::kGenerations, "GET");
+    }
+    co_return co_await credits(req, info);
+  }
   if (path == "/v1/tasks") {
     if (method == http::verb::post) {
       info.route = "tasks_create";
@@ -223,7 +274,7 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
     if (method != http::verb::get) {
       co_return method_not_allowed(Dialect::kTasks, "GET, POST");
     }
-    co_return co_await list_tasks(req, query);
+    co_return co_await list_tasks(req, info, query);
   }
   constexpr std::string_view kTasks = "/v1/tasks/";
   if (path.starts_with(kTasks)) {
@@ -235,13 +286,13 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
       if (method != http::verb::post) {
         co_return method_not_allowed(dialect_for_task_id(rest), "POST");
       }
-      co_return co_await cancel_task(req, rest);
+      co_return co_await cancel_task(req, info, rest);
     }
     info.route = "task_get";
     if (method != http::verb::get) {
       co_return method_not_allowed(dialect_for_task_id(rest), "GET");
     }
-    co_return co_await get_task(req, dialect_for_task_id(rest), rest);
+    co_return co_await get_task(req, info, dialect_for_task_id(rest), rest);
   }
   info.route = "v1_unknown";
   co_return render_error(path, make_error(ErrorCode::kRouteNotFound,
@@ -268,7 +319,7 @@ boost::asio::awaitable<Response> Router::route_openai(Request& req, RequestInfo&
 template <class Parse, class Render>
 boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
                                                 Dialect dialect, Parse parse, Render render) {
-  auto key = co_await authenticate(req);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(dialect, key.error());
   }
@@ -278,20 +329,16 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
   }
   auto task = co_await d_.tasks.create(*key, std::move(parsed->request), std::move(parsed->param));
   if (!task) {
-    spdlog::error("request_id={} creating a task failed: {}", info.request_id,
-                  task.error().message);
-    co_return error_in(dialect, make_error(ErrorCode::kInternal,
-                                           "could not create the task (request id " +
-                                               info.request_id + ")"));
+    co_return error_in(dialect, create_failure(task.error(), info));
   }
   // Ties the request to the task, whose later log lines carry task=<id>.
   spdlog::info("request_id={} task={} created", info.request_id, task->id);
   co_return render(*task);
 }
 
-boost::asio::awaitable<Response> Router::get_task(Request& req, Dialect envelope,
+boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& info, Dialect envelope,
                                                   std::string_view id) {
-  auto key = co_await authenticate(req);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -307,8 +354,9 @@ boost::asio::awaitable<Response> Router::get_task(Request& req, Dialect envelope
   co_return task_in_own_dialect(*task, result_urls(*task), urls_expire_at_s(*task));
 }
 
-boost::asio::awaitable<Response> Router::list_tasks(Request& req, std::string_view query) {
-  auto key = co_await authenticate(req);
+boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& info,
+                                                    std::string_view query) {
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(Dialect::kTasks, key.error());
   }
@@ -344,9 +392,10 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, std::string_vi
                                                           page_size, listed->total));
 }
 
-boost::asio::awaitable<Response> Router::cancel_task(Request& req, std::string_view id) {
+boost::asio::awaitable<Response> Router::cancel_task(Request& req, RequestInfo& info,
+                                                     std::string_view id) {
   const Dialect envelope = dialect_for_task_id(id);
-  auto key = co_await authenticate(req);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -364,7 +413,7 @@ boost::asio::awaitable<Response> Router::cancel_task(Request& req, std::string_v
 
 boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo& info,
                                                        bool edit) {
-  auto key = co_await authenticate(req);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(Dialect::kOpenAI, key.error());
   }
@@ -395,11 +444,7 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   auto created = co_await d_.tasks.create_watched(*key, std::move(parsed->request),
                                                   std::move(parsed->param), std::move(uploads));
   if (!created) {
-    spdlog::error("request_id={} creating a task failed: {}", info.request_id,
-                  created.error().message);
-    co_return error_in(Dialect::kOpenAI,
-                       make_error(ErrorCode::kInternal, "could not create the task (request id " +
-                                                            info.request_id + ")"));
+    co_return error_in(Dialect::kOpenAI, create_failure(created.error(), info));
   }
   spdlog::info("request_id={} task={} created", info.request_id, created->task.id);
   auto task = co_await d_.tasks.wait(*key, std::move(*created), d_.sync_timeout);
@@ -430,6 +475,32 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
                        make_error(ErrorCode::kInternal, "could not read the generated image"));
   }
   co_return json_response(200, openai_dialect::render_images(*task, *images, input_sizes));
+}
+
+boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info) {
+  auto key = co_await authenticate(req, info);
+  if (!key) {
+    co_return error_in(Dialect::kGenerations, key.error());
+  }
+  // Never from the auth cache: the balance moves with every create and settlement.
+  const std::int64_t account_id = key->account_id;
+  auto account =
+      co_await runtime::offload(d_.pool, [this, account_id] { return d_.store.get_account(account_id); });
+  if (!account || !*account) {
+    if (account) {
+      spdlog::error("request_id={} key {} has no account {}", info.request_id, key->id,
+                    account_id);
+    }
+    co_return error_in(Dialect::kGenerations,
+                       make_error(account ? ErrorCode::kInternal : account.error().code,
+                                  "the balance could not be read; try again"));
+  }
+  const store::Account& a = **account;
+  boost::json::object data{{"balance", billing::credits_as_double(a.balance)},
+                           {"total_purchased", billing::credits_as_double(a.total_purchased)},
+                           {"total_consumed", billing::credits_as_double(a.total_consumed)}};
+  boost::json::object body{{"code", 200}, {"msg", "success"}, {"data", std::move(data)}};
+  co_return json_response(200, core::serialize_decimal(body));  // 4.7, not 4.7E0
 }
 
 boost::asio::awaitable<Response> Router::metrics() {

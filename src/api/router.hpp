@@ -29,7 +29,9 @@ class TaskService;
 
 namespace ig::api {
 
+class AdminApi;
 class Authenticator;
+class KeyGate;
 class Metrics;
 
 /// What the router needs; wired in main.
@@ -47,6 +49,8 @@ struct RouterDeps {
   std::function<bool()> ready;         // false while draining
   std::chrono::milliseconds sync_timeout{300'000};  // `openai`: longest wait for the image
   std::function<std::string()> extra_metrics;        // more Prometheus lines (upstreams); may be empty
+  KeyGate* gate = nullptr;    // per-key IP allowlists and rates; none: not checked
+  AdminApi* admin = nullptr;  // /admin/v1; none: 404
 };
 
 /// Maps requests to handlers: every dialect's endpoints, signed result files, health and
@@ -83,14 +87,17 @@ class Router {
   template <class Parsed, class Render>
   Handler create(Request& req, RequestInfo& info, core::Dialect dialect, Parsed parsed,
                  Render render);
-  Handler get_task(Request& req, core::Dialect envelope, std::string_view id);
-  Handler list_tasks(Request& req, std::string_view query);
-  Handler cancel_task(Request& req, std::string_view id);
+  Handler get_task(Request& req, RequestInfo& info, core::Dialect envelope, std::string_view id);
+  Handler list_tasks(Request& req, RequestInfo& info, std::string_view query);
+  Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
+  Handler credits(Request& req, RequestInfo& info);
   Handler openai_images(Request& req, RequestInfo& info, bool edit);
   Handler serve_file(Request& req, std::string_view key, std::string_view expires,
                      std::string_view signature);
   Handler metrics();
-  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req);
+  /// The key of the request, admitted by its IP allowlist and requests per minute.
+  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req,
+                                                                   const RequestInfo& info);
 
   RouterDeps d_;
 };

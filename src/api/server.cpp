@@ -55,6 +55,7 @@ struct Server::Connection {
   beast::flat_buffer buffer;
   std::shared_ptr<Connection> self;  // set while the session runs, for arm()
   std::string remote;
+  boost::asio::ip::address peer;  // unspecified when unknown
   bool timed_out = false;
   bool busy = false;  // a request is being read, handled or written
 };
@@ -174,6 +175,9 @@ asio::awaitable<void> Server::accept_loop() {
     boost::system::error_code rec;
     auto ep = conn->socket.remote_endpoint(rec);
     conn->remote = rec ? "-" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (!rec) {
+      conn->peer = ep.address();
+    }
     conn->socket.set_option(tcp::no_delay(true), rec);
     asio::co_spawn(conn->socket.get_executor(), session(conn), [this, conn](std::exception_ptr e) {
       if (e) {
@@ -218,6 +222,7 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   RequestInfo info;
   info.start = std::chrono::steady_clock::now();
   info.remote = conn.remote;
+  info.peer = conn.peer;
 
   http::request_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));

@@ -136,6 +136,8 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"results.ttl_s", integer(&Config::result_ttl_s, 1, kBig)},
       {"results.janitor_interval_s", integer(&Config::janitor_interval_s, 1, kBig)},
       {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
+      {"auth.trusted_proxies", list(&Config::trusted_proxies)},
+      {"admin.token", text(&Config::admin_token)},
       {"log.level", one_of(&Config::log_level, {"trace", "debug", "info", "warning", "warn",
                                                 "error", "critical", "off"})},
   };
@@ -277,6 +279,15 @@ core::Status load_toml(Config& c, const std::filesystem::path& file) {
       if (auto st = load_providers(c, *table); !st) {
         return st;
       }
+      continue;
+    }
+    if (section.str() == "prices") {
+      auto prices = billing::PriceTable::from_toml(*table);
+      if (!prices) {
+        return core::make_error(core::ErrorCode::kInvalidRequest,
+                                "config " + file.string() + ": " + prices.error().message);
+      }
+      c.prices = std::move(*prices);
       continue;
     }
     if (section.str() == "routing") {

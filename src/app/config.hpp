@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "billing/prices.hpp"
 #include "core/result.hpp"
 
 namespace ig::app {
@@ -63,12 +64,18 @@ struct Config {
   std::int64_t janitor_interval_s = 600;
   // [auth]
   std::int64_t key_cache_ms = 5'000;
+  // Peers (CIDRs) whose X-Forwarded-For names the client, for IP allowlists.
+  std::vector<std::string> trusted_proxies;
+  // [admin]
+  std::string admin_token;  // "" = the admin API is off
   // [log]
   std::string log_level = "info";
   // [providers.<name>] and [routing] (TOML file only)
   std::vector<ProviderSection> providers;
   /// Model family → ordered route names ("gpt-image-2" → {"openai", "kie"}).
   std::vector<std::pair<std::string, std::vector<std::string>>> routing;
+  // [prices] (TOML file only): what each task holds from its key's account
+  billing::PriceTable prices = billing::PriceTable::defaults();
 };
 
 /// One settable option, for docs and error messages: its dotted name ("server.listen").

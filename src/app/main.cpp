@@ -9,7 +9,9 @@
 
 #include "app/config.hpp"
 #include "app/generate.hpp"
+#include "app/keys_cli.hpp"
 #include "app/serve.hpp"
+#include "billing/money.hpp"
 #include "app/tasks_cli.hpp"
 
 extern char** environ;
@@ -66,15 +68,43 @@ int main(int argc, char** argv) {
   serve->add_option("--data-dir", data_dir, "Directory for the database and results (./data)");
   serve->add_option("--set", sets, "Override an option: section.key=value (repeatable)");
 
+  // Key and credit commands act on the data dir, or on a running server's admin API.
+  ig::app::AdminTarget admin;
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("--data-dir", data_dir, "Data directory (./data)");
+    cmd->add_option("--config", config_file, "TOML configuration file");
+    cmd->add_option("--server", admin.server,
+                    "A running server's base URL: act through its admin API instead");
+    cmd->add_option("--admin-token", admin.admin_token,
+                    "The admin token for --server (default: admin.token or "
+                    "IMAGEGATE_ADMIN_TOKEN)");
+  };
   auto* keys = app.add_subcommand("keys", "Manage API keys");
   keys->require_subcommand(1);
   auto* keys_create = keys->add_subcommand("create", "Create a key and print it on stdout");
   std::string key_name;
-  std::int64_t credits = 0;
+  std::string credits_text;
   keys_create->add_option("--name", key_name, "A name for the key")->required();
-  keys_create->add_option("--credits", credits, "Initial credits")->check(CLI::NonNegativeNumber);
-  keys_create->add_option("--data-dir", data_dir, "Data directory (./data)");
-  keys_create->add_option("--config", config_file, "TOML configuration file");
+  keys_create->add_option("--credits", credits_text,
+                          "Initial credits (decimals allowed); makes the account metered");
+  add_target(keys_create);
+  auto* keys_list = keys->add_subcommand("list", "List keys (never their secrets)");
+  add_target(keys_list);
+  auto* keys_disable = keys->add_subcommand("disable", "Disable a key");
+  std::int64_t key_id = 0;
+  keys_disable->add_option("id", key_id, "The key's id (keys list)")->required();
+  add_target(keys_disable);
+
+  auto* credits = app.add_subcommand("credits", "Manage credits");
+  credits->require_subcommand(1);
+  auto* credits_add = credits->add_subcommand("add", "Top up (or, negative, adjust) an account");
+  std::string key_prefix;
+  std::string amount_text;
+  credits_add->add_option("--key-prefix", key_prefix, "The prefix of one of the account's keys")
+      ->required();
+  credits_add->add_option("--amount", amount_text, "Credits to add (decimals allowed)")
+      ->required();
+  add_target(credits_add);
 
   auto* tasks = app.add_subcommand("tasks", "Inspect tasks");
   tasks->require_subcommand(1);
@@ -143,8 +173,41 @@ int main(int argc, char** argv) {
   if (serve->parsed()) {
     return ig::app::serve(config);
   }
+  if (admin.admin_token.empty()) {
+    admin.admin_token = config.admin_token;
+  }
+  if (!admin.server.empty() && admin.admin_token.empty()) {
+    std::cerr << "imagegate: --server needs --admin-token (or admin.token, IMAGEGATE_ADMIN_TOKEN)\n";
+    return 2;
+  }
   if (keys_create->parsed()) {
-    return ig::app::create_key(config, key_name, credits);
+    std::optional<std::int64_t> initial;
+    if (!credits_text.empty()) {
+      auto parsed = ig::billing::parse_credits(credits_text, "--credits");
+      if (!parsed || *parsed < 0) {
+        std::cerr << "imagegate: "
+                  << (parsed ? std::string("--credits must not be negative")
+                             : parsed.error().message)
+                  << "\n";
+        return 2;
+      }
+      initial = *parsed;
+    }
+    return ig::app::keys_create(config, admin, key_name, initial, std::cout, std::cerr);
+  }
+  if (keys_list->parsed()) {
+    return ig::app::keys_list(config, admin, std::cout, std::cerr);
+  }
+  if (keys_disable->parsed()) {
+    return ig::app::keys_disable(config, admin, key_id, std::cout, std::cerr);
+  }
+  if (credits_add->parsed()) {
+    auto amount = ig::billing::parse_credits(amount_text, "--amount");
+    if (!amount) {
+      std::cerr << "imagegate: " << amount.error().message << "\n";
+      return 2;
+    }
+    return ig::app::credits_add(config, admin, key_prefix, *amount, std::cout, std::cerr);
   }
   if (tasks_show->parsed()) {
     return ig::app::show_task(config, task_id, std::cout, std::cerr);

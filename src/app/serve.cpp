@@ -20,7 +20,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 
+#include "api/admin.hpp"
 #include "api/auth.hpp"
+#include "api/key_gate.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "api/server.hpp"
@@ -164,42 +166,6 @@ core::Result<std::unique_ptr<tasks::UpstreamRouter>> build_router(
 
 }  // namespace
 
-int create_key(const Config& config, const std::string& name, std::int64_t credits) {
-  auto store = open_store(config);
-  if (!store) {
-    std::cerr << "imagegate: " << store.error().message << "\n";
-    return 1;
-  }
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    std::cerr << "imagegate: no randomness available\n";
-    return 1;
-  }
-  std::string encoded(boost::beast::detail::base64::encoded_size(sizeof(raw)), '\0');
-  encoded.resize(boost::beast::detail::base64::encode(encoded.data(), raw, sizeof(raw)));
-  // URL- and shell-safe alphabet, no padding.
-  for (char& c : encoded) {
-    c = c == '+' ? '-' : c == '/' ? '_' : c;
-  }
-  while (!encoded.empty() && encoded.back() == '=') {
-    encoded.pop_back();
-  }
-  const std::string key = "sk-" + encoded;
-  store::ApiKey record;
-  record.name = name;
-  record.prefix = key.substr(0, 10);
-  record.secret_hash = api::hash_key(key);
-  record.credits = credits;
-  record.created_ms = core::SystemClock().now_ms();
-  auto created = (*store)->create_key(record);
-  if (!created) {
-    std::cerr << "imagegate: " << created.error().message << "\n";
-    return 1;
-  }
-  std::cout << key << std::endl;
-  return 0;
-}
-
 int serve(const Config& config) {
   init_logging(config.log_level);
   media::init_vips("imagegate");
@@ -290,12 +256,28 @@ int serve(const Config& config) {
   dispatcher.set_events(&task_events);
   task_service.set_events(&task_events);
   task_service.set_starter(&dispatcher);
+  task_service.set_prices(&config.prices);
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));
 
   api::Metrics metrics;
   api::Authenticator auth(*store, pool.get_executor(), clock, ms(config.key_cache_ms));
+  auto trusted = billing::CidrSet::parse(config.trusted_proxies);
+  if (!trusted) {
+    spdlog::critical("auth.trusted_proxies: {}", trusted.error().message);
+    return 2;
+  }
+  api::KeyGate gate(clock, std::move(*trusted));
+  std::unique_ptr<api::AdminApi> admin;
+  if (!config.admin_token.empty()) {
+    if (config.admin_token.size() < 16) {
+      spdlog::critical("admin.token must be at least 16 characters");
+      return 2;
+    }
+    admin = std::make_unique<api::AdminApi>(config.admin_token, *store, auth, pool.get_executor(),
+                                            clock);
+  }
   api::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
   limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
@@ -332,7 +314,7 @@ int serve(const Config& config) {
   router = std::make_unique<api::Router>(api::RouterDeps{
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
-      [&upstreams] { return upstreams.metrics(); }});
+      [&upstreams] { return upstreams.metrics(); }, &gate, admin.get()});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";

@@ -21,7 +21,4 @@ int serve(const Config& config);
 /// read-write, as `serve` does. For the CLI subcommands that read or change it.
 core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& config);
 
-/// Opens the data dir's store and prints a new key on stdout. Returns the exit code.
-int create_key(const Config& config, const std::string& name, std::int64_t credits);
-
 }  // namespace ig::app

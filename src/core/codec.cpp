@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <utility>
 
 namespace ig::core {
@@ -237,6 +239,65 @@ std::size_t count_code_points(std::string_view utf8) {
     }
   }
   return n;
+}
+
+}  // namespace ig::core
+
+namespace ig::core {
+namespace {
+
+void write_decimal(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      if (ec != std::errc{} || !std::isfinite(d)) {
+        out += "null";  // JSON has no NaN or infinity
+        return;
+      }
+      out.append(buf, end);
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, item] : v.get_object()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(k));
+        out += ':';
+        write_decimal(item, out);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        write_decimal(item, out);
+      }
+      out += ']';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+
+}  // namespace
+
+std::string serialize_decimal(const boost::json::value& v) {
+  std::string out;
+  write_decimal(v, out);
+  return out;
 }
 
 }  // namespace ig::core

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/json/value.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,5 +34,9 @@ std::string to_valid_utf8(std::string_view s);
 /// Client text quoted in a message: valid UTF-8 (see to_valid_utf8), at most `max_bytes`
 /// bytes cut on a character boundary, with "..." when cut.
 std::string echo_text(std::string_view s, std::size_t max_bytes);
+
+/// json::serialize, except that doubles are written in their shortest decimal form (4.7, not
+/// Boost.JSON 1.81's 4.7E0): money and other decimals as the providers' documents show them.
+std::string serialize_decimal(const boost::json::value& v);
 
 }  // namespace ig::core

@@ -17,6 +17,8 @@ int http_status(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kValidationFailed: return 422;
     case ErrorCode::kRateLimited: return 429;
+    case ErrorCode::kSpendLimited: return 429;
+    case ErrorCode::kTooManyActive: return 429;
     case ErrorCode::kHeadersTooLarge: return 431;
     case ErrorCode::kInternal: return 500;
     case ErrorCode::kUpstream: return 503;
@@ -40,6 +42,8 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return "payload_too_large";
     case ErrorCode::kValidationFailed: return "validation_failed";
     case ErrorCode::kRateLimited: return "rate_limited";
+    case ErrorCode::kSpendLimited: return "spend_limited";
+    case ErrorCode::kTooManyActive: return "too_many_active_tasks";
     case ErrorCode::kHeadersTooLarge: return "headers_too_large";
     case ErrorCode::kInternal: return "internal_error";
     case ErrorCode::kUpstream: return "upstream_error";

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,7 +22,9 @@ enum class ErrorCode {
   kConflict,             // 409
   kPayloadTooLarge,      // 413
   kValidationFailed,     // 422: a value breaks a documented rule
-  kRateLimited,          // 429
+  kRateLimited,          // 429: a key's requests per minute
+  kSpendLimited,         // 429: a key's hourly, daily or total spend limit
+  kTooManyActive,        // 429 (409 in `jobs`): a key's limit of active tasks
   kHeadersTooLarge,      // 431
   kInternal,             // 500
   kUpstream,             // 503: the upstream provider failed
@@ -39,6 +42,7 @@ struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
   std::string param;  // the offending field, when there is one ("input.prompt")
+  std::int64_t retry_after_s = 0;  // > 0: sent as Retry-After (limits)
 };
 
 inline Error make_error(ErrorCode code, std::string message, std::string param = {}) {

@@ -56,6 +56,7 @@ struct Task {
   TokenUsage usage;            // what the upstream reported for the finished work
   std::string upstream_route;  // the route whose upstream holds the task's work ("" none)
   std::string upstream_id;     // that upstream's id for the work (a relay's task id)
+  std::int64_t price = 0;      // micro-credits held at create (captured or refunded at the end)
 };
 
 /// How a run ended, as the dispatcher hands it to the store.

@@ -11,6 +11,18 @@
 
 namespace ig::store {
 
+/// A key's limits; 0 (or empty) means none. Checked at create: rpm and the IP allowlist in
+/// memory on each node, the others in the create's own transaction.
+struct KeyLimits {
+  int rpm = 0;                            // requests per minute (token bucket per node)
+  int max_active = 0;                     // queued + running tasks at once
+  std::int64_t spend_hourly = 0;          // micro-credits held in the last hour, refunds not
+  std::int64_t spend_daily = 0;           // counted; the same over the last 24 hours,
+  std::int64_t spend_total = 0;           // and ever
+  std::vector<std::string> ip_allowlist;  // CIDRs the client must come from
+  bool operator==(const KeyLimits&) const = default;
+};
+
 /// An API key as stored (only the SHA-256 of the secret is kept).
 struct ApiKey {
   std::int64_t id = 0;
@@ -18,8 +30,62 @@ struct ApiKey {
   std::string prefix;       // first characters of the key, for operators ("sk-AbC1…")
   std::string secret_hash;  // lower-case hex SHA-256 of the whole key
   bool disabled = false;
-  std::int64_t credits = 0;  // micro-credits (unused until billing lands)
+  std::int64_t account_id = 0;  // the account that pays for its tasks
+  KeyLimits limits;
   std::int64_t created_ms = 0;
+};
+
+/// Who pays. Balances are integer micro-credits; `balance` is the sum of the account's ledger.
+struct Account {
+  std::int64_t id = 0;
+  std::string name;
+  bool metered = false;  // false: nothing is refused for balance (movements still recorded)
+  std::int64_t balance = 0;
+  std::int64_t total_purchased = 0;  // top-ups
+  std::int64_t total_consumed = 0;   // captured task prices
+  std::int64_t created_ms = 0;
+};
+
+/// One movement of money.
+struct LedgerEntry {
+  std::int64_t id = 0;
+  std::int64_t account_id = 0;
+  std::string kind;  // topup | hold | capture | refund | adjust
+  std::int64_t amount = 0;  // the balance's movement
+  std::int64_t price = 0;   // hold, capture, refund: the task's price
+  std::int64_t task_row = 0;
+  std::int64_t key_id = 0;
+  std::string reason;
+  std::int64_t created_ms = 0;
+};
+
+/// Changes to a key; unset fields stay.
+struct KeyPatch {
+  std::optional<std::string> name;
+  std::optional<bool> disabled;
+  std::optional<int> rpm;
+  std::optional<int> max_active;
+  std::optional<std::int64_t> spend_hourly;
+  std::optional<std::int64_t> spend_daily;
+  std::optional<std::int64_t> spend_total;
+  std::optional<std::vector<std::string>> ip_allowlist;
+};
+
+/// What the admin task list filters on; 0 / "" for any.
+struct TaskFilter {
+  std::string state;
+  std::int64_t key_id = 0;
+  std::string model;  // model family
+  std::int64_t since_ms = 0;
+  std::int64_t until_ms = 0;
+};
+
+/// One day (UTC) of a key's (or everyone's) use.
+struct UsageDay {
+  std::string day;  // YYYY-MM-DD
+  std::int64_t tasks = 0;
+  std::int64_t images = 0;        // of succeeded tasks
+  std::int64_t credits = 0;       // captured, micro-credits
 };
 
 /// A claimed task: the dispatcher owns it until `lease_until_ms` unless it renews.
@@ -90,6 +156,11 @@ class Store {
 
   // --- tasks
   /// Inserts a new task in state queued with attempt 0. Fails (kConflict) if the id exists.
+  /// A task with a key is billed in the same transaction: `task.price` is held from the key's
+  /// account (a ledger `hold`), after the key's limits are checked against the database:
+  /// kUnauthorized (key disabled since it was authenticated), kTooManyActive (max_active),
+  /// kSpendLimited (a spend limit), kInsufficientCredits (a metered account's balance is
+  /// below the price). Nothing is written when any fails.
   virtual core::Status insert_task(const core::Task& task) = 0;
   /// Inserts a new task already claimed by `owner`: running, attempt 1, started at created_ms,
   /// leased until `lease_until_ms`, in one transaction. The creating process runs it at once
@@ -113,7 +184,8 @@ class Store {
   virtual core::Result<Fence> renew_lease(std::int64_t row_id, int attempt,
                                           std::int64_t lease_until_ms) = 0;
   /// Writes the terminal outcome (state, fail code and message, results, usage) if the task is
-  /// still running under `attempt`. `out.state` must be terminal (else kInvalidRequest).
+  /// still running under `attempt`, and settles its hold in the same transaction: captured on
+  /// success, refunded otherwise. `out.state` must be terminal (else kInvalidRequest).
   virtual core::Result<Fence> complete_task(std::int64_t row_id, int attempt,
                                             const core::TaskOutcome& out) = 0;
   /// Returns a running task to queued (keeping its attempt count) so another worker may take
@@ -133,8 +205,9 @@ class Store {
   virtual core::Result<TaskPage> list_tasks(std::int64_t key_id, std::int64_t offset,
                                             int limit) = 0;
   /// Cancels a queued or running task: state → cancelled, fail_code "cancelled", completed_ms
-  /// set, lease cleared (a running worker is fenced out). False when the task was not queued or
-  /// running (already terminal, or no such row).
+  /// set, lease cleared (a running worker is fenced out), its hold refunded in the same
+  /// transaction. False when the task was not queued or running (already terminal, or no such
+  /// row).
   virtual core::Result<bool> cancel_task(std::int64_t row_id, std::int64_t now_ms) = 0;
 
   // --- upstream call log (append-only, not fenced: a late run's calls are facts too)
@@ -153,6 +226,42 @@ class Store {
                                             const std::string& upstream_id) = 0;
   /// The task's calls, oldest first.
   virtual core::Result<std::vector<UpstreamCall>> list_upstream_calls(std::int64_t task_row) = 0;
+
+  // --- accounts, keys and the ledger (admin API, CLI)
+  /// Creates a key. With `key.account_id` 0 a new account (named after the key) is created:
+  /// metered when `credits` is given, holding them as a top-up. With an existing account,
+  /// `credits` (if any) are a top-up to it; kNotFound when it does not exist. Returns the key
+  /// with its id and account id.
+  virtual core::Result<ApiKey> create_key_in_account(const ApiKey& key,
+                                                     std::optional<std::int64_t> credits) = 0;
+  virtual core::Result<std::optional<ApiKey>> get_key(std::int64_t id) = 0;
+  /// Every key, oldest first.
+  virtual core::Result<std::vector<ApiKey>> list_keys() = 0;
+  /// Applies the patch; nullopt when there is no such key.
+  virtual core::Result<std::optional<ApiKey>> update_key(std::int64_t id,
+                                                         const KeyPatch& patch) = 0;
+  /// Replaces the key's secret (its hash and prefix); the old secret stops working.
+  virtual core::Result<std::optional<ApiKey>> rotate_key(std::int64_t id,
+                                                         const std::string& prefix,
+                                                         const std::string& secret_hash) = 0;
+  /// The account with its balance and totals, read from the database (never a cache).
+  virtual core::Result<std::optional<Account>> get_account(std::int64_t id) = 0;
+  /// A `topup` (amount > 0; makes the account metered) or an `adjust` (either sign, not 0).
+  /// Returns the account afterwards; nullopt when there is none.
+  virtual core::Result<std::optional<Account>> add_credits(std::int64_t account_id,
+                                                           const std::string& kind,
+                                                           std::int64_t amount,
+                                                           const std::string& reason,
+                                                           std::int64_t now_ms) = 0;
+  /// The account's ledger, oldest first.
+  virtual core::Result<std::vector<LedgerEntry>> list_ledger(std::int64_t account_id) = 0;
+  /// Every key's tasks matching `filter`, newest first.
+  virtual core::Result<TaskPage> list_all_tasks(const TaskFilter& filter, std::int64_t offset,
+                                                int limit) = 0;
+  /// Tasks, images and captured credits per UTC day in [from_ms, to_ms), oldest day first;
+  /// `key_id` 0 for every key.
+  virtual core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
+                                                    std::int64_t to_ms) = 0;
 
   /// Number of tasks in each state (every state present, zero when none).
   virtual std::map<core::TaskState, std::int64_t> count_tasks_by_state() = 0;

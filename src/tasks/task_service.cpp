@@ -2,6 +2,7 @@
 
 #include "tasks/task_events.hpp"
 
+#include "billing/prices.hpp"
 #include "core/codec.hpp"
 #include "media/mask.hpp"
 #include "media/probe.hpp"
@@ -154,6 +155,14 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
         uploads.mask ? std::string(core::kUploadPrefix) + objects.back().first : std::string();
   }
   task.key_id = key.id;
+  if (prices_ != nullptr) {
+    // After the uploads are named in input_urls: references are priced too.
+    auto price = prices_->quote(request);
+    if (!price) {
+      co_return price.error();
+    }
+    task.price = *price;
+  }
   task.request = std::move(request);
   task.param = std::move(param);
   task.state = core::TaskState::kQueued;

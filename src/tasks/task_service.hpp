@@ -18,6 +18,10 @@
 #include "tasks/task_events.hpp"
 #include "tasks/task_starter.hpp"
 
+namespace ig::billing {
+class PriceTable;
+}
+
 namespace ig::storage {
 class ResultStorage;
 }
@@ -97,6 +101,8 @@ class TaskService {
   /// Runs created tasks at once when it has room (the Dispatcher); without it every task is
   /// created queued and waits for a claim.
   void set_starter(TaskStarter* starter) { starter_ = starter; }
+  /// Prices every new task (held from its key's account by the store); without it tasks cost 0.
+  void set_prices(const billing::PriceTable* prices) { prices_ = prices; }
 
   /// Public id in the format of the creating dialect.
   std::string new_task_id(core::Dialect dialect) const;
@@ -112,6 +118,7 @@ class TaskService {
   long long max_input_pixels_;
   TaskEvents* events_ = nullptr;
   TaskStarter* starter_ = nullptr;
+  const billing::PriceTable* prices_ = nullptr;
 
   boost::asio::awaitable<core::Result<core::Task>> create_as(const store::ApiKey& key,
                                                              std::string id,

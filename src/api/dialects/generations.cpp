@@ -300,6 +300,8 @@ ErrorWords error_words(ErrorCode code) {
     case ErrorCode::kConflict: return {"conflict", "invalid_request_error"};
     case ErrorCode::kPayloadTooLarge: return {"payload_too_large", "invalid_request_error"};
     case ErrorCode::kRateLimited: return {"rate_limit_exceeded", "rate_limit_error"};
+    case ErrorCode::kSpendLimited: return {"spend_limit_exceeded", "billing_error"};
+    case ErrorCode::kTooManyActive: return {"rate_limit_exceeded", "rate_limit_error"};
     case ErrorCode::kHeadersTooLarge: return {"headers_too_large", "invalid_request_error"};
     case ErrorCode::kInternal: return {"internal_error", "api_error"};
     case ErrorCode::kUpstream: return {"upstream_error", "upstream_error"};

@@ -259,6 +259,10 @@ unsigned error_status(const core::Error& e) {
   if (e.code == ErrorCode::kModelNotFound) {
     return 422;
   }
+  // Its table's 409: "Active task limit exceeded".
+  if (e.code == ErrorCode::kTooManyActive) {
+    return 409;
+  }
   return static_cast<unsigned>(core::http_status(e.code));
 }
 

@@ -126,7 +126,10 @@ Shape shape_of(const core::Error& e) {
     case ErrorCode::kModelNotFound:
       return {404, "invalid_request_error", "model_not_found", {}};
     case ErrorCode::kRateLimited:
+    case ErrorCode::kTooManyActive:
       return {429, "requests", "rate_limit_exceeded", {}};
+    case ErrorCode::kSpendLimited:
+      return {429, "insufficient_quota", "spend_limit_exceeded", {}};
     case ErrorCode::kUpstream:
       return upstream_shape(e);
     case ErrorCode::kInternal:

@@ -336,6 +336,8 @@ std::string_view error_code_word(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return "PAYLOAD_TOO_LARGE";
     case ErrorCode::kValidationFailed: return "VALIDATION_FAILED";
     case ErrorCode::kRateLimited: return "RATE_LIMITED";
+    case ErrorCode::kSpendLimited: return "SPEND_LIMIT_EXCEEDED";
+    case ErrorCode::kTooManyActive: return "ACTIVE_TASK_LIMIT";
     case ErrorCode::kHeadersTooLarge: return "HEADERS_TOO_LARGE";
     case ErrorCode::kInternal: return "INTERNAL_ERROR";
     case ErrorCode::kUpstream: return "UPSTREAM_ERROR";

@@ -209,25 +209,6 @@ core::Status check_options(const json::object& o, core::GenerationRequest& r) {
   return core::ok_status();
 }
 
-// Output tokens of one image: API-NOTES' formula with the seed's tile base q.
-long long output_tokens(long long q, Size s) {
-  const long long lo = std::min(s.width, s.height);
-  const long long hi = std::max(s.width, s.height);
-  const long long tiles = (2 * q * lo + hi) / (2 * hi);
-  constexpr long long kDiv = 4'000'000;
-  return (q * tiles * (2'000'000 + s.pixels()) + kDiv - 1) / kDiv;
-}
-
-long long tile_base(std::string_view quality) {
-  if (quality == "low") {
-    return 16;
-  }
-  if (quality == "high") {
-    return 96;
-  }
-  return 48;
-}
-
 // Boost.JSON 1.81 writes doubles in exponent form (2.5E0); clients of the seed expect 2.5.
 std::string number_text(double v) {
   char buf[32];
@@ -271,16 +252,6 @@ core::Result<ParsedCreate> parse_create(std::string_view body) {
   }
   out.param = json::serialize(o);
   return out;
-}
-
-double credits_for(const core::GenerationRequest& request) {
-  const Size size = request.size.width > 0 && request.size.height > 0
-                        ? request.size
-                        : core::unified_budget_size({1, 1}, request.tier);
-  const double unit = static_cast<double>(output_tokens(48, Size{1024, 1024}));
-  const double tokens = static_cast<double>(output_tokens(tile_base(request.quality), size));
-  const double credits = kBaseCredits * std::max(request.n, 1) * tokens / unit;
-  return std::round(credits * 100.0) / 100.0;
 }
 
 std::string_view status_word(core::TaskState s) {
@@ -327,10 +298,11 @@ std::string render_task(const core::Task& task, const std::vector<std::string>& 
   o["task_info"] = std::move(info);
   o["type"] = "image";
   // `usage` goes last, written by hand for its decimal number (see number_text).
+  // credits_reserved is what the task holds from its key's account (the price table's quote).
   std::string out = json::serialize(o);
   out.pop_back();
   out += R"(,"usage":{"billing_rule":"per_call","credits_reserved":)" +
-         number_text(credits_for(task.request)) + R"(,"user_group":"default"}})";
+         number_text(static_cast<double>(task.price) / 1e6) + R"(,"user_group":"default"}})";
   return out;
 }
 
@@ -364,7 +336,10 @@ ErrorWords error_words(const core::Error& e) {
     case ErrorCode::kPayloadTooLarge:
       return {"request_too_large", "invalid_request_error"};
     case ErrorCode::kRateLimited:
+    case ErrorCode::kTooManyActive:
       return {"rate_limit_exceeded", "rate_limit_error"};
+    case ErrorCode::kSpendLimited:
+      return {"spend_limit_exceeded", "rate_limit_error"};
     case ErrorCode::kHeadersTooLarge:
       return {"headers_too_large", "invalid_request_error"};
     case ErrorCode::kInternal:

@@ -23,9 +23,6 @@ inline constexpr std::size_t kMaxPromptChars = 32000;  // Unicode code points
 inline constexpr std::size_t kMaxImageUrls = 16;
 inline constexpr int kMaxImages = 10;  // n
 inline constexpr std::size_t kMaxCallbackChars = 2048;
-/// Credits of the seed's create example (`credits_reserved: 2.5`), taken as the price of the
-/// default request: one 1024×1024 image at medium quality.
-inline constexpr double kBaseCredits = 2.5;
 /// `task_info.estimated_time` while a task is queued or running: the seed's example value.
 inline constexpr int kEstimatedSeconds = 100;
 /// `progress` while running. The dialect has no real progress signal; 50 says "started".
@@ -45,14 +42,6 @@ using dialects::ParsedCreate;
 /// (the dispatcher sizes it from the first reference) with image_urls. `mask_url` without
 /// image_urls is dropped unchecked (the seed: silently ignored); only its JSON type is checked.
 core::Result<ParsedCreate> parse_create(std::string_view body);
-
-/// The credits shown in `usage.credits_reserved`: kBaseCredits × n × (output tokens of one
-/// image ÷ output tokens of a medium 1024×1024 image), rounded to 0.01. Output tokens follow
-/// the formula in API-NOTES with the seed's tile bases (low 16, medium 48, high 96), which gives
-/// exactly the seed's relative costs at 1024² (low ≈0.11×, medium 1×, high 4×) and grows with the
-/// output's pixels (the tier). An unknown quality counts as medium; a {0,0} size (sized later from
-/// a reference) counts as the tier's square.
-double credits_for(const core::GenerationRequest& request);
 
 /// The dialect's status word: pending | processing | completed | failed (cancelled is failed).
 std::string_view status_word(core::TaskState s);

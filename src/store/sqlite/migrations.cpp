@@ -83,9 +83,67 @@ CREATE TABLE upstream_calls (
 CREATE INDEX upstream_calls_by_task ON upstream_calls (task_row);
 )sql";
 
+// Billing: accounts own keys and hold the money, every movement of it is a ledger row, keys
+// carry their limits, tasks their price.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE accounts (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT    NOT NULL DEFAULT '',
+  metered    INTEGER NOT NULL DEFAULT 0,  -- 1: a create is refused beyond the balance
+  balance    INTEGER NOT NULL DEFAULT 0,  -- micro-credits: SUM(ledger.amount), kept in the same
+                                          -- transaction as every ledger row
+  created_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE ledger (
+  id         INTEGER PRIMARY KEY,
+  account_id INTEGER NOT NULL REFERENCES accounts(id),
+  kind       TEXT    NOT NULL CHECK (kind IN ('topup', 'hold', 'capture', 'refund', 'adjust')),
+  amount     INTEGER NOT NULL,  -- the balance's movement: topup +, hold -price, capture 0,
+                                -- refund +price, adjust either way
+  price      INTEGER NOT NULL DEFAULT 0,  -- hold, capture, refund: the task's price
+  task_row   INTEGER REFERENCES tasks(row_id),
+  key_id     INTEGER REFERENCES api_keys(id),
+  reason     TEXT    NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL
+) STRICT;
+
+-- A task is held once and settled (captured or refunded) at most once: by the schema, not
+-- only by the code.
+CREATE UNIQUE INDEX ledger_one_hold ON ledger (task_row) WHERE kind = 'hold';
+CREATE UNIQUE INDEX ledger_one_settlement ON ledger (task_row)
+  WHERE kind IN ('capture', 'refund');
+CREATE INDEX ledger_by_account ON ledger (account_id, created_ms);
+-- Spend limits: a key's holds since a time.
+CREATE INDEX ledger_spend ON ledger (key_id, kind, created_ms);
+
+-- Every existing key gets an account of its own (same id), metered when it had credits.
+INSERT INTO accounts (id, name, metered, balance, created_ms)
+  SELECT id, name, credits > 0, credits, created_ms FROM api_keys;
+INSERT INTO ledger (account_id, kind, amount, reason, created_ms)
+  SELECT id, 'topup', credits, 'credits of the key before accounts', created_ms
+  FROM api_keys WHERE credits > 0;
+
+ALTER TABLE api_keys ADD COLUMN account_id INTEGER REFERENCES accounts(id);
+UPDATE api_keys SET account_id = id;
+ALTER TABLE api_keys DROP COLUMN credits;
+ALTER TABLE api_keys ADD COLUMN rpm          INTEGER NOT NULL DEFAULT 0;  -- 0: no limit
+ALTER TABLE api_keys ADD COLUMN max_active   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN spend_hourly INTEGER NOT NULL DEFAULT 0;  -- micro-credits
+ALTER TABLE api_keys ADD COLUMN spend_daily  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN spend_total  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN ip_allowlist TEXT    NOT NULL DEFAULT '';  -- CIDRs, ','-joined
+
+ALTER TABLE tasks ADD COLUMN price INTEGER NOT NULL DEFAULT 0;  -- micro-credits held at create
+
+-- The active-task limit counts a key's queued and running tasks from this index alone.
+CREATE INDEX tasks_active_by_key ON tasks (key_id) WHERE state IN ('queued', 'running');
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
     Migration{2, kV2},
+    Migration{3, kV3},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

@@ -33,6 +33,7 @@ core::Result<core::Task> read_task(const Statement& st) {
   t.usage = core::decode_usage(st.text(sql::kColUsage));
   t.upstream_route = st.text(sql::kColUpstreamRoute);
   t.upstream_id = st.text(sql::kColUpstreamId);
+  t.price = st.int64(sql::kColPrice);
   return t;
 }
 
@@ -43,9 +44,55 @@ ApiKey read_key(const Statement& st) {
   k.prefix = st.text(2);
   k.secret_hash = st.text(3);
   k.disabled = st.int64(4) != 0;
-  k.credits = st.int64(5);
-  k.created_ms = st.int64(6);
+  k.account_id = st.int64(5);
+  k.limits.rpm = static_cast<int>(st.int64(6));
+  k.limits.max_active = static_cast<int>(st.int64(7));
+  k.limits.spend_hourly = st.int64(8);
+  k.limits.spend_daily = st.int64(9);
+  k.limits.spend_total = st.int64(10);
+  k.limits.ip_allowlist = split_list(st.text(11));
+  k.created_ms = st.int64(12);
   return k;
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    if (auto item = text.substr(0, comma); !item.empty()) {
+      out.emplace_back(item);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += item;
+  }
+  return out;
+}
+
+LedgerEntry read_ledger_entry(const Statement& st) {
+  LedgerEntry e;
+  e.id = st.int64(0);
+  e.account_id = st.int64(1);
+  e.kind = st.text(2);
+  e.amount = st.int64(3);
+  e.price = st.int64(4);
+  e.task_row = st.int64(5);
+  e.key_id = st.int64(6);
+  e.reason = st.text(7);
+  e.created_ms = st.int64(8);
+  return e;
 }
 
 UpstreamCall read_upstream_call(const Statement& st) {

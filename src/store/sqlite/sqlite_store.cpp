@@ -17,6 +17,7 @@
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/statements.hpp"
 #include "store/sqlite/writer.hpp"
+#include "store/sqlite/billing.hpp"
 
 namespace ig::store {
 namespace {
@@ -158,43 +159,6 @@ Connection* SqliteStore::reader() {
 
 // --- keys
 
-core::Result<ApiKey> SqliteStore::create_key(const ApiKey& key) {
-  if (key.secret_hash.empty()) {
-    return core::make_error(core::ErrorCode::kInvalidRequest, "store: key has no secret hash");
-  }
-  return guarded(
-      "create_key",
-      [&]() -> core::Result<ApiKey> {
-        ApiKey stored = key;
-        if (stored.created_ms == 0) {
-          stored.created_ms = wall_ms();
-        }
-        return run_write<ApiKey>(*writer_, [&](Connection& c) -> core::Result<ApiKey> {
-          auto st = c.prepare(sql::kInsertKey, "create_key");
-          if (!st.ok()) {
-            return st.error();
-          }
-          st->bind(1, stored.name);
-          if (stored.prefix.empty()) {
-            st->bind_null(2);
-          } else {
-            st->bind(2, stored.prefix);
-          }
-          st->bind(3, stored.secret_hash);
-          st->bind(4, std::int64_t{stored.disabled ? 1 : 0});
-          st->bind(5, stored.credits);
-          st->bind(6, stored.created_ms);
-          if (int rc = st->step(); rc != SQLITE_DONE) {
-            return c.error(rc, "create_key");
-          }
-          ApiKey out = stored;
-          out.id = sqlite3_last_insert_rowid(c.handle());
-          return out;
-        });
-      },
-      [] { return internal("create_key"); });
-}
-
 namespace {
 
 // One row of a key lookup on a read connection.
@@ -261,6 +225,11 @@ core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, in
       return exhausted.error();
     }
     out.exhausted = std::move(*exhausted);
+    for (const auto& t : out.exhausted) {
+      if (auto settled = detail::settle(c, t.row_id, /*capture=*/false, now_ms); !settled.ok()) {
+        return settled.error();
+      }
+    }
   }
   auto st = c.prepare(sql::kClaimTasks, "claim_tasks");
   if (!st.ok()) {
@@ -330,7 +299,7 @@ std::int64_t SqliteStore::count_keys() {
 
 namespace {
 
-// Binds ?1–?9 of kInsertTask and kInsertClaimedTask.
+// Binds ?1–?10 of kInsertTask and kInsertClaimedTask.
 void bind_new_task(Statement& st, const core::Task& task, const std::string& request,
                    std::int64_t now) {
   st.bind(1, task.id);
@@ -346,6 +315,7 @@ void bind_new_task(Statement& st, const core::Task& task, const std::string& req
   st.bind(7, std::int64_t{task.request.size.width});
   st.bind(8, std::int64_t{task.request.size.height});
   st.bind(9, now);
+  st.bind(10, task.price);
 }
 
 }  // namespace
@@ -361,6 +331,10 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
         const std::string request = core::encode_request(task.request);
         const std::int64_t now = wall_ms();
         auto op = [&](Connection& c) -> core::Status {
+          auto payer = detail::check_new_task(c, task);
+          if (!payer.ok()) {
+            return payer.error();
+          }
           auto st = c.prepare(sql::kInsertTask, "insert_task");
           if (!st.ok()) {
             return st.error();
@@ -368,6 +342,9 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
           bind_new_task(*st, task, request, now);
           if (int rc = st->step(); rc != SQLITE_DONE) {
             return c.error(rc, "insert_task");
+          }
+          if (*payer) {
+            return detail::hold(c, **payer, task, sqlite3_last_insert_rowid(c.handle()));
           }
           return core::ok_status();
         };
@@ -388,17 +365,27 @@ core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
         const std::string request = core::encode_request(task.request);
         const std::int64_t now = wall_ms();
         auto row = run_write<std::int64_t>(*writer_, [&](Connection& c) -> core::Result<std::int64_t> {
+          auto payer = detail::check_new_task(c, task);
+          if (!payer.ok()) {
+            return payer.error();
+          }
           auto st = c.prepare(sql::kInsertClaimedTask, "insert_claimed_task");
           if (!st.ok()) {
             return st.error();
           }
           bind_new_task(*st, task, request, now);
-          st->bind(10, owner);
-          st->bind(11, lease_until_ms);
+          st->bind(11, owner);
+          st->bind(12, lease_until_ms);
           if (int rc = st->step(); rc != SQLITE_DONE) {
             return c.error(rc, "insert_claimed_task");
           }
-          return std::int64_t{sqlite3_last_insert_rowid(c.handle())};
+          const std::int64_t row = sqlite3_last_insert_rowid(c.handle());
+          if (*payer) {
+            if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
+              return held.error();
+            }
+          }
+          return row;
         });
         if (!row.ok()) {
           return row.error();
@@ -501,16 +488,31 @@ core::Result<Fence> SqliteStore::complete_task(std::int64_t row_id, int attempt,
         const std::string usage = core::encode_usage(out.usage);
         const std::int64_t now = wall_ms();
         const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
-        return run_fenced(*writer_, sql::kCompleteTask, "complete_task", [&](Statement& st) {
-          st.bind(1, row_id);
-          st.bind(2, std::int64_t{attempt});
-          st.bind(3, core::to_string(out.state));
-          st.bind(4, out.fail_code);
-          st.bind(5, out.fail_msg);
-          st.bind(6, results);
-          st.bind(7, completed);
-          st.bind(8, now);
-          st.bind(9, usage);
+        return run_write<Fence>(*writer_, [&](Connection& c) -> core::Result<Fence> {
+          auto st = c.prepare(sql::kCompleteTask, "complete_task");
+          if (!st.ok()) {
+            return st.error();
+          }
+          st->bind(1, row_id);
+          st->bind(2, std::int64_t{attempt});
+          st->bind(3, core::to_string(out.state));
+          st->bind(4, out.fail_code);
+          st->bind(5, out.fail_msg);
+          st->bind(6, results);
+          st->bind(7, completed);
+          st->bind(8, now);
+          st->bind(9, usage);
+          if (int rc = st->step(); rc != SQLITE_DONE) {
+            return c.error(rc, "complete_task");
+          }
+          if (st->changes() != 1) {
+            return Fence::kFencedOut;  // not this attempt's to end, nor to settle
+          }
+          const bool capture = out.state == core::TaskState::kSucceeded;
+          if (auto settled = detail::settle(c, row_id, capture, completed); !settled.ok()) {
+            return settled.error();
+          }
+          return Fence::kApplied;
         });
       },
       [] { return core::Result<Fence>(internal("complete_task")); });
@@ -619,7 +621,13 @@ core::Result<bool> SqliteStore::cancel_task(std::int64_t row_id, std::int64_t no
           if (int rc = st->step(); rc != SQLITE_DONE) {
             return c.error(rc, "cancel_task");
           }
-          return st->changes() == 1;
+          if (st->changes() != 1) {
+            return false;
+          }
+          if (auto settled = detail::settle(c, row_id, /*capture=*/false, now_ms); !settled.ok()) {
+            return settled.error();
+          }
+          return true;
         });
       },
       [] { return core::Result<bool>(internal("cancel_task")); });

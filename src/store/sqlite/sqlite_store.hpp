@@ -47,6 +47,23 @@ class SqliteStore final : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   core::Result<ApiKey> create_key(const ApiKey& key) override;
+  core::Result<ApiKey> create_key_in_account(const ApiKey& key,
+                                             std::optional<std::int64_t> credits) override;
+  core::Result<std::optional<ApiKey>> get_key(std::int64_t id) override;
+  core::Result<std::vector<ApiKey>> list_keys() override;
+  core::Result<std::optional<ApiKey>> update_key(std::int64_t id, const KeyPatch& patch) override;
+  core::Result<std::optional<ApiKey>> rotate_key(std::int64_t id, const std::string& prefix,
+                                                 const std::string& secret_hash) override;
+  core::Result<std::optional<Account>> get_account(std::int64_t id) override;
+  core::Result<std::optional<Account>> add_credits(std::int64_t account_id,
+                                                   const std::string& kind, std::int64_t amount,
+                                                   const std::string& reason,
+                                                   std::int64_t now_ms) override;
+  core::Result<std::vector<LedgerEntry>> list_ledger(std::int64_t account_id) override;
+  core::Result<TaskPage> list_all_tasks(const TaskFilter& filter, std::int64_t offset,
+                                        int limit) override;
+  core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
+                                            std::int64_t to_ms) override;
   core::Result<std::optional<ApiKey>> find_key_by_hash(const std::string& secret_hash) override;
   core::Result<std::optional<ApiKey>> find_key_by_prefix(const std::string& prefix) override;
   std::int64_t count_keys() override;

@@ -8,7 +8,7 @@ namespace ig::store::detail::sql {
 #define IG_TASK_COLUMNS                                                               \
   "row_id, id, key_id, request_json, param, state, attempt, created_ms, started_ms, " \
   "completed_ms, fail_code, fail_msg, results_json, lease_until_ms, usage_json, "       \
-  "upstream_route, upstream_id"
+  "upstream_route, upstream_id, price"
 
 // Column positions in IG_TASK_COLUMNS.
 enum TaskCol {
@@ -29,18 +29,20 @@ enum TaskCol {
   kColUsage,
   kColUpstreamRoute,
   kColUpstreamId,
+  kColPrice,
 };
 
 inline constexpr char kInsertTask[] =
     "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
-    "width, height, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9)";
+    "width, height, updated_ms, price) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?9, ?10)";
 
-// A task created already claimed by its creating process (attempt 1, leased to ?10 until ?11,
+// A task created already claimed by its creating process (attempt 1, leased to ?11 until ?12,
 // started when created), so that it runs without waiting for a claim.
 inline constexpr char kInsertClaimedTask[] =
     "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
-    "width, height, updated_ms, lease_owner, lease_until_ms, started_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7, ?8, ?9, ?10, ?11, ?6)";
+    "width, height, updated_ms, price, lease_owner, lease_until_ms, started_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?6)";
 
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 
@@ -129,14 +131,76 @@ inline constexpr char kListUpstreamCalls[] =
 
 inline constexpr char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
 
-#define IG_KEY_COLUMNS "id, name, prefix, secret_hash, disabled, credits, created_ms"
+#define IG_KEY_COLUMNS                                                                    \
+  "id, name, prefix, secret_hash, disabled, account_id, rpm, max_active, spend_hourly, "    \
+  "spend_daily, spend_total, ip_allowlist, created_ms"
 
 inline constexpr char kInsertKey[] =
-    "INSERT INTO api_keys (name, prefix, secret_hash, disabled, credits, created_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO api_keys (name, prefix, secret_hash, disabled, account_id, rpm, max_active, "
+    "spend_hourly, spend_daily, spend_total, ip_allowlist, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 inline constexpr char kKeyByHash[] =
     "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE secret_hash = ?1";
 inline constexpr char kKeyByPrefix[] = "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE prefix = ?1";
+inline constexpr char kKeyById[] = "SELECT " IG_KEY_COLUMNS " FROM api_keys WHERE id = ?1";
+inline constexpr char kListKeys[] = "SELECT " IG_KEY_COLUMNS " FROM api_keys ORDER BY id";
+inline constexpr char kUpdateKey[] =
+    "UPDATE api_keys SET name = ?2, disabled = ?3, rpm = ?4, max_active = ?5, "
+    "spend_hourly = ?6, spend_daily = ?7, spend_total = ?8, ip_allowlist = ?9 WHERE id = ?1";
+inline constexpr char kRotateKey[] =
+    "UPDATE api_keys SET prefix = ?2, secret_hash = ?3 WHERE id = ?1";
+
+// --- billing
+inline constexpr char kInsertAccount[] =
+    "INSERT INTO accounts (name, metered, balance, created_ms) VALUES (?1, ?2, 0, ?3)";
+inline constexpr char kAccountById[] =
+    "SELECT id, name, metered, balance, created_ms, "
+    "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = ?1 AND kind = 'topup'), "
+    "(SELECT COALESCE(SUM(price), 0) FROM ledger WHERE account_id = ?1 AND kind = 'capture') "
+    "FROM accounts WHERE id = ?1";
+inline constexpr char kInsertLedger[] =
+    "INSERT INTO ledger (account_id, kind, amount, price, task_row, key_id, reason, created_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+inline constexpr char kMoveBalance[] = "UPDATE accounts SET balance = balance + ?2 WHERE id = ?1";
+inline constexpr char kMakeMetered[] = "UPDATE accounts SET metered = 1 WHERE id = ?1";
+inline constexpr char kListLedger[] =
+    "SELECT id, account_id, kind, amount, price, COALESCE(task_row, 0), COALESCE(key_id, 0), "
+    "reason, created_ms FROM ledger WHERE account_id = ?1 ORDER BY id";
+// What a create checks, read in its own transaction.
+inline constexpr char kPayerOfKey[] =
+    "SELECT k.disabled, k.account_id, k.max_active, k.spend_hourly, k.spend_daily, "
+    "k.spend_total, a.metered, a.balance FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+    "WHERE k.id = ?1";
+// Matches the partial index tasks_active_by_key term for term.
+inline constexpr char kCountActive[] =
+    "SELECT COUNT(*) FROM tasks WHERE key_id = ?1 AND state IN ('queued', 'running')";
+// A key's holds since ?2 that were not refunded: what it has spent (or is spending). The
+// settlement lookup repeats ledger_one_settlement's WHERE so that the index serves it.
+inline constexpr char kSpentSince[] =
+    "SELECT COALESCE(SUM(h.price), 0), COALESCE(MIN(h.created_ms), 0) FROM ledger h "
+    "WHERE h.key_id = ?1 AND h.kind = 'hold' AND h.created_ms >= ?2 AND h.price > 0 "
+    "AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.task_row = h.task_row "
+    "AND r.kind IN ('capture', 'refund') AND r.kind = 'refund')";
+inline constexpr char kHoldOfTask[] =
+    "SELECT account_id, price, COALESCE(key_id, 0) FROM ledger "
+    "WHERE task_row = ?1 AND kind = 'hold'";
+
+inline constexpr char kListAllTasks[] =
+    "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE (?1 = '' OR state = ?1) "
+    "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
+    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "
+    "ORDER BY created_ms DESC, row_id DESC LIMIT ?7 OFFSET ?6";
+inline constexpr char kCountAllTasks[] =
+    "SELECT COUNT(*) FROM tasks WHERE (?1 = '' OR state = ?1) "
+    "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
+    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5)";
+inline constexpr char kUsage[] =
+    "SELECT strftime('%Y-%m-%d', t.created_ms / 1000, 'unixepoch') AS day, COUNT(*), "
+    "SUM(CASE WHEN t.state = 'succeeded' THEN json_array_length(t.results_json) ELSE 0 END), "
+    "SUM(CASE WHEN t.state = 'succeeded' THEN t.price ELSE 0 END) "
+    "FROM tasks t WHERE (?1 = 0 OR t.key_id = ?1) AND t.created_ms >= ?2 AND t.created_ms < ?3 "
+    "GROUP BY day ORDER BY day";
+
 inline constexpr char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";
 inline constexpr char kSelectOne[] = "SELECT 1";
 

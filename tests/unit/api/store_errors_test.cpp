@@ -46,6 +46,40 @@ class FailingStore final : public store::Store {
     return fail();
   }
   std::int64_t count_keys() override { return -1; }
+  core::Result<store::ApiKey> create_key_in_account(const store::ApiKey&,
+                                                   std::optional<std::int64_t>) override {
+    return fail();
+  }
+  core::Result<std::optional<store::ApiKey>> get_key(std::int64_t) override { return fail(); }
+  core::Result<std::vector<store::ApiKey>> list_keys() override { return fail(); }
+  core::Result<std::optional<store::ApiKey>> update_key(std::int64_t,
+                                                        const store::KeyPatch&) override {
+    return fail();
+  }
+  core::Result<std::optional<store::ApiKey>> rotate_key(std::int64_t, const std::string&,
+                                                        const std::string&) override {
+    return fail();
+  }
+  core::Result<std::optional<store::Account>> get_account(std::int64_t) override {
+    ++reads_;
+    return fail();
+  }
+  core::Result<std::optional<store::Account>> add_credits(std::int64_t, const std::string&,
+                                                          std::int64_t, const std::string&,
+                                                          std::int64_t) override {
+    return fail();
+  }
+  core::Result<std::vector<store::LedgerEntry>> list_ledger(std::int64_t) override {
+    return fail();
+  }
+  core::Result<store::TaskPage> list_all_tasks(const store::TaskFilter&, std::int64_t,
+                                               int) override {
+    return fail();
+  }
+  core::Result<std::vector<store::UsageDay>> usage(std::int64_t, std::int64_t,
+                                                   std::int64_t) override {
+    return fail();
+  }
   core::Status insert_task(const core::Task&) override { return fail(); }
   core::Result<store::Claim> insert_claimed_task(const core::Task&, const std::string&,
                                                  std::int64_t) override {

@@ -374,24 +374,15 @@ core::GenerationRequest request_of(const std::string& b) {
   return r ? r->request : core::GenerationRequest{};
 }
 
-TEST(UnifiedCredits, SeedRelativeCostsTierAndN) {
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body())), 2.5);  // the seed's example
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("quality":"low")"))), 0.28);   // ~0.11x
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("quality":"high")"))), 10.0);  // 4x
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("n":4)"))), 10.0);
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("quality":"high","n":10)"))), 100.0);
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("size":"1:1","resolution":"2K")"))), 5.08);
-  EXPECT_DOUBLE_EQ(
-      credits_for(request_of(body(R"("size":"16:9","resolution":"4K","quality":"high")"))), 18.99);
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("size":"3840x2160","quality":"high")"))), 18.99);
-  // Sized later from the reference: reserved as the tier's square.
-  EXPECT_DOUBLE_EQ(credits_for(request_of(body(R"("image_urls":["https://a.example/i.png"])"))),
-                   2.5);
-  // Requests of other dialects rendered here: an unknown quality counts as medium.
-  core::GenerationRequest other;
-  other.quality = "auto";
-  other.size = Size{1024, 1024};
-  EXPECT_DOUBLE_EQ(credits_for(other), 2.5);
+TEST(UnifiedCredits, ShowsThePriceTheTaskHolds) {
+  core::Task t;
+  t.id = "task-unified-1-abcdefgh";
+  t.request = request_of(body());
+  t.price = 4'700'000;
+  EXPECT_NE(render_task(t, {}).find(R"("credits_reserved":4.7,)"), std::string::npos)
+      << render_task(t, {});
+  t.price = 0;
+  EXPECT_NE(render_task(t, {}).find(R"("credits_reserved":0,)"), std::string::npos);
 }
 
 // --- the task object
@@ -402,6 +393,7 @@ core::Task task_in(core::TaskState state) {
   t.request = request_of(body());
   t.param = body();
   t.state = state;
+  t.price = 2'500'000;  // held at create: the seed's example's 2.5 credits
   t.created_ms = 1757156493123;
   if (core::is_terminal(state)) {
     t.completed_ms = t.created_ms + 42000;
@@ -442,11 +434,11 @@ TEST(UnifiedRender, CreateAnswerIsThePendingTask) {
   EXPECT_EQ(v.size(), 9u);
 }
 
-TEST(UnifiedRender, CreditsOfTheTasksOwnRequest) {
+TEST(UnifiedRender, CreditsReservedIsThePriceTheTaskHolds) {
   core::Task t = task_in(core::TaskState::kQueued);
-  t.request = request_of(body(R"("quality":"low")"));
+  t.price = 280'000;
   EXPECT_NE(render_task(t, {}).find(R"("credits_reserved":0.28,)"), std::string::npos);
-  t.request = request_of(body(R"("quality":"high")"));
+  t.price = 10'000'000;
   EXPECT_NE(render_task(t, {}).find(R"("credits_reserved":10,)"), std::string::npos);
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 namespace ig::core {
 namespace {
 
@@ -91,6 +93,31 @@ TEST(Codec, EchoTextCutsOnACharacterBoundary) {
   EXPECT_EQ(echo_text(std::string(99, 'a') + "\xC3\xA9", 100), std::string(99, 'a') + "...");
   EXPECT_EQ(echo_text("\xF0\x9F\x98\x80\xF0\x9F\x98\x80", 5), "\xF0\x9F\x98\x80...");
   EXPECT_EQ(echo_text("\xFF", 10), "\xEF\xBF\xBD");
+}
+
+}  // namespace
+}  // namespace ig::core
+
+namespace ig::core {
+namespace {
+
+TEST(SerializeDecimal, WritesDoublesAsShortDecimals) {
+  boost::json::value v = boost::json::object{
+      {"balance", 4.7},
+      {"list", boost::json::array{0.28, 10.0, -1.5, 1e-6}},
+      {"text", "a \"quoted\" \xC3\xA9"},
+      {"int", 3},
+      {"null", nullptr},
+      {"nested", boost::json::object{{"x", 14.1}}}};
+  const std::string out = serialize_decimal(v);
+  EXPECT_EQ(out,
+            R"({"balance":4.7,"list":[0.28,10,-1.5,1e-06],"text":"a \"quoted\" é","int":3,)"
+            R"("null":null,"nested":{"x":14.1}})");
+  // It is JSON that parses back to the same numbers (10 comes back as an integer).
+  auto back = boost::json::parse(out).as_object();
+  EXPECT_DOUBLE_EQ(back.at("balance").as_double(), 4.7);
+  EXPECT_DOUBLE_EQ(back.at("list").as_array()[1].to_number<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(back.at("list").as_array()[3].as_double(), 1e-6);
 }
 
 }  // namespace

@@ -170,7 +170,15 @@ TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsData) {
   EXPECT_THAT(raw.text("SELECT sql FROM sqlite_schema WHERE name = 'tasks_claim'"),
               HasSubstr("attempt"));
 
-  EXPECT_EQ(found(store->find_key_by_prefix("sk-old"))->credits, 42);
+  // The key's credits became a metered account of its own holding them, as a top-up.
+  auto old_key = found(store->find_key_by_prefix("sk-old"));
+  ASSERT_TRUE(old_key.has_value());
+  auto old_account = found(store->get_account(old_key->account_id));
+  ASSERT_TRUE(old_account.has_value());
+  EXPECT_EQ(old_account->balance, 42);
+  EXPECT_EQ(old_account->total_purchased, 42);
+  EXPECT_TRUE(old_account->metered);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM ledger WHERE kind = 'topup'"), 1);
   auto done = get(*store, "old-done");
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->state, TaskState::kSucceeded);

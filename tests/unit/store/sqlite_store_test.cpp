@@ -108,7 +108,6 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
                                           .prefix = "sk-AbC1",
                                           .secret_hash = std::string(64, 'a'),
                                           .disabled = true,
-                                          .credits = 2'500'000,
                                           .created_ms = 1'700'000'000'000});
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_GT(created->id, 0);
@@ -119,7 +118,7 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
   EXPECT_EQ(by_hash->name, "ops");
   EXPECT_EQ(by_hash->prefix, "sk-AbC1");
   EXPECT_TRUE(by_hash->disabled);
-  EXPECT_EQ(by_hash->credits, 2'500'000);
+  EXPECT_GT(by_hash->account_id, 0);  // an account of its own
   EXPECT_EQ(by_hash->created_ms, 1'700'000'000'000);
 
   auto by_prefix = found(store->find_key_by_prefix("sk-AbC1"));
@@ -467,8 +466,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
     auto key = make_key("sk-k", "hk");
-    key.credits = 7;
-    ASSERT_TRUE(store->create_key(key).ok());
+    ASSERT_TRUE(store->create_key_in_account(key, 7).ok());
     ASSERT_TRUE(store->insert_task(make_task("done", 10)).ok());
     ASSERT_TRUE(store->insert_task(make_task("waiting", 20)).ok());
     row = claim(*store, "w", 1, 100, 1000).at(0).task.row_id;
@@ -479,7 +477,9 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
   }
   auto store = open_store();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(found(store->find_key_by_prefix("sk-k"))->credits, 7);
+  EXPECT_EQ(found(store->get_account(found(store->find_key_by_prefix("sk-k"))->account_id))
+                ->balance,
+            7);
   auto done = get(*store, "done");
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->row_id, row);

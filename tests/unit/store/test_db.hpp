@@ -52,6 +52,7 @@ class RawDb {
     sqlite3_busy_timeout(db_, 5000);
   }
   ~RawDb() { sqlite3_close_v2(db_); }
+  sqlite3* handle() { return db_; }
   RawDb(const RawDb&) = delete;
   RawDb& operator=(const RawDb&) = delete;
 
