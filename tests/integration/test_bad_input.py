@@ -1111,7 +1111,7 @@ class BadInputTest(unittest.TestCase):
 
     def test_unknown_routes_are_not_called_missing_tasks(self):
         """An endpoint that does not exist is a 404 `not_found`, not a `task_not_found`."""
-        err = self.check_generations(self.send("GET", "/v1/credits"), 404, None)
+        err = self.check_generations(self.send("GET", "/v1/balance"), 404, None)
         self.assertEqual(err["code"], "not_found")
         r = self.send("GET", "/openai/v1/models")
         self.assertEqual(r.status, 404)
