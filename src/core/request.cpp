@@ -76,9 +76,17 @@ std::string model_family(const GenerationRequest& r) {
     return "gpt-image-2";
   }
   // "gpt-image-1-2025-04-15" → "gpt-image-1": a dated snapshot routes with its family.
-  if (m.size() > 11 && m[m.size() - 11] == '-' && m[m.size() - 8] == '-' &&
-      m[m.size() - 5] == '-') {
-    m.remove_suffix(11);
+  // The suffix is "-YYYY-MM-DD": dashes 11, 6 and 3 characters from the end, digits between.
+  if (m.size() > 11) {
+    const std::string_view date = m.substr(m.size() - 11);
+    bool dated = true;
+    for (std::size_t i = 0; i < date.size(); ++i) {
+      const bool dash = i == 0 || i == 5 || i == 8;
+      dated = dated && (dash ? date[i] == '-' : date[i] >= '0' && date[i] <= '9');
+    }
+    if (dated) {
+      m.remove_suffix(11);
+    }
   }
   return std::string(m);
 }

@@ -122,3 +122,27 @@ TEST(SerializeDecimal, WritesDoublesAsShortDecimals) {
 
 }  // namespace
 }  // namespace ig::core
+
+namespace ig::core {
+namespace {
+
+TEST(ModelFamily, ADatedSnapshotRoutesWithItsFamily) {
+  GenerationRequest r;
+  r.dialect = Dialect::kOpenAI;
+  r.model = "gpt-image-1-2025-04-15";
+  EXPECT_EQ(model_family(r), "gpt-image-1");
+  r.model = "gpt-image-1";
+  EXPECT_EQ(model_family(r), "gpt-image-1");
+  r.model = "gpt-image-1-mini";
+  EXPECT_EQ(model_family(r), "gpt-image-1-mini");
+  r.model = "dall-e-3-2025-0x-15";  // not a date
+  EXPECT_EQ(model_family(r), "dall-e-3-2025-0x-15");
+  r.model = "gpt-image-2-2026-01-01";
+  EXPECT_EQ(model_family(r), "gpt-image-2");
+  r.dialect = Dialect::kJobs;  // every other dialect's names are GPT Image 2
+  r.model = "gpt-image-2-image-to-image";
+  EXPECT_EQ(model_family(r), "gpt-image-2");
+}
+
+}  // namespace
+}  // namespace ig::core
