@@ -238,7 +238,8 @@ void apply(const store::KeyPatch& p, store::ApiKey& k) {
 
 // Query parameters, decoded.
 std::string query_param(std::string_view query, std::string_view name) {
-  auto url = boost::urls::parse_origin_form("/?" + std::string(query));
+  const std::string target = "/?" + std::string(query);  // the view below refers to it
+  auto url = boost::urls::parse_origin_form(target);
   if (!url) {
     return {};
   }

@@ -9,6 +9,7 @@
 #include "app/serve.hpp"
 #include "billing/money.hpp"
 #include "core/clock.hpp"
+#include "core/codec.hpp"
 #include "http/client.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -136,6 +137,30 @@ core::Result<std::vector<KeyLine>> list_via_api(const AdminTarget& t) {
     l.account_id = int_of(o, "account_id");
     const auto* d = o.if_contains("disabled");
     l.disabled = d != nullptr && d->is_bool() && d->as_bool();
+    store::KeyLimits limits;
+    limits.rpm = static_cast<int>(int_of(o, "rpm"));
+    limits.max_active = static_cast<int>(int_of(o, "max_active"));
+    if (const auto* s = o.if_contains("spend_limits"); s != nullptr && s->is_object()) {
+      auto micros = [&](std::string_view k) -> std::int64_t {
+        const auto* v = s->as_object().if_contains(k);
+        if (v == nullptr || !v->is_number()) {
+          return 0;
+        }
+        auto m = billing::credits_from_double(v->to_number<double>());
+        return m ? *m : 0;
+      };
+      limits.spend_hourly = micros("hourly");
+      limits.spend_daily = micros("daily");
+      limits.spend_total = micros("total");
+    }
+    if (const auto* ips = o.if_contains("ip_allowlist"); ips != nullptr && ips->is_array()) {
+      for (const auto& c : ips->as_array()) {
+        if (c.is_string()) {
+          limits.ip_allowlist.emplace_back(c.as_string());
+        }
+      }
+    }
+    l.limits = limits_text(limits);
     out.push_back(std::move(l));
   }
   return out;
@@ -297,7 +322,8 @@ int credits_add(const Config& config, const AdminTarget& target, const std::stri
     const auto* o = a->body.if_object();
     const auto* balance = o != nullptr ? o->if_contains("balance") : nullptr;
     out << "account " << account << " balance "
-        << (balance != nullptr ? json::serialize(*balance) : std::string("?")) << " credits\n";
+        << (balance != nullptr ? core::serialize_decimal(*balance) : std::string("?"))
+        << " credits\n";
     return 0;
   }
   auto store = open_store(config);

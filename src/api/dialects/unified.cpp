@@ -302,7 +302,11 @@ std::string render_task(const core::Task& task, const std::vector<std::string>& 
   std::string out = json::serialize(o);
   out.pop_back();
   out += R"(,"usage":{"billing_rule":"per_call","credits_reserved":)" +
-         number_text(static_cast<double>(task.price) / 1e6) + R"(,"user_group":"default"}})";
+         number_text(task.state == core::TaskState::kFailed ||
+                             task.state == core::TaskState::kCancelled
+                         ? 0.0  // refunded
+                         : static_cast<double>(task.price) / 1e6) +
+         R"(,"user_group":"default"}})";
   return out;
 }
 

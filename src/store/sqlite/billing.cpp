@@ -318,6 +318,17 @@ core::Result<ApiKey> SqliteStore::create_key_in_account(const ApiKey& key,
               return s.error();
             }
           }
+          if (credits) {
+            // Credits given make the account metered, a new one or an existing one.
+            auto st = c.prepare(sql::kMakeMetered, "create_key");
+            if (!st.ok()) {
+              return st.error();
+            }
+            st->bind(1, stored.account_id);
+            if (int rc = st->step(); rc != SQLITE_DONE) {
+              return c.error(rc, "create_key");
+            }
+          }
           auto st = c.prepare(sql::kInsertKey, "create_key");
           if (!st.ok()) {
             return st.error();

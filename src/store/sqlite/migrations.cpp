@@ -118,10 +118,11 @@ CREATE INDEX ledger_by_account ON ledger (account_id, created_ms);
 CREATE INDEX ledger_spend ON ledger (key_id, kind, created_ms);
 
 -- Every existing key gets an account of its own (same id), metered when it had credits.
+-- `keys create --credits N` stored N in whole credits; balances are micro-credits.
 INSERT INTO accounts (id, name, metered, balance, created_ms)
-  SELECT id, name, credits > 0, credits, created_ms FROM api_keys;
+  SELECT id, name, credits > 0, credits * 1000000, created_ms FROM api_keys;
 INSERT INTO ledger (account_id, kind, amount, reason, created_ms)
-  SELECT id, 'topup', credits, 'credits of the key before accounts', created_ms
+  SELECT id, 'topup', credits * 1000000, 'credits of the key before accounts', created_ms
   FROM api_keys WHERE credits > 0;
 
 ALTER TABLE api_keys ADD COLUMN account_id INTEGER REFERENCES accounts(id);

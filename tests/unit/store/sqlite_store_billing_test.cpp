@@ -240,6 +240,7 @@ TEST_F(BillingTest, TheActiveTaskLimitCountsQueuedAndRunning) {
   // Another key of the same account has its own limit.
   ApiKey other = new_key(std::nullopt, {}, k.account_id);
   EXPECT_EQ(other.account_id, k.account_id);
+  EXPECT_FALSE(account(k.account_id).metered);
   ASSERT_TRUE(store_->insert_task(priced("other", other, 1)).ok());
   // One ends: room again.
   ASSERT_EQ(value_of(store_->cancel_task(get(*store_, "a")->row_id, kT0)), true);
@@ -283,6 +284,18 @@ TEST_F(BillingTest, ADisabledKeyCreatesNothing) {
   auto refused = store_->insert_task(priced("x", k, 1));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
+}
+
+TEST_F(BillingTest, CreditsWithANewKeyOfAnExistingAccountMakeItMetered) {
+  ApiKey first = new_key(std::nullopt);
+  EXPECT_FALSE(account(first.account_id).metered);
+  ApiKey second = new_key(3 * kCredit, {}, first.account_id);
+  Account a = account(first.account_id);
+  EXPECT_TRUE(a.metered);
+  EXPECT_EQ(a.balance, 3 * kCredit);
+  auto refused = store_->insert_task(priced("x", first, 4 * kCredit));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInsufficientCredits);
 }
 
 TEST_F(BillingTest, KeysAreUpdatedRotatedAndListed) {

@@ -175,8 +175,8 @@ TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsData) {
   ASSERT_TRUE(old_key.has_value());
   auto old_account = found(store->get_account(old_key->account_id));
   ASSERT_TRUE(old_account.has_value());
-  EXPECT_EQ(old_account->balance, 42);
-  EXPECT_EQ(old_account->total_purchased, 42);
+  EXPECT_EQ(old_account->balance, 42 * 1'000'000);
+  EXPECT_EQ(old_account->total_purchased, 42 * 1'000'000);
   EXPECT_TRUE(old_account->metered);
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM ledger WHERE kind = 'topup'"), 1);
   auto done = get(*store, "old-done");

@@ -108,6 +108,8 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
                                           .prefix = "sk-AbC1",
                                           .secret_hash = std::string(64, 'a'),
                                           .disabled = true,
+                                          .account_id = 0,
+                                          .limits = {},
                                           .created_ms = 1'700'000'000'000});
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_GT(created->id, 0);
