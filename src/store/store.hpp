@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -262,6 +263,34 @@ class Store {
   /// `key_id` 0 for every key.
   virtual core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
                                                     std::int64_t to_ms) = 0;
+
+  // --- the writes on the request path, with no thread waiting for their commit
+  /// How an asynchronous write reports: called once, on a thread of the store's (its
+  /// writer's); it must not block. Post the result to where it is wanted
+  /// (runtime::await_callback does).
+  template <class T>
+  using Done = std::function<void(core::Result<T>)>;
+  /// The blocking forms above, completing through `done`. These defaults run the blocking
+  /// form on the calling thread: a store whose writes block must override them (SqliteStore
+  /// does), or its callers block their I/O threads.
+  virtual void insert_claimed_task_async(core::Task task, std::string owner,
+                                         std::int64_t lease_until_ms, Done<Claim> done) {
+    done(insert_claimed_task(task, owner, lease_until_ms));
+  }
+  virtual void complete_task_async(std::int64_t row_id, int attempt, core::TaskOutcome out,
+                                   Done<Fence> done) {
+    done(complete_task(row_id, attempt, out));
+  }
+  virtual void begin_upstream_call_async(UpstreamCall call, Done<std::int64_t> done) {
+    done(begin_upstream_call(call));
+  }
+  virtual void finish_upstream_call_async(std::int64_t id, int http_status,
+                                          std::int64_t duration_ms, std::string error_class,
+                                          std::string error_code, std::string message,
+                                          std::string upstream_id, Done<core::Ok> done) {
+    done(finish_upstream_call(id, http_status, duration_ms, error_class, error_code, message,
+                              upstream_id));
+  }
 
   /// Number of tasks in each state (every state present, zero when none).
   virtual std::map<core::TaskState, std::int64_t> count_tasks_by_state() = 0;

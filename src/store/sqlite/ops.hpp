@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +68,45 @@ core::Result<T> run_write(Writer& writer, F&& body) {
     return s.error();
   }
   return std::move(*out);
+}
+
+/// run_write without a waiting thread: `body` (owning everything it uses) runs on the writer,
+/// `done` gets its value once committed, or the error, on the writer's thread.
+template <class T, class F>
+void run_write_async(Writer& writer, F body, std::function<void(core::Result<T>)> done) {
+  auto out = std::make_shared<std::optional<T>>();
+  writer.submit_async(
+      [out, body = std::move(body)](Connection& c) mutable -> core::Status {
+        core::Result<T> r = body(c);
+        if (!r.ok()) {
+          return r.error();
+        }
+        out->emplace(std::move(r).value());
+        return core::ok_status();
+      },
+      [out, done = std::move(done)](core::Status s) {
+        if (!s.ok()) {
+          done(s.error());
+          return;
+        }
+        done(std::move(**out));
+      });
+}
+
+/// Starts an asynchronous Store method: `start()` queues the write; an exception (an
+/// allocation, an encoding) becomes `done(internal(what))` and a log line, like guarded().
+template <class T, class Start>
+void guarded_async(std::string_view what, const std::function<void(core::Result<T>)>& done,
+                   Start&& start) {
+  try {
+    start();
+    return;
+  } catch (const std::exception& e) {
+    spdlog::error("store: {} threw: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("store: {} threw", what);
+  }
+  done(internal(what));
 }
 
 /// A fenced UPDATE (one row, `... AND state = 'running' AND attempt = ?2`): kApplied iff it

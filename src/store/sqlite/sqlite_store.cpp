@@ -353,6 +353,46 @@ core::Status SqliteStore::insert_task(const core::Task& task) {
       [] { return core::Status(internal("insert_task")); });
 }
 
+namespace {
+
+// The write of insert_claimed_task, owning what it needs (the asynchronous form outlives its
+// caller's arguments).
+auto insert_claimed_op(core::Task task, std::string owner, std::int64_t lease_until_ms) {
+  std::string request = core::encode_request(task.request);
+  const std::int64_t now = wall_ms();
+  return [task = std::move(task), owner = std::move(owner), request = std::move(request), now,
+          lease_until_ms](Connection& c) -> core::Result<Claim> {
+    auto payer = detail::check_new_task(c, task);
+    if (!payer.ok()) {
+      return payer.error();
+    }
+    auto st = c.prepare(sql::kInsertClaimedTask, "insert_claimed_task");
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind_new_task(*st, task, request, now);
+    st->bind(11, owner);
+    st->bind(12, lease_until_ms);
+    if (int rc = st->step(); rc != SQLITE_DONE) {
+      return c.error(rc, "insert_claimed_task");
+    }
+    const std::int64_t row = sqlite3_last_insert_rowid(c.handle());
+    if (*payer) {
+      if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
+        return held.error();
+      }
+    }
+    Claim claim{task, lease_until_ms};
+    claim.task.row_id = row;
+    claim.task.state = core::TaskState::kRunning;
+    claim.task.attempt = 1;
+    claim.task.started_ms = task.created_ms;
+    return claim;
+  };
+}
+
+}  // namespace
+
 core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
                                                      const std::string& owner,
                                                      std::int64_t lease_until_ms) {
@@ -361,43 +401,20 @@ core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
   }
   return guarded(
       "insert_claimed_task",
-      [&]() -> core::Result<Claim> {
-        const std::string request = core::encode_request(task.request);
-        const std::int64_t now = wall_ms();
-        auto row = run_write<std::int64_t>(*writer_, [&](Connection& c) -> core::Result<std::int64_t> {
-          auto payer = detail::check_new_task(c, task);
-          if (!payer.ok()) {
-            return payer.error();
-          }
-          auto st = c.prepare(sql::kInsertClaimedTask, "insert_claimed_task");
-          if (!st.ok()) {
-            return st.error();
-          }
-          bind_new_task(*st, task, request, now);
-          st->bind(11, owner);
-          st->bind(12, lease_until_ms);
-          if (int rc = st->step(); rc != SQLITE_DONE) {
-            return c.error(rc, "insert_claimed_task");
-          }
-          const std::int64_t row = sqlite3_last_insert_rowid(c.handle());
-          if (*payer) {
-            if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
-              return held.error();
-            }
-          }
-          return row;
-        });
-        if (!row.ok()) {
-          return row.error();
-        }
-        Claim claim{task, lease_until_ms};
-        claim.task.row_id = *row;
-        claim.task.state = core::TaskState::kRunning;
-        claim.task.attempt = 1;
-        claim.task.started_ms = task.created_ms;
-        return claim;
-      },
+      [&] { return run_write<Claim>(*writer_, insert_claimed_op(task, owner, lease_until_ms)); },
       [] { return core::Result<Claim>(internal("insert_claimed_task")); });
+}
+
+void SqliteStore::insert_claimed_task_async(core::Task task, std::string owner,
+                                            std::int64_t lease_until_ms, Done<Claim> done) {
+  if (task.id.empty()) {
+    done(core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id"));
+    return;
+  }
+  detail::guarded_async<Claim>("insert_claimed_task", done, [&] {
+    detail::run_write_async<Claim>(
+        *writer_, insert_claimed_op(std::move(task), std::move(owner), lease_until_ms), done);
+  });
 }
 
 core::Result<std::optional<core::Task>> SqliteStore::get_task(const std::string& id) {
@@ -473,49 +490,71 @@ core::Result<Fence> SqliteStore::renew_lease(std::int64_t row_id, int attempt,
       [] { return core::Result<Fence>(internal("renew_lease")); });
 }
 
+namespace {
+
+// The write of complete_task: the fenced UPDATE and, when it lands, the settlement.
+auto complete_op(std::int64_t row_id, int attempt, const core::TaskOutcome& out) {
+  const std::int64_t now = wall_ms();
+  const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
+  return [row_id, attempt, now, completed, state = std::string(core::to_string(out.state)),
+          capture = out.state == core::TaskState::kSucceeded, fail_code = out.fail_code,
+          fail_msg = out.fail_msg, results = core::encode_results(out.results),
+          usage = core::encode_usage(out.usage)](Connection& c) -> core::Result<Fence> {
+    auto st = c.prepare(sql::kCompleteTask, "complete_task");
+    if (!st.ok()) {
+      return st.error();
+    }
+    st->bind(1, row_id);
+    st->bind(2, std::int64_t{attempt});
+    st->bind(3, state);
+    st->bind(4, fail_code);
+    st->bind(5, fail_msg);
+    st->bind(6, results);
+    st->bind(7, completed);
+    st->bind(8, now);
+    st->bind(9, usage);
+    if (int rc = st->step(); rc != SQLITE_DONE) {
+      return c.error(rc, "complete_task");
+    }
+    if (st->changes() != 1) {
+      return Fence::kFencedOut;  // not this attempt's to end, nor to settle
+    }
+    if (auto settled = detail::settle(c, row_id, capture, completed); !settled.ok()) {
+      return settled.error();
+    }
+    return Fence::kApplied;
+  };
+}
+
+core::Error not_terminal(std::int64_t row_id, core::TaskState state) {
+  spdlog::error("store: complete_task({}) with non-terminal state {}", row_id,
+                core::to_string(state));
+  return core::make_error(core::ErrorCode::kInvalidRequest,
+                          "store: complete_task needs a terminal state");
+}
+
+}  // namespace
+
 core::Result<Fence> SqliteStore::complete_task(std::int64_t row_id, int attempt,
                                                const core::TaskOutcome& out) {
   if (!core::is_terminal(out.state)) {
-    spdlog::error("store: complete_task({}) with non-terminal state {}", row_id,
-                  core::to_string(out.state));
-    return core::make_error(core::ErrorCode::kInvalidRequest,
-                            "store: complete_task needs a terminal state");
+    return not_terminal(row_id, out.state);
   }
   return guarded(
       "complete_task",
-      [&] {
-        const std::string results = core::encode_results(out.results);
-        const std::string usage = core::encode_usage(out.usage);
-        const std::int64_t now = wall_ms();
-        const std::int64_t completed = out.completed_ms != 0 ? out.completed_ms : now;
-        return run_write<Fence>(*writer_, [&](Connection& c) -> core::Result<Fence> {
-          auto st = c.prepare(sql::kCompleteTask, "complete_task");
-          if (!st.ok()) {
-            return st.error();
-          }
-          st->bind(1, row_id);
-          st->bind(2, std::int64_t{attempt});
-          st->bind(3, core::to_string(out.state));
-          st->bind(4, out.fail_code);
-          st->bind(5, out.fail_msg);
-          st->bind(6, results);
-          st->bind(7, completed);
-          st->bind(8, now);
-          st->bind(9, usage);
-          if (int rc = st->step(); rc != SQLITE_DONE) {
-            return c.error(rc, "complete_task");
-          }
-          if (st->changes() != 1) {
-            return Fence::kFencedOut;  // not this attempt's to end, nor to settle
-          }
-          const bool capture = out.state == core::TaskState::kSucceeded;
-          if (auto settled = detail::settle(c, row_id, capture, completed); !settled.ok()) {
-            return settled.error();
-          }
-          return Fence::kApplied;
-        });
-      },
+      [&] { return run_write<Fence>(*writer_, complete_op(row_id, attempt, out)); },
       [] { return core::Result<Fence>(internal("complete_task")); });
+}
+
+void SqliteStore::complete_task_async(std::int64_t row_id, int attempt, core::TaskOutcome out,
+                                      Done<Fence> done) {
+  if (!core::is_terminal(out.state)) {
+    done(not_terminal(row_id, out.state));
+    return;
+  }
+  detail::guarded_async<Fence>("complete_task", done, [&] {
+    detail::run_write_async<Fence>(*writer_, complete_op(row_id, attempt, out), done);
+  });
 }
 
 core::Result<Fence> SqliteStore::release_task(std::int64_t row_id, int attempt) {

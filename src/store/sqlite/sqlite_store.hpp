@@ -71,6 +71,15 @@ class SqliteStore final : public Store {
   core::Status insert_task(const core::Task& task) override;
   core::Result<Claim> insert_claimed_task(const core::Task& task, const std::string& owner,
                                           std::int64_t lease_until_ms) override;
+  void insert_claimed_task_async(core::Task task, std::string owner, std::int64_t lease_until_ms,
+                                 Done<Claim> done) override;
+  void complete_task_async(std::int64_t row_id, int attempt, core::TaskOutcome out,
+                           Done<Fence> done) override;
+  void begin_upstream_call_async(UpstreamCall call, Done<std::int64_t> done) override;
+  void finish_upstream_call_async(std::int64_t id, int http_status, std::int64_t duration_ms,
+                                  std::string error_class, std::string error_code,
+                                  std::string message, std::string upstream_id,
+                                  Done<core::Ok> done) override;
   core::Result<std::optional<core::Task>> get_task(const std::string& id) override;
   core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
                                        std::int64_t lease_until_ms, int max_attempts) override;

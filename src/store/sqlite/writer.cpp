@@ -40,9 +40,28 @@ core::Status Writer::submit(WriteOp op) {
     pending_.fetch_add(1, std::memory_order_relaxed);
   }
   work_cv_.notify_one();
-  std::unique_lock lk(mu_);
-  done_cv_.wait(lk, [&p] { return p.done; });
+  p.finished.acquire();
   return std::move(p.status);
+}
+
+void Writer::submit_async(std::function<core::Status(Connection&)> op,
+                          std::function<void(core::Status)> done) {
+  auto* p = new Pending(std::move(op), std::move(done));
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_) {
+      queue_.push_back(p);
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      p = nullptr;
+    }
+  }
+  if (p != nullptr) {
+    auto on_done = std::move(p->on_done);
+    delete p;
+    on_done(core::make_error(core::ErrorCode::kUnavailable, "store: closed"));
+    return;
+  }
+  work_cv_.notify_one();
 }
 
 void Writer::loop() {
@@ -133,14 +152,21 @@ void Writer::fail_all(const std::vector<Pending*>& batch, const core::Error& e) 
 }
 
 void Writer::complete(const std::vector<Pending*>& batch) {
-  {
-    std::lock_guard lk(mu_);
-    for (Pending* p : batch) {
-      p->done = true;  // after this the caller may return and destroy *p
+  pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
+  for (Pending* p : batch) {
+    if (p->on_done) {
+      auto on_done = std::move(p->on_done);
+      core::Status status = std::move(p->status);
+      delete p;
+      try {
+        on_done(std::move(status));
+      } catch (...) {
+        spdlog::error("store: a write's completion threw");
+      }
+    } else {
+      p->finished.release();  // after this the caller may return and destroy *p
     }
-    pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
   }
-  done_cv_.notify_all();
 }
 
 }  // namespace ig::store::detail

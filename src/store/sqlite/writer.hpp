@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <semaphore>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -55,6 +57,13 @@ class Writer {
   /// the batch's error). Must not be called from inside an operation.
   core::Status submit(WriteOp op);
 
+  /// The same without a waiting thread: `op` runs in the next batch and `done` is called with
+  /// its result on the writer's thread once that batch has committed (or failed). `done` must
+  /// not block or write (post the result to an executor). After the writer has stopped, `done`
+  /// is called at once with kUnavailable.
+  void submit_async(std::function<core::Status(Connection&)> op,
+                    std::function<void(core::Status)> done);
+
   /// COMMITs executed so far.
   std::uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   /// Operations submitted and not yet completed (queued or in the running batch).
@@ -63,9 +72,16 @@ class Writer {
  private:
   struct Pending {
     explicit Pending(WriteOp o) : op(o) {}
+    explicit Pending(std::function<core::Status(Connection&)> o,
+                     std::function<void(core::Status)> d)
+        : owned(std::move(o)), op(owned), on_done(std::move(d)) {}
+    std::function<core::Status(Connection&)> owned;  // async: the operation itself
     WriteOp op;
+    std::function<void(core::Status)> on_done;  // async: the completion; sync: empty
     core::Status status = core::ok_status();
-    bool done = false;  // guarded by mu_
+    // sync: released once `status` is final. One per caller, so a batch's end wakes exactly
+    // its callers (a shared condition variable woke every waiting thread on every batch).
+    std::binary_semaphore finished{0};
   };
 
   void loop();
@@ -81,7 +97,6 @@ class Writer {
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // queue_ gained an operation, or stopping_
-  std::condition_variable done_cv_;  // some Pending::done became true
   std::deque<Pending*> queue_;
   bool stopping_ = false;
 

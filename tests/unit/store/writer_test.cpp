@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -153,6 +154,56 @@ TEST_F(WriterTest, CallerReturnsOnlyAfterItsWriteIsDurable) {
     EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM t"), i + 1);
   }
   EXPECT_EQ(writer_->commits(), 20u);
+}
+
+// submit_async: no thread waits; the completion runs after the commit that holds the write,
+// with the operation's own result, and shares batches with blocking callers.
+TEST_F(WriterTest, AsyncOperationsCompleteAfterTheirCommitWithTheirOwnResult) {
+  auto hold = hold_until_pending(4);
+  core::Status held = core::ok_status(), sync_ok = core::ok_status();
+  auto t0 = submit_async(hold, held);
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
+  const auto commits_before = writer_->commits();
+  std::atomic<int> completed{0};
+  std::optional<core::Status> good, dup;
+  std::atomic<std::int64_t> seen_by_other_connection{-1};
+  writer_->submit_async(exec_op("INSERT INTO t (v) VALUES ('x')"), [&](core::Status s) {
+    // Committed already: another connection sees the row.
+    seen_by_other_connection = RawDb(path_).integer("SELECT COUNT(*) FROM t WHERE v = 'x'");
+    good = std::move(s);
+    ++completed;
+  });
+  writer_->submit_async(exec_op("INSERT INTO t (v) VALUES ('x')"), [&](core::Status s) {
+    dup = std::move(s);
+    ++completed;
+  });
+  auto t1 = submit_async(exec_op("INSERT INTO t (v) VALUES ('y')"), sync_ok);
+  t0.join();
+  t1.join();
+  ASSERT_TRUE(wait_until([&] { return completed.load() == 2; }));
+  ASSERT_TRUE(good.has_value() && dup.has_value());
+  EXPECT_TRUE(good->ok());
+  EXPECT_EQ(seen_by_other_connection.load(), 1);
+  ASSERT_FALSE(dup->ok());
+  EXPECT_EQ(dup->error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(sync_ok.ok());
+  EXPECT_EQ(writer_->commits() - commits_before, 2u);  // `hold`, then the three together
+  EXPECT_EQ(writer_->pending(), 0u);
+}
+
+TEST_F(WriterTest, AsyncOperationsQueuedWhenTheWriterStopsStillComplete) {
+  writer_.reset();
+  auto conn = Connection::open(path_, Connection::Mode::kReadWrite, std::chrono::seconds(5));
+  ASSERT_TRUE(conn.ok());
+  writer_ = std::make_unique<Writer>(std::move(*conn), 64);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 50; ++i) {
+    writer_->submit_async(exec_op("INSERT INTO t (v) VALUES ('q" + std::to_string(i) + "')"),
+                          [&](core::Status s) { done += s.ok() ? 1 : 1000; });
+  }
+  writer_.reset();  // drains the queue: every queued operation completes
+  EXPECT_EQ(done.load(), 50);
+  EXPECT_EQ(RawDb(path_).integer("SELECT COUNT(*) FROM t"), 50);
 }
 
 }  // namespace
