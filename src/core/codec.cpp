@@ -250,8 +250,8 @@ void write_decimal(const boost::json::value& v, std::string& out) {
   switch (v.kind()) {
     case boost::json::kind::double_: {
       const double d = v.get_double();
-      char buf[32];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      char buf[512];  // fixed notation: up to ~330 characters for extreme doubles
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
       if (ec != std::errc{} || !std::isfinite(d)) {
         out += "null";  // JSON has no NaN or infinity
         return;

@@ -211,8 +211,8 @@ core::Status check_options(const json::object& o, core::GenerationRequest& r) {
 
 // Boost.JSON 1.81 writes doubles in exponent form (2.5E0); clients of the seed expect 2.5.
 std::string number_text(double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  char buf[512];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
   if (ec != std::errc{}) {
     return "0";
   }

@@ -104,14 +104,15 @@ namespace {
 TEST(SerializeDecimal, WritesDoublesAsShortDecimals) {
   boost::json::value v = boost::json::object{
       {"balance", 4.7},
-      {"list", boost::json::array{0.28, 10.0, -1.5, 1e-6}},
+      {"list", boost::json::array{0.28, 10.0, -1.5, 1e-6, 100000.0, 2e6}},
       {"text", "a \"quoted\" \xC3\xA9"},
       {"int", 3},
       {"null", nullptr},
       {"nested", boost::json::object{{"x", 14.1}}}};
   const std::string out = serialize_decimal(v);
   EXPECT_EQ(out,
-            R"({"balance":4.7,"list":[0.28,10,-1.5,1e-06],"text":"a \"quoted\" é","int":3,)"
+            R"({"balance":4.7,"list":[0.28,10,-1.5,0.000001,100000,2000000],)"
+            R"("text":"a \"quoted\" é","int":3,)"
             R"("null":null,"nested":{"x":14.1}})");
   // It is JSON that parses back to the same numbers (10 comes back as an integer).
   auto back = boost::json::parse(out).as_object();
