@@ -17,6 +17,7 @@
 #include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
 #include "media/mask.hpp"
+#include "runtime/await_callback.hpp"
 #include "storage/result_storage.hpp"
 #include "tasks/input_source.hpp"
 #include "tasks/task_events.hpp"
@@ -93,7 +94,10 @@ class StoreCallLog final : public CallLog {
     row.route = call.route;
     row.provider_kind = call.provider_kind;
     row.started_ms = clock_.now_ms();
-    auto id = co_await runtime::offload(pool_, [&] { return store_.begin_upstream_call(row); });
+    auto id = co_await runtime::await_callback<core::Result<std::int64_t>>(
+        [&](store::Store::Done<std::int64_t> done) {
+          store_.begin_upstream_call_async(std::move(row), std::move(done));
+        });
     if (!id) {
       spdlog::error("task={} attempt={} logging an upstream call failed: {}", task_id_, attempt_,
                     id.error().message);
@@ -127,9 +131,10 @@ class StoreCallLog final : public CallLog {
 
  private:
   asio::awaitable<void> write(std::int64_t id, const CallRecord& call) {
-    auto st = co_await runtime::offload(pool_, [&] {
-      return store_.finish_upstream_call(id, call.http_status, call.duration_ms, call.error_class,
-                                         call.error_code, call.message, call.upstream_id);
+    auto st = co_await runtime::await_callback<core::Status>([&](store::Store::Done<core::Ok> done) {
+      store_.finish_upstream_call_async(id, call.http_status, call.duration_ms, call.error_class,
+                                        call.error_code, call.message, call.upstream_id,
+                                        std::move(done));
     });
     if (!st && st.error().code == core::ErrorCode::kConflict) {
       // A later attempt took the task over (this run's lease ran out) and closed the call as
@@ -452,13 +457,11 @@ asio::awaitable<std::optional<store::Fence>> Dispatcher::complete(const core::Ta
   const auto row = task.row_id;
   auto delay = std::chrono::milliseconds(100);
   for (int tries = 1;; ++tries) {
-    core::Result<store::Fence> written = store::Fence::kFencedOut;
-    try {
-      written = co_await runtime::offload(
-          pool_, [&] { return store_.complete_task(row, attempt, outcome); });
-    } catch (const std::exception& e) {
-      written = core::make_error(core::ErrorCode::kInternal, e.what());
-    }
+    // No thread waits for the commit (the store reports its own exceptions as errors).
+    core::Result<store::Fence> written = co_await runtime::await_callback<core::Result<store::Fence>>(
+        [&](store::Store::Done<store::Fence> done) {
+          store_.complete_task_async(row, attempt, outcome, std::move(done));
+        });
     if (written) {
       co_return *written;
     }

@@ -6,6 +6,7 @@
 #include "core/codec.hpp"
 #include "media/mask.hpp"
 #include "media/probe.hpp"
+#include "runtime/await_callback.hpp"
 #include "storage/result_storage.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -169,9 +170,12 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
   task.created_ms = clock_.now_ms();
   if (auto slot = starter_ != nullptr ? starter_->reserve() : std::nullopt) {
     // Written claimed and run at once: no separate claim commit, no wait for the claim loop.
-    auto claim = co_await runtime::offload(pool_, [&] {
-      return store_.insert_claimed_task(task, slot->owner, slot->lease_until_ms);
-    });
+    // No thread waits for the commit: the writer resumes us.
+    auto claim = co_await runtime::await_callback<core::Result<store::Claim>>(
+        [&](store::Store::Done<store::Claim> done) {
+          store_.insert_claimed_task_async(task, slot->owner, slot->lease_until_ms,
+                                           std::move(done));
+        });
     if (!claim) {
       starter_->unreserve();
       co_return claim.error();
