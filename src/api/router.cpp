@@ -447,12 +447,18 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     co_return error_in(Dialect::kOpenAI, create_failure(created.error(), info));
   }
   spdlog::info("request_id={} task={} created", info.request_id, created->task.id);
-  auto task = co_await d_.tasks.wait(*key, std::move(*created), d_.sync_timeout);
+  auto task = co_await d_.tasks.wait(*key, *created, d_.sync_timeout);
   if (!task) {
     co_return error_in(Dialect::kOpenAI, task.error());
   }
   if (task->state != core::TaskState::kSucceeded) {
     co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*task));
+  }
+  // Ended in this process: its images came with the wake-up, no file is read.
+  if (const auto* end = created->ended ? created->ended->end().get() : nullptr;
+      end != nullptr && end->task.id == task->id && !end->images.empty() &&
+      end->images.size() == task->results.size()) {
+    co_return json_response(200, openai_dialect::render_images(*task, end->images, input_sizes));
   }
   std::vector<std::string> keys;
   for (const auto& r : task->results) {

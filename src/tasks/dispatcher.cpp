@@ -229,7 +229,14 @@ void Dispatcher::wake() {
 asio::awaitable<void> Dispatcher::loop() {
   while (!stopping_) {
     wake_pending_ = false;
-    const int free = config_.concurrency - running_.load();
+    // Every free slot is taken before the claim, so that reserve() (a create starting its
+    // task at once) cannot hand one out as well meanwhile; the unused ones go back after.
+    int before = running_.load();
+    while (before < config_.concurrency &&
+           !running_.compare_exchange_weak(before, config_.concurrency)) {
+    }
+    const int free = std::max(0, config_.concurrency - before);
+    int launched = 0;
     std::size_t claimed = 0;
     if (free > 0) {
       const std::int64_t now = clock_.now_ms();
@@ -260,8 +267,12 @@ asio::awaitable<void> Dispatcher::loop() {
                                           [&] { return store_.release_task(row, attempt); });
           continue;
         }
-        launch(std::move(c));
+        ++launched;
+        launch(std::move(c), /*slot_taken=*/true);
       }
+    }
+    if (free > launched) {
+      running_ -= free - launched;
     }
     if (stopping_) {
       break;
@@ -405,8 +416,9 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
   core::Task& task = claim.task;
   const int attempt = task.attempt;
   core::TaskOutcome outcome;
+  std::vector<std::string> images;
   try {
-    outcome = co_await produce(task, attempt);
+    outcome = co_await produce(task, attempt, images);
   } catch (const std::exception& e) {
     if (!is_cancellation(e)) {
       spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt,
@@ -440,7 +452,24 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
     co_return;
   }
   if (events_ != nullptr) {
-    events_->notify(task.id);
+    // A waiter (a synchronous `openai` request) gets the task as it ended and its images:
+    // it answers without reading the store or the files.
+    std::shared_ptr<const TaskEvents::End> end;
+    if (events_->listening(task.id)) {
+      auto e = std::make_shared<TaskEvents::End>();
+      e->task = task;
+      e->task.state = outcome.state;
+      e->task.fail_code = outcome.fail_code;
+      e->task.fail_msg = outcome.fail_msg;
+      e->task.results = outcome.results;
+      e->task.completed_ms = outcome.completed_ms;
+      e->task.usage = outcome.usage;
+      if (images.size() == outcome.results.size()) {
+        e->images = std::move(images);
+      }
+      end = std::move(e);
+    }
+    events_->notify(task.id, std::move(end));
   }
   spdlog::info("task={} attempt={} {}{}{}", task.id, attempt, core::to_string(outcome.state),
                outcome.fail_code.empty() ? "" : " code=", outcome.fail_code);
@@ -532,7 +561,8 @@ asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::earlier_calls(
   co_return std::nullopt;
 }
 
-asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt) {
+asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt,
+                                                       std::vector<std::string>& images) {
   std::string resume_route;
   if (auto settled = co_await earlier_calls(task, attempt, resume_route)) {
     co_return std::move(*settled);
@@ -622,6 +652,9 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
       co_await (store_results(task, attempt, generated.images, outcome) && log.flush());
   if (!stored) {
     co_return failed("internal_error", "could not store the generated image");
+  }
+  for (auto& img : generated.images) {
+    images.push_back(std::move(img.bytes));
   }
   co_return outcome;
 }

@@ -91,7 +91,9 @@ class Dispatcher final : public TaskStarter {
   static void request_cancel(Run& run);
   boost::asio::awaitable<void> run(store::Claim claim);
   boost::asio::awaitable<void> execute(store::Claim& claim);
-  boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt);
+  /// Runs the task; on success the stored images' bytes are moved to `images`.
+  boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt,
+                                                    std::vector<std::string>& images);
   /// Writes the images to result storage under the attempt's keys, adding them to `outcome`.
   boost::asio::awaitable<core::Status> store_results(const core::Task& task, int attempt,
                                                      std::vector<providers::ImageBytes>& images,

@@ -16,7 +16,7 @@ std::shared_ptr<TaskEvents::Subscription> TaskEvents::subscribe(
   return sub;
 }
 
-void TaskEvents::notify(std::string_view task_id) {
+void TaskEvents::notify(std::string_view task_id, std::shared_ptr<const End> end) {
   std::vector<std::shared_ptr<Subscription>> woken;
   {
     std::lock_guard lock(mu_);
@@ -29,11 +29,17 @@ void TaskEvents::notify(std::string_view task_id) {
   }
   for (auto& sub : woken) {
     // The timer belongs to the subscriber's executor: touch it only there.
-    asio::post(sub->timer_.get_executor(), [sub] {
+    asio::post(sub->timer_.get_executor(), [sub, end] {
       sub->notified_ = true;
+      sub->end_ = end;
       sub->timer_.cancel();
     });
   }
+}
+
+bool TaskEvents::listening(const std::string& task_id) const {
+  std::lock_guard lock(mu_);
+  return subs_.contains(task_id);
 }
 
 std::size_t TaskEvents::subscribers() const {

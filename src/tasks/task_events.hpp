@@ -6,9 +6,12 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "core/task.hpp"
 
 namespace ig::tasks {
 
@@ -19,14 +22,25 @@ class TaskEvents {
  public:
   class Subscription;
 
+  /// A task as it ended in this process, with its images' bytes (in the order of
+  /// task.results) when the run still had them: a waiter needs neither the store nor the
+  /// result files to answer.
+  struct End {
+    core::Task task;
+    std::vector<std::string> images;
+  };
+
   /// Starts listening for `task_id` on the caller's executor (a strand, or a one-thread
   /// context). Subscribe before reading the task, so that an end between the read and the wait
   /// is not missed.
   std::shared_ptr<Subscription> subscribe(const std::string& task_id,
                                           const boost::asio::any_io_executor& executor);
 
-  /// Wakes every subscription of `task_id`.
-  void notify(std::string_view task_id);
+  /// Wakes every subscription of `task_id`, handing them `end` when given.
+  void notify(std::string_view task_id, std::shared_ptr<const End> end = nullptr);
+
+  /// Whether anyone listens for `task_id` (so that an End is worth building).
+  bool listening(const std::string& task_id) const;
 
   std::size_t subscribers() const;
 
@@ -50,12 +64,16 @@ class TaskEvents::Subscription {
   /// Waits for a notification or `timeout`; true when notified (now or since subscribing).
   boost::asio::awaitable<bool> wait(std::chrono::milliseconds timeout);
 
+  /// What the notification handed over, if anything. On the timer's executor, after wait().
+  const std::shared_ptr<const End>& end() const { return end_; }
+
  private:
   friend class TaskEvents;
   TaskEvents& events_;
   std::string task_id_;
   boost::asio::steady_timer timer_;
   bool notified_ = false;  // on the timer's executor
+  std::shared_ptr<const End> end_;  // likewise
 };
 
 }  // namespace ig::tasks

@@ -253,11 +253,11 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(
-    const store::ApiKey& key, Watched created, std::chrono::milliseconds timeout) {
+    const store::ApiKey& key, Watched& created, std::chrono::milliseconds timeout) {
   if (core::is_terminal(created.task.state)) {
-    co_return std::move(created.task);
+    co_return created.task;
   }
-  co_return co_await wait_for(key, std::move(created.task.id), std::move(created.ended), timeout,
+  co_return co_await wait_for(key, created.task.id, created.ended, timeout,
                               std::chrono::milliseconds(50));
 }
 
@@ -296,7 +296,11 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::wait_for(
     if (ended && !busy) {
       // Woken when this process ends the task; the slow poll covers other processes and
       // cancellations.
-      co_await ended->wait(std::min(left, std::max(interval, kSlowPoll)));
+      const bool woken = co_await ended->wait(std::min(left, std::max(interval, kSlowPoll)));
+      if (const auto& end = ended->end();
+          woken && end && end->task.id == id && end->task.key_id == key.id) {
+        co_return end->task;  // as this process ended it: no read needed
+      }
       continue;
     }
     timer.expires_after(std::min(left, interval));

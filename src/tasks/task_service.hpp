@@ -92,8 +92,10 @@ class TaskService {
                                                         std::chrono::milliseconds timeout,
                                                         std::chrono::milliseconds interval);
   /// wait() for a task from create_watched, polling every 50 ms when there are no events.
+  /// When this process ended the task, the answer is the task as it ended (no store read)
+  /// and `created.ended->end()` also holds its images.
   boost::asio::awaitable<core::Result<core::Task>> wait(const store::ApiKey& key,
-                                                        Watched created,
+                                                        Watched& created,
                                                         std::chrono::milliseconds timeout);
 
   /// Task-end wake-ups for wait(): without them, wait() only polls.

@@ -1,4 +1,5 @@
 #include "tasks/dispatcher.hpp"
+#include "tasks/task_events.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +29,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
@@ -308,9 +310,10 @@ class DispatcherTest : public ::testing::Test {
     return c;
   }
 
-  void start(DispatcherConfig c) {
+  void start(DispatcherConfig c, TaskEvents* events = nullptr) {
     dispatcher_ = std::make_unique<Dispatcher>(ioc_, pool_.get_executor(), *store_, *router_,
                                                inputs_, *storage_, clock_, std::move(c));
+    dispatcher_->set_events(events);
     dispatcher_->start();
   }
 
@@ -662,6 +665,40 @@ TEST_F(DispatcherTest, AnUnusedReservationIsGivenBack) {
   ASSERT_TRUE(wait_until([&] { return dispatcher_->running() == 0; }, kWait));
   EXPECT_TRUE(dispatcher_->reserve().has_value());
   dispatcher_->unreserve();
+}
+
+asio::awaitable<bool> woken(TaskEvents::Subscription* sub) {
+  co_return co_await sub->wait(std::chrono::seconds(10));
+}
+
+// A synchronous waiter is handed the task as it ended and its images, so it answers without
+// reading the store or the result files; they are the same as what was stored.
+TEST_F(DispatcherTest, AWaiterGetsTheEndedTaskAndItsImages) {
+  TaskEvents events;
+  const std::string id = "job-ev";
+  insert(id, /*n=*/2);
+  auto strand = asio::make_strand(ioc_);
+  auto sub = events.subscribe(id, strand);
+  EXPECT_TRUE(events.listening(id));
+  auto got = asio::co_spawn(strand, woken(sub.get()), asio::use_future);
+  start(config(2, 30s), &events);
+  ASSERT_EQ(got.wait_for(kWait), std::future_status::ready);
+  ASSERT_TRUE(got.get());
+  auto end = sub->end();  // the future's readiness orders this read after the strand's write
+  ASSERT_NE(end, nullptr);
+  ASSERT_TRUE(wait_state(id, TaskState::kSucceeded));
+  const core::Task stored = task(id);
+  EXPECT_EQ(end->task.id, id);
+  EXPECT_EQ(end->task.state, TaskState::kSucceeded);
+  EXPECT_EQ(end->task.completed_ms, stored.completed_ms);
+  EXPECT_EQ(keys_of(end->task), keys_of(stored));
+  ASSERT_EQ(end->images.size(), 2u);
+  for (int i = 1; i <= 2; ++i) {
+    EXPECT_EQ(end->images[static_cast<std::size_t>(i - 1)], read_result(result_key(id, 1, i)));
+  }
+  // Nobody listening: nothing is built (and nothing breaks).
+  sub.reset();
+  EXPECT_FALSE(events.listening(id));
 }
 
 // A run that died during an upstream call left it in flight: the next run does not pay again.
