@@ -13,6 +13,7 @@
 #include "api/auth.hpp"
 #include "billing/ip_allowlist.hpp"
 #include "billing/money.hpp"
+#include "callbacks/signing.hpp"
 #include "core/codec.hpp"
 
 namespace ig::api {
@@ -293,6 +294,21 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
   }
   std::string_view rest = path.substr(std::string_view("/admin/v1/").size());
   const auto method = req.method();
+  // Task ids are not numbers: /admin/v1/tasks/{id}/callback[/redeliver].
+  if (rest.starts_with("tasks/")) {
+    std::string_view tail = rest.substr(6);
+    const auto slash = tail.find('/');
+    if (slash != std::string_view::npos) {
+      const std::string_view task_id = tail.substr(0, slash);
+      const std::string_view action = tail.substr(slash + 1);
+      if (action == "callback" && method == http::verb::get) {
+        co_return co_await task_callback(task_id);
+      }
+      if (action == "callback/redeliver" && method == http::verb::post) {
+        co_return co_await redeliver(task_id);
+      }
+    }
+  }
   auto segment = [&rest]() {
     const auto slash = rest.find('/');
     std::string_view s = rest.substr(0, slash);
@@ -332,6 +348,9 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
   } else if (collection == "accounts" && id) {
     if (action.empty() && method == http::verb::get) co_return co_await get_account(*id);
     if (action == "credits" && method == http::verb::post) co_return co_await add_credits(req, *id);
+    if (action == "webhook-secret" && method == http::verb::post) {
+      co_return co_await rotate_webhook_secret(*id);
+    }
   } else if (collection == "tasks" && !id && method == http::verb::get) {
     co_return co_await list_tasks(query);
   } else if (collection == "usage" && !id && method == http::verb::get) {
@@ -472,7 +491,94 @@ boost::asio::awaitable<Response> AdminApi::get_account(std::int64_t id) {
   if (!*account) {
     co_return error_response(make_error(ErrorCode::kNotFound, "no account " + std::to_string(id)));
   }
-  co_return ok_json(200, account_json(**account));
+  // The callback signing secret: made on first use when the account has none yet.
+  auto candidate = callbacks::new_webhook_secret();
+  if (!candidate) {
+    co_return error_response(candidate.error());
+  }
+  auto secret =
+      co_await runtime::offload(pool_, [&] { return store_.webhook_secret(id, *candidate); });
+  if (!secret) {
+    co_return error_response(secret.error());
+  }
+  json::object o = account_json(**account);
+  o["webhook_secret"] = secret->value_or("");
+  co_return ok_json(200, std::move(o));
+}
+
+boost::asio::awaitable<Response> AdminApi::rotate_webhook_secret(std::int64_t id) {
+  auto secret = callbacks::new_webhook_secret();
+  if (!secret) {
+    co_return error_response(secret.error());
+  }
+  auto set = co_await runtime::offload(pool_, [&] { return store_.set_webhook_secret(id, *secret); });
+  if (!set) {
+    co_return error_response(set.error());
+  }
+  if (!*set) {
+    co_return error_response(make_error(ErrorCode::kNotFound, "no account " + std::to_string(id)));
+  }
+  co_return ok_json(200, json::object{{"id", id}, {"webhook_secret", *secret}});
+}
+
+boost::asio::awaitable<Response> AdminApi::task_callback(std::string_view task_id) {
+  const std::string id(task_id);
+  auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
+  if (!task) {
+    co_return error_response(task.error());
+  }
+  if (!*task) {
+    co_return error_response(make_error(ErrorCode::kNotFound, "no task " + core::echo_text(id, 100)));
+  }
+  const std::int64_t row = (*task)->row_id;
+  auto cb = co_await runtime::offload(pool_, [&] { return store_.task_callback(row); });
+  if (!cb) {
+    co_return error_response(cb.error());
+  }
+  if (!*cb) {
+    co_return error_response(
+        make_error(ErrorCode::kNotFound, "task " + core::echo_text(id, 100) + " has no callback (yet)"));
+  }
+  const auto& [d, attempts] = **cb;
+  json::array list;
+  for (const auto& a : attempts) {
+    list.push_back(json::object{{"at_ms", a.started_ms},
+                                {"http_status", a.http_status},
+                                {"latency_ms", a.latency_ms},
+                                {"error", a.error}});
+  }
+  co_return ok_json(200, json::object{{"task_id", id},
+                                      {"url", d.url},
+                                      {"webhook_id", d.msg_id},
+                                      {"state", d.state},
+                                      {"attempts", std::move(list)},
+                                      {"next_at_ms", d.state == "pending" ? json::value(d.next_ms)
+                                                                          : json::value(nullptr)}});
+}
+
+boost::asio::awaitable<Response> AdminApi::redeliver(std::string_view task_id) {
+  const std::string id(task_id);
+  auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
+  if (!task) {
+    co_return error_response(task.error());
+  }
+  if (!*task) {
+    co_return error_response(make_error(ErrorCode::kNotFound, "no task " + core::echo_text(id, 100)));
+  }
+  const std::int64_t row = (*task)->row_id;
+  const std::int64_t now = clock_.now_ms();
+  auto again = co_await runtime::offload(pool_, [&] { return store_.redeliver_callback(row, now); });
+  if (!again) {
+    co_return error_response(again.error());
+  }
+  if (!*again) {
+    co_return error_response(make_error(
+        ErrorCode::kConflict, "task " + core::echo_text(id, 100) + " has no callback to send (yet)"));
+  }
+  if (on_redeliver_) {
+    on_redeliver_();
+  }
+  co_return co_await task_callback(task_id);
 }
 
 boost::asio::awaitable<Response> AdminApi::add_credits(Request& req, std::int64_t id) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,9 @@ class AdminApi {
   boost::asio::awaitable<Response> handle(Request& req, RequestInfo& info, std::string_view path,
                                           std::string_view query);
 
+  /// Called after a callback is queued again (the sender looks at its outbox).
+  void set_on_redeliver(std::function<void()> f) { on_redeliver_ = std::move(f); }
+
  private:
   using Handler = boost::asio::awaitable<Response>;
   Handler create_key(Request& req);
@@ -38,12 +42,16 @@ class AdminApi {
   Handler add_credits(Request& req, std::int64_t id);
   Handler list_tasks(std::string_view query);
   Handler usage(std::string_view query);
+  Handler task_callback(std::string_view task_id);
+  Handler redeliver(std::string_view task_id);
+  Handler rotate_webhook_secret(std::int64_t account_id);
 
   std::string token_;
   store::Store& store_;
   Authenticator& auth_;
   runtime::BlockingExecutor pool_;
   const core::Clock& clock_;
+  std::function<void()> on_redeliver_;
 };
 
 }  // namespace ig::api

@@ -82,6 +82,30 @@ Setter path(std::filesystem::path Config::*member) {
   };
 }
 
+// Whole numbers, comma-separated (an array in TOML), each in [min, max].
+Setter integers(std::vector<std::int64_t> Config::*member, std::int64_t min, std::int64_t max) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    std::vector<std::int64_t> out;
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      std::int64_t n = 0;
+      auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+      if (ec != std::errc() || end != item.data() + item.size() || n < min || n > max) {
+        return "expected whole numbers between " + std::to_string(min) + " and " +
+               std::to_string(max) + ", got '" + std::string(item) + "'";
+      }
+      out.push_back(n);
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      v.remove_prefix(comma + 1);
+    }
+    c.*member = std::move(out);
+    return std::nullopt;
+  };
+}
+
 // Comma-separated in the environment and flags; an array in TOML.
 Setter list(std::vector<std::string> Config::*member) {
   return [=](Config& c, std::string_view v) -> std::optional<std::string> {
@@ -138,6 +162,9 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
       {"auth.trusted_proxies", list(&Config::trusted_proxies)},
       {"admin.token", text(&Config::admin_token)},
+      {"callbacks.concurrency", integer(&Config::callback_concurrency, 1, 10'000)},
+      {"callbacks.timeout_ms", integer(&Config::callback_timeout_ms, 100, kBig)},
+      {"callbacks.extra_retries_s", integers(&Config::callback_extra_retries_s, 1, 7 * 86'400)},
       {"log.level", one_of(&Config::log_level, {"trace", "debug", "info", "warning", "warn",
                                                 "error", "critical", "off"})},
   };

@@ -66,6 +66,10 @@ struct Config {
   std::int64_t key_cache_ms = 5'000;
   // Peers (CIDRs) whose X-Forwarded-For names the client, for IP allowlists.
   std::vector<std::string> trusted_proxies;
+  // [callbacks]
+  int callback_concurrency = 32;
+  std::int64_t callback_timeout_ms = 10'000;
+  std::vector<std::int64_t> callback_extra_retries_s;  // after the 1, 2, 4 s retries; off
   // [admin]
   std::string admin_token;  // "" = the admin API is off
   // [log]

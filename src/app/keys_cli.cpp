@@ -8,6 +8,7 @@
 #include "api/auth.hpp"
 #include "app/serve.hpp"
 #include "billing/money.hpp"
+#include "callbacks/signing.hpp"
 #include "core/clock.hpp"
 #include "core/codec.hpp"
 #include "http/client.hpp"
@@ -212,6 +213,12 @@ int keys_create(const Config& config, const AdminTarget& target, const std::stri
     }
     out << key << std::endl;
     err << "key " << int_of(*o, "id") << " in account " << int_of(*o, "account_id") << "\n";
+    if (auto acc = call(target, "GET", "/admin/v1/accounts/" + std::to_string(int_of(*o, "account_id")),
+                        nullptr);
+        acc && acc->body.is_object()) {
+      err << "webhook secret (signs this account's callbacks): "
+          << str_of(acc->body.as_object(), "webhook_secret") << "\n";
+    }
     return 0;
   }
   auto store = open_store(config);
@@ -235,6 +242,12 @@ int keys_create(const Config& config, const AdminTarget& target, const std::stri
   err << "key " << created->id << " in account " << created->account_id << " ("
       << (credits ? billing::format_credits(*credits) + " credits, metered" : "unmetered")
       << ")\n";
+  // On its own line, on stderr: stdout carries the key alone (scripts read it).
+  if (auto whsec = callbacks::new_webhook_secret()) {
+    if (auto stored = (*store)->webhook_secret(created->account_id, *whsec); stored && *stored) {
+      err << "webhook secret (signs this account's callbacks): " << **stored << "\n";
+    }
+  }
   return 0;
 }
 

@@ -21,7 +21,9 @@
 #include <boost/beast/core/detail/base64.hpp>
 
 #include "api/admin.hpp"
+#include "http/async_client.hpp"
 #include "api/auth.hpp"
+#include "api/dialect_dispatch.hpp"
 #include "api/key_gate.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
@@ -36,6 +38,7 @@
 #include "storage/secret.hpp"
 #include "storage/url_signer.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "tasks/callback_sender.hpp"
 #include "tasks/dispatcher.hpp"
 #include "tasks/input_source.hpp"
 #include "tasks/janitor.hpp"
@@ -248,15 +251,48 @@ int serve(const Config& config) {
   dcfg.owner = lease_owner();
   tasks::Dispatcher dispatcher(ioc, pool.get_executor(), *store, upstreams, inputs, results, clock,
                                dcfg);
+  // Callbacks: their own client (no proxy, the input fetcher's address rules, the test CA
+  // when one is configured), bodies rendered by the router once it exists.
+  http::AsyncClientConfig callback_client_config;
+  callback_client_config.extra_ca_file = config.extra_ca_file;
+  callback_client_config.proxy_from_environment = false;
+  std::unique_ptr<http::AsyncClient> callback_client;
+  try {
+    callback_client =
+        std::make_unique<http::AsyncClient>(ioc.get_executor(), std::move(callback_client_config));
+  } catch (const std::exception& e) {
+    spdlog::critical("callbacks: {}", e.what());
+    return 2;
+  }
+  std::unique_ptr<api::Router> router;
+  tasks::CallbackSenderConfig ccfg;
+  ccfg.concurrency = config.callback_concurrency;
+  ccfg.timeout = ms(config.callback_timeout_ms);
+  for (auto s : config.callback_extra_retries_s) {
+    ccfg.retries.push_back(std::chrono::seconds(s));
+  }
+  tasks::CallbackSender callbacks(
+      ioc, pool.get_executor(), *store, *callback_client, media::AddressPolicy(fetch.unsafe_allow),
+      [&router](const core::Task& t) {
+        return api::task_in_own_dialect(t, router->result_urls(t), router->urls_expire_at_s(t))
+            .body();
+      },
+      clock, ccfg);
+  dispatcher.set_on_end([&callbacks] { callbacks.wake(); });
   tasks::TaskService task_service(
       *store, results, pool.get_executor(), clock, core::default_random(),
       [&dispatcher] { dispatcher.wake(); },
-      [&dispatcher](std::int64_t row) { dispatcher.abandon(row); }, config.input_max_pixels);
+      [&dispatcher, &callbacks](std::int64_t row) {
+        dispatcher.abandon(row);
+        callbacks.wake();  // a cancelled task's callback is in the outbox
+      },
+      config.input_max_pixels);
   tasks::TaskEvents task_events;
   dispatcher.set_events(&task_events);
   task_service.set_events(&task_events);
   task_service.set_starter(&dispatcher);
   task_service.set_prices(&config.prices);
+  task_service.set_callback_policy(media::AddressPolicy(fetch.unsafe_allow));
   tasks::Janitor janitor(ioc.get_executor(), pool.get_executor(), results, clock,
                          std::chrono::seconds(config.result_ttl_s),
                          std::chrono::seconds(config.janitor_interval_s));
@@ -277,6 +313,7 @@ int serve(const Config& config) {
     }
     admin = std::make_unique<api::AdminApi>(config.admin_token, *store, auth, pool.get_executor(),
                                             clock);
+    admin->set_on_redeliver([&callbacks] { callbacks.wake(); });
   }
   api::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
@@ -287,7 +324,6 @@ int serve(const Config& config) {
   limits.min_body_bytes_per_s = static_cast<std::size_t>(config.min_body_rate);
   limits.max_connections = static_cast<std::size_t>(config.max_connections);
 
-  std::unique_ptr<api::Router> router;
   api::Server server(
       ioc, limits,
       [&router](api::Request& req, api::RequestInfo& info) { return router->handle(req, info); },
@@ -321,6 +357,7 @@ int serve(const Config& config) {
   }
   server.start();
   dispatcher.start();
+  callbacks.start();
   janitor.start();
   spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads)", host,
                bound.port(), config.data_dir.string(), io_threads);
@@ -352,6 +389,8 @@ int serve(const Config& config) {
           const auto left =
               std::chrono::duration_cast<ms>(until - std::chrono::steady_clock::now());
           co_await dispatcher.stop(std::max(left, ms(1000)));
+          // Deliveries cut short are sent again by the next start (same webhook-id).
+          co_await callbacks.stop(ms(1000));
           janitor.stop();
           signals.cancel();
           spdlog::info("drained; bye");

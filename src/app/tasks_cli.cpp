@@ -98,7 +98,17 @@ int show_task(const Config& config, const std::string& id, std::ostream& out, st
     err << "imagegate: " << calls.error().message << "\n";
     return 1;
   }
-  out << format_task(**task, *calls) << std::flush;
+  out << format_task(**task, *calls);
+  // The callback, when the task has one: where, which webhook-id, and every attempt.
+  if (auto cb = (*store)->task_callback((*task)->row_id); cb && *cb) {
+    const auto& [d, attempts] = **cb;
+    out << "callback: " << d.state << " " << d.url << " webhook-id " << d.msg_id << "\n";
+    for (const auto& a : attempts) {
+      out << "  attempt at " << a.started_ms << " ms: HTTP " << a.http_status << ", "
+          << a.latency_ms << " ms" << (a.error.empty() ? "" : ", " + a.error) << "\n";
+    }
+  }
+  out << std::flush;
   return 0;
 }
 

@@ -81,6 +81,29 @@ struct TaskFilter {
   std::int64_t until_ms = 0;
 };
 
+/// A task's callback: the outbox row written with its terminal state.
+struct CallbackDelivery {
+  std::int64_t id = 0;
+  std::int64_t task_row = 0;
+  std::string task_id;
+  std::string url;
+  std::string msg_id;  // webhook-id
+  std::string state;   // pending | delivered | failed
+  int attempts = 0;
+  std::int64_t next_ms = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t account_id = 0;  // whose secret signs it (0: a task without a key)
+  std::string webhook_secret;   // that account's, "" when it has none yet
+};
+
+/// One delivery attempt.
+struct CallbackAttempt {
+  std::int64_t started_ms = 0;
+  int http_status = 0;  // 0: no HTTP answer
+  std::int64_t latency_ms = 0;
+  std::string error;    // "" for a 2xx
+};
+
 /// One day (UTC) of a key's (or everyone's) use.
 struct UsageDay {
   std::string day;  // YYYY-MM-DD
@@ -263,6 +286,35 @@ class Store {
   /// `key_id` 0 for every key.
   virtual core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
                                                     std::int64_t to_ms) = 0;
+
+  // --- callbacks (the outbox): rows are written by complete_task, cancel_task and the
+  // exhaustion of claim_tasks, in their transaction, for tasks whose request has a callback URL
+  /// Takes up to `max` pending callbacks due by `now_ms` whose lease has ended, leasing them
+  /// until `lease_until_ms` (a sender that dies mid-delivery leaves them to the next one,
+  /// which sends them again with the same msg_id). Oldest due first.
+  virtual core::Result<std::vector<CallbackDelivery>> claim_callbacks(
+      int max, std::int64_t now_ms, std::int64_t lease_until_ms) = 0;
+  /// Records an attempt and where the callback goes next: `state` "pending" (again at
+  /// `next_ms`), "delivered" or "failed"; the lease is released.
+  virtual core::Status record_callback_attempt(std::int64_t callback_id,
+                                               const CallbackAttempt& attempt,
+                                               const std::string& state,
+                                               std::int64_t next_ms) = 0;
+  /// The task's callback (nullopt: none) and its attempts, oldest first.
+  virtual core::Result<std::optional<std::pair<CallbackDelivery, std::vector<CallbackAttempt>>>>
+  task_callback(std::int64_t task_row) = 0;
+  /// Sends the task's callback again from the start (pending, due now, attempts 0, the same
+  /// msg_id). False when the task has none.
+  virtual core::Result<bool> redeliver_callback(std::int64_t task_row, std::int64_t now_ms) = 0;
+  /// The earliest next_ms of a pending callback, or nullopt when none is pending.
+  virtual core::Result<std::optional<std::int64_t>> next_callback_due() = 0;
+  /// The account's webhook secret; when it has none, `candidate` becomes it. Returns the
+  /// secret in force. nullopt for an unknown account.
+  virtual core::Result<std::optional<std::string>> webhook_secret(std::int64_t account_id,
+                                                                  const std::string& candidate) = 0;
+  /// Replaces the account's webhook secret; false for an unknown account.
+  virtual core::Result<bool> set_webhook_secret(std::int64_t account_id,
+                                                const std::string& secret) = 0;
 
   // --- the writes on the request path, with no thread waiting for their commit
   /// How an asynchronous write reports: called once, on a thread of the store's (its

@@ -251,6 +251,9 @@ asio::awaitable<void> Dispatcher::loop() {
           for (const auto& t : batch->exhausted) {
             spdlog::warn("task={} attempt={} failed: {}", t.id, t.attempt, t.fail_code);
           }
+          if (!batch->exhausted.empty() && on_end_) {
+            on_end_();
+          }
         } else {
           spdlog::error("claiming tasks failed: {}", batch.error().message);
         }
@@ -454,6 +457,9 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
   if (events_ != nullptr) {
     // A waiter (a synchronous `openai` request) gets the task as it ended and its images:
     // it answers without reading the store or the files.
+  if (on_end_) {
+    on_end_();
+  }
     std::shared_ptr<const TaskEvents::End> end;
     if (events_->listening(task.id)) {
       auto e = std::make_shared<TaskEvents::End>();

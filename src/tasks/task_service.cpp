@@ -9,7 +9,9 @@
 #include "runtime/await_callback.hpp"
 #include "storage/result_storage.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/url/parse.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -29,6 +31,41 @@ core::Error store_failure(const core::Error& e, std::string what) {
 }
 
 }  // namespace
+
+// The field a dialect names its callback URL with, for messages.
+std::string_view callback_field(core::Dialect d) {
+  switch (d) {
+    case core::Dialect::kJobs: return "callBackUrl";
+    case core::Dialect::kTasks: return "callback.url";
+    default: return "callback_url";
+  }
+}
+
+// A callback URL whose host is a literal address must name a public one (the dialects have
+// checked https and the length already).
+core::Status check_callback_host(const core::GenerationRequest& r,
+                                 const media::AddressPolicy& policy) {
+  auto url = boost::urls::parse_absolute_uri(r.callback_url);
+  if (!url) {
+    return core::ok_status();  // the dialect's check refused what matters
+  }
+  std::optional<boost::asio::ip::address> literal;
+  if (url->host_type() == boost::urls::host_type::ipv6) {
+    literal = boost::asio::ip::address(boost::asio::ip::address_v6(url->host_ipv6_address().to_bytes()));
+  } else if (url->host_type() == boost::urls::host_type::ipv4) {
+    literal = boost::asio::ip::address(boost::asio::ip::address_v4(url->host_ipv4_address().to_bytes()));
+  } else if (auto v4 = media::parse_ipv4_literal(url->host())) {
+    literal = boost::asio::ip::address(*v4);
+  }
+  if (literal && !policy.allowed(*literal)) {
+    const std::string field(callback_field(r.dialect));
+    return core::make_error(core::ErrorCode::kValidationFailed,
+                            field + " must not point at a private or special address (" +
+                                literal->to_string() + ")",
+                            field);
+  }
+  return core::ok_status();
+}
 
 TaskService::TaskService(store::Store& store, storage::ResultStorage& uploads,
                          runtime::BlockingExecutor pool, const core::Clock& clock,
@@ -132,6 +169,11 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     std::vector<std::pair<std::string, std::string*>> objects;
     for (std::size_t i = 0; i < uploads.images.size(); ++i) {
       objects.emplace_back("uploads/" + task.id + "/image-" + std::to_string(i + 1),
+  if (!request.callback_url.empty()) {
+    if (auto st = check_callback_host(request, callback_policy_); !st) {
+      co_return st.error();
+    }
+  }
                            &uploads.images[i]);
     }
     if (uploads.mask) {

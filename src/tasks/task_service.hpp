@@ -13,6 +13,7 @@
 #include "core/request.hpp"
 #include "core/result.hpp"
 #include "core/task.hpp"
+#include "media/address_policy.hpp"
 #include "runtime/offload.hpp"
 #include "store/store.hpp"
 #include "tasks/task_events.hpp"
@@ -121,6 +122,9 @@ class TaskService {
   TaskEvents* events_ = nullptr;
   TaskStarter* starter_ = nullptr;
   const billing::PriceTable* prices_ = nullptr;
+  /// Which literal addresses a callback URL may name (the input fetcher's rules and test-only
+  /// allowances); a host name is checked again, on the address connected, at delivery.
+  void set_callback_policy(media::AddressPolicy policy) { callback_policy_ = std::move(policy); }
 
   boost::asio::awaitable<core::Result<core::Task>> create_as(const store::ApiKey& key,
                                                              std::string id,
@@ -134,3 +138,4 @@ class TaskService {
 };
 
 }  // namespace ig::tasks
+  media::AddressPolicy callback_policy_;

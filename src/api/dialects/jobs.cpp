@@ -203,6 +203,16 @@ core::Result<ParsedCreate> parse_create(std::string_view body) {
       return st.error();
     }
   }
+  // The Kie family's callback field, beside `model` and `input`.
+  if (const json::value* cb = o.if_contains("callBackUrl"); cb != nullptr && !cb->is_null()) {
+    if (!cb->is_string()) {
+      return invalid("callBackUrl must be a string", "callBackUrl");
+    }
+    if (auto st = core::check_user_url(cb->get_string(), "callBackUrl"); !st) {
+      return st.error();
+    }
+    r.callback_url = std::string(cb->get_string());
+  }
   out.param = json::serialize(o);
   return out;
 }

@@ -43,4 +43,9 @@ core::Status hold(Connection& c, const Payer& payer, const core::Task& task,
 /// caller's transaction is rolled back rather than paying twice.
 core::Status settle(Connection& c, std::int64_t task_row, bool capture, std::int64_t now_ms);
 
+/// Writes the task's callback outbox row when its request has a callback URL (nothing
+/// otherwise, and nothing a second time): in the transaction that ends the task, after its
+/// settlement.
+core::Status enqueue_callback(Connection& c, std::int64_t task_row, std::int64_t now_ms);
+
 }  // namespace ig::store::detail

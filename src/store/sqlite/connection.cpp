@@ -58,6 +58,10 @@ std::int64_t Statement::int64(int col) const {
   return sqlite3_column_int64(stmt_, col);
 }
 
+bool Statement::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
 std::string Statement::text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
   if (p == nullptr) {

@@ -39,6 +39,7 @@ class Statement {
 
   // Columns are 0-based. NULL reads as 0 or "".
   std::int64_t int64(int col) const;
+  bool is_null(int col) const;
   std::string text(int col) const;
 
   /// Rows changed by the last completed INSERT/UPDATE/DELETE on this connection.

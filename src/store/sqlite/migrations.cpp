@@ -141,10 +141,40 @@ ALTER TABLE tasks ADD COLUMN price INTEGER NOT NULL DEFAULT 0;  -- micro-credits
 CREATE INDEX tasks_active_by_key ON tasks (key_id) WHERE state IN ('queued', 'running');
 )sql";
 
+// Callbacks: a durable outbox row per task end to announce, and every delivery attempt.
+constexpr std::string_view kV4 = R"sql(
+ALTER TABLE accounts ADD COLUMN webhook_secret TEXT NOT NULL DEFAULT '';  -- whsec_…; '' = none yet
+
+CREATE TABLE callbacks (
+  id             INTEGER PRIMARY KEY,
+  task_row       INTEGER NOT NULL UNIQUE REFERENCES tasks(row_id),
+  url            TEXT    NOT NULL,
+  msg_id         TEXT    NOT NULL UNIQUE,  -- webhook-id: the same on every attempt
+  state          TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  next_ms        INTEGER NOT NULL,          -- when the next attempt is due
+  lease_until_ms INTEGER NOT NULL DEFAULT 0,  -- a sender is delivering it until then
+  created_ms     INTEGER NOT NULL,
+  updated_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX callbacks_due ON callbacks (state, next_ms);
+
+CREATE TABLE callback_attempts (
+  id          INTEGER PRIMARY KEY,
+  callback_id INTEGER NOT NULL REFERENCES callbacks(id),
+  started_ms  INTEGER NOT NULL,
+  http_status INTEGER NOT NULL DEFAULT 0,  -- 0: no answer
+  latency_ms  INTEGER NOT NULL,
+  error       TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX callback_attempts_by_callback ON callback_attempts (callback_id);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
     Migration{2, kV2},
     Migration{3, kV3},
+    Migration{4, kV4},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

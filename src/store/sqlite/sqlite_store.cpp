@@ -229,6 +229,9 @@ core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, in
       if (auto settled = detail::settle(c, t.row_id, /*capture=*/false, now_ms); !settled.ok()) {
         return settled.error();
       }
+      if (auto queued = detail::enqueue_callback(c, t.row_id, wall_ms()); !queued.ok()) {
+        return queued.error();
+      }
     }
   }
   auto st = c.prepare(sql::kClaimTasks, "claim_tasks");
@@ -522,6 +525,9 @@ auto complete_op(std::int64_t row_id, int attempt, const core::TaskOutcome& out)
     if (auto settled = detail::settle(c, row_id, capture, completed); !settled.ok()) {
       return settled.error();
     }
+    if (auto queued = detail::enqueue_callback(c, row_id, now); !queued.ok()) {
+      return queued.error();
+    }
     return Fence::kApplied;
   };
 }
@@ -665,6 +671,9 @@ core::Result<bool> SqliteStore::cancel_task(std::int64_t row_id, std::int64_t no
           }
           if (auto settled = detail::settle(c, row_id, /*capture=*/false, now_ms); !settled.ok()) {
             return settled.error();
+          }
+          if (auto queued = detail::enqueue_callback(c, row_id, wall_ms()); !queued.ok()) {
+            return queued.error();
           }
           return true;
         });

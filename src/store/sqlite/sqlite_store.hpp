@@ -80,6 +80,18 @@ class SqliteStore final : public Store {
                                   std::string error_class, std::string error_code,
                                   std::string message, std::string upstream_id,
                                   Done<core::Ok> done) override;
+  core::Result<std::vector<CallbackDelivery>> claim_callbacks(int max, std::int64_t now_ms,
+                                                              std::int64_t lease_until_ms) override;
+  core::Status record_callback_attempt(std::int64_t callback_id, const CallbackAttempt& attempt,
+                                       const std::string& state, std::int64_t next_ms) override;
+  core::Result<std::optional<std::pair<CallbackDelivery, std::vector<CallbackAttempt>>>>
+  task_callback(std::int64_t task_row) override;
+  core::Result<bool> redeliver_callback(std::int64_t task_row, std::int64_t now_ms) override;
+  core::Result<std::optional<std::int64_t>> next_callback_due() override;
+  core::Result<std::optional<std::string>> webhook_secret(std::int64_t account_id,
+                                                          const std::string& candidate) override;
+  core::Result<bool> set_webhook_secret(std::int64_t account_id,
+                                        const std::string& secret) override;
   core::Result<std::optional<core::Task>> get_task(const std::string& id) override;
   core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
                                        std::int64_t lease_until_ms, int max_attempts) override;

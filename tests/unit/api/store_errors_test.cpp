@@ -80,6 +80,28 @@ class FailingStore final : public store::Store {
                                                    std::int64_t) override {
     return fail();
   }
+  core::Result<std::vector<store::CallbackDelivery>> claim_callbacks(int, std::int64_t,
+                                                                     std::int64_t) override {
+    return fail();
+  }
+  core::Status record_callback_attempt(std::int64_t, const store::CallbackAttempt&,
+                                       const std::string&, std::int64_t) override {
+    return fail();
+  }
+  core::Result<std::optional<std::pair<store::CallbackDelivery,
+                                       std::vector<store::CallbackAttempt>>>>
+  task_callback(std::int64_t) override {
+    return fail();
+  }
+  core::Result<bool> redeliver_callback(std::int64_t, std::int64_t) override { return fail(); }
+  core::Result<std::optional<std::int64_t>> next_callback_due() override { return fail(); }
+  core::Result<std::optional<std::string>> webhook_secret(std::int64_t,
+                                                          const std::string&) override {
+    return fail();
+  }
+  core::Result<bool> set_webhook_secret(std::int64_t, const std::string&) override {
+    return fail();
+  }
   core::Status insert_task(const core::Task&) override { return fail(); }
   core::Result<store::Claim> insert_claimed_task(const core::Task&, const std::string&,
                                                  std::int64_t) override {

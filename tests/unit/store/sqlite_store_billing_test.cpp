@@ -37,7 +37,8 @@ class BillingTest : public testing::StoreTest {
 
   ApiKey new_key(std::optional<std::int64_t> credits, KeyLimits limits = {},
                  std::int64_t account_id = 0) {
-    ApiKey k = make_key("sk-" + std::to_string(next_++), "hash-" + std::to_string(next_));
+    const int n = next_++;
+    ApiKey k = make_key("sk-" + std::to_string(n), "hash-" + std::to_string(n));
     k.name = "k";
     k.limits = std::move(limits);
     k.account_id = account_id;
