@@ -104,6 +104,20 @@ struct CallbackAttempt {
   std::string error;    // "" for a 2xx
 };
 
+/// What an Idempotency-Key says about a create (begin_idempotent).
+struct IdempotentBegin {
+  enum class State {
+    kNew,         // first use (or the old one expired): go on, then finish or abandon
+    kReplay,      // used before with the same request: answer `status` and `body` again
+    kMismatch,    // used before with another request
+    kInProgress,  // the first request with it is still being created
+  };
+  State state = State::kNew;
+  std::string task_id;
+  int status = 0;
+  std::string body;
+};
+
 /// One day (UTC) of a key's (or everyone's) use.
 struct UsageDay {
   std::string day;  // YYYY-MM-DD
@@ -315,6 +329,20 @@ class Store {
   /// Replaces the account's webhook secret; false for an unknown account.
   virtual core::Result<bool> set_webhook_secret(std::int64_t account_id,
                                                 const std::string& secret) = 0;
+
+  // --- Idempotency-Key of creates, per account, kept 24 h (a first request that has not
+  // finished or abandoned its key within `in_progress_ms` is taken to have died)
+  virtual core::Result<IdempotentBegin> begin_idempotent(std::int64_t account_id,
+                                                         const std::string& key,
+                                                         const std::string& request_hash,
+                                                         std::int64_t now_ms,
+                                                         std::int64_t in_progress_ms) = 0;
+  /// The answer the first request got (replayed to retries).
+  virtual core::Status finish_idempotent(std::int64_t account_id, const std::string& key,
+                                         const std::string& task_id, int status,
+                                         const std::string& body) = 0;
+  /// The first request created nothing: the key may be used again.
+  virtual core::Status abandon_idempotent(std::int64_t account_id, const std::string& key) = 0;
 
   // --- the writes on the request path, with no thread waiting for their commit
   /// How an asynchronous write reports: called once, on a thread of the store's (its

@@ -170,11 +170,28 @@ CREATE TABLE callback_attempts (
 CREATE INDEX callback_attempts_by_callback ON callback_attempts (callback_id);
 )sql";
 
+// Idempotency keys of creates, per account: the request they were first used with and the
+// answer it got, replayed to a retry.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE idempotency_keys (
+  account_id   INTEGER NOT NULL,
+  key          TEXT    NOT NULL,
+  request_hash TEXT    NOT NULL,            -- SHA-256 of the method, path and body
+  task_id      TEXT    NOT NULL DEFAULT '',  -- '' while the first request is being created
+  status       INTEGER NOT NULL DEFAULT 0,
+  response     TEXT    NOT NULL DEFAULT '',
+  created_ms   INTEGER NOT NULL,
+  PRIMARY KEY (account_id, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_ms);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
     Migration{2, kV2},
     Migration{3, kV3},
     Migration{4, kV4},
+    Migration{5, kV5},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

@@ -92,6 +92,14 @@ class SqliteStore final : public Store {
                                                           const std::string& candidate) override;
   core::Result<bool> set_webhook_secret(std::int64_t account_id,
                                         const std::string& secret) override;
+  core::Result<IdempotentBegin> begin_idempotent(std::int64_t account_id, const std::string& key,
+                                                 const std::string& request_hash,
+                                                 std::int64_t now_ms,
+                                                 std::int64_t in_progress_ms) override;
+  core::Status finish_idempotent(std::int64_t account_id, const std::string& key,
+                                 const std::string& task_id, int status,
+                                 const std::string& body) override;
+  core::Status abandon_idempotent(std::int64_t account_id, const std::string& key) override;
   core::Result<std::optional<core::Task>> get_task(const std::string& id) override;
   core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max, std::int64_t now_ms,
                                        std::int64_t lease_until_ms, int max_attempts) override;

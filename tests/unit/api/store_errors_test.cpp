@@ -102,6 +102,16 @@ class FailingStore final : public store::Store {
   core::Result<bool> set_webhook_secret(std::int64_t, const std::string&) override {
     return fail();
   }
+  core::Result<store::IdempotentBegin> begin_idempotent(std::int64_t, const std::string&,
+                                                        const std::string&, std::int64_t,
+                                                        std::int64_t) override {
+    return fail();
+  }
+  core::Status finish_idempotent(std::int64_t, const std::string&, const std::string&, int,
+                                 const std::string&) override {
+    return fail();
+  }
+  core::Status abandon_idempotent(std::int64_t, const std::string&) override { return fail(); }
   core::Status insert_task(const core::Task&) override { return fail(); }
   core::Result<store::Claim> insert_claimed_task(const core::Task&, const std::string&,
                                                  std::int64_t) override {
