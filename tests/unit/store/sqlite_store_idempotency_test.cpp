@@ -1,0 +1,78 @@
+// Idempotency keys: first use, replay, mismatch, in progress, per-account scope, expiry.
+
+#include <gtest/gtest.h>
+
+#include "unit/store/store_test_util.hpp"
+
+namespace ig::store {
+namespace {
+
+using State = IdempotentBegin::State;
+using testing::must;
+
+constexpr std::int64_t kT0 = 1'790'000'000'000;
+constexpr std::int64_t kMinute = 60'000;
+
+class IdempotencyTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    store_ = open_store();
+    ASSERT_NE(store_, nullptr);
+  }
+  IdempotentBegin begin(std::int64_t account, const std::string& key, const std::string& hash,
+                        std::int64_t now) {
+    return must(store_->begin_idempotent(account, key, hash, now, kMinute));
+  }
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(IdempotencyTest, AFinishedKeyReplaysItsAnswerForTheSameRequestOnly) {
+  EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
+  // While the first request runs, a second one with the key waits (409).
+  EXPECT_EQ(begin(1, "k", "h1", kT0 + 10).state, State::kInProgress);
+  EXPECT_EQ(begin(1, "k", "h2", kT0 + 10).state, State::kMismatch);
+  ASSERT_TRUE(store_->finish_idempotent(1, "k", "task-1", 200, R"({"id":"task-1"})").ok());
+  auto again = begin(1, "k", "h1", kT0 + 20);
+  EXPECT_EQ(again.state, State::kReplay);
+  EXPECT_EQ(again.task_id, "task-1");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, R"({"id":"task-1"})");
+  EXPECT_EQ(begin(1, "k", "h2", kT0 + 20).state, State::kMismatch);
+  // Another account's key of the same name is its own.
+  EXPECT_EQ(begin(2, "k", "h2", kT0 + 20).state, State::kNew);
+}
+
+TEST_F(IdempotencyTest, AnAbandonedOrDeadFirstRequestFreesTheKey) {
+  EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
+  ASSERT_TRUE(store_->abandon_idempotent(1, "k").ok());
+  EXPECT_EQ(begin(1, "k", "h2", kT0 + 1).state, State::kNew);
+  // The process died without finishing: after a minute the key is free again.
+  EXPECT_EQ(begin(1, "k", "h3", kT0 + 2).state, State::kMismatch);
+  EXPECT_EQ(begin(1, "k", "h3", kT0 + 1 + kMinute + 1).state, State::kNew);
+  // A finished key is not abandoned by a late abandon.
+  ASSERT_TRUE(store_->finish_idempotent(1, "k", "task-3", 200, "{}").ok());
+  ASSERT_TRUE(store_->abandon_idempotent(1, "k").ok());
+  EXPECT_EQ(begin(1, "k", "h3", kT0 + 2 * kMinute).state, State::kReplay);
+}
+
+TEST_F(IdempotencyTest, KeysAreKeptADayThenForgotten) {
+  EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
+  ASSERT_TRUE(store_->finish_idempotent(1, "k", "task-1", 200, "{}").ok());
+  const std::int64_t day = 24 * 60 * kMinute;
+  EXPECT_EQ(begin(1, "k", "h2", kT0 + day - 1).state, State::kMismatch);
+  EXPECT_EQ(begin(1, "k", "h2", kT0 + day + 1).state, State::kNew);
+  // Old keys are swept as new ones come.
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(begin(1, "old" + std::to_string(i), "h", kT0).state, State::kNew);
+  }
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(begin(1, "new" + std::to_string(i), "h", kT0 + 3 * day).state, State::kNew);
+  }
+  testing::RawDb raw(db_path());
+  EXPECT_LE(raw.integer("SELECT COUNT(*) FROM idempotency_keys WHERE created_ms = " +
+                        std::to_string(kT0)),
+            0);
+}
+
+}  // namespace
+}  // namespace ig::store
