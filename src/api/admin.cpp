@@ -521,17 +521,24 @@ boost::asio::awaitable<Response> AdminApi::rotate_webhook_secret(std::int64_t id
   co_return ok_json(200, json::object{{"id", id}, {"webhook_secret", *secret}});
 }
 
-boost::asio::awaitable<Response> AdminApi::task_callback(std::string_view task_id) {
-  const std::string id(task_id);
+boost::asio::awaitable<core::Result<std::int64_t>> AdminApi::task_row(const std::string& id) {
   auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
   if (!task) {
-    co_return error_response(task.error());
+    co_return task.error();
   }
   if (!*task) {
-    co_return error_response(make_error(ErrorCode::kNotFound, "no task " + core::echo_text(id, 100)));
+    co_return make_error(ErrorCode::kNotFound, "no task " + core::echo_text(id, 100));
   }
-  const std::int64_t row = (*task)->row_id;
-  auto cb = co_await runtime::offload(pool_, [&] { return store_.task_callback(row); });
+  co_return (*task)->row_id;
+}
+
+boost::asio::awaitable<Response> AdminApi::task_callback(std::string_view task_id) {
+  const std::string id(task_id);
+  auto row = co_await task_row(id);
+  if (!row) {
+    co_return error_response(row.error());
+  }
+  auto cb = co_await runtime::offload(pool_, [&] { return store_.task_callback(*row); });
   if (!cb) {
     co_return error_response(cb.error());
   }
@@ -558,16 +565,13 @@ boost::asio::awaitable<Response> AdminApi::task_callback(std::string_view task_i
 
 boost::asio::awaitable<Response> AdminApi::redeliver(std::string_view task_id) {
   const std::string id(task_id);
-  auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
-  if (!task) {
-    co_return error_response(task.error());
+  auto row = co_await task_row(id);
+  if (!row) {
+    co_return error_response(row.error());
   }
-  if (!*task) {
-    co_return error_response(make_error(ErrorCode::kNotFound, "no task " + core::echo_text(id, 100)));
-  }
-  const std::int64_t row = (*task)->row_id;
   const std::int64_t now = clock_.now_ms();
-  auto again = co_await runtime::offload(pool_, [&] { return store_.redeliver_callback(row, now); });
+  auto again =
+      co_await runtime::offload(pool_, [&] { return store_.redeliver_callback(*row, now); });
   if (!again) {
     co_return error_response(again.error());
   }

@@ -42,6 +42,8 @@ class AdminApi {
   Handler add_credits(Request& req, std::int64_t id);
   Handler list_tasks(std::string_view query);
   Handler usage(std::string_view query);
+  /// The row of the task with this public id (kNotFound when none).
+  boost::asio::awaitable<core::Result<std::int64_t>> task_row(const std::string& id);
   Handler task_callback(std::string_view task_id);
   Handler redeliver(std::string_view task_id);
   Handler rotate_webhook_secret(std::int64_t account_id);
