@@ -268,6 +268,9 @@ int serve(const Config& config) {
   tasks::CallbackSenderConfig ccfg;
   ccfg.concurrency = config.callback_concurrency;
   ccfg.timeout = ms(config.callback_timeout_ms);
+  // A delivery cut by a crash is sent again once its lease ends: no longer than an attempt
+  // can take, plus room to record it.
+  ccfg.lease = ccfg.timeout + std::chrono::seconds(20);
   for (auto s : config.callback_extra_retries_s) {
     ccfg.retries.push_back(std::chrono::seconds(s));
   }

@@ -30,6 +30,9 @@ struct Error {
   /// Some of the request had been written when the call failed: the peer may have acted on it
   /// (a paid upstream call whose outcome is unknown). False: it certainly did nothing.
   bool sent = false;
+  /// The response's status when its header had arrived before the failure (a body over the
+  /// cap, or cut short); 0 otherwise.
+  unsigned status = 0;
 };
 
 inline Error make_error(ErrorKind kind, std::string message, bool sent = false) {

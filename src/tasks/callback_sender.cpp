@@ -188,7 +188,13 @@ asio::awaitable<void> CallbackSender::deliver(store::CallbackDelivery d) {
                           ? "HTTP " + std::to_string(res->status) + " (redirects are not followed)"
                           : "HTTP " + std::to_string(res->status);
     }
+  } else if (res.error().status >= 200 && res.error().status <= 299) {
+    // The receiver said 2xx; what it sent after its header (too much, or not all) does not
+    // matter: the callback arrived. Sending it again would only make a duplicate.
+    attempt.http_status = static_cast<int>(res.error().status);
+    state = "delivered";
   } else {
+    attempt.http_status = static_cast<int>(res.error().status);
     attempt.error = res.error().message;
   }
   std::int64_t next_ms = 0;

@@ -308,16 +308,21 @@ void set_limits(Parser& parser, const Plan& plan) {
 Attempt read_failure(const error_code& ec, const Plan& plan, const Parser& parser, const Bound& b,
                      bool got_any) {
   const std::string& where = plan.where;
+  const unsigned status = parser.is_header_done() ? parser.get().result_int() : 0;
   if (ec == bhttp::error::body_limit) {
-    return {make_error(ErrorKind::kTooLarge,
-                       "the response from " + where + " is larger than the limit of " +
-                           std::to_string(plan.options.limits.max_body_bytes) + " bytes",
-                       true)};
+    Error e = make_error(ErrorKind::kTooLarge,
+                         "the response from " + where + " is larger than the limit of " +
+                             std::to_string(plan.options.limits.max_body_bytes) + " bytes",
+                         true);
+    e.status = status;
+    return {std::move(e)};
   }
   if (ec == beast::error::timeout) {
-    return {timed_out(
+    Error e = timed_out(
         b, parser.is_header_done() ? "reading the response from" : "waiting for the response from",
-        where, true)};
+        where, true);
+    e.status = status;
+    return {std::move(e)};
   }
   if (ec == bhttp::error::header_limit) {
     return {make_error(ErrorKind::kProtocol,
