@@ -331,6 +331,9 @@ void Dispatcher::launch(store::Claim claim, bool slot_taken) {
   if (!slot_taken) {
     ++running_;
   }
+  if (events_ != nullptr) {
+    events_->changed(claim.task.id);  // the claim wrote it running: live status readers wake
+  }
   spdlog::info("task={} attempt={} claimed", claim.task.id, claim.task.attempt);
   const auto spawned = [this, key] {
     // co_spawn has connected the signal's slot by now; a cancellation requested before that
@@ -454,12 +457,12 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
                  attempt);
     co_return;
   }
-  if (events_ != nullptr) {
-    // A waiter (a synchronous `openai` request) gets the task as it ended and its images:
-    // it answers without reading the store or the files.
   if (on_end_) {
     on_end_();
   }
+  if (events_ != nullptr) {
+    // A waiter (a synchronous `openai` request) gets the task as it ended and its images:
+    // it answers without reading the store or the files.
     std::shared_ptr<const TaskEvents::End> end;
     if (events_->listening(task.id)) {
       auto e = std::make_shared<TaskEvents::End>();

@@ -15,9 +15,11 @@
 
 namespace ig::tasks {
 
-/// In-process wake-ups for "this task ended": the dispatcher (or a cancel) notifies, a
-/// synchronous request waiting for its image wakes at once instead of at its next poll. Other
-/// processes' tasks are not seen: waiters still look at the store on a slow poll. Thread-safe.
+/// In-process wake-ups about tasks: "this task ended" (the dispatcher, after writing the
+/// terminal state), for which a synchronous request waiting for its image wakes at once instead
+/// of at its next poll; and "this task changed" (a run started, a cancel), for which live status
+/// readers (long-poll, Server-Sent Events) wake. Other processes' tasks are not seen: waiters
+/// still look at the store on a slow poll. Thread-safe.
 class TaskEvents {
  public:
   class Subscription;
@@ -30,26 +32,44 @@ class TaskEvents {
     std::vector<std::string> images;
   };
 
-  /// Starts listening for `task_id` on the caller's executor (a strand, or a one-thread
-  /// context). Subscribe before reading the task, so that an end between the read and the wait
-  /// is not missed.
-  std::shared_ptr<Subscription> subscribe(const std::string& task_id,
-                                          const boost::asio::any_io_executor& executor);
+  /// What a subscription is woken for. An end also wakes kChanges subscriptions.
+  enum class Interest {
+    kEnd,      // only the task's end (the synchronous waiter: no wake-up it would not use)
+    kChanges,  // every change of state or progress, and the end
+  };
 
-  /// Wakes every subscription of `task_id`, handing them `end` when given.
+  /// Starts listening for `task_id` on the caller's executor (a strand, or a one-thread
+  /// context). Subscribe before reading the task, so that an end (or change) between the read
+  /// and the wait is not missed.
+  std::shared_ptr<Subscription> subscribe(const std::string& task_id,
+                                          const boost::asio::any_io_executor& executor,
+                                          Interest interest = Interest::kEnd);
+
+  /// The task ended: wakes every subscription of `task_id`, handing them `end` when given.
   void notify(std::string_view task_id, std::shared_ptr<const End> end = nullptr);
 
-  /// Whether anyone listens for `task_id` (so that an End is worth building).
+  /// The task's state or progress changed (it is not known to have ended): wakes the kChanges
+  /// subscriptions of `task_id` only.
+  void changed(std::string_view task_id);
+
+  /// Whether a kEnd subscription listens for `task_id` (so that an End is worth building;
+  /// kChanges subscribers read the store after a wake-up and do not need one).
   bool listening(const std::string& task_id) const;
 
   std::size_t subscribers() const;
 
  private:
   friend class Subscription;
+  struct Entry {
+    std::weak_ptr<Subscription> sub;
+    const Subscription* raw;  // identifies the entry when `sub` has already expired
+    Interest interest;
+  };
+  void wake(std::string_view task_id, bool changes_only, std::shared_ptr<const End> end);
   void unsubscribe(const std::string& task_id, const Subscription* s);
 
   mutable std::mutex mu_;
-  std::unordered_multimap<std::string, std::weak_ptr<Subscription>> subs_;
+  std::unordered_multimap<std::string, Entry> subs_;
 };
 
 /// One listener. Unsubscribes when destroyed.
@@ -61,10 +81,13 @@ class TaskEvents::Subscription {
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
 
-  /// Waits for a notification or `timeout`; true when notified (now or since subscribing).
+  /// Waits for a wake-up or `timeout`; true when woken (now, or since subscribing or the
+  /// previous wait() returned true). A wake-up is consumed by the wait that reports it, so a
+  /// long-lived subscription can wait again for the next one. On the subscriber's executor.
   boost::asio::awaitable<bool> wait(std::chrono::milliseconds timeout);
 
-  /// What the notification handed over, if anything. On the timer's executor, after wait().
+  /// What the last end notification handed over, if anything. On the timer's executor, after
+  /// wait().
   const std::shared_ptr<const End>& end() const { return end_; }
 
  private:

@@ -20,6 +20,8 @@ namespace {
 
 // How often a waiter with task-end wake-ups still reads the store.
 constexpr std::chrono::milliseconds kSlowPoll{1000};
+// How often watch() reads the store when there are no wake-ups at all.
+constexpr std::chrono::milliseconds kPollWithoutEvents{250};
 
 // A store failure as a client sees it: 503 while the database is busy (kUnavailable), else a
 // 500; never a 404 or a 409. The store's own message went to the log.
@@ -29,8 +31,6 @@ core::Error store_failure(const core::Error& e, std::string what) {
                           what + (busy ? ": the task store is busy; try again"
                                        : ": the task store failed; try again later"));
 }
-
-}  // namespace
 
 // The field a dialect names its callback URL with, for messages.
 std::string_view callback_field(core::Dialect d) {
@@ -65,6 +65,13 @@ core::Status check_callback_host(const core::GenerationRequest& r,
                             field);
   }
   return core::ok_status();
+}
+
+}  // namespace
+
+std::string live_token(const core::Task& task) {
+  // Every dialect's progress is a function of the state; a real progress would join it here.
+  return std::string(core::to_string(task.state));
 }
 
 TaskService::TaskService(store::Store& store, storage::ResultStorage& uploads,
@@ -162,6 +169,11 @@ boost::asio::awaitable<core::Result<TaskService::Watched>> TaskService::create_w
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     const store::ApiKey& key, std::string id, core::GenerationRequest request, std::string param,
     Uploads uploads) {
+  if (!request.callback_url.empty()) {
+    if (auto st = check_callback_host(request, callback_policy_); !st) {
+      co_return st.error();
+    }
+  }
   core::Task task;
   task.id = std::move(id);
   if (!uploads.images.empty()) {
@@ -169,11 +181,6 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     std::vector<std::pair<std::string, std::string*>> objects;
     for (std::size_t i = 0; i < uploads.images.size(); ++i) {
       objects.emplace_back("uploads/" + task.id + "/image-" + std::to_string(i + 1),
-  if (!request.callback_url.empty()) {
-    if (auto st = check_callback_host(request, callback_policy_); !st) {
-      co_return st.error();
-    }
-  }
                            &uploads.images[i]);
     }
     if (uploads.mask) {
@@ -285,6 +292,9 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
   if (on_cancelled_) {
     on_cancelled_(row);
   }
+  if (events_ != nullptr) {
+    events_->changed(id);
+  }
   co_return co_await get(key, id);
 }
 
@@ -346,6 +356,46 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::wait_for(
       continue;
     }
     timer.expires_after(std::min(left, interval));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  }
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::watch(
+    const store::ApiKey& key, std::string id, std::string since, std::chrono::milliseconds timeout,
+    std::function<bool()> stop) {
+  const auto executor = co_await boost::asio::this_coro::executor;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Subscribed before the first read, and kept: a change between a read and the next wait
+  // still wakes us.
+  const auto changes =
+      events_ != nullptr
+          ? events_->subscribe(id, executor, TaskEvents::Interest::kChanges)
+          : nullptr;
+  boost::asio::steady_timer timer(executor);
+  std::optional<core::Task> last;
+  for (;;) {
+    auto task = co_await get(key, id);
+    // A busy database (kUnavailable) is asked again at the next poll until the deadline.
+    const bool busy = !task && task.error().code == core::ErrorCode::kUnavailable;
+    if (!busy && (!task || core::is_terminal(task->state) || live_token(*task) != since)) {
+      co_return task;
+    }
+    if (!busy) {
+      last = std::move(*task);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || (stop && stop())) {
+      if (last) {
+        co_return std::move(*last);
+      }
+      co_return task;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (changes) {
+      co_await changes->wait(std::min(left, kSlowPoll));
+      continue;
+    }
+    timer.expires_after(std::min(left, kPollWithoutEvents));
     co_await timer.async_wait(boost::asio::use_awaitable);
   }
 }

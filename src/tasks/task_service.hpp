@@ -29,6 +29,10 @@ class ResultStorage;
 
 namespace ig::tasks {
 
+/// What a live status reader has seen of a task: a token that differs whenever the task's
+/// state (and with it the progress every dialect shows) differs. Used as an SSE event id.
+std::string live_token(const core::Task& task);
+
 /// Creates and reads tasks on behalf of an API key. Knows no dialect's JSON. Thread-safe.
 class TaskService {
  public:
@@ -99,13 +103,28 @@ class TaskService {
                                                         Watched& created,
                                                         std::chrono::milliseconds timeout);
 
-  /// Task-end wake-ups for wait(): without them, wait() only polls.
+  /// Live status (long-poll, Server-Sent Events): the key's task as soon as its live_token()
+  /// differs from `since` (so at once when `since` is ""), or it is terminal; otherwise, once
+  /// `timeout` has passed or `stop()` says so, the task as last read. Woken by TaskEvents
+  /// changes in this process; other processes' changes are seen by a slow poll of the store
+  /// (every second). `stop` (may be empty) is asked after every read, so it is heeded within a
+  /// second. Errors as get(); a busy store is asked again until the timeout.
+  boost::asio::awaitable<core::Result<core::Task>> watch(const store::ApiKey& key,
+                                                         std::string id, std::string since,
+                                                         std::chrono::milliseconds timeout,
+                                                         std::function<bool()> stop = {});
+
+  /// Task-end wake-ups for wait(), and change wake-ups for watch(): without them both only
+  /// poll.
   void set_events(TaskEvents* events) { events_ = events; }
   /// Runs created tasks at once when it has room (the Dispatcher); without it every task is
   /// created queued and waits for a claim.
   void set_starter(TaskStarter* starter) { starter_ = starter; }
   /// Prices every new task (held from its key's account by the store); without it tasks cost 0.
   void set_prices(const billing::PriceTable* prices) { prices_ = prices; }
+  /// Which literal addresses a callback URL may name (the input fetcher's rules and test-only
+  /// allowances); a host name is checked again, on the address connected, at delivery.
+  void set_callback_policy(media::AddressPolicy policy) { callback_policy_ = std::move(policy); }
 
   /// Public id in the format of the creating dialect.
   std::string new_task_id(core::Dialect dialect) const;
@@ -122,9 +141,7 @@ class TaskService {
   TaskEvents* events_ = nullptr;
   TaskStarter* starter_ = nullptr;
   const billing::PriceTable* prices_ = nullptr;
-  /// Which literal addresses a callback URL may name (the input fetcher's rules and test-only
-  /// allowances); a host name is checked again, on the address connected, at delivery.
-  void set_callback_policy(media::AddressPolicy policy) { callback_policy_ = std::move(policy); }
+  media::AddressPolicy callback_policy_;
 
   boost::asio::awaitable<core::Result<core::Task>> create_as(const store::ApiKey& key,
                                                              std::string id,
@@ -138,4 +155,3 @@ class TaskService {
 };
 
 }  // namespace ig::tasks
-  media::AddressPolicy callback_policy_;
