@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -16,6 +19,21 @@ namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
+/// Where the body of a streamed response goes (Server-Sent Events), piece by piece, while the
+/// connection stays open. Used on the connection's strand by one producer; not thread-safe.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  /// Sends `bytes` now (as one chunk); false when they could not be sent (the client is gone,
+  /// or did not read them within the write timeout).
+  virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
+  /// False once the client has gone or the server is draining: the producer should end.
+  virtual bool open() const = 0;
+};
+
+/// Writes a streamed response's body; the response ends when it returns.
+using StreamProducer = std::function<boost::asio::awaitable<void>(StreamWriter&)>;
+
 /// Per-request facts the server knows before the handler runs.
 struct RequestInfo {
   std::string request_id;  // X-Request-ID as received, or generated
@@ -23,11 +41,18 @@ struct RequestInfo {
   boost::asio::ip::address peer;  // the socket's peer (unspecified when unknown)
   std::chrono::steady_clock::time_point start;
   std::string route;  // filled in by the router: the route's name for logs and metrics
+  // Set by a handler whose response is a stream: the handler's response (a 200) is then only
+  // the header, sent without a Content-Length, and this writes the body (see stream_response).
+  StreamProducer stream;
 };
 
 /// Builds a response with a JSON body.
 Response json_response(unsigned status, std::string body, unsigned version = 11,
                        bool keep_alive = true);
+
+/// The header of a streamed response (200, `content_type`); the body comes from the
+/// RequestInfo::stream the handler sets beside it.
+Response stream_response(std::string_view content_type);
 
 /// Builds a response with a plain-text body.
 Response text_response(unsigned status, std::string body, std::string_view content_type,

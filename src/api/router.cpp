@@ -36,6 +36,14 @@ constexpr std::string_view kJobsPrefix = "/api/v1/jobs/";
 constexpr std::string_view kFilesPrefix = "/files/";
 constexpr std::string_view kAdminPrefix = "/admin/v1/";
 constexpr std::string_view kOpenAIPrefix = "/openai/v1/images/";
+constexpr std::string_view kEventsSuffix = "/events";
+
+// Long-poll: the longest `wait` a query endpoint takes, in seconds (said in every answer's
+// X-Long-Poll-Max-Wait, so that a client knows it may ask).
+constexpr int kMaxWaitS = 60;
+// Server-Sent Events: a comment line after this long without an event keeps proxies and
+// clients from closing an idle stream.
+constexpr std::chrono::seconds kPingEvery{15};
 
 std::string generic_error_body(const core::Error& e) {
   json::object err{{"code", core::to_string(e.code)}, {"message", e.message}};
@@ -61,6 +69,56 @@ Dialect generations_or_unified(std::string_view body) {
     return Dialect::kUnified;
   }
   return Dialect::kGenerations;
+}
+
+// The decoded value of query parameter `name` (the first), or nullopt when absent.
+std::optional<std::string> query_value(std::string_view encoded_query, std::string_view name) {
+  auto params = boost::urls::parse_query(encoded_query);
+  if (!params) {
+    return std::nullopt;
+  }
+  for (auto p : *params) {
+    if (p.key == name) {
+      return std::string(p.value);
+    }
+  }
+  return std::nullopt;
+}
+
+// `wait` of a long-poll: whole seconds from 0 to kMaxWaitS; absent is 0 (answer at once).
+core::Result<std::chrono::seconds> parse_wait(const std::optional<std::string>& value) {
+  if (!value) {
+    return std::chrono::seconds(0);
+  }
+  const bool digits = !value->empty() && value->size() <= 9 &&
+                      value->find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoi(*value) > kMaxWaitS) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "wait must be a whole number of seconds from 0 to " +
+                          std::to_string(kMaxWaitS) + ", not '" + core::echo_text(*value, 32) +
+                          "'",
+                      "wait");
+  }
+  return std::chrono::seconds(std::stoi(*value));
+}
+
+// One Server-Sent Event; `data` may hold newlines (each line becomes a data: line).
+std::string sse_event(std::string_view id, std::string_view data) {
+  std::string out = "id: ";
+  out += id;
+  out += '\n';
+  for (;;) {
+    const auto nl = data.find('\n');
+    out += "data: ";
+    out += data.substr(0, nl);
+    out += '\n';
+    if (nl == std::string_view::npos) {
+      break;
+    }
+    data.remove_prefix(nl + 1);
+  }
+  out += '\n';
+  return out;
 }
 
 // What a client is told when its create was refused: the client's own errors (balance, limits,
@@ -158,7 +216,7 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
   };
   if (path.starts_with(kJobsPrefix)) {
     co_return co_await route_jobs(req, info, std::string_view(path).substr(kJobsPrefix.size()),
-                                  param("taskId"));
+                                  param("taskId"), query);
   }
   if (path.starts_with("/v1/")) {
     co_return co_await route_v1(req, info, path, query);
@@ -203,7 +261,8 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
 
 boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& info,
                                                     std::string_view action,
-                                                    std::string_view task_id) {
+                                                    std::string_view task_id,
+                                                    std::string_view query) {
   const auto method = req.method();
   if (action == "createTask") {
     info.route = "jobs_create";
@@ -214,8 +273,9 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
         req, info, Dialect::kJobs, [&req] { return jobs::parse_create(req.body()); },
         [](const core::Task& t) { return json_response(200, jobs::render_created(t.id)); });
   }
-  if (action == "recordInfo") {
-    info.route = "jobs_record";
+  const bool events = action == "recordInfo/events";
+  if (action == "recordInfo" || events) {
+    info.route = events ? "jobs_record_events" : "jobs_record";
     if (method != http::verb::get) {
       co_return method_not_allowed(Dialect::kJobs, "GET");
     }
@@ -226,7 +286,10 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
                                           "taskId query parameter is required", "taskId")
                              : key.error());
     }
-    co_return co_await get_task(req, info, Dialect::kJobs, task_id);
+    if (events) {
+      co_return co_await task_events(req, info, Dialect::kJobs, task_id);
+    }
+    co_return co_await get_task(req, info, Dialect::kJobs, task_id, query);
   }
   info.route = "jobs_unknown";
   co_return error_in(Dialect::kJobs,
@@ -288,11 +351,19 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
       }
       co_return co_await cancel_task(req, info, rest);
     }
+    if (rest.ends_with(kEventsSuffix)) {
+      info.route = "task_events";
+      rest.remove_suffix(kEventsSuffix.size());
+      if (method != http::verb::get) {
+        co_return method_not_allowed(dialect_for_task_id(rest), "GET");
+      }
+      co_return co_await task_events(req, info, dialect_for_task_id(rest), rest);
+    }
     info.route = "task_get";
     if (method != http::verb::get) {
       co_return method_not_allowed(dialect_for_task_id(rest), "GET");
     }
-    co_return co_await get_task(req, info, dialect_for_task_id(rest), rest);
+    co_return co_await get_task(req, info, dialect_for_task_id(rest), rest, query);
   }
   info.route = "v1_unknown";
   co_return render_error(path, make_error(ErrorCode::kRouteNotFound,
@@ -336,22 +407,110 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
   co_return render(*task);
 }
 
-boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& info, Dialect envelope,
-                                                  std::string_view id) {
+boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate_for_task(
+    const Request& req, const RequestInfo& info, Dialect envelope, std::string_view id) {
   auto key = co_await authenticate(req, info);
   if (!key) {
-    co_return error_in(envelope, key.error());
+    co_return key;
   }
   if (envelope == Dialect::kUnified) {
     if (auto st = unified::check_task_id(id); !st) {
-      co_return error_in(envelope, st.error());
+      co_return st.error();
     }
+  }
+  co_return key;
+}
+
+boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& info, Dialect envelope,
+                                                  std::string_view id, std::string_view query) {
+  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  if (!key) {
+    co_return error_in(envelope, key.error());
+  }
+  const auto wait = parse_wait(query_value(query, "wait"));
+  if (!wait) {
+    co_return error_in(envelope, wait.error());
+  }
+  auto task = co_await d_.tasks.get(*key, std::string(id));
+  if (task && wait->count() > 0 && !core::is_terminal(task->state)) {
+    // Long-poll: held without a thread until the task changes, N seconds pass or the server
+    // drains (then the answer is the task as it is).
+    task = co_await d_.tasks.watch(*key, std::string(id), tasks::live_token(*task), *wait,
+                                   [this] { return d_.ready && !d_.ready(); });
+  }
+  if (!task) {
+    co_return error_in(envelope, task.error());
+  }
+  Response res = task_in_own_dialect(*task, result_urls(*task), urls_expire_at_s(*task));
+  res.set("X-Long-Poll-Max-Wait", std::to_string(kMaxWaitS));
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Router::task_events(Request& req, RequestInfo& info,
+                                                     Dialect envelope, std::string_view id) {
+  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  if (!key) {
+    co_return error_in(envelope, key.error());
   }
   auto task = co_await d_.tasks.get(*key, std::string(id));
   if (!task) {
     co_return error_in(envelope, task.error());
   }
-  co_return task_in_own_dialect(*task, result_urls(*task), urls_expire_at_s(*task));
+  std::string seen(req["Last-Event-ID"]);
+  if (core::is_terminal(task->state) && seen == tasks::live_token(*task)) {
+    // The client has seen the end: nothing is left to send, and a 204 tells an EventSource
+    // not to reconnect.
+    Response res{http::status::no_content, 11};
+    res.set(http::field::cache_control, "no-cache");
+    co_return res;
+  }
+  Response res = stream_response("text/event-stream");
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");  // nginx in front: pass events on at once
+  info.stream = [this, key = std::move(*key), task = std::move(*task),
+                 seen = std::move(seen)](StreamWriter& out) {
+    return stream_task(out, key, task, seen);
+  };
+  co_return res;
+}
+
+boost::asio::awaitable<void> Router::stream_task(StreamWriter& out, store::ApiKey key,
+                                                 core::Task task, std::string seen) {
+  using std::chrono::steady_clock;
+  auto last_write = steady_clock::now();
+  for (;;) {
+    if (const std::string token = tasks::live_token(task); token != seen) {
+      const Response rendered =
+          task_in_own_dialect(task, result_urls(task), urls_expire_at_s(task));
+      if (!co_await out.write(sse_event(token, rendered.body()))) {
+        co_return;
+      }
+      seen = token;
+      last_write = steady_clock::now();
+    }
+    if (core::is_terminal(task.state) || !out.open()) {
+      co_return;
+    }
+    const auto until_ping = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_write + kPingEvery - steady_clock::now());
+    if (until_ping.count() <= 0) {
+      if (!co_await out.write(": ping\n\n")) {
+        co_return;
+      }
+      last_write = steady_clock::now();
+      continue;
+    }
+    auto next = co_await d_.tasks.watch(key, task.id, seen, until_ping,
+                                        [&out] { return !out.open(); });
+    if (!next) {
+      if (next.error().code == ErrorCode::kUnavailable) {
+        continue;  // the database is busy: the pings keep the stream while it is asked again
+      }
+      spdlog::warn("task={} event stream ended: {}", task.id, next.error().message);
+      co_return;
+    }
+    task = std::move(*next);
+  }
 }
 
 boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& info,

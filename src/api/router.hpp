@@ -78,7 +78,7 @@ class Router {
   using Handler = boost::asio::awaitable<Response>;
 
   Handler route_jobs(Request& req, RequestInfo& info, std::string_view action,
-                     std::string_view task_id);
+                     std::string_view task_id, std::string_view query);
   Handler route_v1(Request& req, RequestInfo& info, std::string_view path,
                    std::string_view query);
   Handler route_openai(Request& req, RequestInfo& info, std::string_view action);
@@ -87,7 +87,18 @@ class Router {
   template <class Parsed, class Render>
   Handler create(Request& req, RequestInfo& info, core::Dialect dialect, Parsed parsed,
                  Render render);
-  Handler get_task(Request& req, RequestInfo& info, core::Dialect envelope, std::string_view id);
+  /// A task in its own dialect; with `?wait=N` (a long-poll) once it changes, or after N s.
+  Handler get_task(Request& req, RequestInfo& info, core::Dialect envelope, std::string_view id,
+                   std::string_view query);
+  /// A task's live status as Server-Sent Events (the answer is the stream's header).
+  Handler task_events(Request& req, RequestInfo& info, core::Dialect envelope, std::string_view id);
+  /// The body of task_events(): `task` now unless `seen` (Last-Event-ID) names it, then each
+  /// change, until the task ends, the client goes or the server drains.
+  boost::asio::awaitable<void> stream_task(StreamWriter& out, store::ApiKey key, core::Task task,
+                                           std::string seen);
+  /// The key of a request about task `id`, once the id's format is checked too.
+  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate_for_task(
+      const Request& req, const RequestInfo& info, core::Dialect envelope, std::string_view id);
   Handler list_tasks(Request& req, RequestInfo& info, std::string_view query);
   Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
   Handler credits(Request& req, RequestInfo& info);

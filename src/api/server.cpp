@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -10,11 +11,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -58,6 +62,64 @@ struct Server::Connection {
   boost::asio::ip::address peer;  // unspecified when unknown
   bool timed_out = false;
   bool busy = false;  // a request is being read, handled or written
+};
+
+/// What the peer watch of a streamed response found. On the connection's strand.
+struct Server::StreamState {
+  bool peer_gone = false;  // the client closed (or sent something: a stream takes no requests)
+  bool done = false;       // the stream is over: the watch stops
+};
+
+/// The body of a streamed response: chunks (HTTP/1.1) or raw bytes up to the close (HTTP/1.0),
+/// each write under the write timeout. On the connection's strand.
+class Server::StreamSink final : public StreamWriter {
+ public:
+  StreamSink(Connection& conn, bool chunked, std::chrono::milliseconds write_timeout,
+             const std::atomic<bool>& draining, std::shared_ptr<const StreamState> state)
+      : conn_(conn),
+        chunked_(chunked),
+        write_timeout_(write_timeout),
+        draining_(draining),
+        state_(std::move(state)) {}
+
+  asio::awaitable<bool> write(std::string_view bytes) override {
+    if (failed_ || state_->peer_gone) {
+      co_return false;
+    }
+    if (bytes.empty()) {
+      co_return true;  // an empty chunk would end the body
+    }
+    conn_.arm(write_timeout_, conn_.self);
+    boost::system::error_code ec;
+    const asio::const_buffer buffer(bytes.data(), bytes.size());
+    if (chunked_) {
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(conn_.socket, http::make_chunk(buffer), kTuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await asio::async_write(conn_.socket, buffer, kTuple);
+    }
+    conn_.disarm();
+    if (ec) {
+      failed_ = true;
+      co_return false;
+    }
+    sent_ += bytes.size();
+    co_return true;
+  }
+
+  bool open() const override { return !failed_ && !state_->peer_gone && !draining_.load(); }
+
+  bool failed() const { return failed_; }
+  std::size_t sent() const { return sent_; }
+
+ private:
+  Connection& conn_;
+  const bool chunked_;
+  const std::chrono::milliseconds write_timeout_;
+  const std::atomic<bool>& draining_;
+  std::shared_ptr<const StreamState> state_;
+  bool failed_ = false;
+  std::size_t sent_ = 0;
 };
 
 namespace {
@@ -341,6 +403,9 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
                         core::make_error(core::ErrorCode::kInternal,
                                          "internal error (request id " + info.request_id + ")"));
   }
+  if (info.stream && res.result() == http::status::ok && req.method() == http::verb::get) {
+    co_return co_await stream(conn, req, res, info);
+  }
   const bool keep_alive = req.keep_alive() && !draining_;
   res.version(req.version());
   res.keep_alive(keep_alive);
@@ -358,6 +423,68 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     co_return false;
   }
   co_return true;
+}
+
+asio::awaitable<bool> Server::stream(Connection& conn, const Request& req, const Response& res,
+                                     RequestInfo& info) {
+  // HTTP/1.0 has no chunks: its body ends with the connection.
+  const bool chunked = req.version() >= 11;
+  bool keep_alive = chunked && req.keep_alive() && !draining_;
+  http::response<http::empty_body> head{Response::header_type(res.base())};
+  head.version(req.version());
+  head.erase(http::field::content_length);
+  head.keep_alive(keep_alive);
+  head.chunked(chunked);
+  head.set("X-Request-ID", info.request_id);
+  http::response_serializer<http::empty_body> header_writer{head};
+  conn.arm(limits_.write_timeout, conn.self);
+  auto [hec, hn] = co_await http::async_write_header(conn.socket, header_writer, kTuple);
+  conn.disarm();
+  if (hec) {
+    finish_log(&req, res, info);
+    co_return false;
+  }
+
+  auto state = std::make_shared<StreamState>();
+  watch_peer(conn.self, state);
+  StreamSink sink(conn, chunked, limits_.write_timeout, draining_, state);
+  try {
+    co_await info.stream(sink);
+  } catch (const std::exception& e) {
+    // The header is out: the client sees the stream end early, the log says why.
+    spdlog::error("request_id={} stream ended by an exception: {}", info.request_id, e.what());
+    keep_alive = false;
+  }
+  state->done = true;
+  boost::system::error_code ignored;
+  conn.socket.cancel(ignored);  // ends the peer watch; no write is pending now
+  const bool intact = !sink.failed() && !state->peer_gone;
+  if (intact && chunked) {
+    conn.arm(limits_.write_timeout, conn.self);
+    auto [lec, ln] = co_await asio::async_write(conn.socket, http::make_chunk_last(), kTuple);
+    conn.disarm();
+    keep_alive = keep_alive && !lec;
+  }
+  finish_log(&req, res, info, sink.sent());
+  co_return intact && keep_alive && !draining_;
+}
+
+void Server::watch_peer(std::shared_ptr<Connection> conn, std::shared_ptr<StreamState> state) {
+  // A client of a stream sends nothing: the socket turns readable when it closes (or breaks
+  // the protocol), and the stream ends then rather than at its next write.
+  auto& socket = conn->socket;
+  socket.async_wait(tcp::socket::wait_read, [conn = std::move(conn), state = std::move(state)](
+                                                boost::system::error_code ec) mutable {
+    if (state->done) {
+      return;
+    }
+    if (ec == asio::error::operation_aborted) {
+      // A write's deadline cancelled the socket's operations; the write reports that itself.
+      watch_peer(std::move(conn), std::move(state));
+      return;
+    }
+    state->peer_gone = true;
+  });
 }
 
 asio::awaitable<void> Server::write_and_close(Connection& conn, Response res, RequestInfo& info) {
@@ -398,7 +525,8 @@ std::size_t Server::body_limit_for(std::string_view target) const {
   return limits_.max_body_bytes;
 }
 
-void Server::finish_log(const Request* req, const Response& res, const RequestInfo& info) {
+void Server::finish_log(const Request* req, const Response& res, const RequestInfo& info,
+                        std::size_t streamed_bytes) {
   const auto elapsed = std::chrono::steady_clock::now() - info.start;
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const unsigned status = res.result_int();
@@ -408,7 +536,7 @@ void Server::finish_log(const Request* req, const Response& res, const RequestIn
     spdlog::info("request_id={} remote={} method={} target={} route={} status={} bytes={} ms={:.2f}",
                  info.request_id, info.remote, std::string_view(req->method_string()),
                  std::string_view(req->target()).substr(0, 256), route, status,
-                 res.body().size(), ms);
+                 res.body().size() + streamed_bytes, ms);
   } else {
     spdlog::info("request_id={} remote={} route=- status={} ms={:.2f} (rejected by the server)",
                  info.request_id, info.remote, status, ms);

@@ -40,7 +40,8 @@ struct ServerLimits {
 
 /// HTTP/1.1 server on Boost.Beast with C++20 coroutines: one coroutine per connection on its
 /// own strand, a fresh parser per request, header/body/time limits, keep-alive, X-Request-ID,
-/// graceful drain. Thread-safe: start/drain may be called from any thread.
+/// streamed responses (RequestInfo::stream, chunked), graceful drain. Thread-safe: start/drain may
+/// be called from any thread.
 class Server {
  public:
   using Handler = std::function<boost::asio::awaitable<Response>(Request&, RequestInfo&)>;
@@ -71,12 +72,20 @@ class Server {
 
  private:
   struct Connection;
+  struct StreamState;
+  class StreamSink;
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
+  /// Sends `res` as the header of a streamed response whose body info.stream writes; true when
+  /// the connection can serve another request afterwards.
+  boost::asio::awaitable<bool> stream(Connection& conn, const Request& req, const Response& res,
+                                      RequestInfo& info);
+  static void watch_peer(std::shared_ptr<Connection> conn, std::shared_ptr<StreamState> state);
   boost::asio::awaitable<void> write_and_close(Connection& conn, Response res, RequestInfo& info);
   std::size_t body_limit_for(std::string_view target) const;
-  void finish_log(const Request* req, const Response& res, const RequestInfo& info);
+  void finish_log(const Request* req, const Response& res, const RequestInfo& info,
+                  std::size_t streamed_bytes = 0);
 
   boost::asio::io_context& ioc_;
   ServerLimits limits_;
