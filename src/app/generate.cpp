@@ -1,9 +1,11 @@
-// `generate`: the run. Create, poll with backoff and a progress line, download the results.
+// `generate`: the run. Create, poll (long-poll on imagegate, backoff elsewhere) with a progress
+// line, download the results.
 #include "app/generate.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <future>
 #include <ostream>
 #include <thread>
 
@@ -113,18 +115,29 @@ class Runner {
     return {boost::system::in_place_value, std::move(*id)};
   }
 
+  // Polls with backoff; once an answer says the server takes `wait=` (imagegate does, the
+  // providers do not), each call is held there until the task changes instead.
   Outcome<TaskStatus> poll() {
     TaskStatus last;
     last.state = "created";
     show(last);
     int errors = 0;
-    for (int attempt = 0;; ++attempt) {
-      wait(poll_delay(attempt), last);
+    int delays = 0;
+    std::string advertised;  // kLongPollHeader of the last answer
+    bool hurried = false;    // the last long-poll came back at once with nothing new
+    for (;;) {
+      const auto hold = errors == 0 && !hurried ? long_poll_wait(advertised, remaining())
+                                                : std::chrono::seconds(0);
+      if (hold.count() == 0) {
+        wait(poll_delay(delays++), last);
+      }
       if (remaining().count() <= 0) {
         return Failure{"gave up after " + std::to_string(o_.timeout.count()) + " s: task " +
                        task_id_ + " is still " + last.state};
       }
-      auto r = call(status_call(o_.dialect, task_id_));
+      const auto asked = Clock::now();
+      auto r = hold.count() > 0 ? held_call(long_poll_call(o_.dialect, task_id_, hold), last)
+                                : call(status_call(o_.dialect, task_id_));
       if (transient(r) && ++errors < kMaxTransientErrors) {
         end_line();
         err_ << "imagegate: polling failed, retrying: "
@@ -139,12 +152,30 @@ class Runner {
         return Failure{"polling task " + task_id_ + " failed: " + s.error().message};
       }
       errors = 0;
+      advertised = std::string(r->header(kLongPollHeader));
+      // A server that answers a long-poll at once with the same status is not holding it (or
+      // saw a change this dialect does not show): the next call waits first, so it cannot spin.
+      hurried = hold.count() > 0 && s->state == last.state && s->progress == last.progress &&
+                Clock::now() - asked < milliseconds(hold) / 2;
       last = std::move(*s);
       show(last);
       if (last.phase == Phase::kSucceeded || last.phase == Phase::kFailed) {
         return last;
       }
     }
+  }
+
+  // A call the server may hold for a while: on a terminal the line keeps being redrawn (the
+  // call runs on another thread meanwhile; the client is not used by this one until it ends).
+  http::Result<http::Response> held_call(const ApiCall& c, const TaskStatus& last) {
+    if (!terminal_) {
+      return call(c);
+    }
+    auto answer = std::async(std::launch::async, [this, &c] { return call(c); });
+    while (answer.wait_for(kRedrawEvery) != std::future_status::ready) {
+      show(last);
+    }
+    return answer.get();
   }
 
   // Waits `delay` (never past the deadline), redrawing the elapsed time on a terminal.

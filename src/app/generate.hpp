@@ -72,6 +72,19 @@ ApiCall create_call(const GenerateOptions& o);
 /// Delay before poll number `attempt` (0-based): 500 ms, ×1.5 each time, at most 5 s.
 std::chrono::milliseconds poll_delay(int attempt);
 
+/// The header with which an imagegate query answer says it takes `wait=N` (a long-poll, N up
+/// to its value in seconds). The providers do not send it; to them the client only polls.
+inline constexpr std::string_view kLongPollHeader = "X-Long-Poll-Max-Wait";
+
+/// The status call of `d` that the server holds until the task changes or `wait` passes.
+ApiCall long_poll_call(Dialect d, std::string_view task_id, std::chrono::seconds wait);
+
+/// How long the next status call may be held, given the kLongPollHeader of the last answer
+/// ("" when it had none) and the time left: at most 30 s and the advertised maximum, leaving 5 s
+/// for the answer. 0 s: poll with backoff instead.
+std::chrono::seconds long_poll_wait(std::string_view advertised,
+                                    std::chrono::milliseconds remaining);
+
 /// File extension for a result: from Content-Type, else from the URL's path, else "bin".
 std::string result_extension(std::string_view content_type, std::string_view url);
 

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
 #include <stdexcept>
+#include <system_error>
 
 #include <boost/throw_exception.hpp>
 
@@ -87,6 +89,28 @@ ApiCall create_call(const GenerateOptions& o) {
 milliseconds poll_delay(int attempt) {
   const double ms = 500.0 * std::pow(1.5, std::clamp(attempt, 0, 30));
   return milliseconds(static_cast<std::int64_t>(std::min(ms, 5000.0)));
+}
+
+ApiCall long_poll_call(Dialect d, std::string_view task_id, std::chrono::seconds wait) {
+  ApiCall c = status_call(d, task_id);
+  c.path += c.path.find('?') == std::string::npos ? "?wait=" : "&wait=";
+  c.path += std::to_string(wait.count());
+  return c;
+}
+
+std::chrono::seconds long_poll_wait(std::string_view advertised, milliseconds remaining) {
+  constexpr std::chrono::seconds kLongest{30};
+  constexpr std::chrono::seconds kAnswerMargin{5};
+  std::int64_t max_s = 0;
+  const auto parsed =
+      std::from_chars(advertised.data(), advertised.data() + advertised.size(), max_s);
+  if (advertised.empty() || parsed.ec != std::errc() ||
+      parsed.ptr != advertised.data() + advertised.size() || max_s <= 0) {
+    return std::chrono::seconds(0);
+  }
+  const auto usable = std::chrono::duration_cast<std::chrono::seconds>(remaining - kAnswerMargin);
+  return std::max(std::chrono::seconds(0),
+                  std::min({kLongest, std::chrono::seconds(max_s), usable}));
 }
 
 std::string result_extension(std::string_view content_type, std::string_view url) {

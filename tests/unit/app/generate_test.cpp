@@ -155,6 +155,26 @@ TEST(GenerateRequest, StatusCallsEncodeTheId) {
   EXPECT_TRUE(status_call(Dialect::kGenerations, "id").body.empty());
 }
 
+TEST(GenerateRequest, LongPollCallsAddTheWaitToTheStatusCall) {
+  EXPECT_EQ(long_poll_call(Dialect::kJobs, "a b", std::chrono::seconds(30)).path,
+            "/api/v1/jobs/recordInfo?taskId=a%20b&wait=30");
+  EXPECT_EQ(long_poll_call(Dialect::kTasks, "tk-hiapi-1", std::chrono::seconds(7)).path,
+            "/v1/tasks/tk-hiapi-1?wait=7");
+  EXPECT_EQ(long_poll_call(Dialect::kUnified, "t", std::chrono::seconds(1)).method, "GET");
+}
+
+TEST(GeneratePolling, LongPollOnlyWhereTheServerSaysItMayAndWithinTheTimeLeft) {
+  using std::chrono::seconds;
+  EXPECT_EQ(long_poll_wait("", milliseconds(600'000)), seconds(0));  // a provider: poll
+  EXPECT_EQ(long_poll_wait("sixty", milliseconds(600'000)), seconds(0));
+  EXPECT_EQ(long_poll_wait("60x", milliseconds(600'000)), seconds(0));
+  EXPECT_EQ(long_poll_wait("0", milliseconds(600'000)), seconds(0));
+  EXPECT_EQ(long_poll_wait("60", milliseconds(600'000)), seconds(30));
+  EXPECT_EQ(long_poll_wait("10", milliseconds(600'000)), seconds(10));
+  EXPECT_EQ(long_poll_wait("60", milliseconds(12'500)), seconds(7));  // 5 s left for the answer
+  EXPECT_EQ(long_poll_wait("60", milliseconds(4'000)), seconds(0));
+}
+
 TEST(GenerateRequest, JoinUrlDropsTrailingSlashesAndKeepsABasePath) {
   EXPECT_EQ(join_url("http://h:1/", "/v1/tasks"), "http://h:1/v1/tasks");
   EXPECT_EQ(join_url("https://api.example.com/proxy//", "/v1/tasks"),
