@@ -396,15 +396,109 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
   }
   auto parsed = parse();
   if (!parsed) {
-    co_return error_in(dialect, parsed.error());
+    co_return error_in(dialect, parsed.error());  // nothing stored for its Idempotency-Key
+  }
+  auto idem = co_await idempotency(
+      req, *key, hash_key(std::string(req.target()) + "\n" + req.body()));
+  if (!idem) {
+    co_return idempotency_error(dialect, idem.error());
+  }
+  if (idem->replay) {
+    co_return json_response(static_cast<unsigned>(idem->found.status), idem->found.body);
   }
   auto task = co_await d_.tasks.create(*key, std::move(parsed->request), std::move(parsed->param));
   if (!task) {
+    co_await idempotency_abandon(*idem);
     co_return error_in(dialect, create_failure(task.error(), info));
   }
   // Ties the request to the task, whose later log lines carry task=<id>.
   spdlog::info("request_id={} task={} created", info.request_id, task->id);
-  co_return render(*task);
+  Response res = render(*task);
+  co_await idempotency_finish(*idem, task->id, res.result_int(), res.body());
+  co_return res;
+}
+
+boost::asio::awaitable<core::Result<Router::Idempotency>> Router::idempotency(
+    const Request& req, const store::ApiKey& key, std::string request_hash) {
+  Idempotency out;
+  const std::string_view header = req["Idempotency-Key"];
+  if (header.empty()) {
+    co_return out;
+  }
+  if (header.size() > 255) {
+    co_return make_error(ErrorCode::kInvalidRequest,
+                         "Idempotency-Key must be at most 255 characters", "Idempotency-Key");
+  }
+  for (unsigned char ch : header) {
+    if (ch < 0x21 || ch > 0x7e) {
+      co_return make_error(ErrorCode::kInvalidRequest,
+                           "Idempotency-Key must be printable ASCII without spaces",
+                           "Idempotency-Key");
+    }
+  }
+  out.key = std::string(header);
+  out.account = key.account_id;
+  const std::int64_t now = d_.clock.now_ms();
+  auto begun = co_await runtime::offload(d_.pool, [&] {
+    // A first request that neither finished nor abandoned its key within a minute died.
+    return d_.store.begin_idempotent(out.account, out.key, request_hash, now, 60'000);
+  });
+  if (!begun) {
+    co_return begun.error();
+  }
+  using State = store::IdempotentBegin::State;
+  switch (begun->state) {
+    case State::kNew:
+      break;
+    case State::kReplay:
+      out.replay = true;
+      out.found = std::move(*begun);
+      break;
+    case State::kMismatch:
+      co_return make_error(ErrorCode::kValidationFailed,
+                           "this Idempotency-Key was used with a different request",
+                           "Idempotency-Key");
+    case State::kInProgress:
+      co_return make_error(ErrorCode::kConflict,
+                           "a request with this Idempotency-Key is still being processed; "
+                           "retry in a moment",
+                           "Idempotency-Key");
+  }
+  co_return out;
+}
+
+Response Router::idempotency_error(Dialect dialect, const core::Error& e) const {
+  Response res = error_in(dialect, e);
+  if (e.code == ErrorCode::kValidationFailed) {
+    res.result(http::status::unprocessable_entity);  // 422 in every dialect
+  }
+  if (e.code == ErrorCode::kConflict) {
+    res.set(http::field::retry_after, "1");
+  }
+  return res;
+}
+
+boost::asio::awaitable<void> Router::idempotency_finish(const Idempotency& idem,
+                                                        const std::string& task_id, int status,
+                                                        const std::string& body) {
+  if (idem.key.empty()) {
+    co_return;
+  }
+  auto st = co_await runtime::offload(d_.pool, [&] {
+    return d_.store.finish_idempotent(idem.account, idem.key, task_id, status, body);
+  });
+  if (!st) {
+    // The task exists; a retry within a minute gets 409, after that a new task. Logged.
+    spdlog::error("Idempotency-Key of task {} not recorded: {}", task_id, st.error().message);
+  }
+}
+
+boost::asio::awaitable<void> Router::idempotency_abandon(const Idempotency& idem) {
+  if (idem.key.empty()) {
+    co_return;
+  }
+  (void)co_await runtime::offload(
+      d_.pool, [&] { return d_.store.abandon_idempotent(idem.account, idem.key); });
 }
 
 boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate_for_task(
@@ -597,14 +691,41 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     }
     input_sizes = std::move(*checked);
   }
+  // The request as its parts say it (a retried multipart body has a new boundary).
+  std::string request_text = std::string(req.target()) + "\n" + parsed->param;
+  for (const auto& image : uploads.images) {
+    request_text += "\n" + hash_key(image);
+  }
+  if (uploads.mask) {
+    request_text += "\nmask " + hash_key(*uploads.mask);
+  }
+  auto idem = co_await idempotency(req, *key, hash_key(request_text));
+  if (!idem) {
+    co_return idempotency_error(Dialect::kOpenAI, idem.error());
+  }
   // The request body (up to the upload limit) is no longer needed while we wait.
   req.body().clear();
   req.body().shrink_to_fit();
+  if (idem->replay) {
+    // The same request again: the same task's answer, waited for as the first one was.
+    auto again = co_await d_.tasks.wait(*key, idem->found.task_id, d_.sync_timeout,
+                                        std::chrono::milliseconds(50));
+    if (!again) {
+      co_return error_in(Dialect::kOpenAI, again.error());
+    }
+    if (again->state != core::TaskState::kSucceeded) {
+      co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*again));
+    }
+    co_return co_await openai_answer(*again, nullptr, input_sizes);
+  }
   auto created = co_await d_.tasks.create_watched(*key, std::move(parsed->request),
                                                   std::move(parsed->param), std::move(uploads));
   if (!created) {
+    co_await idempotency_abandon(*idem);
     co_return error_in(Dialect::kOpenAI, create_failure(created.error(), info));
   }
+  // Replayed from the task (its images are too big to keep twice).
+  co_await idempotency_finish(*idem, created->task.id, 0, "");
   spdlog::info("request_id={} task={} created", info.request_id, created->task.id);
   auto task = co_await d_.tasks.wait(*key, *created, d_.sync_timeout);
   if (!task) {
@@ -613,14 +734,20 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   if (task->state != core::TaskState::kSucceeded) {
     co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*task));
   }
+  co_return co_await openai_answer(*task, created->ended ? created->ended->end().get() : nullptr,
+                                   input_sizes);
+}
+
+boost::asio::awaitable<Response> Router::openai_answer(const core::Task& task,
+                                                       const tasks::TaskEvents::End* end,
+                                                       const std::vector<core::Size>& input_sizes) {
   // Ended in this process: its images came with the wake-up, no file is read.
-  if (const auto* end = created->ended ? created->ended->end().get() : nullptr;
-      end != nullptr && end->task.id == task->id && !end->images.empty() &&
-      end->images.size() == task->results.size()) {
-    co_return json_response(200, openai_dialect::render_images(*task, end->images, input_sizes));
+  if (end != nullptr && end->task.id == task.id && !end->images.empty() &&
+      end->images.size() == task.results.size()) {
+    co_return json_response(200, openai_dialect::render_images(task, end->images, input_sizes));
   }
   std::vector<std::string> keys;
-  for (const auto& r : task->results) {
+  for (const auto& r : task.results) {
     keys.push_back(r.key);
   }
   auto images = co_await runtime::offload(
@@ -639,7 +766,7 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     co_return error_in(Dialect::kOpenAI,
                        make_error(ErrorCode::kInternal, "could not read the generated image"));
   }
-  co_return json_response(200, openai_dialect::render_images(*task, *images, input_sizes));
+  co_return json_response(200, openai_dialect::render_images(task, *images, input_sizes));
 }
 
 boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info) {

@@ -18,6 +18,7 @@
 #include "runtime/offload.hpp"
 
 #include "store/store.hpp"
+#include "tasks/task_events.hpp"
 
 namespace ig::storage {
 class ResultStorage;
@@ -102,6 +103,10 @@ class Router {
   Handler list_tasks(Request& req, RequestInfo& info, std::string_view query);
   Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
   Handler credits(Request& req, RequestInfo& info);
+  /// The openai answer of a succeeded task: its images from `end` when it ended in this process
+  /// (may be null), else read from result storage.
+  Handler openai_answer(const core::Task& task, const tasks::TaskEvents::End* end,
+                        const std::vector<core::Size>& input_sizes);
   Handler openai_images(Request& req, RequestInfo& info, bool edit);
   Handler serve_file(Request& req, std::string_view key, std::string_view expires,
                      std::string_view signature);
@@ -109,6 +114,24 @@ class Router {
   /// The key of the request, admitted by its IP allowlist and requests per minute.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req,
                                                                    const RequestInfo& info);
+
+  /// An Idempotency-Key of a create: none (key ""), a first use (go on, then finish or
+  /// abandon it), or an answer to replay.
+  struct Idempotency {
+    std::string key;
+    std::int64_t account = 0;
+    bool replay = false;
+    store::IdempotentBegin found;
+  };
+  boost::asio::awaitable<core::Result<Idempotency>> idempotency(const Request& req,
+                                                                const store::ApiKey& key,
+                                                                std::string request_hash);
+  /// 400 for a bad key, 422 for a key used with another request, 409 while the first runs.
+  Response idempotency_error(core::Dialect dialect, const core::Error& e) const;
+  boost::asio::awaitable<void> idempotency_finish(const Idempotency& idem,
+                                                  const std::string& task_id, int status,
+                                                  const std::string& body);
+  boost::asio::awaitable<void> idempotency_abandon(const Idempotency& idem);
 
   RouterDeps d_;
 };
