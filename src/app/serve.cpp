@@ -281,17 +281,15 @@ int serve(const Config& config) {
             .body();
       },
       clock, ccfg);
-  dispatcher.set_on_end([&callbacks] { callbacks.wake(); });
   tasks::TaskService task_service(
       *store, results, pool.get_executor(), clock, core::default_random(),
       [&dispatcher] { dispatcher.wake(); },
-      [&dispatcher, &callbacks](std::int64_t row) {
-        dispatcher.abandon(row);
-        callbacks.wake();  // a cancelled task's callback is in the outbox
-      },
+      [&dispatcher](std::int64_t row) { dispatcher.abandon(row); },
       config.input_max_pixels);
   tasks::TaskEvents task_events;
   dispatcher.set_events(&task_events);
+  // The one "task ended" signal: the callback sender finds the task's outbox row at once.
+  task_events.on_end([&callbacks](std::string_view) { callbacks.wake(); });
   task_service.set_events(&task_events);
   task_service.set_starter(&dispatcher);
   task_service.set_prices(&config.prices);

@@ -251,8 +251,10 @@ asio::awaitable<void> Dispatcher::loop() {
           for (const auto& t : batch->exhausted) {
             spdlog::warn("task={} attempt={} failed: {}", t.id, t.attempt, t.fail_code);
           }
-          if (!batch->exhausted.empty() && on_end_) {
-            on_end_();
+          if (events_ != nullptr) {
+            for (const auto& t : batch->exhausted) {
+              events_->notify(t.id);  // ended (failed), with its refund and callback
+            }
           }
         } else {
           spdlog::error("claiming tasks failed: {}", batch.error().message);
@@ -456,9 +458,6 @@ asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
     spdlog::warn("task={} attempt={} finished after losing its lease; result discarded", task.id,
                  attempt);
     co_return;
-  }
-  if (on_end_) {
-    on_end_();
   }
   if (events_ != nullptr) {
     // A waiter (a synchronous `openai` request) gets the task as it ended and its images:

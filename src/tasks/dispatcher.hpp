@@ -74,9 +74,7 @@ class Dispatcher final : public TaskStarter {
 
   /// Where task ends are announced (synchronous waiters); may stay unset.
   void set_events(TaskEvents* events) { events_ = events; }
-  /// Called (on any thread; must not block) after this process writes a task's terminal
-  /// state: the callback sender looks at its outbox. Set before start().
-  void set_on_end(std::function<void()> on_end) { on_end_ = std::move(on_end); }
+
 
  private:
   struct Run {
@@ -122,7 +120,6 @@ class Dispatcher final : public TaskStarter {
   store::Store& store_;
   UpstreamRouter& router_;
   TaskEvents* events_ = nullptr;
-  std::function<void()> on_end_;
   InputSource& inputs_;
   storage::ResultStorage& results_;
   const core::Clock& clock_;

@@ -18,6 +18,13 @@ std::shared_ptr<TaskEvents::Subscription> TaskEvents::subscribe(
 
 void TaskEvents::notify(std::string_view task_id, std::shared_ptr<const End> end) {
   wake(task_id, false, std::move(end));
+  for (const auto& listener : end_listeners_) {
+    listener(task_id);
+  }
+}
+
+void TaskEvents::on_end(std::function<void(std::string_view task_id)> listener) {
+  end_listeners_.push_back(std::move(listener));
 }
 
 void TaskEvents::changed(std::string_view task_id) {

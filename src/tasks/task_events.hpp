@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,8 +46,14 @@ class TaskEvents {
                                           const boost::asio::any_io_executor& executor,
                                           Interest interest = Interest::kEnd);
 
-  /// The task ended: wakes every subscription of `task_id`, handing them `end` when given.
+  /// The task ended: wakes every subscription of `task_id`, handing them `end` when given,
+  /// then every end listener.
   void notify(std::string_view task_id, std::shared_ptr<const End> end = nullptr);
+
+  /// Called with the id of every task that ends in this process (after its terminal state and
+  /// its callback's outbox row are committed), on the notifying thread: it must not block.
+  /// The callback sender listens here. Add listeners before tasks run.
+  void on_end(std::function<void(std::string_view task_id)> listener);
 
   /// The task's state or progress changed (it is not known to have ended): wakes the kChanges
   /// subscriptions of `task_id` only.
@@ -70,6 +77,7 @@ class TaskEvents {
 
   mutable std::mutex mu_;
   std::unordered_multimap<std::string, Entry> subs_;
+  std::vector<std::function<void(std::string_view)>> end_listeners_;  // set before tasks run
 };
 
 /// One listener. Unsubscribes when destroyed.

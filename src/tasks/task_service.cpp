@@ -293,7 +293,9 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
     on_cancelled_(row);
   }
   if (events_ != nullptr) {
-    events_->changed(id);
+    // Cancelled: an end (its refund and callback are committed), for waiters, live status
+    // readers and the callback sender alike.
+    events_->notify(id);
   }
   co_return co_await get(key, id);
 }

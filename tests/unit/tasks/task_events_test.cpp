@@ -94,6 +94,16 @@ TEST_F(TaskEventsTest, AnEndWakesBothKindsAndHandsOverTheEndedTask) {
   EXPECT_EQ(changes->end(), end);
 }
 
+// The callback sender listens for every end (and only ends): a change is not an end.
+TEST_F(TaskEventsTest, EndListenersHearEveryEndAndNoChange) {
+  std::vector<std::string> heard;
+  events_.on_end([&heard](std::string_view id) { heard.emplace_back(id); });
+  events_.changed("t1");
+  events_.notify("t1");
+  events_.notify("t2", std::make_shared<TaskEvents::End>());
+  EXPECT_EQ(heard, (std::vector<std::string>{"t1", "t2"}));
+}
+
 TEST_F(TaskEventsTest, AWakeUpIsConsumedAndTheNextOneIsWaitedFor) {
   auto changes = subscribe("t1", Interest::kChanges);
   // Two changes before anyone waits: not lost, reported once.
