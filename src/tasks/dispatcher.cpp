@@ -220,6 +220,11 @@ void Dispatcher::start() {
 }
 
 void Dispatcher::wake() {
+  backlog_ = true;  // a task was queued: the next claim has something to find
+  wake_loop();
+}
+
+void Dispatcher::wake_loop() {
   asio::post(strand_, [this] {
     wake_pending_ = true;
     timer_.cancel();
@@ -263,6 +268,9 @@ asio::awaitable<void> Dispatcher::loop() {
         spdlog::error("claiming tasks failed: {}", e.what());
       }
       claimed = claims.size();
+      // Fewer than asked for: the queue is empty (tasks of other processes, and leases that
+      // run out, are found by the poll).
+      backlog_ = static_cast<int>(claimed) == free;
       for (auto& c : claims) {
         if (stopping_) {
           // Claimed while stopping: hand it straight back.
@@ -306,7 +314,9 @@ std::optional<TaskStarter::Slot> Dispatcher::reserve() {
 
 void Dispatcher::unreserve() {
   --running_;
-  wake();  // the slot may be wanted by a queued task
+  if (backlog_) {
+    wake_loop();  // the slot may be wanted by a queued task
+  }
 }
 
 void Dispatcher::start(store::Claim claim) {
@@ -362,7 +372,12 @@ void Dispatcher::launch(store::Claim claim, bool slot_taken) {
                      runs_.erase(key);
                    }
                    --running_;
-                   wake();
+                   // A freed slot goes to the queue only when it may hold work: claiming
+                   // holds every free slot for a moment, and a create arriving then would
+                   // be queued instead of started at once.
+                   if (backlog_) {
+                     wake_loop();
+                   }
                  }));
   spawned();
 }

@@ -55,7 +55,7 @@ class Dispatcher final : public TaskStarter {
   ~Dispatcher() override;
 
   void start();
-  /// A task was created: look for work now rather than at the next poll.
+  /// A task was queued: look for work now rather than at the next poll.
   void wake();
   /// The task was cancelled by its owner: stop this process's run of it, if any. Its state is
   /// already terminal, so the run writes nothing.
@@ -87,6 +87,7 @@ class Dispatcher final : public TaskStarter {
   using RunKey = std::pair<std::int64_t, int>;  // row id, attempt
 
   boost::asio::awaitable<void> loop();
+  void wake_loop();
   /// Runs a claimed task; `slot_taken` when its slot was reserved (running_ counts it).
   void launch(store::Claim claim, bool slot_taken = false);
   /// Under mu_: asks a run to stop (its strand delivers the cancellation).
@@ -128,6 +129,7 @@ class Dispatcher final : public TaskStarter {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;  // the idle wait of loop(); on strand_
   bool wake_pending_ = false;        // on strand_
+  std::atomic<bool> backlog_{true};  // queued tasks may be waiting (the last claim was full)
   std::atomic<bool> stopping_{false};
   std::atomic<bool> loop_done_{true};
   std::atomic<int> running_{0};
