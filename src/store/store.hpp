@@ -320,7 +320,8 @@ class Store {
   /// Sends the task's callback again from the start (pending, due now, attempts 0, the same
   /// msg_id). False when the task has none.
   virtual core::Result<bool> redeliver_callback(std::int64_t task_row, std::int64_t now_ms) = 0;
-  /// The earliest next_ms of a pending callback, or nullopt when none is pending.
+  /// When the next pending callback may be claimed (its next_ms, or after its lease when one is
+  /// being delivered), or nullopt when none is pending.
   virtual core::Result<std::optional<std::int64_t>> next_callback_due() = 0;
   /// The account's webhook secret; when it has none, `candidate` becomes it. Returns the
   /// secret in force. nullopt for an unknown account.

@@ -47,7 +47,10 @@ constexpr char kAfterAttempt[] =
 constexpr char kRedeliver[] =
     "UPDATE callbacks SET state = 'pending', next_ms = ?2, attempts = 0, lease_until_ms = 0, "
     "updated_ms = ?2 WHERE task_row = ?1";
-constexpr char kNextDue[] = "SELECT MIN(next_ms) FROM callbacks WHERE state = 'pending'";
+// A row being delivered (leased) is due again only when its lease runs out: without that, a
+// slow delivery kept the sender looking every millisecond.
+constexpr char kNextDue[] =
+    "SELECT MIN(MAX(next_ms, lease_until_ms + 1)) FROM callbacks WHERE state = 'pending'";
 constexpr char kSecretOf[] = "SELECT webhook_secret FROM accounts WHERE id = ?1";
 constexpr char kSetSecretIfNone[] =
     "UPDATE accounts SET webhook_secret = ?2 WHERE id = ?1 AND webhook_secret = ''";
