@@ -60,7 +60,10 @@ asio::awaitable<void> CallbackSender::loop() {
     const int free = config_.concurrency - in_flight_.load();
     std::size_t claimed = 0;
     const std::int64_t now = clock_.now_ms();
-    if (free > 0) {
+    // A read first: most task ends have no callback, and a claim is a write transaction.
+    auto next = co_await runtime::offload(pool_, [this] { return store_.next_callback_due(); });
+    const bool due = !next || (*next && **next <= now);  // a failed read: try the claim
+    if (free > 0 && due) {
       auto due = co_await runtime::offload(pool_, [&] {
         return store_.claim_callbacks(free, now, now + config_.lease.count());
       });
@@ -90,17 +93,17 @@ asio::awaitable<void> CallbackSender::loop() {
     if (stopping_) {
       break;
     }
-    if (claimed > 0 && static_cast<int>(claimed) == free) {
-      continue;  // more may be due
+    if (claimed > 0) {
+      continue;  // more may be due; or, with the claimed ones leased, when the next one is
     }
     if (wake_pending_) {
       continue;
     }
     // Sleep until the next retry is due, a wake-up, or the poll (other processes' rows).
     auto wait = config_.poll;
-    if (auto next = co_await runtime::offload(pool_, [this] { return store_.next_callback_due(); });
-        next && *next) {
-      const auto until = std::chrono::milliseconds(std::max<std::int64_t>(0, **next - clock_.now_ms()));
+    if (next && *next) {
+      const auto until =
+          std::chrono::milliseconds(std::max<std::int64_t>(0, **next - clock_.now_ms()));
       wait = std::min(wait, until + std::chrono::milliseconds(1));
     }
     if (free <= 0) {
