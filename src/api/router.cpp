@@ -188,9 +188,12 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const R
   if (!key || d_.gate == nullptr) {
     co_return key;
   }
-  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3).
+  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); read only for an allowlist.
   std::string forwarded;
-  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+  for (auto [it, end] = key->limits.ip_allowlist.empty()
+                            ? std::pair(req.end(), req.end())
+                            : req.equal_range("X-Forwarded-For");
+       it != end; ++it) {
     if (!forwarded.empty()) {
       forwarded += ',';
     }
@@ -399,7 +402,7 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
     co_return error_in(dialect, parsed.error());  // nothing stored for its Idempotency-Key
   }
   auto idem = co_await idempotency(
-      req, *key, hash_key(std::string(req.target()) + "\n" + req.body()));
+      req, *key, [&req] { return std::string(req.target()) + "\n" + req.body(); });
   if (!idem) {
     co_return idempotency_error(dialect, idem.error());
   }
@@ -419,7 +422,7 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
 }
 
 boost::asio::awaitable<core::Result<Router::Idempotency>> Router::idempotency(
-    const Request& req, const store::ApiKey& key, std::string request_hash) {
+    const Request& req, const store::ApiKey& key, std::function<std::string()> describe) {
   Idempotency out;
   const std::string_view header = req["Idempotency-Key"];
   if (header.empty()) {
@@ -440,8 +443,9 @@ boost::asio::awaitable<core::Result<Router::Idempotency>> Router::idempotency(
   out.account = key.account_id;
   const std::int64_t now = d_.clock.now_ms();
   auto begun = co_await runtime::offload(d_.pool, [&] {
-    // A first request that neither finished nor abandoned its key within a minute died.
-    return d_.store.begin_idempotent(out.account, out.key, request_hash, now, 60'000);
+    // Hashed here, not on the I/O thread: an edit's images may be tens of MB. A first request
+    // that neither finished nor abandoned its key within a minute died.
+    return d_.store.begin_idempotent(out.account, out.key, hash_key(describe()), now, 60'000);
   });
   if (!begun) {
     co_return begun.error();
@@ -692,14 +696,16 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     input_sizes = std::move(*checked);
   }
   // The request as its parts say it (a retried multipart body has a new boundary).
-  std::string request_text = std::string(req.target()) + "\n" + parsed->param;
-  for (const auto& image : uploads.images) {
-    request_text += "\n" + hash_key(image);
-  }
-  if (uploads.mask) {
-    request_text += "\nmask " + hash_key(*uploads.mask);
-  }
-  auto idem = co_await idempotency(req, *key, hash_key(request_text));
+  auto idem = co_await idempotency(req, *key, [&req, &parsed, &uploads] {
+    std::string text = std::string(req.target()) + "\n" + parsed->param;
+    for (const auto& image : uploads.images) {
+      text += "\n" + hash_key(image);
+    }
+    if (uploads.mask) {
+      text += "\nmask " + hash_key(*uploads.mask);
+    }
+    return text;
+  });
   if (!idem) {
     co_return idempotency_error(Dialect::kOpenAI, idem.error());
   }

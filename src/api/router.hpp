@@ -123,9 +123,10 @@ class Router {
     bool replay = false;
     store::IdempotentBegin found;
   };
-  boost::asio::awaitable<core::Result<Idempotency>> idempotency(const Request& req,
-                                                                const store::ApiKey& key,
-                                                                std::string request_hash);
+  /// `describe` says what the request is (hashed on the blocking pool, and only when the
+  /// request has a key).
+  boost::asio::awaitable<core::Result<Idempotency>> idempotency(
+      const Request& req, const store::ApiKey& key, std::function<std::string()> describe);
   /// 400 for a bad key, 422 for a key used with another request, 409 while the first runs.
   Response idempotency_error(core::Dialect dialect, const core::Error& e) const;
   boost::asio::awaitable<void> idempotency_finish(const Idempotency& idem,
