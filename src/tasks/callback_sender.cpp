@@ -12,6 +12,7 @@
 
 #include "callbacks/signing.hpp"
 #include "http/async_client.hpp"
+#include "tasks/log_failure.hpp"
 
 namespace ig::tasks {
 
@@ -37,13 +38,7 @@ void CallbackSender::start() {
   loop_done_ = false;
   asio::co_spawn(strand_, loop(), [this](std::exception_ptr e) {
     loop_done_ = true;
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("callback sender ended: {}", ex.what());
-      }
-    }
+    log_failure(e, "callback sender ended");
   });
 }
 
@@ -76,14 +71,7 @@ asio::awaitable<void> CallbackSender::loop() {
           // Each delivery on its own strand: a slow receiver delays nothing else.
           asio::co_spawn(asio::make_strand(ioc_), deliver(std::move(d)),
                          [this](std::exception_ptr e) {
-                           if (e) {
-                             try {
-                               std::rethrow_exception(e);
-                             } catch (const std::exception& ex) {
-                               spdlog::error("a callback delivery ended by an exception: {}",
-                                             ex.what());
-                             }
-                           }
+                           log_failure(e, "a callback delivery ended by an exception");
                            --in_flight_;
                            wake();
                          });

@@ -20,6 +20,7 @@
 #include "runtime/await_callback.hpp"
 #include "storage/result_storage.hpp"
 #include "tasks/input_source.hpp"
+#include "tasks/log_failure.hpp"
 #include "tasks/task_events.hpp"
 #include "tasks/upstream_router.hpp"
 
@@ -209,13 +210,7 @@ void Dispatcher::start() {
   loop_done_ = false;
   asio::co_spawn(strand_, loop(), [this](std::exception_ptr e) {
     loop_done_ = true;
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("dispatcher loop ended: {}", ex.what());
-      }
-    }
+    log_failure(e, "dispatcher loop ended");
   });
 }
 
@@ -358,15 +353,7 @@ void Dispatcher::launch(store::Claim claim, bool slot_taken) {
   };
   asio::co_spawn(executor, run(std::move(claim)),
                  asio::bind_cancellation_slot(signal->slot(), [this, key](std::exception_ptr e) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       if (!is_cancellation(ex)) {
-                         spdlog::error("task run ended by an exception: {}", ex.what());
-                       }
-                     }
-                   }
+                   log_failure(e, "task run ended by an exception");
                    {
                      std::lock_guard lock(mu_);
                      runs_.erase(key);
