@@ -32,6 +32,8 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 constexpr auto kTuple = asio::as_tuple(use_awaitable);
+constexpr std::size_t kSmallBody = 4096;
+constexpr std::size_t kBodyReadChunk = 64 * 1024;
 
 /// One accepted socket. Shared by its session coroutine, its deadline timer and the server's
 /// registry (for drain); all of them run on the connection's strand.
@@ -378,8 +380,18 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
       co_return false;
     }
   }
+  // A large body is read 64 KiB at a time (an empty buffer makes Beast read 512 bytes at a
+  // time); the buffer shrinks back afterwards, so idle connections stay small.
+  const bool big_body = parser.content_length().value_or(0) > kSmallBody ||
+                        parser.chunked();
+  if (big_body) {
+    conn.buffer.reserve(kBodyReadChunk);
+  }
   {
     auto [ec, n] = co_await http::async_read(conn.socket, conn.buffer, parser, kTuple);
+    if (big_body) {
+      conn.buffer.shrink_to_fit();
+    }
     conn.disarm();
     if (ec) {
       if (auto res = read_error(ec)) {

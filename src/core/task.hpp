@@ -67,6 +67,15 @@ struct TaskOutcome {
   std::vector<ResultObject> results;
   std::int64_t completed_ms = 0;
   TokenUsage usage;
+  /// The successful upstream call that made the images, closed in the same write as the
+  /// outcome (one commit fewer per task). Closed whether or not the outcome itself lands.
+  struct CallEnd {
+    std::int64_t id = 0;
+    int http_status = 0;
+    std::int64_t duration_ms = 0;
+    std::string upstream_id;
+  };
+  std::optional<CallEnd> call_end;
 };
 
 }  // namespace ig::core

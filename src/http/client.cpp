@@ -101,6 +101,7 @@ asio::awaitable<Result<Response>> write_read(Stream& stream, beast::tcp_stream& 
                                                    " failed: " + wec.message());
   }
   beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);  // an empty buffer is read 512 bytes at a time
   bhttp::response_parser<bhttp::string_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(x.max_body);

@@ -112,13 +112,24 @@ class StoreCallLog final : public CallLog {
       co_return;
     }
     if (call.error_class.empty()) {
-      // A success: written by flush(), at the same time as the images are stored (one commit
-      // fewer on the way to the answer). A crash before it leaves the call in flight, and the
-      // next run treats it as the paid work it was.
+      // A success: closed in the task's completion once its images are stored (take_success),
+      // or by flush() when they are not. A crash before that leaves the call in flight, and
+      // the next run treats it as the paid work it was.
       deferred_.emplace(id, call);
       co_return;
     }
     co_await write(id, call);
+  }
+
+  /// Hands a success's deferred end to the task's completion, which writes it.
+  std::optional<core::TaskOutcome::CallEnd> take_success() {
+    if (!deferred_) {
+      return std::nullopt;
+    }
+    auto [id, call] = std::move(*deferred_);
+    deferred_.reset();
+    return core::TaskOutcome::CallEnd{id, call.http_status, call.duration_ms,
+                                      std::move(call.upstream_id)};
   }
 
   /// Writes a success's deferred end, if any. Never throws.
@@ -657,12 +668,13 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   core::TaskOutcome outcome;
   outcome.state = core::TaskState::kSucceeded;
   outcome.usage = generated.usage;
-  // The images are written while the call's end is logged: neither waits for the other.
-  const core::Status stored =
-      co_await (store_results(task, attempt, generated.images, outcome) && log.flush());
+  const core::Status stored = co_await store_results(task, attempt, generated.images, outcome);
   if (!stored) {
+    co_await log.flush();
     co_return failed("internal_error", "could not store the generated image");
   }
+  // The call's end is written with the task's outcome: one commit, not two.
+  outcome.call_end = log.take_success();
   for (auto& img : generated.images) {
     images.push_back(std::move(img.bytes));
   }

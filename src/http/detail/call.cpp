@@ -24,6 +24,7 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kMaxAddressesShown = 5;
 constexpr int kMaxInterimResponses = 8;
 
@@ -363,7 +364,10 @@ asio::awaitable<Attempt> exchange_on(Stream& stream, Call& call, Connection& con
                    written > 0),
         true};
   }
+  // Reads of up to 64 KiB: an empty flat_buffer makes Beast read 512 bytes at a time, and a
+  // 10 MB base64 answer would take 20,000 reads.
   beast::flat_buffer buffer;
+  buffer.reserve(kReadChunk);
   std::optional<Parser> parser(std::in_place);
   set_limits(*parser, plan);
   bool got_any = false;

@@ -502,7 +502,26 @@ auto complete_op(std::int64_t row_id, int attempt, const core::TaskOutcome& out)
   return [row_id, attempt, now, completed, state = std::string(core::to_string(out.state)),
           capture = out.state == core::TaskState::kSucceeded, fail_code = out.fail_code,
           fail_msg = out.fail_msg, results = core::encode_results(out.results),
-          usage = core::encode_usage(out.usage)](Connection& c) -> core::Result<Fence> {
+          usage = core::encode_usage(out.usage),
+          call_end = out.call_end](Connection& c) -> core::Result<Fence> {
+    if (call_end) {
+      // Closed even when the outcome is fenced out: the call was made and succeeded. A call a
+      // later attempt already closed (as of unknown outcome) keeps that record.
+      auto end = c.prepare(sql::kFinishUpstreamCall, "complete_task");
+      if (!end.ok()) {
+        return end.error();
+      }
+      end->bind(1, call_end->id);
+      end->bind(2, std::int64_t{call_end->http_status});
+      end->bind(3, call_end->duration_ms);
+      end->bind(4, std::string());
+      end->bind(5, std::string());
+      end->bind(6, std::string());
+      end->bind(7, call_end->upstream_id);
+      if (int rc = end->step(); rc != SQLITE_DONE) {
+        return c.error(rc, "complete_task");
+      }
+    }
     auto st = c.prepare(sql::kCompleteTask, "complete_task");
     if (!st.ok()) {
       return st.error();

@@ -203,6 +203,40 @@ TEST_F(StoreTest, CallsOfARunThatLostItsLeaseAreStillLogged) {
   EXPECT_EQ(must(store->list_upstream_calls(row)).at(0).upstream_id, "up-1");
 }
 
+TEST_F(StoreTest, TheSucceedingCallIsClosedByTheCompletionEvenWhenItIsFencedOut) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
+  ASSERT_TRUE(store->insert_task(make_task("late", 20)).ok());
+  auto claims = claim(*store, "w1", 2, 1000, 2000);
+  ASSERT_EQ(claims.size(), 2u);
+  const auto x = claims[0].task.row_id;
+  const auto late = claims[1].task.row_id;
+  auto call = must(store->begin_upstream_call(UpstreamCall{.task_row = x, .attempt = 1}));
+  auto lost = must(store->begin_upstream_call(UpstreamCall{.task_row = late, .attempt = 1}));
+
+  auto done = outcome(TaskState::kSucceeded, "", 1500);
+  done.call_end = core::TaskOutcome::CallEnd{call, 200, 480, "up-x"};
+  ASSERT_EQ(value_of(store->complete_task(x, 1, done)), Fence::kApplied);
+  auto calls = must(store->list_upstream_calls(x));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].error_class, "");
+  EXPECT_EQ(calls[0].http_status, 200);
+  EXPECT_EQ(calls[0].duration_ms, 480);
+  EXPECT_EQ(calls[0].upstream_id, "up-x");
+
+  // Another worker took "late" over: its outcome does not land, the paid call is still closed.
+  ASSERT_EQ(claim(*store, "w2", 1, 3000, 9000).size(), 1u);
+  auto late_done = outcome(TaskState::kSucceeded, "", 3500);
+  late_done.call_end = core::TaskOutcome::CallEnd{lost, 200, 900, ""};
+  ASSERT_EQ(value_of(store->complete_task(late, 1, late_done)), Fence::kFencedOut);
+  calls = must(store->list_upstream_calls(late));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].error_class, "");
+  EXPECT_EQ(calls[0].duration_ms, 900);
+  EXPECT_EQ(get(*store, "late")->state, TaskState::kRunning);
+}
+
 // --- max attempts
 
 TEST_F(StoreTest, ATaskClaimedMaxAttemptsTimesIsFailedInsteadOfClaimed) {
