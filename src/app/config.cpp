@@ -144,7 +144,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.max_connections", integer(&Config::max_connections, 1, 1'000'000)},
       {"server.data_dir", path(&Config::data_dir)},
       {"store.sqlite_synchronous", text(&Config::sqlite_synchronous)},
-      {"dispatcher.concurrency", integer(&Config::concurrency, 1, 1024)},
+      {"dispatcher.concurrency", integer(&Config::concurrency, 1, 100'000)},
       {"dispatcher.lease_ms", integer(&Config::lease_ms, 100, kBig)},
       {"dispatcher.poll_ms", integer(&Config::poll_ms, 10, kBig)},
       {"dispatcher.max_attempts", integer(&Config::max_attempts, 1, 100)},
