@@ -1,93 +1,407 @@
 #!/usr/bin/env bash
-# `make bench`: request rates of imagegate's createTask and recordInfo next to nginx answering a
-# static 200, in the same run on the same machine, and their ratio. Everything binds 127.0.0.1
-# and is stopped at the end.
-#   BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_THREADS (default 2)
+# `make bench`: every figure of issue #9, next to nginx, from one run on one machine. Everything
+# binds 127.0.0.1 on free ports, runs from a copy of the binary in a temporary directory, and is
+# stopped at the end. Prints one table and writes it to bench/results/bench-<date>.md.
+# See docs/benchmarks.md.
+#
+#   1. rates: nginx answering a static `return 200`, imagegate's recordInfo (one task) and
+#      createTask, each with wrk -c64 for BENCH_SECONDS; generation held back (concurrency 1, the
+#      sandbox waiting an hour), so the run measures the gateway, not the renderer.
+#   2. result downloads: a real result of about 8 MiB hosted by imagegate (an image-to-image
+#      edit through POST /openai/v1/images/edits, 3840x2160 PNG, drawn by the sandbox from an
+#      uploaded reference that is part noise, so the PNG does not compress; the noise rows are
+#      calibrated to the size asked), fetched from its signed /files/ URL over keep-alive, and
+#      the same bytes served by nginx (sendfile on).
+#   3. in flight and how cost grows: one imagegate whose sandbox waits BENCH_INFLIGHT_LATENCY_MS
+#      (a slow provider) with dispatcher.concurrency = BENCH_INFLIGHT_RUNNING; its store is filled
+#      through the API (wrk and bench/wrk/fill.lua) to each of BENCH_GROWTH_STEPS and to
+#      BENCH_INFLIGHT_TASKS; at each step: server RSS (/proc), recordInfo over random stored tasks
+#      with wrk -c64 (p99, rate), then a createTask run of BENCH_GROWTH_SECONDS (its rate; it
+#      adds tasks, the table says how many). The step at BENCH_INFLIGHT_TASKS is the in-flight
+#      figure; creates refused are counted over every create sent to that server.
+#
+#   bash bench/run.sh [build/imagegate]
+#   BENCH_SECONDS (10)                  each measured wrk run (rates, downloads, recordInfo steps)
+#   BENCH_CONNECTIONS (64)              wrk connections for rates, fills and recordInfo steps
+#   BENCH_THREADS (2)                   wrk threads
+#   BENCH_SYNCHRONOUS (FULL)            imagegate's store.sqlite_synchronous
+#   BENCH_NGINX_WORKERS (2)             nginx worker processes
+#   BENCH_FILE_BYTES (8388608)          size asked of the downloaded result (8 MiB; within 2 %)
+#   BENCH_DOWNLOAD_CONNECTIONS (8)      wrk connections for the downloads
+#   BENCH_INFLIGHT_TASKS (100000)       N: tasks accepted (queued or running) in the in-flight step
+#   BENCH_INFLIGHT_RUNNING (10000)      M: dispatcher.concurrency, tasks running at once; when the
+#                                       binary refuses it, the largest value it allows (printed)
+#   BENCH_INFLIGHT_LATENCY_MS (3600000) the sandbox's latency: the slow provider (longer than the run)
+#   BENCH_GROWTH_STEPS ("1000 10000 100000")  store sizes of the growth table
+#   BENCH_GROWTH_SECONDS (3)            the createTask run at each step
+#   BENCH_SETTLE_SECONDS (60)           at most this long for the dispatcher to start its M tasks
+#   BENCH_RESULTS_DIR (bench/results), BENCH_KEEP=1 keeps the work directory
 set -euo pipefail
-bin=$(realpath "${1:-build/imagegate}")
+src_bin=${1:-build/imagegate}
 here=$(cd "$(dirname "$0")" && pwd)
 seconds=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
+sync=${BENCH_SYNCHRONOUS:-FULL}
+nginx_workers=${BENCH_NGINX_WORKERS:-2}
+file_bytes=${BENCH_FILE_BYTES:-8388608}
+dl_conns=${BENCH_DOWNLOAD_CONNECTIONS:-8}
+inflight_tasks=${BENCH_INFLIGHT_TASKS:-100000}
+inflight_running=${BENCH_INFLIGHT_RUNNING:-10000}
+inflight_latency=${BENCH_INFLIGHT_LATENCY_MS:-3600000}
+growth_steps=${BENCH_GROWTH_STEPS:-1000 10000 100000}
+growth_seconds=${BENCH_GROWTH_SECONDS:-3}
+settle=${BENCH_SETTLE_SECONDS:-60}
+results_dir=${BENCH_RESULTS_DIR:-$here/results}
 
-for tool in wrk nginx curl; do
+for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh)"; exit 1; }
 done
 
 work=$(mktemp -d /tmp/imagegate-bench.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do stop_pid "$p"; done
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work"; else rm -rf "$work"; fi
+}
+# SIGTERM, then SIGKILL after 10 s (a server with thousands of running tasks may drain slowly).
+stop_pid() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+started=$(date +%s)
+
+# A stable copy of the binary: others may rebuild build/imagegate during the run.
+for _ in $(seq 120); do [ -x "$src_bin" ] && cp "$src_bin" "$work/imagegate" 2>/dev/null && break; sleep 1; done
+[ -x "$work/imagegate" ] || { echo "bench: no imagegate binary at $src_bin (make build)"; exit 1; }
+bin=$work/imagegate
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fact() { echo "$1=$2" >>"$work/facts"; }  # figures handed to the report at the end
+rss_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+metric() {  # $1 port, $2 a metric line prefix → its value (summed when several lines match)
+  curl -s -m 10 "http://127.0.0.1:$1/metrics" | awk -v p="$2" 'index($0, p) == 1 {s += $NF} END {printf "%d\n", s}'
+}
+tasks_in_store() { metric "$1" 'imagegate_tasks{'; }
+tasks_running() { metric "$1" 'imagegate_tasks{state="running"}'; }
+wrk_line() {  # a one-line summary of a wrk output file
+  awk '/Requests\/sec/ {r = $2} /Transfer\/sec/ {t = $2} / 99%/ {p = $2} /Non-2xx/ {n = $NF} /Socket errors/ {s = $0}
+       END {printf "%s req/s, p99 %s, %s/s%s%s\n", r, p, t, (n ? ", non-2xx " n : ""), (s ? ", " s : "")}' "$1"
+}
+run_wrk() {  # name conns [wrk args...]: runs wrk for BENCH_SECONDS, output in $work/wrk-<name>.txt
+  local name=$1 c=$2
+  shift 2
+  wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s --latency "$@" >"$work/wrk-$name.txt" 2>&1 || true
+  printf '   %-26s %s\n' "$name" "$(wrk_line "$work/wrk-$name.txt")"
+}
+# Starts imagegate on a free port with a data dir and --set options; sets ig_pid and ig_port.
+# Fails (returns 1) when the process exits before it answers.
+start_imagegate() {  # name data_dir [--set ...]
+  local name=$1 data=$2
+  shift 2
+  ig_port=$(free_port)
+  "$bin" serve --listen "127.0.0.1:$ig_port" --data-dir "$data" --set log.level=warn \
+    --set store.sqlite_synchronous="$sync" "$@" >"$work/imagegate-$name.log" 2>&1 &
+  ig_pid=$!
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$ig_port/healthz" >/dev/null && { pids+=("$ig_pid"); return 0; }
+    kill -0 "$ig_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  kill "$ig_pid" 2>/dev/null
+  return 1
+}
+stop_imagegate() { stop_pid "$ig_pid"; wait "$ig_pid" 2>/dev/null || true; }
 
-# --- nginx: a static 200, the reference for "what this machine's loopback HTTP can do"
+fact machine_cores "$(nproc)"
+fact machine_cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+fact machine_kernel "$(uname -r)"
+fact load_start "$(cut -d' ' -f1 /proc/loadavg)"
+fact binary "$(realpath "$src_bin") ($(stat -c %y "$src_bin" | cut -d. -f1))"
+
+# --- nginx: the static 200 (what this machine's loopback HTTP can do) and /files/ for downloads
 nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 2;
+mkdir -p "$work/nginx" "$work/www/files"
+cat >"$work/nginx.conf" <<CONF
+worker_processes $nginx_workers;
 pid $work/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  keepalive_requests 1000000;
+  sendfile on;
+  tcp_nopush on;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
   server {
     listen 127.0.0.1:$nginx_port;
     location / { default_type application/json; return 200 '{"code":200,"msg":"success"}'; }
+    location /files/ { root $work/www; default_type image/png; }
   }
 }
 CONF
+chmod go+x "$work"  # nginx's workers run as nobody under root
 nginx -c "$work/nginx.conf" -p "$work/nginx"
 
-# --- imagegate: generation held back so the run measures the gateway, not the renderer
-ig_port=$(free_port)
-key=$("$bin" keys create --name bench --data-dir "$work/data")
-"$bin" serve --listen "127.0.0.1:$ig_port" --data-dir "$work/data" \
-  --set log.level=warn --set dispatcher.concurrency=1 --set sandbox.latency_ms=3600000 \
-  --set store.sqlite_synchronous="${BENCH_SYNCHRONOUS:-FULL}" >"$work/imagegate.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ig_port/healthz" >/dev/null && break; sleep 0.1; done
-
+# === 1. rates ================================================================================
+key=$("$bin" keys create --name bench --data-dir "$work/data-rates" 2>"$work/keys.log")
+start_imagegate rates "$work/data-rates" --set dispatcher.concurrency=1 --set sandbox.latency_ms=3600000 ||
+  { tail -5 "$work/imagegate-rates.log"; echo "bench: imagegate did not start"; exit 1; }
 task=$(curl -sf -X POST "http://127.0.0.1:$ig_port/api/v1/jobs/createTask" \
   -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
   -d '{"model":"gpt-image-2-text-to-image","input":{"prompt":"bench"}}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["taskId"])')
+echo "== 1. rates: wrk -t$threads -c$conns, ${seconds}s each"
+run_wrk nginx-static "$conns" "http://127.0.0.1:$nginx_port/"
+IG_KEY=$key run_wrk recordInfo "$conns" -s "$here/wrk/auth.lua" \
+  "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo?taskId=$task"
+IG_KEY=$key run_wrk createTask "$conns" -s "$here/wrk/create.lua" \
+  "http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
+stop_imagegate
 
-rate() {  # wrk output → requests/sec
-  awk '/Requests\/sec/ {print $2}'
+# === 2. result downloads =====================================================================
+echo "== 2. result downloads: a ~$file_bytes-byte result, wrk -t$threads -c$dl_conns, ${seconds}s each"
+key=$("$bin" keys create --name bench --data-dir "$work/data-files" 2>>"$work/keys.log")
+start_imagegate files "$work/data-files" --set sandbox.latency_ms=0 ||
+  { tail -5 "$work/imagegate-files.log"; echo "bench: imagegate did not start"; exit 1; }
+# A 3840x2160 reference PNG whose first $1 rows are random and the rest flat grey; the sandbox
+# keeps 60 % of the reference in an edit, and imagegate writes PNG with zlib level 1 and no filter,
+# so each noise row costs about the same number of bytes in the result.
+make_reference() {
+  python3 - "$1" "$work/reference.png" <<'PY'
+import os, struct, sys, zlib
+W, H, noise = 3840, 2160, int(sys.argv[1])
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+rows = b"".join(b"\0" + os.urandom(3 * W) for _ in range(noise)) + (b"\0" + b"\x80" * 3 * W) * (H - noise)
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+PY
 }
-run_wrk() {
-  wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@" 2>&1 | tee -a "$work/wrk.log"
+edit_result() {  # noise rows → prints "<task id> <signed url> <bytes>" of the result
+  make_reference "$1"
+  local status
+  status=$(curl -s -m 120 -o "$work/edit.json" -w '%{http_code}' "http://127.0.0.1:$ig_port/openai/v1/images/edits" \
+    -H "Authorization: Bearer $key" -F image=@"$work/reference.png" -F prompt="bench download" -F size=3840x2160)
+  [ "$status" = 200 ] || { head -c 300 "$work/edit.json"; echo; echo "bench: the edit answered $status" >&2; return 1; }
+  local id
+  id=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT id FROM tasks ORDER BY row_id DESC LIMIT 1").fetchone()[0])' "$work/data-files/imagegate.db")
+  curl -s -m 10 -H "Authorization: Bearer $key" "http://127.0.0.1:$ig_port/v1/tasks/$id" >"$work/task.json"
+  python3 - "$id" "$work/task.json" "$work/data-files/results" <<'PY'
+import json, os, sys
+task_id, path, results = sys.argv[1:]
+url = (json.load(open(path)).get("results") or [""])[0]
+name = url.split("?")[0].rsplit("/", 1)[-1]
+print(task_id, url, os.path.getsize(f"{results}/{task_id}/{name}") if name else 0)
+PY
+}
+rows=$(python3 -c "print(min(2160, max(1, round(($file_bytes - 330000) / 10800))))")
+read -r dl_task dl_url dl_size < <(edit_result "$rows") || true
+[ -n "${dl_size:-}" ] || { echo "bench: no result from the edit"; exit 1; }
+# One correction, linear in the noise rows, when the first try is more than 2 % off.
+if python3 -c "import sys; sys.exit(abs($dl_size - $file_bytes) <= 0.02 * $file_bytes)"; then
+  rows=$(python3 -c "print(min(2160, max(1, round($rows * ($file_bytes - 330000) / max(1, $dl_size - 330000)))))")
+  read -r dl_task dl_url dl_size < <(edit_result "$rows") || true
+  [ -n "${dl_size:-}" ] || { echo "bench: no result from the edit"; exit 1; }
+fi
+[ -n "$dl_url" ] || { echo "bench: the edit's task names no result URL"; exit 1; }
+dl_path=${dl_url#http://*/}
+dl_path=/${dl_path%%\?*}
+mkdir -p "$work/www$(dirname "$dl_path")"
+curl -sf -m 60 -o "$work/www$dl_path" "$dl_url" || { echo "bench: could not download $dl_url"; exit 1; }
+chmod -R go+rX "$work/www"
+cmp -s "$work/www$dl_path" "$work/data-files/results/$dl_task/$(basename "$dl_path")" ||
+  { echo "bench: the signed URL did not serve the stored result's bytes"; exit 1; }
+nginx_size=$(curl -s -m 60 -o /dev/null -w '%{size_download}' "http://127.0.0.1:$nginx_port$dl_path")
+[ "$nginx_size" = "$dl_size" ] || { echo "bench: nginx served $nginx_size bytes, not $dl_size"; exit 1; }
+echo "   result: task $dl_task, $dl_path, $dl_size bytes ($rows noise rows of 2160); nginx serves the same bytes"
+fact dl_size "$dl_size"
+fact dl_rows "$rows"
+rss_before=$(rss_kb "$ig_pid" VmRSS)
+run_wrk nginx-download "$dl_conns" "http://127.0.0.1:$nginx_port$dl_path"
+run_wrk imagegate-download "$dl_conns" "$dl_url"
+fact dl_rss_before "$rss_before"
+fact dl_rss_after "$(rss_kb "$ig_pid" VmRSS)"
+fact dl_hwm "$(rss_kb "$ig_pid" VmHWM)"
+stop_imagegate
+
+# === 3. in flight, and how cost grows ========================================================
+key=$("$bin" keys create --name bench --data-dir "$work/data-inflight" 2>>"$work/keys.log")
+running_used=$inflight_running
+if ! start_imagegate inflight "$work/data-inflight" --set dispatcher.concurrency="$running_used" \
+  --set sandbox.latency_ms="$inflight_latency"; then
+  cap=$(sed -n 's/.*dispatcher.concurrency: must be between 1 and \([0-9]*\).*/\1/p' "$work/imagegate-inflight.log" | head -1)
+  [ -n "$cap" ] || { tail -5 "$work/imagegate-inflight.log"; echo "bench: imagegate did not start"; exit 1; }
+  echo "== this binary refuses dispatcher.concurrency=$running_used (at most $cap): running $cap at once instead"
+  running_used=$cap
+  start_imagegate inflight "$work/data-inflight" --set dispatcher.concurrency="$running_used" \
+    --set sandbox.latency_ms="$inflight_latency" ||
+    { tail -5 "$work/imagegate-inflight.log"; echo "bench: imagegate did not start"; exit 1; }
+fi
+fact running_asked "$inflight_running"
+fact running_used "$running_used"
+fact inflight_tasks "$inflight_tasks"
+create_url="http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
+steps=$(printf '%s\n' $growth_steps "$inflight_tasks" | sort -n | uniq | paste -sd' ')
+fact steps "$steps"
+echo "== 3. in flight and growth: dispatcher.concurrency=$running_used, sandbox.latency_ms=$inflight_latency, steps: $steps"
+
+fill_to() {  # target step: creates tasks through the API until the store holds about `target`
+  local target=$1 step=$2 have need quota wrk_pid
+  have=$(tasks_in_store "$ig_port")
+  need=$((target - have))
+  [ "$need" -gt 0 ] || { fact "fill_$step" "0 0 0"; return 0; }
+  quota=$(((need + threads - 1) / threads))
+  rm -rf "$work/done" && mkdir "$work/done"
+  local t0 t1
+  t0=$(date +%s%N)
+  IG_KEY=$key IG_QUOTA=$quota IG_DONE_DIR=$work/done \
+    wrk -t"$threads" -c"$conns" -d3600s --timeout 10s -s "$here/wrk/fill.lua" "$create_url" \
+    >"$work/wrk-fill-$step.txt" 2>&1 &
+  wrk_pid=$!
+  while [ "$(find "$work/done" -type f | wc -l)" -lt "$threads" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.1; done
+  t1=$(date +%s%N)
+  kill -INT "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" || true
+  fact "fill_$step" "$need $((t1 - t0)) $have"
+  printf '   fill to %-8s %s creates in %s s\n' "$step" "$need" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e9}')"
 }
 
-echo "== nginx static 200 (reference)"
-nginx_out=$(run_wrk "http://127.0.0.1:$nginx_port/")
-echo "$nginx_out" | grep -E "Latency|Requests/sec|99%"
-echo "== imagegate GET /api/v1/jobs/recordInfo"
-record_out=$(IG_KEY=$key run_wrk -s "$here/wrk/auth.lua" \
-  "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo?taskId=$task")
-echo "$record_out" | grep -E "Latency|Requests/sec|99%|Non-2xx"
-echo "== imagegate POST /api/v1/jobs/createTask"
-create_out=$(IG_KEY=$key run_wrk -s "$here/wrk/create.lua" \
-  "http://127.0.0.1:$ig_port/api/v1/jobs/createTask")
-echo "$create_out" | grep -E "Latency|Requests/sec|99%|Non-2xx"
+for step in $steps; do
+  fill_to "$step" "$step"
+  # Let the dispatcher start its tasks (up to M) before measuring.
+  want=$(python3 -c "print(min($running_used, $(tasks_in_store "$ig_port")))")
+  t_end=$(($(date +%s) + settle))
+  while [ "$(tasks_running "$ig_port")" -lt "$want" ] && [ "$(date +%s)" -lt "$t_end" ]; do sleep 0.5; done
+  stored=$(tasks_in_store "$ig_port")
+  running=$(tasks_running "$ig_port")
+  rss=$(rss_kb "$ig_pid" VmRSS)
+  python3 - "$work/data-inflight/imagegate.db" "$work/ids.txt" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+ids = [r[0] for r in db.execute("SELECT id FROM tasks ORDER BY random() LIMIT 10000")]
+open(sys.argv[2], "w").write("\n".join(ids) + "\n")
+PY
+  echo "   step $step: $stored tasks in the store, $running running, RSS $((rss / 1024)) MiB"
+  IG_KEY=$key IG_IDS=$work/ids.txt run_wrk "recordInfo-$step" "$conns" -s "$here/wrk/record_random.lua" \
+    "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo"
+  seconds=$growth_seconds IG_KEY=$key run_wrk "createTask-$step" "$conns" -s "$here/wrk/create.lua" "$create_url"
+  fact "step_$step" "$stored $running $rss $(tasks_in_store "$ig_port") $(rss_kb "$ig_pid" VmRSS)"
+done
+fact hwm_inflight "$(rss_kb "$ig_pid" VmHWM)"
+stop_imagegate
 
-nginx_rps=$(echo "$nginx_out" | rate)
-record_rps=$(echo "$record_out" | rate)
-create_rps=$(echo "$create_out" | rate)
-python3 - "$nginx_rps" "$record_rps" "$create_rps" <<'PY'
-import sys
-nginx, record, create = map(float, sys.argv[1:])
+fact load_end "$(cut -d' ' -f1 /proc/loadavg)"
+fact elapsed "$(($(date +%s) - started))"
+
+# === report ==================================================================================
+python3 - "$work" "$results_dir" "$seconds" "$conns" "$threads" "$dl_conns" "$sync" "$growth_seconds" \
+  "$nginx_workers" "$inflight_latency" <<'PY'
+import datetime, os, re, sys
+work, results_dir, seconds, conns, threads, dl_conns, sync, growth_seconds, nginx_workers, latency = sys.argv[1:]
+facts = dict(l.rstrip("\n").split("=", 1) for l in open(f"{work}/facts"))
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
+SIZES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+def ms(text):
+    v, u = re.fullmatch(r"([\d.]+)([a-z]+)", text).groups()
+    return float(v) * UNITS[u]
+
+def wrk(name):
+    t = open(f"{work}/wrk-{name}.txt").read()
+    r = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "requests": 0, "non2xx": 0, "socket": "", "bps": 0.0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", t): r["rps"] = float(m.group(1))
+    if m := re.search(r"^\s+50%\s+(\S+)", t, re.M): r["p50"] = ms(m.group(1))
+    if m := re.search(r"^\s+99%\s+(\S+)", t, re.M): r["p99"] = ms(m.group(1))
+    if m := re.search(r"(\d+) requests in", t): r["requests"] = int(m.group(1))
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", t): r["non2xx"] = int(m.group(1))
+    if m := re.search(r"Socket errors: (.*)", t): r["socket"] = m.group(1).strip()
+    if m := re.search(r"Transfer/sec:\s+([\d.]+)([KMGT]?B)", t): r["bps"] = float(m.group(1)) * SIZES[m.group(2)]
+    return r
+
+def timeouts(r):
+    m = re.search(r"timeout (\d+)", r["socket"])
+    return int(m.group(1)) if m else 0
+
+def yes(ok): return "**yes**" if ok else "**no**"
+def mib(kb): return f"{int(kb) / 1024:.0f} MiB"
+def n(x): return f"{x:,.0f}"
+
+nginx, record, create = wrk("nginx-static"), wrk("recordInfo"), wrk("createTask")
+ndl, idl = wrk("nginx-download"), wrk("imagegate-download")
+size = int(facts["dl_size"])
+steps = [int(s) for s in facts["steps"].split()]
+N = int(facts["inflight_tasks"])
+m_asked, m_used = int(facts["running_asked"]), int(facts["running_used"])
+rows_g = []
+refused = 0
+timed_out = 0
+sent = 0
+for s in steps:
+    stored, running, rss, after, rss_after = map(int, facts[f"step_{s}"].split())
+    rec, cre = wrk(f"recordInfo-{s}"), wrk(f"createTask-{s}")
+    fill_need, fill_ns, _ = map(int, facts[f"fill_{s}"].split())
+    fill = wrk(f"fill-{s}") if fill_need > 0 else None
+    for r in (cre, fill):
+        if r:
+            refused += r["non2xx"]; timed_out += timeouts(r); sent += r["requests"]
+    rows_g.append(dict(step=s, stored=stored, running=running, rss=rss, after=after, rec=rec, cre=cre,
+                       fill_rate=(fill_need / (fill_ns / 1e9) if fill_need > 0 else None)))
+inflight = next(r for r in rows_g if r["step"] == N)
+
+ratio = lambda a, b: a / b if b else float("nan")
+r_rec, r_cre = ratio(record["rps"], nginx["rps"]), ratio(create["rps"], nginx["rps"])
+r_dl = ratio(idl["rps"], ndl["rps"])
+m_note = "" if m_used == m_asked else f" (asked {n(m_asked)}; this binary allows at most {n(m_used)})"
+MB = 1e6
+table = [
+    "| figure | imagegate | nginx | imagegate ÷ nginx | goal (#9) | met |",
+    "|---|---:|---:|---:|---|---|",
+    f"| `recordInfo` req/s (one task; wrk -c{conns}) | {n(record['rps'])} (p99 {record['p99']:.2f} ms) | {n(nginx['rps'])} (p99 {nginx['p99']:.2f} ms) | {r_rec:.2f}× | ≥ 0.40× | {yes(r_rec >= 0.40)} |",
+    f"| `createTask` req/s (synchronous={sync}; wrk -c{conns}) | {n(create['rps'])} (p99 {create['p99']:.2f} ms) | {n(nginx['rps'])} | {r_cre:.2f}× | ≥ 0.25× | {yes(r_cre >= 0.25)} |",
+    f"| result download, {size:,} B file, keep-alive (wrk -c{dl_conns}) | {idl['rps']:.0f} req/s = {idl['rps'] * size / MB:,.0f} MB/s (p99 {idl['p99']:.1f} ms) | {ndl['rps']:.0f} req/s = {ndl['rps'] * size / MB:,.0f} MB/s (p99 {ndl['p99']:.1f} ms) | {r_dl:.2f}× | ≥ 0.9× | {yes(r_dl >= 0.9)} |",
+    f"| in flight: tasks accepted / running | {n(inflight['stored'])} / {n(inflight['running'])}{m_note} | — | — | {n(100000)} / {n(10000)} | {yes(inflight['stored'] >= 100000 and inflight['running'] >= 10000)} |",
+    f"| in flight: server RSS | {mib(inflight['rss'])} | — | — | ≤ 200 MB | {yes(int(inflight['rss']) * 1024 <= 200 * MB)} |",
+    f"| in flight: `recordInfo` p99, random tasks (wrk -c{conns}) | {inflight['rec']['p99']:.2f} ms ({n(inflight['rec']['rps'])} req/s) | {nginx['p99']:.2f} ms (static 200) | — | < 5 ms | {yes(inflight['rec']['p99'] < 5)} |",
+    f"| in flight: creates refused (non-2xx) / timed out, of {n(sent)} answered | {n(refused)} / {n(timed_out)} | — | — | 0 | {yes(refused == 0 and timed_out == 0)} |",
+]
+growth = [
+    f"| tasks in the store | running | RSS | `createTask` req/s ({growth_seconds} s; store after) | p99 | `recordInfo` req/s (random tasks) | p99 | fill rate to this step |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+for r in rows_g:
+    growth.append(f"| {n(r['stored'])} | {n(r['running'])} | {mib(r['rss'])} | {n(r['cre']['rps'])} ({n(r['after'])}) | "
+                  f"{r['cre']['p99']:.1f} ms | {n(r['rec']['rps'])} | {r['rec']['p99']:.2f} ms | "
+                  f"{'—' if r['fill_rate'] is None else n(r['fill_rate']) + ' /s'} |")
+first, last = rows_g[0], rows_g[-1]
+per_task = (int(last["rss"]) - int(first["rss"])) * 1024 / max(1, last["stored"] - first["stored"])
+notes = [
+    f"- RSS per task in flight, from the first to the last step: **{per_task:,.0f} bytes** "
+    f"(({mib(last['rss'])} − {mib(first['rss'])}) ÷ {n(last['stored'] - first['stored'])} tasks).",
+    f"- downloads: imagegate's RSS {mib(facts['dl_rss_before'])} before, {mib(facts['dl_rss_after'])} after, "
+    f"peak {mib(facts['dl_hwm'])}; the result is a 3840×2160 PNG drawn by the sandbox from a reference whose "
+    f"top {facts['dl_rows']} rows are noise, served from its signed `/files/` URL; nginx serves a copy of the same bytes.",
+    f"- in-flight server: peak RSS {mib(facts['hwm_inflight'])}; tasks are queued or running (the sandbox waits {int(latency) / 1000:.0f} s), none ends during the run.",
+]
+cpu = facts["machine_cpu"]
+now = datetime.datetime.now()
+head = [f"# `make bench`, {now:%Y-%m-%d %H:%M}", "",
+        f"- machine: {facts['machine_cores']} cores ({cpu}), kernel {facts['machine_kernel']}; load average "
+        f"{facts['load_start']} at the start, {facts['load_end']} at the end; wrk, nginx and imagegate share the cores",
+        f"- binary: `{facts['binary']}`",
+        f"- wrk -t{threads}, {seconds} s per run (-c{conns}; downloads -c{dl_conns}); nginx {nginx_workers} workers, "
+        f"keepalive_requests 1000000, sendfile on; total run {int(facts['elapsed']) // 60} min {int(facts['elapsed']) % 60} s", ""]
+text = "\n".join(head + ["## Goals of #9", ""] + table + ["", "## How cost grows (tasks queued or running, one server)", ""]
+                 + growth + [""] + notes) + "\n"
 print()
-print("%-34s %12s %10s" % ("endpoint", "req/s", "vs nginx"))
-print("%-34s %12.0f %10s" % ("nginx static 200", nginx, "1.00"))
-print("%-34s %12.0f %10.2f" % ("imagegate recordInfo (GET)", record, record / nginx))
-print("%-34s %12.0f %10.2f" % ("imagegate createTask (POST)", create, create / nginx))
+print(text)
+os.makedirs(results_dir, exist_ok=True)
+path = f"{results_dir}/bench-{now:%Y-%m-%d}.md"
+open(path, "w").write(text)
+print(f"written to {path}")
 PY
