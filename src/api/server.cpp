@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
@@ -38,23 +39,30 @@ constexpr std::size_t kBodyReadChunk = 64 * 1024;
 /// One accepted socket. Shared by its session coroutine, its deadline timer and the server's
 /// registry (for drain); all of them run on the connection's strand.
 struct Server::Connection {
-  explicit Connection(tcp::socket s)
-      : socket(std::move(s)), timer(socket.get_executor()) {}
+  explicit Connection(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
 
-  // Arms the deadline: when it fires, pending socket operations are cancelled and `timed_out`
-  // tells the session why.
+  // Arms the deadline of the operations that follow: when it passes, the socket's pending
+  // operations are cancelled and `timed_out` tells the session why. An expiry acts only when
+  // no arm() or disarm() came after its own arm(): an operation and its deadline can complete
+  // together, and the expiry, already queued when disarm() runs, would cancel whatever was
+  // armed next (timer.cancel() cannot take back a completion that is already queued).
   void arm(std::chrono::milliseconds d, const std::shared_ptr<Connection>& self) {
     timed_out = false;
+    const std::uint64_t armed = ++deadline_generation;
     timer.expires_after(d);
-    timer.async_wait([self](boost::system::error_code ec) {
-      if (!ec) {
-        self->timed_out = true;
-        boost::system::error_code ignored;
-        self->socket.cancel(ignored);
+    timer.async_wait([self, armed](boost::system::error_code ec) {
+      if (ec || armed != self->deadline_generation) {
+        return;
       }
+      self->timed_out = true;
+      boost::system::error_code ignored;
+      self->socket.cancel(ignored);
     });
   }
-  void disarm() { timer.cancel(); }
+  void disarm() {
+    ++deadline_generation;
+    timer.cancel();
+  }
 
   tcp::socket socket;
   asio::steady_timer timer;
@@ -63,7 +71,8 @@ struct Server::Connection {
   std::string remote;
   boost::asio::ip::address peer;  // unspecified when unknown
   bool timed_out = false;
-  bool busy = false;  // a request is being read, handled or written
+  std::uint64_t deadline_generation = 0;  // counts arm() and disarm() calls
+  bool busy = false;                      // a request is being read, handled or written
 };
 
 /// What the peer watch of a streamed response found. On the connection's strand.

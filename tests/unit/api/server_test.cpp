@@ -1,0 +1,146 @@
+// The HTTP server on a real socket (127.0.0.1, port 0) with a handler of the test's own: its
+// deadlines, and how it drains.
+
+#include "api/server.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "api/metrics.hpp"
+
+namespace ig::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+/// What the test handler saw; shared with the test's thread.
+struct Seen {
+  std::atomic<bool> started{false};
+  std::atomic<bool> ended{false};
+};
+
+/// GET /wait?ms=N waits N ms on a timer, then answers 200 "waited"; anything else echoes its
+/// body. `seen` follows the waiting handler's life.
+asio::awaitable<Response> test_handler(Request& req, Seen& seen) {
+  if (!req.target().starts_with("/wait")) {
+    co_return text_response(200, req.body(), "text/plain");
+  }
+  const auto ms = std::stoi(std::string(req.target().substr(req.target().find('=') + 1)));
+  struct Ended {
+    Seen& seen;
+    ~Ended() { seen.ended = true; }
+  } ended{seen};
+  seen.started = true;
+  asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return text_response(200, "waited", "text/plain");
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  // One I/O thread: a test can hold it to make completions pile up.
+  void start(ServerLimits limits) {
+    server_ = std::make_unique<Server>(
+        ioc_, limits, [this](Request& req, RequestInfo&) { return test_handler(req, seen_); },
+        [](std::string_view, const core::Error& e) {
+          Response res = text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
+                                       "text/plain");
+          if (e.retry_after_s > 0) {
+            res.set(http::field::retry_after, std::to_string(e.retry_after_s));
+          }
+          return res;
+        },
+        metrics_);
+    ASSERT_TRUE(server_->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    server_->start();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void TearDown() override {
+    if (server_) {
+      asio::co_spawn(ioc_, server_->drain(0ms), asio::use_future).get();
+    }
+    ioc_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  tcp::socket connect() {
+    tcp::socket s(client_ioc_);
+    s.connect(server_->local_endpoint());
+    return s;
+  }
+
+  static void send(tcp::socket& s, std::string_view bytes) {
+    asio::write(s, asio::buffer(bytes.data(), bytes.size()));
+  }
+
+  static http::response<http::string_body> receive(tcp::socket& s) {
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(s, buffer, res);
+    return res;
+  }
+
+  asio::io_context ioc_{1};
+  asio::io_context client_ioc_;
+  Metrics metrics_;
+  Seen seen_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+// A read and its deadline can complete together: the deadline's completion is then already
+// queued when the read's turn comes. It must not cancel the read armed after it.
+TEST_F(ServerTest, AnExpiryQueuedWithItsReadDoesNotCancelTheNextRead) {
+  ServerLimits limits;
+  limits.request_timeout = 1000ms;
+  start(limits);
+  tcp::socket s = connect();
+  send(s, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n");
+  std::this_thread::sleep_for(200ms);  // the server reads that and waits for the header's end
+
+  // Hold the server's only thread past the header's deadline while the header's end arrives:
+  // when the thread is free, the header read and the expired deadline complete in one go.
+  std::promise<void> held;
+  std::promise<void> released;
+  asio::post(ioc_, [&] {
+    held.set_value();
+    std::this_thread::sleep_for(1500ms);
+    released.set_value();
+  });
+  held.get_future().wait();
+  send(s, "\r\n");
+  released.get_future().wait();
+
+  // The body now has a deadline of its own, which it meets.
+  send(s, "ok");
+  const auto res = receive(s);
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(res.body(), "ok");
+}
+
+}  // namespace
+}  // namespace ig::api
