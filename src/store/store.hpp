@@ -153,6 +153,13 @@ enum class Fence {
                // finished): nothing was written
 };
 
+/// One run of a task: the row and the attempt that owns it.
+struct RunRef {
+  std::int64_t row_id = 0;
+  int attempt = 0;
+  bool operator==(const RunRef&) const = default;
+};
+
 /// One call to an upstream provider, as logged while it runs (append-only; not fenced). Every
 /// member has an initializer, so designated initializers may name only some.
 struct UpstreamCall {
@@ -221,6 +228,23 @@ class Store {
   /// Extends the lease if the task is still running under `attempt`.
   virtual core::Result<Fence> renew_lease(std::int64_t row_id, int attempt,
                                           std::int64_t lease_until_ms) = 0;
+  /// renew_lease for many runs in few transactions (a process keeps every lease it holds with
+  /// one call, not one write per task). Returns the runs that were fenced out; an error means
+  /// none was known to be renewed. The default calls renew_lease for each.
+  virtual core::Result<std::vector<RunRef>> renew_leases(const std::vector<RunRef>& runs,
+                                                         std::int64_t lease_until_ms) {
+    std::vector<RunRef> lost;
+    for (const auto& r : runs) {
+      auto f = renew_lease(r.row_id, r.attempt, lease_until_ms);
+      if (!f) {
+        return f.error();
+      }
+      if (*f == Fence::kFencedOut) {
+        lost.push_back(r);
+      }
+    }
+    return lost;
+  }
   /// Writes the terminal outcome (state, fail code and message, results, usage) if the task is
   /// still running under `attempt`, and settles its hold in the same transaction: captured on
   /// success, refunded otherwise. `out.state` must be terminal (else kInvalidRequest).

@@ -213,7 +213,8 @@ Dispatcher::Dispatcher(asio::io_context& ioc, runtime::BlockingExecutor pool, st
       clock_(clock),
       config_(std::move(config)),
       strand_(asio::make_strand(ioc)),
-      timer_(strand_) {}
+      timer_(strand_),
+      keeper_timer_(strand_) {}
 
 Dispatcher::~Dispatcher() = default;
 
@@ -222,6 +223,11 @@ void Dispatcher::start() {
   asio::co_spawn(strand_, loop(), [this](std::exception_ptr e) {
     loop_done_ = true;
     log_failure(e, "dispatcher loop ended");
+  });
+  keeper_done_ = false;
+  asio::co_spawn(strand_, keep_leases(), [this](std::exception_ptr e) {
+    keeper_done_ = true;
+    log_failure(e, "lease keeper ended");
   });
 }
 
@@ -381,10 +387,8 @@ void Dispatcher::launch(store::Claim claim, bool slot_taken) {
 }
 
 asio::awaitable<void> Dispatcher::run(store::Claim claim) {
-  // Whichever ends first cancels the other: a finished task stops renewing; a lost lease
-  // abandons the work (another process owns the task now). Neither side throws: asio's `||`
-  // waits for the first *success*, so a throwing side would leave the other running.
-  co_await (execute(claim) || keep_lease(claim));
+  // Its lease is kept by keep_leases(), which cancels the run when the lease is lost.
+  co_await execute(claim);
 }
 
 // Cancellation is checked explicitly in these coroutines (throw_if_cancelled is off), so a
@@ -394,40 +398,50 @@ asio::awaitable<bool> Dispatcher::cancelled() {
   co_return state.cancelled() != asio::cancellation_type::none;
 }
 
-asio::awaitable<void> Dispatcher::keep_lease(const store::Claim& claim) {
-  co_await asio::this_coro::throw_if_cancelled(false);
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+asio::awaitable<void> Dispatcher::keep_leases() {
   const auto every = std::max(config_.lease / 3, std::chrono::milliseconds(10));
-  const auto row = claim.task.row_id;
-  const int attempt = claim.task.attempt;
-  for (;;) {
-    timer.expires_after(every);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(use_awaitable));
-    if (ec || co_await cancelled()) {
-      co_return;  // the run ended (or is being stopped); its lease is no longer ours to keep
+  std::vector<store::RunRef> held;
+  while (!stopping_) {
+    keeper_timer_.expires_after(every);
+    auto [ec] = co_await keeper_timer_.async_wait(asio::as_tuple(use_awaitable));
+    if (stopping_) {
+      break;
+    }
+    held.clear();
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [row, attempt] : unfinished_) {
+        held.push_back({row, attempt});
+      }
+    }
+    if (held.empty()) {
+      continue;
     }
     const std::int64_t until = clock_.now_ms() + config_.lease.count();
-    core::Result<store::Fence> kept = store::Fence::kApplied;
+    core::Result<std::vector<store::RunRef>> lost = std::vector<store::RunRef>{};
     try {
-      kept = co_await runtime::offload(
-          pool_, [this, row, attempt, until] { return store_.renew_lease(row, attempt, until); });
+      lost = co_await runtime::offload(pool_,
+                                       [this, &held, until] { return store_.renew_leases(held, until); });
     } catch (const std::exception& e) {
-      // The store is in trouble; try again next time, the lease still has two thirds to run.
-      spdlog::error("task={} attempt={} renewing the lease failed: {}", claim.task.id, attempt,
-                    e.what());
+      lost = core::make_error(core::ErrorCode::kInternal, e.what());
+    }
+    if (!lost) {
+      // The store is in trouble: a database error is not a lost lease. Try again next time;
+      // the leases still have two thirds to run.
+      spdlog::error("renewing {} leases failed: {}", held.size(), lost.error().message);
       continue;
     }
-    if (!kept) {
-      // As above: a database error is not a lost lease.
-      spdlog::error("task={} attempt={} renewing the lease failed: {}", claim.task.id, attempt,
-                    kept.error().message);
-      continue;
-    }
-    if (*kept == store::Fence::kFencedOut) {
-      spdlog::warn("task={} attempt={} lease lost; abandoning this run", claim.task.id, attempt);
-      std::lock_guard lock(mu_);
-      unfinished_.erase({row, attempt});
-      co_return;
+    std::lock_guard lock(mu_);
+    for (const auto& r : *lost) {
+      // A run that ended meanwhile is fenced out too (its task is terminal): only one that
+      // still counts the task as its own has lost it.
+      if (unfinished_.erase({r.row_id, r.attempt}) == 0) {
+        continue;
+      }
+      spdlog::warn("task row={} attempt={} lease lost; abandoning this run", r.row_id, r.attempt);
+      if (auto it = runs_.find({r.row_id, r.attempt}); it != runs_.end()) {
+        request_cancel(it->second);
+      }
     }
   }
 }
@@ -721,7 +735,10 @@ void Dispatcher::abandon(std::int64_t row_id) {
 
 asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
   stopping_ = true;
-  asio::post(strand_, [this] { timer_.cancel(); });
+  asio::post(strand_, [this] {
+    timer_.cancel();
+    keeper_timer_.cancel();
+  });
   {
     std::lock_guard lock(mu_);
     for (auto& [key, r] : runs_) {
@@ -730,7 +747,8 @@ asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds deadline) {
   }
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto until = std::chrono::steady_clock::now() + deadline;
-  while ((running_.load() > 0 || !loop_done_.load()) && std::chrono::steady_clock::now() < until) {
+  while ((running_.load() > 0 || !loop_done_.load() || !keeper_done_.load()) &&
+         std::chrono::steady_clock::now() < until) {
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(use_awaitable);
   }

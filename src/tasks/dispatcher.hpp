@@ -113,7 +113,9 @@ class Dispatcher final : public TaskStarter {
                                                                const core::TaskOutcome& outcome);
   /// Whether this run still counts the task as its own (lease not lost, not abandoned).
   bool holds(std::int64_t row, int attempt);
-  boost::asio::awaitable<void> keep_lease(const store::Claim& claim);
+  /// Renews the leases of every run in flight, in one store call each lease/3; a run whose
+  /// lease was lost (another process took the task over) is cancelled.
+  boost::asio::awaitable<void> keep_leases();
   static boost::asio::awaitable<bool> cancelled();
 
   boost::asio::io_context& ioc_;
@@ -129,6 +131,8 @@ class Dispatcher final : public TaskStarter {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;  // the idle wait of loop(); on strand_
   bool wake_pending_ = false;        // on strand_
+  boost::asio::steady_timer keeper_timer_;  // the wait of keep_leases(); on strand_
+  std::atomic<bool> keeper_done_{true};
   std::atomic<bool> backlog_{true};  // queued tasks may be waiting (the last claim was full)
   std::atomic<bool> stopping_{false};
   std::atomic<bool> loop_done_{true};

@@ -493,6 +493,49 @@ core::Result<Fence> SqliteStore::renew_lease(std::int64_t row_id, int attempt,
       [] { return core::Result<Fence>(internal("renew_lease")); });
 }
 
+core::Result<std::vector<RunRef>> SqliteStore::renew_leases(const std::vector<RunRef>& runs,
+                                                            std::int64_t lease_until_ms) {
+  // Batches of a few hundred: one commit each, short enough not to hold creates back.
+  constexpr std::size_t kBatch = 512;
+  std::vector<RunRef> lost;
+  for (std::size_t from = 0; from < runs.size(); from += kBatch) {
+    const std::size_t to = std::min(runs.size(), from + kBatch);
+    auto batch = guarded(
+        "renew_leases",
+        [&] {
+          return run_write<std::vector<RunRef>>(
+              *writer_, [&](Connection& c) -> core::Result<std::vector<RunRef>> {
+                const std::int64_t now = wall_ms();
+                std::vector<RunRef> out;
+                for (std::size_t i = from; i < to; ++i) {
+                  // From the connection's cache; reset when it goes out of scope.
+                  auto st = c.prepare(sql::kRenewLease, "renew_leases");
+                  if (!st.ok()) {
+                    return st.error();
+                  }
+                  st->bind(1, runs[i].row_id);
+                  st->bind(2, std::int64_t{runs[i].attempt});
+                  st->bind(3, lease_until_ms);
+                  st->bind(4, now);
+                  if (int rc = st->step(); rc != SQLITE_DONE) {
+                    return c.error(rc, "renew_leases");
+                  }
+                  if (st->changes() != 1) {
+                    out.push_back(runs[i]);
+                  }
+                }
+                return out;
+              });
+        },
+        [] { return core::Result<std::vector<RunRef>>(internal("renew_leases")); });
+    if (!batch) {
+      return batch.error();
+    }
+    lost.insert(lost.end(), batch->begin(), batch->end());
+  }
+  return lost;
+}
+
 namespace {
 
 // The write of complete_task: the fenced UPDATE and, when it lands, the settlement.

@@ -358,6 +358,37 @@ TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   EXPECT_EQ(get(*store, "x")->attempt, 2);
 }
 
+TEST_F(StoreTest, LeasesAreRenewedInBatchesAndTheLostOnesAreNamed) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  constexpr int kTasks = 600;  // more than one batch
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(store->insert_task(make_task("t" + std::to_string(i), 10 + i)).ok());
+  }
+  auto mine = claim(*store, "w1", kTasks, 1000, 2000);
+  ASSERT_EQ(mine.size(), static_cast<std::size_t>(kTasks));
+  // w1's lease lapses; w2 takes the three oldest over, and w1 finishes one other.
+  auto taken = claim(*store, "w2", 3, 3000, 9000);
+  ASSERT_EQ(taken.size(), 3u);
+  ASSERT_EQ(value_of(store->complete_task(mine[500].task.row_id, 1,
+                                          outcome(TaskState::kSucceeded, "", 3100))),
+            Fence::kApplied);
+
+  std::vector<RunRef> held;
+  for (const auto& c : mine) {
+    held.push_back({c.task.row_id, c.task.attempt});
+  }
+  auto lost = must(store->renew_leases(held, 50'000));
+  std::vector<RunRef> expected = {held[0], held[1], held[2], held[500]};
+  EXPECT_EQ(lost, expected);
+  // The others run until 50,000 now: before that only w2's three (leases ended at 9000) can
+  // be claimed.
+  EXPECT_EQ(claim(*store, "w3", kTasks, 40'000, 99'000).size(), 3u);
+  EXPECT_EQ(claim(*store, "w4", kTasks, 50'001, 99'000).size(),
+            static_cast<std::size_t>(kTasks - 4));
+  EXPECT_THAT(must(store->renew_leases({}, 60'000)), IsEmpty());
+}
+
 TEST_F(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
