@@ -9,6 +9,9 @@ packages=(
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
   openssl curl python3 wrk nginx-light
+  # perf: the profiling procedure of docs/benchmarks.md (bench/profile.sh records the server
+  # under wrk and folds its stacks with perf's own stackcollapse script)
+  linux-perf
 )
 
 # Node.js runs the official `openai` npm package in an integration test; a machine that already
