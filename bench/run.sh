@@ -11,7 +11,9 @@
 #      edit through POST /openai/v1/images/edits, 3840x2160 PNG, drawn by the sandbox from an
 #      uploaded reference that is part noise, so the PNG does not compress; the noise rows are
 #      calibrated to the size asked), fetched from its signed /files/ URL over keep-alive, and
-#      the same bytes served by nginx (sendfile on).
+#      the same bytes served by nginx (sendfile on): request rates, and each server's CPU time
+#      per response (/proc/<pid>/stat), since wrk reading every byte on the same cores may be
+#      the ceiling of both rates.
 #   3. in flight and how cost grows: one imagegate whose sandbox waits BENCH_INFLIGHT_LATENCY_MS
 #      (a slow provider) with dispatcher.concurrency = BENCH_INFLIGHT_RUNNING; its store is filled
 #      through the API (wrk and bench/wrk/fill.lua) to each of BENCH_GROWTH_STEPS and to
