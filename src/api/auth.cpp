@@ -77,14 +77,29 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
     if (auto it = cache_.find(hash); it != cache_.end() && it->second.expires_ms > now) {
       co_return it->second.key;
     }
+    if (auto it = unknown_.find(hash); it != unknown_.end()) {
+      if (it->second > now) {
+        co_return unauthorized("invalid API key");
+      }
+      unknown_.erase(it);
+    }
   }
-  auto found = co_await runtime::offload(pool_, [&] { return store_.find_key_by_hash(hash); });
+  auto found = co_await runtime::run_here_or_offload(
+      store_.inline_point_reads(), pool_, [&] { return store_.find_key_by_hash(hash); });
   if (!found) {
     // The key may well be valid: a client must not be told otherwise (and drop it).
     co_return core::make_error(core::ErrorCode::kUnavailable, "the key store is unavailable");
   }
   auto& key = *found;
   if (!key) {
+    // Remembered for a while, so a client retrying a wrong key (or someone trying many) costs
+    // no read each time. A key created later cannot be among them: a new key's secret is 256
+    // fresh random bits.
+    std::lock_guard lock(mu_);
+    if (unknown_.size() >= kMaxUnknown) {
+      unknown_.erase(unknown_.begin());
+    }
+    unknown_[hash] = now + ttl_.count();
     co_return unauthorized("invalid API key");
   }
   if (key->disabled) {

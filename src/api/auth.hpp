@@ -29,8 +29,10 @@ struct NewKeySecret {
 /// kInternal when the system has no randomness to give.
 core::Result<NewKeySecret> new_key_secret();
 
-/// Bearer-token authentication with a short-lived cache of positive answers, so a hot key
-/// costs no database read; a disabled key stops working within `ttl`. Thread-safe.
+/// Bearer-token authentication with short-lived caches of answers (known keys, and a bounded
+/// set of unknown ones), so neither a hot key nor a flood of wrong ones costs a database read
+/// per request; a disabled key stops working within `ttl` (at once on the node that disabled
+/// it, through forget()). Thread-safe.
 class Authenticator {
  public:
   Authenticator(store::Store& store, runtime::BlockingExecutor pool, const core::Clock& clock,
@@ -56,6 +58,9 @@ class Authenticator {
   std::chrono::milliseconds ttl_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> cache_;
+  // Hashes of keys the store does not know, until when that answer is reused. Bounded.
+  static constexpr std::size_t kMaxUnknown = 10'000;
+  std::unordered_map<std::string, std::int64_t> unknown_;
 };
 
 }  // namespace ig::api

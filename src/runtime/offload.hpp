@@ -42,4 +42,16 @@ boost::asio::awaitable<std::invoke_result_t<F&>> offload(BlockingExecutor pool, 
                                           boost::asio::use_awaitable));
 }
 
+/// `f` on the calling thread when `here` (work known to take microseconds and never to wait,
+/// such as a point read of an embedded database), else offload(pool, f): a hop to the pool and
+/// back costs two thread wake-ups, far more than such work.
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F&>> run_here_or_offload(bool here,
+                                                                     BlockingExecutor pool, F f) {
+  if (here) {
+    co_return f();
+  }
+  co_return co_await offload(pool, std::move(f));
+}
+
 }  // namespace ig::runtime

@@ -180,11 +180,19 @@ struct UpstreamCall {
 };
 
 /// Durable state of the gateway. Every method is blocking and thread-safe: call it from the
-/// blocking pool, never from an I/O thread. A method that returns has committed its writes.
-/// Writes from many threads are grouped into shared transactions by the implementation.
+/// blocking pool, never from an I/O thread — except the point reads marked below when
+/// inline_point_reads() is true. A method that returns has committed its writes. Writes from
+/// many threads are grouped into shared transactions by the implementation; the *_async
+/// methods hand their result to a callback instead of blocking a thread.
 class Store {
  public:
   virtual ~Store() = default;
+
+  /// True when the point reads (find_key_by_hash, get_task: one row by a unique key) take
+  /// microseconds and never wait on a lock or the network, so an I/O thread may call them
+  /// directly instead of hopping to the blocking pool and back (SQLite in WAL mode: a
+  /// per-thread read connection). A networked store keeps false.
+  virtual bool inline_point_reads() const { return false; }
 
   // Reads and writes that return a core::Result report a database failure as an Error
   // (kUnavailable when the database stayed locked, else kInternal; the message holds no SQL),

@@ -247,7 +247,8 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::ApiKey& key,
                                                                   std::string id) {
-  auto task = co_await runtime::offload(pool_, [&] { return store_.get_task(id); });
+  auto task = co_await runtime::run_here_or_offload(store_.inline_point_reads(), pool_,
+                                                    [&] { return store_.get_task(id); });
   if (!task) {
     co_return store_failure(task.error(), "could not read task " + core::echo_text(id, 128));
   }

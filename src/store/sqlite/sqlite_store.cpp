@@ -493,6 +493,10 @@ core::Result<Fence> SqliteStore::renew_lease(std::int64_t row_id, int attempt,
       [] { return core::Result<Fence>(internal("renew_lease")); });
 }
 
+// WAL is required (open fails without it), and a WAL reader takes no lock a writer holds: a
+// point read on the calling thread's read connection is a few B-tree pages from the page cache.
+bool SqliteStore::inline_point_reads() const { return true; }
+
 core::Result<std::vector<RunRef>> SqliteStore::renew_leases(const std::vector<RunRef>& runs,
                                                             std::int64_t lease_until_ms) {
   // Batches of a few hundred: one commit each, short enough not to hold creates back.

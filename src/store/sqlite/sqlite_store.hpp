@@ -105,6 +105,7 @@ class SqliteStore final : public Store {
                                        std::int64_t lease_until_ms, int max_attempts) override;
   core::Result<Fence> renew_lease(std::int64_t row_id, int attempt,
                                   std::int64_t lease_until_ms) override;
+  bool inline_point_reads() const override;
   core::Result<std::vector<RunRef>> renew_leases(const std::vector<RunRef>& runs,
                                                  std::int64_t lease_until_ms) override;
   core::Result<Fence> complete_task(std::int64_t row_id, int attempt,
