@@ -16,7 +16,7 @@
 #   PROFILE_CALL_GRAPH (fp)        fp: `perf record -g` (frame pointers: kernel stacks whole, the
 #                                  stacks of this -O3 build without frame pointers cut short, as
 #                                  "[unknown]"); dwarf: `--call-graph dwarf` (user stacks whole,
-#                                  perf.data about 50 times larger, `perf report` slower)
+#                                  perf.data about 90 times larger, `perf report` slower)
 #   PROFILE_FREQ (999)             samples per second per CPU
 #   PROFILE_OUT (bench/results/profile-<endpoint>-<date>-<time>)
 set -euo pipefail
