@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,6 +37,10 @@ using asio::use_awaitable;
 constexpr auto kTuple = asio::as_tuple(use_awaitable);
 constexpr std::size_t kSmallBody = 4096;
 constexpr std::size_t kBodyReadChunk = 64 * 1024;
+// Drain: how often it looks whether the connections are gone, and how long the 503s of the
+// handlers it cancelled at its deadline may take to be written before every socket is closed.
+constexpr std::chrono::milliseconds kDrainPoll{20};
+constexpr std::chrono::milliseconds kAnswerGrace{1000};
 
 /// One accepted socket. Shared by its session coroutine, its deadline timer and the server's
 /// registry (for drain); all of them run on the connection's strand.
@@ -73,6 +79,9 @@ struct Server::Connection {
   bool timed_out = false;
   std::uint64_t deadline_generation = 0;  // counts arm() and disarm() calls
   bool busy = false;                      // a request is being read, handled or written
+  // While a handler (or the body of a streamed response) runs: the signal that cancels it.
+  asio::cancellation_signal* cancel_handler = nullptr;
+  bool cancelled = false;  // drain() cancelled the handler that ran last
 };
 
 /// What the peer watch of a streamed response found. On the connection's strand.
@@ -196,7 +205,8 @@ tcp::endpoint Server::local_endpoint() const {
 }
 
 void Server::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
+  accepting_ = true;
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [this](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -204,6 +214,7 @@ void Server::start() {
         spdlog::error("accept loop ended: {}", ex.what());
       }
     }
+    accepting_ = false;
   });
 }
 
@@ -364,7 +375,16 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   }
   if (upload_gate_ && body_limit > limits_.max_body_bytes) {
     conn.disarm();
-    if (auto rejection = co_await upload_gate_(parser.get().base())) {
+    std::optional<Response> rejection;
+    try {
+      rejection = co_await cancellable(conn, upload_gate_(parser.get().base()));
+    } catch (const std::exception&) {
+      if (!conn.cancelled) {
+        throw;
+      }
+      rejection = shutting_down(parser.get().target());
+    }
+    if (rejection) {
       info.request_id = valid_request_id(parser.get()["X-Request-ID"]);
       if (info.request_id.empty()) {
         info.request_id = new_request_id();
@@ -417,12 +437,16 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   }
   Response res;
   try {
-    res = co_await handler_(req, info);
+    res = co_await cancellable(conn, handler_(req, info));
   } catch (const std::exception& e) {
-    spdlog::error("[{}] unhandled exception: {}", info.request_id, e.what());
-    res = render_error_(req.target(),
-                        core::make_error(core::ErrorCode::kInternal,
-                                         "internal error (request id " + info.request_id + ")"));
+    if (conn.cancelled) {
+      res = shutting_down(req.target());
+    } else {
+      spdlog::error("[{}] unhandled exception: {}", info.request_id, e.what());
+      res = render_error_(req.target(), core::make_error(core::ErrorCode::kInternal,
+                                                         "internal error (request id " +
+                                                             info.request_id + ")"));
+    }
   }
   if (info.stream && res.result() == http::status::ok && req.method() == http::verb::get) {
     co_return co_await stream(conn, req, res, info);
@@ -444,6 +468,30 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     co_return false;
   }
   co_return true;
+}
+
+template <class T>
+asio::awaitable<T> Server::cancellable(Connection& conn, asio::awaitable<T> work) {
+  asio::cancellation_signal signal;
+  conn.cancel_handler = &signal;
+  conn.cancelled = false;
+  // Cleared however the work ends, before the signal goes: drain() signals only work that
+  // still runs. It signals on the connection's strand, which is also the child's executor,
+  // so co_spawn forwards the cancellation at once rather than posting it (in Boost 1.81 a
+  // posted forward can outlive the child; see http/async_client.cpp).
+  struct Clear {
+    Connection& conn;
+    ~Clear() { conn.cancel_handler = nullptr; }
+  } clear{conn};
+  co_return co_await asio::co_spawn(co_await asio::this_coro::executor, std::move(work),
+                                    asio::bind_cancellation_slot(signal.slot(), use_awaitable));
+}
+
+Response Server::shutting_down(std::string_view target) const {
+  core::Error e =
+      core::make_error(core::ErrorCode::kUnavailable, "the server is shutting down; retry the request");
+  e.retry_after_s = 1;
+  return render_error_(target, e);
 }
 
 asio::awaitable<bool> Server::stream(Connection& conn, const Request& req, const Response& res,
@@ -470,10 +518,14 @@ asio::awaitable<bool> Server::stream(Connection& conn, const Request& req, const
   watch_peer(conn.self, state);
   StreamSink sink(conn, chunked, limits_.write_timeout, draining_, state);
   try {
-    co_await info.stream(sink);
+    co_await cancellable(conn, info.stream(sink));
   } catch (const std::exception& e) {
-    // The header is out: the client sees the stream end early, the log says why.
-    spdlog::error("request_id={} stream ended by an exception: {}", info.request_id, e.what());
+    // The header is out: the client sees the stream end early, the log says why (a drain's
+    // cancellation ends it as cleanly as the end of its events would).
+    if (!conn.cancelled) {
+      spdlog::error("request_id={} stream ended by an exception: {}", info.request_id,
+                    e.what());
+    }
     keep_alive = false;
   }
   state->done = true;
@@ -564,42 +616,67 @@ void Server::finish_log(const Request* req, const Response& res, const RequestIn
   }
 }
 
+bool Server::drained() {
+  std::lock_guard lock(mu_);
+  return connections_.empty() && !accepting_;
+}
+
+void Server::for_each_connection(
+    const std::function<void(const std::shared_ptr<Connection>&)>& act) {
+  std::lock_guard lock(mu_);
+  for (const auto& c : connections_) {
+    asio::post(c->socket.get_executor(), [c, act] { act(c); });
+  }
+}
+
 asio::awaitable<void> Server::drain(std::chrono::milliseconds deadline) {
   draining_ = true;
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
   });
-  auto close_idle = [this](bool all) {
-    std::lock_guard lock(mu_);
-    for (const auto& c : connections_) {
-      asio::post(c->socket.get_executor(), [c, all] {
-        if (all || !c->busy) {
-          boost::system::error_code ec;
-          c->socket.cancel(ec);
-          c->socket.close(ec);
-        }
-      });
-    }
+  const auto close = [](const std::shared_ptr<Connection>& c) {
+    boost::system::error_code ec;
+    c->socket.cancel(ec);
+    c->socket.close(ec);
   };
-  close_idle(false);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto until = std::chrono::steady_clock::now() + deadline;
-  for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (connections_.empty()) {
-        co_return;
+  // Until the deadline, requests in progress may finish (the tasks a synchronous request
+  // waits for keep running meanwhile); a connection between requests is closed.
+  while (!drained() && std::chrono::steady_clock::now() < until) {
+    for_each_connection([close](const std::shared_ptr<Connection>& c) {
+      if (!c->busy) {
+        close(c);
       }
+    });
+    timer.expires_at(std::min(until, std::chrono::steady_clock::now() + kDrainPoll));
+    co_await timer.async_wait(kTuple);
+  }
+  if (drained()) {
+    co_return;
+  }
+  spdlog::warn("drain deadline reached; cancelling the requests still in flight");
+  for_each_connection([close](const std::shared_ptr<Connection>& c) {
+    if (c->cancel_handler != nullptr) {
+      c->cancelled = true;
+      c->cancel_handler->emit(asio::cancellation_type::terminal);
+      return;
     }
-    if (std::chrono::steady_clock::now() >= until) {
-      close_idle(true);
-      spdlog::warn("drain deadline reached; closing the remaining connections");
-      co_return;
+    close(c);  // reading a request or writing an answer: there is nothing left to answer
+  });
+  // A cancelled handler ends at its next suspension point and its request is answered 503;
+  // a client too slow to take that answer is cut off after a moment. The handlers' ends are
+  // waited for in any case: they use what the caller tears down once drain() returns.
+  const auto grace_until = std::chrono::steady_clock::now() + kAnswerGrace;
+  bool closed_all = false;
+  while (!drained()) {
+    if (!closed_all && std::chrono::steady_clock::now() >= grace_until) {
+      for_each_connection(close);
+      closed_all = true;
     }
-    close_idle(false);
-    timer.expires_after(std::chrono::milliseconds(20));
-    co_await timer.async_wait(use_awaitable);
+    timer.expires_after(kDrainPoll);
+    co_await timer.async_wait(kTuple);
   }
 }
 

@@ -65,8 +65,13 @@ class Server {
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   void start();
 
-  /// Stops accepting, closes idle connections and lets in-flight requests finish; at the
-  /// deadline the remaining connections are closed. Completes when none is left.
+  /// Stops accepting, closes idle connections and lets in-flight requests finish. At the
+  /// deadline every handler still running (a synchronous `openai` request waiting for its
+  /// images, a stream) is cancelled through its request's cancellation slot, and its request
+  /// is answered 503 with Retry-After; the other connections (reading a request, writing an
+  /// answer) are closed, and so is every connection still open a moment later. Completes when
+  /// no connection, handler or accept is left, so that nothing the handlers use is needed
+  /// afterwards.
   boost::asio::awaitable<void> drain(std::chrono::milliseconds deadline);
   bool draining() const { return draining_.load(); }
 
@@ -77,6 +82,13 @@ class Server {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
+  /// Runs `work` (a handler's) as a child of the session with a cancellation slot of its own,
+  /// which drain() signals through the connection; the session itself is never cancelled, so
+  /// it can still answer.
+  template <class T>
+  static boost::asio::awaitable<T> cancellable(Connection& conn, boost::asio::awaitable<T> work);
+  /// The 503 of a request whose handler drain() cancelled.
+  Response shutting_down(std::string_view target) const;
   /// Sends `res` as the header of a streamed response whose body info.stream writes; true when
   /// the connection can serve another request afterwards.
   boost::asio::awaitable<bool> stream(Connection& conn, const Request& req, const Response& res,
@@ -86,6 +98,10 @@ class Server {
   std::size_t body_limit_for(std::string_view target) const;
   void finish_log(const Request* req, const Response& res, const RequestInfo& info,
                   std::size_t streamed_bytes = 0);
+  /// No connection (so no handler) and no accept loop is left.
+  bool drained();
+  /// Posts `act` to every connection's strand.
+  void for_each_connection(const std::function<void(const std::shared_ptr<Connection>&)>& act);
 
   boost::asio::io_context& ioc_;
   ServerLimits limits_;
@@ -95,6 +111,7 @@ class Server {
   Metrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> draining_{false};
+  std::atomic<bool> accepting_{false};  // the accept loop runs
   std::mutex mu_;
   std::unordered_set<std::shared_ptr<Connection>> connections_;
 };

@@ -363,10 +363,13 @@ int serve(const Config& config) {
   spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads)", host,
                bound.port(), config.data_dir.string(), io_threads);
 
-  // First SIGTERM/SIGINT: drain within drain_timeout_ms in all: in-flight requests finish
-  // (the dispatcher keeps running tasks meanwhile, so a waiting synchronous request can get
-  // its image), then running tasks are cancelled and their leases handed back. A second
-  // signal stops at once; leases left behind expire and other processes take the tasks.
+  // First SIGTERM/SIGINT: drain within drain_timeout_ms in all. In-flight requests may finish
+  // until the deadline (the dispatcher keeps running tasks meanwhile, so a waiting synchronous
+  // request can get its image); there the server cancels the handlers still running (their
+  // requests are answered 503) and waits until they have ended, so nothing torn down below is
+  // still in use by a request. Then running tasks are cancelled and their leases handed back.
+  // A second signal stops at once; leases left behind expire and other processes take the
+  // tasks.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   std::function<void(boost::system::error_code, int)> on_signal;
   std::atomic<bool> draining{false};

@@ -4,8 +4,11 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 
 from harness import ROOT, Server, decode_png, make_png_pixels, multipart, png_size
@@ -112,6 +115,38 @@ class OpenAITest(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("node") and shutil.which("npm"), "Node.js is not installed")
+class DrainTest(unittest.TestCase):
+    def test_a_waiting_generation_is_answered_503_at_the_drain_deadline(self):
+        server = Server(settings={"sandbox.latency_ms": "30000", "server.drain_timeout_ms": "800"})
+        self.addCleanup(server.cleanup)
+        key = server.create_key("drain")
+        server.start()
+        answer = {}
+
+        def generate():
+            answer["r"] = server.request("POST", "/openai/v1/images/generations",
+                                         body={"prompt": "slow"}, key=key)
+
+        t = threading.Thread(target=generate)
+        t.start()
+        self.assertRegex(server.wait_log(" created"), r"task=\S+ created")
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        t.join(15)
+        self.assertFalse(t.is_alive())
+        elapsed = time.monotonic() - start
+        r = answer["r"]  # an answer, not a connection closed under the request
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.header("Retry-After"), "1")
+        error = r.json()["error"]
+        self.assertEqual(error["type"], "server_error")
+        self.assertEqual(error["message"], "the server is shutting down; retry the request")
+        self.assertGreaterEqual(elapsed, 0.7)  # it could have had its image until the deadline
+        self.assertLess(elapsed, 5)  # not the 30 s of the generation
+        self.assertEqual(server.proc.wait(timeout=30), 0)
+        self.assertIn("drained", server.log_text())
+
+
 class OfficialClientTest(unittest.TestCase):
     """tests/node: the official `openai` npm package, unchanged, with baseURL → /openai/v1."""
 

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -78,9 +79,10 @@ class ServerTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (server_) {
+    if (server_ && thread_.joinable()) {
       asio::co_spawn(ioc_, server_->drain(0ms), asio::use_future).get();
     }
+    work_.reset();
     ioc_.stop();
     if (thread_.joinable()) {
       thread_.join();
@@ -91,6 +93,17 @@ class ServerTest : public ::testing::Test {
     tcp::socket s(client_ioc_);
     s.connect(server_->local_endpoint());
     return s;
+  }
+
+  /// Drains with `deadline`; the future says whether the waiting handler had ended by the
+  /// time the drain did.
+  std::future<bool> drain_then_look(std::chrono::milliseconds deadline) {
+    return asio::co_spawn(ioc_, drain_and_look(*server_, seen_, deadline), asio::use_future);
+  }
+  static asio::awaitable<bool> drain_and_look(Server& server, Seen& seen,
+                                              std::chrono::milliseconds deadline) {
+    co_await server.drain(deadline);
+    co_return seen.ended.load();
   }
 
   static void send(tcp::socket& s, std::string_view bytes) {
@@ -105,6 +118,8 @@ class ServerTest : public ::testing::Test {
   }
 
   asio::io_context ioc_{1};
+  // Keeps the I/O thread running after a test's own drain, for TearDown's.
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
   asio::io_context client_ioc_;
   Metrics metrics_;
   Seen seen_;
@@ -140,6 +155,47 @@ TEST_F(ServerTest, AnExpiryQueuedWithItsReadDoesNotCancelTheNextRead) {
   const auto res = receive(s);
   EXPECT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(res.body(), "ok");
+}
+
+// The drain lets a request in progress finish: its handler's answer is sent, and the drain
+// ends after it.
+TEST_F(ServerTest, DrainLetsARequestFinishBeforeItsDeadline) {
+  start(ServerLimits{});
+  tcp::socket s = connect();
+  send(s, "GET /wait?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+  while (!seen_.started) {
+    std::this_thread::sleep_for(1ms);
+  }
+  auto drained = drain_then_look(10s);
+  const auto res = receive(s);
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "waited");
+  EXPECT_FALSE(res.keep_alive());  // no more requests on a draining server
+  ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(drained.get());
+}
+
+// A handler that would wait past the deadline (a synchronous request whose task is still
+// running) is cancelled there: its client gets a 503 at once, and the drain ends only once
+// the handler has.
+TEST_F(ServerTest, DrainCancelsAHandlerStillWaitingAtItsDeadlineAndWaitsForIt) {
+  start(ServerLimits{});
+  tcp::socket s = connect();
+  send(s, "GET /wait?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  while (!seen_.started) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const auto began = Clock::now();
+  auto drained = drain_then_look(300ms);
+  const auto res = receive(s);
+  const auto answered_after = Clock::now() - began;
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(res[http::field::retry_after], "1");
+  EXPECT_EQ(res.body(), "the server is shutting down; retry the request");
+  EXPECT_GE(answered_after, 300ms);  // not before the deadline
+  EXPECT_LT(answered_after, 5s);
+  ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(drained.get());
 }
 
 }  // namespace
