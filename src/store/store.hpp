@@ -386,6 +386,9 @@ class Store {
   /// The blocking forms above, completing through `done`. These defaults run the blocking
   /// form on the calling thread: a store whose writes block must override them (SqliteStore
   /// does), or its callers block their I/O threads.
+  virtual void insert_task_async(core::Task task, Done<core::Ok> done) {
+    done(insert_task(task));
+  }
   virtual void insert_claimed_task_async(core::Task task, std::string owner,
                                          std::int64_t lease_until_ms, Done<Claim> done) {
     done(insert_claimed_task(task, owner, lease_until_ms));

@@ -235,9 +235,11 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     starter_->start(std::move(*claim));
     co_return task;
   }
-  core::Status st = co_await runtime::offload(pool_, [&] { return store_.insert_task(task); });
-  if (!st) {
-    co_return st.error();
+  // No thread waits for the commit: the writer resumes us.
+  auto inserted = co_await runtime::await_callback<core::Status>(
+      [&](store::Store::Done<core::Ok> done) { store_.insert_task_async(task, std::move(done)); });
+  if (!inserted) {
+    co_return inserted.error();
   }
   if (on_created_) {
     on_created_();

@@ -323,37 +323,62 @@ void bind_new_task(Statement& st, const core::Task& task, const std::string& req
 
 }  // namespace
 
+namespace {
+
+// The write of insert_task, owning what it needs (the asynchronous form outlives its caller's
+// arguments). The request is encoded here, not on the writer thread: the single writer only
+// runs SQL.
+auto insert_op(core::Task task) {
+  std::string request = core::encode_request(task.request);
+  const std::int64_t now = wall_ms();
+  return [task = std::move(task), request = std::move(request),
+          now](Connection& c) -> core::Result<core::Ok> {
+    auto payer = detail::check_new_task(c, task);
+    if (!payer.ok()) {
+      return payer.error();
+    }
+    auto st = c.prepare(sql::kInsertTask, "insert_task");
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind_new_task(*st, task, request, now);
+    if (int rc = st->step(); rc != SQLITE_DONE) {
+      return c.error(rc, "insert_task");
+    }
+    if (*payer) {
+      if (auto held = detail::hold(c, **payer, task, sqlite3_last_insert_rowid(c.handle()));
+          !held.ok()) {
+        return held.error();
+      }
+    }
+    return core::Ok{};
+  };
+}
+
+core::Error no_id() {
+  return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
+}
+
+}  // namespace
+
 core::Status SqliteStore::insert_task(const core::Task& task) {
   if (task.id.empty()) {
-    return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
+    return no_id();
   }
   return guarded(
       "insert_task",
-      [&]() -> core::Status {
-        // Encoded here, not on the writer thread: the single writer only runs SQL.
-        const std::string request = core::encode_request(task.request);
-        const std::int64_t now = wall_ms();
-        auto op = [&](Connection& c) -> core::Status {
-          auto payer = detail::check_new_task(c, task);
-          if (!payer.ok()) {
-            return payer.error();
-          }
-          auto st = c.prepare(sql::kInsertTask, "insert_task");
-          if (!st.ok()) {
-            return st.error();
-          }
-          bind_new_task(*st, task, request, now);
-          if (int rc = st->step(); rc != SQLITE_DONE) {
-            return c.error(rc, "insert_task");
-          }
-          if (*payer) {
-            return detail::hold(c, **payer, task, sqlite3_last_insert_rowid(c.handle()));
-          }
-          return core::ok_status();
-        };
-        return writer_->submit(op);
-      },
+      [&] { return run_write<core::Ok>(*writer_, insert_op(task)); },
       [] { return core::Status(internal("insert_task")); });
+}
+
+void SqliteStore::insert_task_async(core::Task task, Done<core::Ok> done) {
+  if (task.id.empty()) {
+    done(no_id());
+    return;
+  }
+  detail::guarded_async<core::Ok>("insert_task", done, [&] {
+    detail::run_write_async<core::Ok>(*writer_, insert_op(std::move(task)), done);
+  });
 }
 
 namespace {
@@ -400,7 +425,7 @@ core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
                                                      const std::string& owner,
                                                      std::int64_t lease_until_ms) {
   if (task.id.empty()) {
-    return core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id");
+    return no_id();
   }
   return guarded(
       "insert_claimed_task",
@@ -411,7 +436,7 @@ core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
 void SqliteStore::insert_claimed_task_async(core::Task task, std::string owner,
                                             std::int64_t lease_until_ms, Done<Claim> done) {
   if (task.id.empty()) {
-    done(core::make_error(core::ErrorCode::kInvalidRequest, "store: task has no id"));
+    done(no_id());
     return;
   }
   detail::guarded_async<Claim>("insert_claimed_task", done, [&] {

@@ -71,6 +71,7 @@ class SqliteStore final : public Store {
   core::Status insert_task(const core::Task& task) override;
   core::Result<Claim> insert_claimed_task(const core::Task& task, const std::string& owner,
                                           std::int64_t lease_until_ms) override;
+  void insert_task_async(core::Task task, Done<core::Ok> done) override;
   void insert_claimed_task_async(core::Task task, std::string owner, std::int64_t lease_until_ms,
                                  Done<Claim> done) override;
   void complete_task_async(std::int64_t row_id, int attempt, core::TaskOutcome out,
