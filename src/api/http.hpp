@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -10,6 +11,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "runtime/memory_budget.hpp"
 
 namespace ig::api {
 
@@ -44,7 +47,23 @@ struct RequestInfo {
   // Set by a handler whose response is a stream: the handler's response (a 200) is then only
   // the header, sent without a Content-Length, and this writes the body (see stream_response).
   StreamProducer stream;
+  // Bytes of the process-wide memory caps this request holds: its body on an upload path
+  // (taken by the server before reading it; a handler done with the body may release it
+  // sooner) and its answer (taken by a handler before building a large one). Given back at
+  // the latest with the RequestInfo, once the response has been written.
+  runtime::MemoryBudget::Lease body_memory;
+  runtime::MemoryBudget::Lease answer_memory;
 };
+
+/// `bytes` of `budget` for one request, or an empty lease when they do not fit now. A request
+/// larger than the whole cap takes all of it: it is served when it is alone rather than never.
+inline runtime::MemoryBudget::Lease reserve_memory(runtime::MemoryBudget& budget,
+                                                   std::size_t bytes) {
+  if (budget.capacity() != 0 && bytes > budget.capacity()) {
+    bytes = budget.capacity();
+  }
+  return budget.try_acquire(bytes);
+}
 
 /// Builds a response with a JSON body.
 Response json_response(unsigned status, std::string body, unsigned version = 11,

@@ -139,7 +139,7 @@ core::Error create_failure(const core::Error& e, const RequestInfo& info) {
 
 }  // namespace
 
-Router::Router(RouterDeps deps) : d_(std::move(deps)) {}
+Router::Router(RouterDeps deps) : d_(std::move(deps)), answer_memory_(d_.answer_memory_bytes) {}
 
 Response Router::render_error(std::string_view target, const core::Error& e) const {
   if (target.starts_with(kJobsPrefix)) {
@@ -156,7 +156,12 @@ Response Router::render_error(std::string_view target, const core::Error& e) con
   }
   core::Error safe = e;
   safe.message = core::to_valid_utf8(e.message);
-  return json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(safe));
+  Response res =
+      json_response(static_cast<unsigned>(core::http_status(e.code)), generic_error_body(safe));
+  if (e.retry_after_s > 0) {
+    res.set(http::field::retry_after, std::to_string(e.retry_after_s));
+  }
+  return res;
 }
 
 boost::asio::awaitable<std::optional<Response>> Router::check_upload(
@@ -713,6 +718,9 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   req.body().clear();
   req.body().shrink_to_fit();
   if (idem->replay) {
+    // The first request stored the uploads: nothing of the body is held while we wait.
+    uploads = {};
+    info.body_memory.release();
     // The same request again: the same task's answer, waited for as the first one was.
     auto again = co_await d_.tasks.wait(*key, idem->found.task_id, d_.sync_timeout,
                                         std::chrono::milliseconds(50));
@@ -722,10 +730,12 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     if (again->state != core::TaskState::kSucceeded) {
       co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*again));
     }
-    co_return co_await openai_answer(*again, nullptr, input_sizes);
+    co_return co_await openai_answer(info, *again, nullptr, input_sizes);
   }
   auto created = co_await d_.tasks.create_watched(*key, std::move(parsed->request),
                                                   std::move(parsed->param), std::move(uploads));
+  // The uploads are stored (or refused): the wait holds nothing of the body.
+  info.body_memory.release();
   if (!created) {
     co_await idempotency_abandon(*idem);
     co_return error_in(Dialect::kOpenAI, create_failure(created.error(), info));
@@ -740,39 +750,89 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
   if (task->state != core::TaskState::kSucceeded) {
     co_return error_in(Dialect::kOpenAI, openai_dialect::task_error(*task));
   }
-  co_return co_await openai_answer(*task, created->ended ? created->ended->end().get() : nullptr,
-                                   input_sizes);
+  co_return co_await openai_answer(
+      info, *task, created->ended ? created->ended->end().get() : nullptr, input_sizes);
 }
 
-boost::asio::awaitable<Response> Router::openai_answer(const core::Task& task,
+boost::asio::awaitable<Response> Router::openai_answer(RequestInfo& info, const core::Task& task,
                                                        const tasks::TaskEvents::End* end,
                                                        const std::vector<core::Size>& input_sizes) {
   // Ended in this process: its images came with the wake-up, no file is read.
   if (end != nullptr && end->task.id == task.id && !end->images.empty() &&
       end->images.size() == task.results.size()) {
+    std::vector<std::size_t> sizes;
+    for (const auto& image : end->images) {
+      sizes.push_back(image.size());
+    }
+    const std::size_t bytes = openai_dialect::images_answer_bytes(sizes);
+    info.answer_memory = reserve_memory(answer_memory_, bytes);
+    if (!info.answer_memory) {
+      co_return answer_refused(info, task, bytes);
+    }
     co_return json_response(200, openai_dialect::render_images(task, end->images, input_sizes));
   }
   std::vector<std::string> keys;
   for (const auto& r : task.results) {
     keys.push_back(r.key);
   }
-  auto images = co_await runtime::offload(
-      d_.pool, [this, &keys]() -> std::optional<std::vector<std::string>> {
-        std::vector<std::string> out;
-        for (const auto& k : keys) {
-          auto bytes = d_.results.read(k, 0, std::numeric_limits<std::uint64_t>::max());
-          if (!bytes) {
-            return std::nullopt;
-          }
-          out.push_back(std::move(*bytes));
-        }
+  // The answer's memory is reserved from the files' sizes before they are read.
+  struct Read {
+    bool failed = false;
+    std::size_t bytes = 0;  // the answer's size
+    runtime::MemoryBudget::Lease memory;
+    std::vector<std::string> images;
+  };
+  Read read = co_await runtime::offload(d_.pool, [this, &keys]() {
+    Read out;
+    std::vector<std::size_t> sizes;
+    for (const auto& k : keys) {
+      auto size = d_.results.size(k);
+      if (!size) {
+        out.failed = true;
         return out;
-      });
-  if (!images) {
+      }
+      sizes.push_back(static_cast<std::size_t>(*size));
+    }
+    out.bytes = openai_dialect::images_answer_bytes(sizes);
+    out.memory = reserve_memory(answer_memory_, out.bytes);
+    if (!out.memory) {
+      return out;
+    }
+    for (const auto& k : keys) {
+      auto bytes = d_.results.read(k, 0, std::numeric_limits<std::uint64_t>::max());
+      if (!bytes) {
+        out.failed = true;
+        return out;
+      }
+      out.images.push_back(std::move(*bytes));
+    }
+    return out;
+  });
+  if (read.failed) {
     co_return error_in(Dialect::kOpenAI,
                        make_error(ErrorCode::kInternal, "could not read the generated image"));
   }
-  co_return json_response(200, openai_dialect::render_images(task, *images, input_sizes));
+  if (!read.memory) {
+    co_return answer_refused(info, task, read.bytes);
+  }
+  info.answer_memory = std::move(read.memory);
+  co_return json_response(200, openai_dialect::render_images(task, read.images, input_sizes));
+}
+
+Response Router::answer_refused(const RequestInfo& info, const core::Task& task,
+                                std::size_t bytes) const {
+  spdlog::warn(
+      "request_id={} task={} answer of {} bytes refused: {} of the {} bytes of "
+      "server.answer_memory_bytes are held",
+      info.request_id, task.id, bytes, answer_memory_.used(), answer_memory_.capacity());
+  core::Error e = make_error(
+      ErrorCode::kUnavailable,
+      "the images of task " + task.id +
+          " are ready, but the server is sending too many images at once; retry in a moment "
+          "with the same Idempotency-Key, or get them from GET /v1/tasks/" +
+          task.id);
+  e.retry_after_s = 1;
+  return error_in(Dialect::kOpenAI, e);
 }
 
 boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info) {

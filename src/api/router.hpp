@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/result.hpp"
 #include "core/task.hpp"
+#include "runtime/memory_budget.hpp"
 #include "runtime/offload.hpp"
 
 #include "store/store.hpp"
@@ -52,6 +54,9 @@ struct RouterDeps {
   std::function<std::string()> extra_metrics;        // more Prometheus lines (upstreams); may be empty
   KeyGate* gate = nullptr;    // per-key IP allowlists and rates; none: not checked
   AdminApi* admin = nullptr;  // /admin/v1; none: 404
+  // `openai`: base64 answers held at once, process-wide (0: no cap); over it a succeeded
+  // request is answered 503 with Retry-After.
+  std::size_t answer_memory_bytes = 256 * 1024 * 1024;
 };
 
 /// Maps requests to handlers: every dialect's endpoints, signed result files, health and
@@ -104,9 +109,13 @@ class Router {
   Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
   Handler credits(Request& req, RequestInfo& info);
   /// The openai answer of a succeeded task: its images from `end` when it ended in this process
-  /// (may be null), else read from result storage.
-  Handler openai_answer(const core::Task& task, const tasks::TaskEvents::End* end,
+  /// (may be null), else read from result storage. Its size is taken from the answer memory
+  /// cap first (held in info.answer_memory until the answer is written); over the cap, 503.
+  Handler openai_answer(RequestInfo& info, const core::Task& task,
+                        const tasks::TaskEvents::End* end,
                         const std::vector<core::Size>& input_sizes);
+  /// The 503 of a succeeded task whose answer does not fit under the answer memory cap now.
+  Response answer_refused(const RequestInfo& info, const core::Task& task, std::size_t bytes) const;
   Handler openai_images(Request& req, RequestInfo& info, bool edit);
   Handler serve_file(Request& req, std::string_view key, std::string_view expires,
                      std::string_view signature);
@@ -135,6 +144,7 @@ class Router {
   boost::asio::awaitable<void> idempotency_abandon(const Idempotency& idem);
 
   RouterDeps d_;
+  runtime::MemoryBudget answer_memory_;
 };
 
 }  // namespace ig::api

@@ -175,6 +175,7 @@ Server::Server(asio::io_context& ioc, ServerLimits limits, Handler handler,
       handler_(std::move(handler)),
       render_error_(std::move(render_error)),
       metrics_(metrics),
+      upload_memory_(limits_.upload_memory_bytes),
       acceptor_(asio::make_strand(ioc)) {}
 
 Server::~Server() = default;
@@ -317,7 +318,7 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   // The header must arrive within request_timeout, the body within a deadline scaled to its
   // size: a slow client gets 408, an oversized one 431/413 without its body being read.
   conn.arm(limits_.request_timeout, conn.self);
-  auto fail = [&](core::ErrorCode code, std::string msg) -> Response {
+  auto refuse = [&](const core::Error& e) -> Response {
     std::string target;
     if (parser.is_header_done()) {
       target = std::string(parser.get().target());
@@ -326,7 +327,10 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     if (info.request_id.empty()) {
       info.request_id = new_request_id();
     }
-    return render_error_(target, core::make_error(code, std::move(msg)));
+    return render_error_(target, e);
+  };
+  auto fail = [&](core::ErrorCode code, std::string msg) -> Response {
+    return refuse(core::make_error(code, std::move(msg)));
   };
   auto read_error = [&](boost::system::error_code ec) -> std::optional<Response> {
     if (conn.timed_out) {
@@ -390,6 +394,24 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
         info.request_id = new_request_id();
       }
       co_await write_and_close(conn, std::move(*rejection), info);
+      co_return false;
+    }
+  }
+  if (is_upload_path(parser.get().target())) {
+    // Taken before the body is read: each upload may be as large as max_upload_bytes, and
+    // together they must stay under the cap.
+    const std::size_t expected = parser.content_length().value_or(body_limit);
+    info.body_memory = reserve_memory(upload_memory_, expected);
+    if (!info.body_memory) {
+      spdlog::warn(
+          "upload of {} bytes refused: {} of the {} bytes of server.upload_memory_bytes "
+          "are held",
+          expected, upload_memory_.used(), upload_memory_.capacity());
+      core::Error e =
+          core::make_error(core::ErrorCode::kUnavailable,
+                           "the server is receiving too many uploads at once; retry in a moment");
+      e.retry_after_s = 1;
+      co_await write_and_close(conn, refuse(e), info);
       co_return false;
     }
   }
@@ -488,8 +510,8 @@ asio::awaitable<T> Server::cancellable(Connection& conn, asio::awaitable<T> work
 }
 
 Response Server::shutting_down(std::string_view target) const {
-  core::Error e =
-      core::make_error(core::ErrorCode::kUnavailable, "the server is shutting down; retry the request");
+  core::Error e = core::make_error(core::ErrorCode::kUnavailable,
+                                   "the server is shutting down; retry the request");
   e.retry_after_s = 1;
   return render_error_(target, e);
 }
@@ -588,14 +610,14 @@ asio::awaitable<void> Server::write_and_close(Connection& conn, Response res, Re
   conn.disarm();
 }
 
-std::size_t Server::body_limit_for(std::string_view target) const {
+bool Server::is_upload_path(std::string_view target) const {
   const std::string_view path = target.substr(0, target.find('?'));
-  for (const auto& p : limits_.upload_paths) {
-    if (path == p) {
-      return limits_.max_upload_bytes;
-    }
-  }
-  return limits_.max_body_bytes;
+  return std::find(limits_.upload_paths.begin(), limits_.upload_paths.end(), path) !=
+         limits_.upload_paths.end();
+}
+
+std::size_t Server::body_limit_for(std::string_view target) const {
+  return is_upload_path(target) ? limits_.max_upload_bytes : limits_.max_body_bytes;
 }
 
 void Server::finish_log(const Request* req, const Response& res, const RequestInfo& info,

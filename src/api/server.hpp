@@ -18,6 +18,7 @@
 #include "api/http.hpp"
 #include "core/error.hpp"
 #include "core/result.hpp"
+#include "runtime/memory_budget.hpp"
 
 namespace ig::api {
 
@@ -29,6 +30,9 @@ struct ServerLimits {
   std::size_t max_body_bytes = 1024 * 1024;  // larger body → 413, not read
   std::size_t max_upload_bytes = 64 * 1024 * 1024;  // the same for upload paths (multipart)
   std::vector<std::string> upload_paths = {"/openai/v1/images/edits"};
+  // Bodies of upload paths held at once, process-wide (0: no cap): an upload that does not fit
+  // is answered 503 with Retry-After before its body is read.
+  std::size_t upload_memory_bytes = 256 * 1024 * 1024;
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
   std::chrono::milliseconds request_timeout{10'000};  // first byte → header read, else 408
   // The body then has request_timeout more, plus the time its size needs at this rate: a large
@@ -95,6 +99,7 @@ class Server {
                                       RequestInfo& info);
   static void watch_peer(std::shared_ptr<Connection> conn, std::shared_ptr<StreamState> state);
   boost::asio::awaitable<void> write_and_close(Connection& conn, Response res, RequestInfo& info);
+  bool is_upload_path(std::string_view target) const;
   std::size_t body_limit_for(std::string_view target) const;
   void finish_log(const Request* req, const Response& res, const RequestInfo& info,
                   std::size_t streamed_bytes = 0);
@@ -109,6 +114,7 @@ class Server {
   ErrorRenderer render_error_;
   UploadGate upload_gate_;
   Metrics& metrics_;
+  runtime::MemoryBudget upload_memory_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> accepting_{false};  // the accept loop runs

@@ -136,6 +136,8 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.max_header_bytes", integer(&Config::max_header_bytes, 1024, 1 << 20)},
       {"server.max_body_bytes", integer(&Config::max_body_bytes, 1024, kBig)},
       {"server.max_upload_bytes", integer(&Config::max_upload_bytes, 1024, kBig)},
+      {"server.upload_memory_bytes", integer(&Config::upload_memory_bytes, 0, kBig)},
+      {"server.answer_memory_bytes", integer(&Config::answer_memory_bytes, 0, kBig)},
       {"server.sync_timeout_ms", integer(&Config::sync_timeout_ms, 10, kBig)},
       {"server.idle_timeout_ms", integer(&Config::idle_timeout_ms, 10, kBig)},
       {"server.request_timeout_ms", integer(&Config::request_timeout_ms, 10, kBig)},

@@ -33,6 +33,10 @@ struct Config {
   std::int64_t max_body_bytes = 1024 * 1024;
   std::int64_t max_upload_bytes = 64 * 1024 * 1024;  // multipart uploads (openai edits)
   std::int64_t sync_timeout_ms = 300'000;            // openai: longest wait for an image
+  // Process-wide caps (0: none) on upload bodies held at once and on openai answers (base64)
+  // held at once; over a cap a request is answered 503 with Retry-After.
+  std::int64_t upload_memory_bytes = 256 * 1024 * 1024;
+  std::int64_t answer_memory_bytes = 256 * 1024 * 1024;
   std::int64_t idle_timeout_ms = 60'000;
   std::int64_t request_timeout_ms = 10'000;  // the header must arrive in this time
   std::int64_t min_body_rate = 64 * 1024;  // bytes/s: a body gets request_timeout + size/rate

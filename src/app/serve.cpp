@@ -320,6 +320,7 @@ int serve(const Config& config) {
   limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
   limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
   limits.max_upload_bytes = static_cast<std::size_t>(config.max_upload_bytes);
+  limits.upload_memory_bytes = static_cast<std::size_t>(config.upload_memory_bytes);
   limits.idle_timeout = ms(config.idle_timeout_ms);
   limits.request_timeout = ms(config.request_timeout_ms);
   limits.min_body_bytes_per_s = static_cast<std::size_t>(config.min_body_rate);
@@ -351,7 +352,8 @@ int serve(const Config& config) {
   router = std::make_unique<api::Router>(api::RouterDeps{
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
-      [&upstreams] { return upstreams.metrics(); }, &gate, admin.get()});
+      [&upstreams] { return upstreams.metrics(); }, &gate, admin.get(),
+      static_cast<std::size_t>(config.answer_memory_bytes)});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";

@@ -77,6 +77,11 @@ struct Usage {
 Usage estimate_usage(const core::GenerationRequest& r, const std::vector<core::Size>& output_sizes,
                      const std::vector<core::Size>& input_sizes = {});
 
+/// An upper bound on the size of render_images' body for images of these sizes in bytes:
+/// their base64 and the JSON around it. Known before anything is encoded, so that the memory
+/// an answer will hold can be reserved first.
+std::size_t images_answer_bytes(const std::vector<std::size_t>& image_sizes);
+
 /// The 200 body for a succeeded task: {created, background, data:[{b64_json}], output_format,
 /// quality, size, usage}. `images_bytes` are its result images in order; `input_sizes` the
 /// sizes of its input images when the caller knows them (for usage.image_tokens).

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
@@ -143,11 +145,18 @@ Shape shape_of(const core::Error& e) {
   return {status, status >= 500 ? "server_error" : "invalid_request_error", std::nullopt, param};
 }
 
-std::string base64(std::string_view bytes) {
-  namespace b64 = boost::beast::detail::base64;
-  std::string out(b64::encoded_size(bytes.size()), '\0');
-  out.resize(b64::encode(out.data(), bytes.data(), bytes.size()));
-  return out;
+namespace b64 = boost::beast::detail::base64;
+
+// Room for everything of an answer but the base64 of its images: the fields around `data`
+// (a few hundred bytes), and `{"b64_json":""},` per image.
+constexpr std::size_t kAnswerFrame = 1024;
+constexpr std::size_t kPerImageFrame = 32;
+
+// Appends the base64 of `bytes` to `out` in place (base64 needs no JSON escaping).
+void append_base64(std::string& out, std::string_view bytes) {
+  const std::size_t at = out.size();
+  out.resize(at + b64::encoded_size(bytes.size()));
+  out.resize(at + b64::encode(out.data() + at, bytes.data(), bytes.size()));
 }
 
 std::string effective_quality(const core::GenerationRequest& r) {
@@ -190,38 +199,61 @@ Usage estimate_usage(const core::GenerationRequest& r, const std::vector<core::S
   return u;
 }
 
+std::size_t images_answer_bytes(const std::vector<std::size_t>& image_sizes) {
+  std::size_t total = kAnswerFrame;
+  for (std::size_t n : image_sizes) {
+    total += b64::encoded_size(n) + kPerImageFrame;
+  }
+  return total;
+}
+
 std::string render_images(const core::Task& task, const std::vector<std::string>& images_bytes,
                           const std::vector<core::Size>& input_sizes) {
   const core::GenerationRequest& r = task.request;
   std::vector<core::Size> sizes;
-  json::array data;
+  std::vector<std::size_t> byte_sizes;
   for (std::size_t i = 0; i < images_bytes.size(); ++i) {
     core::Size s = r.size;
     if (i < task.results.size() && task.results[i].width > 0 && task.results[i].height > 0) {
       s = core::Size{task.results[i].width, task.results[i].height};
     }
     sizes.push_back(s);
-    data.emplace_back(json::object{{"b64_json", base64(images_bytes[i])}});
+    byte_sizes.push_back(images_bytes[i].size());
   }
   const Usage u = estimate_usage(r, sizes, input_sizes);
   const std::int64_t done_ms = task.completed_ms > 0 ? task.completed_ms : task.created_ms;
-  json::object o;
-  o["created"] = done_ms / 1000;
-  o["background"] = r.background == "transparent" ? "transparent" : "opaque";
-  o["data"] = std::move(data);
-  o["output_format"] = core::effective_output_format(r);
-  o["quality"] = effective_quality(r);
+  json::object head;
+  head["created"] = done_ms / 1000;
+  head["background"] = r.background == "transparent" ? "transparent" : "opaque";
+  json::object tail;
+  tail["output_format"] = core::effective_output_format(r);
+  tail["quality"] = effective_quality(r);
   if (!sizes.empty() && sizes.front().width > 0) {
-    o["size"] = std::to_string(sizes.front().width) + "x" + std::to_string(sizes.front().height);
+    tail["size"] = std::to_string(sizes.front().width) + "x" + std::to_string(sizes.front().height);
   }
-  o["usage"] = json::object{
+  tail["usage"] = json::object{
       {"input_tokens", u.input_tokens()},
       {"input_tokens_details",
        json::object{{"text_tokens", u.text_tokens}, {"image_tokens", u.image_tokens}}},
       {"output_tokens", u.output_tokens},
       {"total_tokens", u.total_tokens()},
   };
-  return json::serialize(o);
+  // One string, sized once: the images are encoded straight into it, where a JSON value of
+  // the images would hold them a second time while it is serialized.
+  const std::string head_text = json::serialize(head);
+  const std::string tail_text = json::serialize(tail);
+  std::string out;
+  out.reserve(images_answer_bytes(byte_sizes));
+  out.append(head_text, 0, head_text.size() - 1);  // without its closing brace
+  out += R"(,"data":[)";
+  for (std::size_t i = 0; i < images_bytes.size(); ++i) {
+    out += i == 0 ? R"({"b64_json":")" : R"(,{"b64_json":")";
+    append_base64(out, images_bytes[i]);
+    out += R"("})";
+  }
+  out += "],";
+  out.append(tail_text, 1);  // without its opening brace
+  return out;
 }
 
 core::Error task_error(const core::Task& task) {

@@ -685,6 +685,24 @@ TEST(OpenAIRender, Base64) {
   EXPECT_EQ(b64("\xff\xfe\x00"s), "//4A");
 }
 
+// What an answer will hold is reserved before it is encoded: the bound must never be below
+// the answer, whatever the images and the fields around them.
+TEST(OpenAIRender, AnswerSizeIsBoundBeforeEncoding) {
+  auto q = request(std::string(kMaxPromptChars, 'p'), "high", {3840, 2160});
+  q.background = "transparent";
+  q.output_format = "webp";
+  for (std::size_t count : {0u, 1u, 3u, 10u}) {
+    for (std::size_t bytes : {0u, 1u, 2u, 3u, 4u, 1000u, 1u << 20}) {
+      const std::vector<std::string> images(count, std::string(bytes, '\xff'));
+      const core::Task task = succeeded(q, std::vector<core::Size>(count, core::Size{3840, 2160}));
+      const std::string body = render_images(task, images, {{3840, 2160}, {3840, 2160}});
+      EXPECT_LE(body.size(), images_answer_bytes(std::vector<std::size_t>(count, bytes)))
+          << count << " images of " << bytes << " bytes";
+      EXPECT_NO_THROW(json::parse(body));
+    }
+  }
+}
+
 // ---- errors ---------------------------------------------------------------------------------
 
 TEST(OpenAIErrors, EnvelopePerErrorCode) {
