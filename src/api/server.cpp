@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -79,8 +81,10 @@ struct Server::Connection {
   bool timed_out = false;
   std::uint64_t deadline_generation = 0;  // counts arm() and disarm() calls
   bool busy = false;                      // a request is being read, handled or written
-  // While a handler (or the body of a streamed response) runs: the signal that cancels it.
-  asio::cancellation_signal* cancel_handler = nullptr;
+  // The session's cancellation slot: drain() cancels the request in progress through it, and
+  // only while `in_handler` (a handler, the upload gate or a stream's body runs).
+  asio::cancellation_signal cancel;
+  bool in_handler = false;
   bool cancelled = false;  // drain() cancelled the handler that ran last
 };
 
@@ -264,18 +268,22 @@ asio::awaitable<void> Server::accept_loop() {
       conn->peer = ep.address();
     }
     conn->socket.set_option(tcp::no_delay(true), rec);
-    asio::co_spawn(conn->socket.get_executor(), session(conn), [this, conn](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::error("connection {} ended by an exception: {}", conn->remote, ex.what());
-        }
-      }
-      conn->self.reset();
-      std::lock_guard lock(mu_);
-      connections_.erase(conn);
-    });
+    // Bound to `cancel`, through which drain() cancels the request in progress. The completion
+    // holds the Connection, so the signal outlives the session.
+    asio::co_spawn(
+        conn->socket.get_executor(), session(conn),
+        asio::bind_cancellation_slot(conn->cancel.slot(), [this, conn](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              spdlog::error("connection {} ended by an exception: {}", conn->remote, ex.what());
+            }
+          }
+          conn->self.reset();
+          std::lock_guard lock(mu_);
+          connections_.erase(conn);
+        }));
   }
 }
 
@@ -494,19 +502,31 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
 
 template <class T>
 asio::awaitable<T> Server::cancellable(Connection& conn, asio::awaitable<T> work) {
-  asio::cancellation_signal signal;
-  conn.cancel_handler = &signal;
+  conn.in_handler = true;
   conn.cancelled = false;
-  // Cleared however the work ends, before the signal goes: drain() signals only work that
-  // still runs. It signals on the connection's strand, which is also the child's executor,
-  // so co_spawn forwards the cancellation at once rather than posting it (in Boost 1.81 a
-  // posted forward can outlive the child; see http/async_client.cpp).
-  struct Clear {
-    Connection& conn;
-    ~Clear() { conn.cancel_handler = nullptr; }
-  } clear{conn};
-  co_return co_await asio::co_spawn(co_await asio::this_coro::executor, std::move(work),
-                                    asio::bind_cancellation_slot(signal.slot(), use_awaitable));
+  std::exception_ptr failed;
+  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> out;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(work);
+    } else {
+      out.emplace(co_await std::move(work));
+    }
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  conn.in_handler = false;
+  if (conn.cancelled) {
+    // Cancelled, the session would fail every later co_await: it is done with the handler,
+    // and still has to answer.
+    co_await asio::this_coro::reset_cancellation_state();
+  }
+  if (failed) {
+    std::rethrow_exception(failed);
+  }
+  if constexpr (!std::is_void_v<T>) {
+    co_return std::move(*out);
+  }
 }
 
 Response Server::shutting_down(std::string_view target) const {
@@ -680,9 +700,9 @@ asio::awaitable<void> Server::drain(std::chrono::milliseconds deadline) {
   }
   spdlog::warn("drain deadline reached; cancelling the requests still in flight");
   for_each_connection([close](const std::shared_ptr<Connection>& c) {
-    if (c->cancel_handler != nullptr) {
+    if (c->in_handler) {
       c->cancelled = true;
-      c->cancel_handler->emit(asio::cancellation_type::terminal);
+      c->cancel.emit(asio::cancellation_type::terminal);
       return;
     }
     close(c);  // reading a request or writing an answer: there is nothing left to answer

@@ -86,9 +86,9 @@ class Server {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
-  /// Runs `work` (a handler's) as a child of the session with a cancellation slot of its own,
-  /// which drain() signals through the connection; the session itself is never cancelled, so
-  /// it can still answer.
+  /// Awaits `work` (a handler's) as the connection's request in progress, which drain() may
+  /// cancel through the session's cancellation slot; the cancellation is cleared once `work`
+  /// has ended, so that the session can still answer.
   template <class T>
   static boost::asio::awaitable<T> cancellable(Connection& conn, boost::asio::awaitable<T> work);
   /// The 503 of a request whose handler drain() cancelled.

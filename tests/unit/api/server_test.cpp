@@ -22,6 +22,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include "api/metrics.hpp"
@@ -41,17 +42,33 @@ struct Seen {
   std::atomic<bool> ended{false};
 };
 
-/// GET /wait?ms=N waits N ms on a timer, then answers 200 "waited"; anything else echoes its
-/// body. `seen` follows the waiting handler's life.
-asio::awaitable<Response> test_handler(Request& req, Seen& seen) {
+struct Ended {
+  Seen& seen;
+  ~Ended() { seen.ended = true; }
+};
+
+/// Writes "first", then waits a minute without looking whether the stream is still open.
+asio::awaitable<void> slow_stream(StreamWriter& out, Seen& seen) {
+  Ended ended{seen};
+  co_await out.write("first");
+  seen.started = true;
+  asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::minutes(1));
+  co_await timer.async_wait(asio::use_awaitable);
+  co_await out.write("second");
+}
+
+/// GET /wait?ms=N waits N ms on a timer, then answers 200 "waited"; GET /stream is a
+/// slow_stream; anything else echoes its body. `seen` follows the waiting handler's life.
+asio::awaitable<Response> test_handler(Request& req, RequestInfo& info, Seen& seen) {
+  if (req.target() == "/stream") {
+    info.stream = [&seen](StreamWriter& out) { return slow_stream(out, seen); };
+    co_return stream_response("text/plain");
+  }
   if (!req.target().starts_with("/wait")) {
     co_return text_response(200, req.body(), "text/plain");
   }
   const auto ms = std::stoi(std::string(req.target().substr(req.target().find('=') + 1)));
-  struct Ended {
-    Seen& seen;
-    ~Ended() { seen.ended = true; }
-  } ended{seen};
+  Ended ended{seen};
   seen.started = true;
   asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
   co_await timer.async_wait(asio::use_awaitable);
@@ -63,7 +80,8 @@ class ServerTest : public ::testing::Test {
   // One I/O thread: a test can hold it to make completions pile up.
   void start(ServerLimits limits) {
     server_ = std::make_unique<Server>(
-        ioc_, limits, [this](Request& req, RequestInfo&) { return test_handler(req, seen_); },
+        ioc_, limits,
+        [this](Request& req, RequestInfo& info) { return test_handler(req, info, seen_); },
         [](std::string_view, const core::Error& e) {
           Response res = text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
                                        "text/plain");
@@ -194,6 +212,25 @@ TEST_F(ServerTest, DrainCancelsAHandlerStillWaitingAtItsDeadlineAndWaitsForIt) {
   EXPECT_EQ(res.body(), "the server is shutting down; retry the request");
   EXPECT_GE(answered_after, 300ms);  // not before the deadline
   EXPECT_LT(answered_after, 5s);
+  ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(drained.get());
+}
+
+// A stream's body that does not end by itself when the server drains is cancelled at the
+// deadline too: the stream ends cleanly after what it had sent.
+TEST_F(ServerTest, DrainCancelsAStreamStillRunningAtItsDeadline) {
+  start(ServerLimits{});
+  tcp::socket s = connect();
+  send(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  http::read_header(s, buffer, parser);
+  while (!seen_.started) {
+    std::this_thread::sleep_for(1ms);
+  }
+  auto drained = drain_then_look(300ms);
+  http::read(s, buffer, parser);  // to the last chunk
+  EXPECT_EQ(parser.get().body(), "first");
   ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(drained.get());
 }
