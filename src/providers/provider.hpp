@@ -105,7 +105,10 @@ class Provider {
   virtual std::string_view kind() const = 0;
   /// True when generate() can continue an upstream task named by job.resume_upstream_id.
   virtual bool can_resume() const { return false; }
-  virtual boost::asio::awaitable<GenerateResult> generate(GenerateJob job) = 0;
+  /// `job` is the caller's and outlives the call (the caller awaits it); it is passed by
+  /// reference because a coroutine frame keeps every by-value argument for its whole life, and
+  /// thousands of calls wait upstream at once.
+  virtual boost::asio::awaitable<GenerateResult> generate(const GenerateJob& job) = 0;
 };
 
 }  // namespace ig::providers

@@ -75,8 +75,10 @@ asio::awaitable<bool> pause(std::chrono::milliseconds d) {
   co_return !ec;
 }
 
+}  // namespace
+
 /// The router's call log and the providers' reports, written to the store for one run.
-class StoreCallLog final : public CallLog {
+class detail::StoreCallLog final : public CallLog {
  public:
   StoreCallLog(store::Store& store, runtime::BlockingExecutor pool, const core::Clock& clock,
                const core::Task& task, int attempt, std::function<bool()> still_ours)
@@ -197,8 +199,6 @@ class StoreCallLog final : public CallLog {
   std::function<bool()> still_ours_;
   std::optional<std::pair<std::int64_t, CallRecord>> deferred_;
 };
-
-}  // namespace
 
 Dispatcher::Dispatcher(asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
                        UpstreamRouter& router, InputSource& inputs,
@@ -596,14 +596,30 @@ asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::earlier_calls(
   co_return std::nullopt;
 }
 
+// produce() is split in stages, each its own coroutine: a coroutine's frame holds every local
+// and temporary of its body for its whole life, and this one lives through the upstream wait,
+// thousands at once. Only what the wait needs stays in it.
 asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt,
                                                        std::vector<std::string>& images) {
   std::string resume_route;
-  if (auto settled = co_await earlier_calls(task, attempt, resume_route)) {
+  providers::GenerateJob job;
+  if (auto settled = co_await prepare(task, attempt, resume_route, job)) {
     co_return std::move(*settled);
   }
+  // The router and providers see cancellation as error codes (their waits do not throw); what
+  // follows them, storing images they produced, runs to the end.
+  detail::StoreCallLog log(store_, pool_, clock_, task, attempt,
+                           [this, row = task.row_id, attempt] { return holds(row, attempt); });
+  providers::GenerateResult generated = co_await call_upstream(task, attempt, resume_route, job, log);
+  co_return co_await conclude(task, attempt, generated, log, images);
+}
+
+asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::prepare(
+    core::Task& task, int attempt, std::string& resume_route, providers::GenerateJob& job) {
+  if (auto settled = co_await earlier_calls(task, attempt, resume_route)) {
+    co_return settled;
+  }
   core::GenerationRequest& req = task.request;
-  providers::GenerateJob job;
   const std::size_t max_bytes = core::document_input_max_bytes(req.dialect);
   const auto stopped = [] { return failed("cancelled", "the run was cancelled"); };
   for (std::size_t i = 0; i < req.input_urls.size(); ++i) {
@@ -640,44 +656,51 @@ asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int att
   job.request = req;
   job.task_id = task.id;
   job.attempt = attempt;
+  if (!resume_route.empty()) {
+    job.resume_upstream_id = task.upstream_id;
+  }
   if (co_await cancelled()) {
     co_return stopped();
   }
-  // The router and providers see cancellation as error codes (their waits do not throw); what
-  // follows them, storing images they produced, runs to the end.
-  StoreCallLog log(store_, pool_, clock_, task, attempt,
-                   [this, row = task.row_id, attempt] { return holds(row, attempt); });
-  providers::GenerateResult generated;
-  std::optional<std::string> thrown;
+  co_return std::nullopt;
+}
+
+asio::awaitable<providers::GenerateResult> Dispatcher::call_upstream(
+    const core::Task& task, int attempt, const std::string& resume_route,
+    providers::GenerateJob& job, CallLog& log) {
   try {
     RoutedResult routed;
     if (!resume_route.empty()) {
-      job.resume_upstream_id = task.upstream_id;
-      routed = co_await router_.resume(resume_route, std::move(job), log);
+      routed = co_await router_.resume(resume_route, job, log);
     } else {
-      routed = co_await router_.generate(core::model_family(req), std::move(job), log);
+      routed = co_await router_.generate(core::model_family(job.request), job, log);
     }
-    generated = std::move(routed.result);
+    co_return std::move(routed.result);
   } catch (const std::exception& e) {
-    thrown = is_cancellation(e) ? std::string() : std::string(e.what());
-  }
-  co_await asio::this_coro::throw_if_cancelled(false);
-  if (thrown) {
-    co_await log.flush();
-    if (!thrown->empty()) {
-      spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, *thrown);
+    if (!is_cancellation(e)) {
+      spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, e.what());
     }
-    co_return failed("internal_error", "internal error while generating the image");
   }
+  providers::GenerateResult r;
+  r.error = providers::GenerateError{"internal_error", "internal error while generating the image"};
+  co_return r;
+}
+
+asio::awaitable<core::TaskOutcome> Dispatcher::conclude(const core::Task& task, int attempt,
+                                                        providers::GenerateResult& generated,
+                                                        detail::StoreCallLog& log,
+                                                        std::vector<std::string>& images) {
+  co_await asio::this_coro::throw_if_cancelled(false);
   if (generated.error) {
     co_await log.flush();
     co_return failed(generated.error->code, generated.error->message);
   }
-  if (static_cast<int>(generated.images.size()) != req.n) {
+  if (static_cast<int>(generated.images.size()) != task.request.n) {
     co_await log.flush();
     co_return failed("upstream_error", "the provider returned " +
                                            std::to_string(generated.images.size()) +
-                                           " images instead of " + std::to_string(req.n));
+                                           " images instead of " +
+                                           std::to_string(task.request.n));
   }
   core::TaskOutcome outcome;
   outcome.state = core::TaskState::kSucceeded;

@@ -34,6 +34,10 @@ namespace ig::tasks {
 class InputSource;
 class UpstreamRouter;
 class TaskEvents;
+class CallLog;
+namespace detail {
+class StoreCallLog;
+}
 
 struct DispatcherConfig {
   int concurrency = 4;                     // tasks run at once by this process
@@ -97,6 +101,23 @@ class Dispatcher final : public TaskStarter {
   /// Runs the task; on success the stored images' bytes are moved to `images`.
   boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt,
                                                     std::vector<std::string>& images);
+  /// Before the upstream call: what earlier runs left (earlier_calls), the inputs, the size.
+  /// The outcome to end with instead of a call, or nullopt with `job` ready.
+  boost::asio::awaitable<std::optional<core::TaskOutcome>> prepare(core::Task& task, int attempt,
+                                                                   std::string& resume_route,
+                                                                   providers::GenerateJob& job);
+  /// The routed call (or the resumption of earlier work); a thrown error becomes an
+  /// internal_error result.
+  boost::asio::awaitable<providers::GenerateResult> call_upstream(const core::Task& task,
+                                                                  int attempt,
+                                                                  const std::string& resume_route,
+                                                                  providers::GenerateJob& job,
+                                                                  CallLog& log);
+  /// After it: the failure, or the images stored and the outcome that names them.
+  boost::asio::awaitable<core::TaskOutcome> conclude(const core::Task& task, int attempt,
+                                                     providers::GenerateResult& generated,
+                                                     detail::StoreCallLog& log,
+                                                     std::vector<std::string>& images);
   /// Writes the images to result storage under the attempt's keys, adding them to `outcome`.
   boost::asio::awaitable<core::Status> store_results(const core::Task& task, int attempt,
                                                      std::vector<providers::ImageBytes>& images,

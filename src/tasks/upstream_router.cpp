@@ -251,7 +251,7 @@ bool UpstreamRouter::can_resume(std::string_view route) const {
   return r != nullptr && r->provider->can_resume();
 }
 
-asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const GenerateJob& job,
+asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, GenerateJob& job,
                                                            CallLog& log, RoutedResult& out) {
   for (int attempt = 0;; ++attempt) {
     if (!route.breaker.allow(Clock::now())) {
@@ -298,16 +298,16 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
     const auto started = Clock::now();
     GenerateResult result;
     RouteObserver observer(log, route.name);
-    GenerateJob this_call = job;
-    this_call.observer = &observer;
+    job.observer = &observer;
     try {
-      result = co_await route.provider->generate(std::move(this_call));
+      result = co_await route.provider->generate(job);
     } catch (const std::exception& e) {
       spdlog::error("upstream {} threw: {}", route.name, e.what());
       result =
           error_result(std::string(core::fail::kUpstreamError),
                        "upstream " + route.name + " failed unexpectedly", FailureClass::kUnknown);
     }
+    job.observer = nullptr;  // `observer` ends with this iteration
     --route.in_flight;
     route.slots.release();
     const auto elapsed = Clock::now() - started;
@@ -376,7 +376,7 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, const G
   }
 }
 
-asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, GenerateJob job,
+asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, GenerateJob& job,
                                                        CallLog& log) {
   co_await asio::this_coro::throw_if_cancelled(false);
   RoutedResult out;
@@ -413,7 +413,7 @@ asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, Gener
   co_return out;
 }
 
-asio::awaitable<RoutedResult> UpstreamRouter::resume(std::string route_name, GenerateJob job,
+asio::awaitable<RoutedResult> UpstreamRouter::resume(std::string route_name, GenerateJob& job,
                                                      CallLog& log) {
   co_await asio::this_coro::throw_if_cancelled(false);
   RoutedResult out;

@@ -122,13 +122,15 @@ class UpstreamRouter {
   std::vector<std::string> routes_for(std::string_view family) const;
 
   /// Runs the job down the family's routes. A result without error has request.n images.
-  boost::asio::awaitable<RoutedResult> generate(std::string family, providers::GenerateJob job,
+  /// `job` stays the caller's (by reference: see Provider::generate); the router sets its
+  /// observer for each call.
+  boost::asio::awaitable<RoutedResult> generate(std::string family, providers::GenerateJob& job,
                                                 CallLog& log);
 
   /// Continues work an earlier run left at `route` under job.resume_upstream_id, when that
   /// route's provider can_resume(); nullopt when it cannot (the caller decides).
   bool can_resume(std::string_view route) const;
-  boost::asio::awaitable<RoutedResult> resume(std::string route, providers::GenerateJob job,
+  boost::asio::awaitable<RoutedResult> resume(std::string route, providers::GenerateJob& job,
                                               CallLog& log);
 
   /// Prometheus text: imagegate_upstream_requests_total{provider,outcome},
@@ -147,7 +149,7 @@ class UpstreamRouter {
   struct Route;
   enum class Step { kDone, kNextRoute };
 
-  boost::asio::awaitable<Step> call(Route& route, const providers::GenerateJob& job,
+  boost::asio::awaitable<Step> call(Route& route, providers::GenerateJob& job,
                                     CallLog& log, RoutedResult& out);
   Route* find(std::string_view name) const;
 

@@ -78,16 +78,13 @@ OpenAiProvider::OpenAiProvider(OpenAiSettings settings, std::shared_ptr<http::As
                                runtime::BlockingExecutor blocking)
     : settings_(std::move(settings)), client_(std::move(client)), blocking_(blocking) {}
 
-asio::awaitable<GenerateResult> OpenAiProvider::generate(GenerateJob job) {
+asio::awaitable<GenerateResult> OpenAiProvider::generate(const GenerateJob& job) {
   const core::Size want = job.request.size;
   const core::Size upstream_size = core::nearest_gpt_image_2_size(want);
   http::Request request = job.references.empty()
                               ? openai::generation_request(settings_.endpoint, job, upstream_size)
                               : openai::edit_request(settings_.endpoint, job, upstream_size,
                                                      random_boundary());
-  // The references are in the request body now; free them before the long wait.
-  job.references.clear();
-  job.mask.reset();
   http::CallOptions options;
   options.limits.connect_timeout = settings_.common.connect_timeout;
   options.limits.total_timeout = settings_.common.timeout;

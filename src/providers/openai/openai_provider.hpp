@@ -37,7 +37,7 @@ class OpenAiProvider final : public Provider {
 
   std::string_view name() const override { return settings_.name; }
   std::string_view kind() const override { return "openai"; }
-  boost::asio::awaitable<GenerateResult> generate(GenerateJob job) override;
+  boost::asio::awaitable<GenerateResult> generate(const GenerateJob& job) override;
 
  private:
   OpenAiSettings settings_;

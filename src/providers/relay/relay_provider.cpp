@@ -97,7 +97,7 @@ GenerateResult fit_all(FitWork& work) {
 // --- one run
 
 struct RelayProvider::Run {
-  GenerateJob job;
+  const GenerateJob& job;  // the caller's, alive for the whole call
   Clock::time_point deadline;
   std::vector<std::string> image_urls;  // what the upstream fetches
   std::string mask_url;
@@ -391,14 +391,10 @@ asio::awaitable<RelayProvider::Step> RelayProvider::fit(Run& run) {
   co_return std::nullopt;
 }
 
-asio::awaitable<GenerateResult> RelayProvider::generate(GenerateJob job) {
+asio::awaitable<GenerateResult> RelayProvider::generate(const GenerateJob& job) {
   // Cancellation is read from each operation's error code, never thrown.
   co_await asio::this_coro::throw_if_cancelled(false);
-  Run run;
-  run.job = std::move(job);
-  // The upstream fetches the inputs by URL: the fetched bytes are not kept through the wait.
-  run.job.references.clear();
-  run.job.mask.reset();
+  Run run{job};
   run.deadline = Clock::now() + cfg_.common.timeout;
   GenerateResult result;
   auto finish = [&](Step error) {

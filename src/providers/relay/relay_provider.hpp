@@ -33,7 +33,7 @@ class RelayProvider final : public Provider {
   std::string_view name() const override { return cfg_.name; }
   std::string_view kind() const override { return "relay"; }
   bool can_resume() const override { return true; }
-  boost::asio::awaitable<GenerateResult> generate(GenerateJob job) override;
+  boost::asio::awaitable<GenerateResult> generate(const GenerateJob& job) override;
 
   const RelayConfig& config() const { return cfg_; }
 

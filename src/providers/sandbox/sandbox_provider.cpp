@@ -82,7 +82,7 @@ bool SandboxProvider::simulated_failure(std::string_view task_id, int attempt,
   return u < failure_rate;
 }
 
-asio::awaitable<GenerateResult> SandboxProvider::generate(GenerateJob job) {
+asio::awaitable<GenerateResult> SandboxProvider::generate(const GenerateJob& job) {
   // Cancellation is reported by the timer's error code, never as an exception.
   co_await asio::this_coro::throw_if_cancelled(false);
   // A cancellation that arrived before this wait started is not delivered to it.
@@ -108,7 +108,7 @@ asio::awaitable<GenerateResult> SandboxProvider::generate(GenerateJob job) {
   // pool task owns it. runtime::offload passes its callable through a capturing coroutine
   // lambda, whose captures g++ 12 destroys twice (GCC PR 100611, asio issue 1135): the
   // callable therefore holds only a raw pointer and takes ownership when it runs.
-  auto* owned = new GenerateJob(std::move(job));
+  auto* owned = new GenerateJob(job);
   auto render = [owned]() {
     const std::unique_ptr<GenerateJob> own(owned);
     return render_all(*own);

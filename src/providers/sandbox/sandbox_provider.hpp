@@ -27,7 +27,7 @@ class SandboxProvider final : public Provider {
 
   std::string_view name() const override { return "sandbox"; }
   std::string_view kind() const override { return "sandbox"; }
-  boost::asio::awaitable<GenerateResult> generate(GenerateJob job) override;
+  boost::asio::awaitable<GenerateResult> generate(const GenerateJob& job) override;
 
   /// Whether (task id, attempt) is one of the simulated failures for `failure_rate`.
   static bool simulated_failure(std::string_view task_id, int attempt, double failure_rate);

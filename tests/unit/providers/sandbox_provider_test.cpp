@@ -38,7 +38,7 @@ class SandboxProviderTest : public ::testing::Test {
     asio::io_context ioc;
     std::optional<GenerateResult> result;
     std::exception_ptr error;
-    asio::co_spawn(ioc, provider.generate(std::move(j)),
+    asio::co_spawn(ioc, provider.generate(j),
                    [&](std::exception_ptr e, GenerateResult r) {
                      error = e;
                      result = std::move(r);
@@ -143,8 +143,9 @@ TEST_F(SandboxProviderTest, CancellingTheWaitEndsTheCoroutine) {
   asio::io_context ioc;
   asio::cancellation_signal cancel;
   std::optional<GenerateResult> result;
+  const GenerateJob j = job("task-c", 1);
   asio::co_spawn(
-      ioc, provider.generate(job("task-c", 1)),
+      ioc, provider.generate(j),
       asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, GenerateResult r) {
         EXPECT_FALSE(e);
         result = std::move(r);
@@ -166,9 +167,10 @@ TEST_F(SandboxProviderTest, StoppingTheExecutorEndsTheWait) {
   auto provider = std::make_shared<SandboxProvider>(
       SandboxConfig{.latency = std::chrono::minutes(10)}, pool_.get_executor());
   bool completed = false;
+  const GenerateJob j = job("task-s", 1);
   {
     asio::io_context ioc;
-    asio::co_spawn(ioc, provider->generate(job("task-s", 1)),
+    asio::co_spawn(ioc, provider->generate(j),
                    [&](std::exception_ptr, GenerateResult) { completed = true; });
     std::thread stopper([&] {
       std::this_thread::sleep_for(milliseconds(20));

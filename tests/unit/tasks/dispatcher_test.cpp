@@ -127,7 +127,7 @@ class FakeProvider final : public providers::Provider {
     cv_.notify_all();
   }
 
-  asio::awaitable<providers::GenerateResult> generate(providers::GenerateJob job) override {
+  asio::awaitable<providers::GenerateResult> generate(const providers::GenerateJob& job) override {
     InFlight in_flight(*this);
     const std::string task = job.task_id;
     const int attempt = job.attempt;
@@ -627,8 +627,9 @@ TEST_F(DispatcherTest, NeverRunsMoreProviderCallsThanTheConcurrencyLimit) {
 TEST_F(DispatcherTest, AReservedSlotRunsATaskCreatedClaimedWithinTheLimit) {
   provider_->hold(Hold::kCancellable);
   start(config(1, 30s));
-  auto slot = dispatcher_->reserve();
-  ASSERT_TRUE(slot.has_value());
+  std::optional<TaskStarter::Slot> slot;
+  // The claim loop holds the free slots while it looks for queued work: wait for it.
+  ASSERT_TRUE(wait_until([&] { return (slot = dispatcher_->reserve()).has_value(); }, kWait));
   EXPECT_EQ(slot->owner, "test-host:1:dispatcher");
   EXPECT_EQ(slot->lease_until_ms, kT0 + 30'000);
   EXPECT_FALSE(dispatcher_->reserve().has_value());  // the only slot is taken
@@ -658,12 +659,15 @@ TEST_F(DispatcherTest, AReservedSlotRunsATaskCreatedClaimedWithinTheLimit) {
 
 TEST_F(DispatcherTest, AnUnusedReservationIsGivenBack) {
   start(config(1, 30s));
-  ASSERT_TRUE(dispatcher_->reserve().has_value());
+  // While the claim loop looks for queued work it holds every free slot (a reservation then
+  // finds none, and its create is queued instead): wait for the slot.
+  const auto reserved = [&] { return dispatcher_->reserve().has_value(); };
+  ASSERT_TRUE(wait_until(reserved, kWait));
   insert("queued");
   dispatcher_->unreserve();  // the create failed: the slot goes to the queue at once
   ASSERT_TRUE(wait_state("queued", TaskState::kSucceeded));
   ASSERT_TRUE(wait_until([&] { return dispatcher_->running() == 0; }, kWait));
-  EXPECT_TRUE(dispatcher_->reserve().has_value());
+  EXPECT_TRUE(wait_until(reserved, kWait));
   dispatcher_->unreserve();
 }
 

@@ -48,7 +48,7 @@ class ScriptedProvider final : public providers::Provider {
   std::string_view kind() const override { return kind_; }
   bool can_resume() const override { return kind_ == "relay"; }
 
-  asio::awaitable<GenerateResult> generate(GenerateJob job) override {
+  asio::awaitable<GenerateResult> generate(const GenerateJob& job) override {
     Step step;
     {
       std::lock_guard lock(mu_);
@@ -172,7 +172,7 @@ RoutedResult run(UpstreamRouter& router, GenerateJob j, CallLog& log,
                  std::string family = "gpt-image-2") {
   asio::io_context io;
   RoutedResult out;
-  asio::co_spawn(io, router.generate(std::move(family), std::move(j), log),
+  asio::co_spawn(io, router.generate(std::move(family), j, log),
                  [&](std::exception_ptr e, RoutedResult r) {
                    ASSERT_FALSE(e);
                    out = std::move(r);
@@ -381,8 +381,9 @@ TEST(UpstreamRouter, ConcurrencyIsLimitedPerRoute) {
   MemoryLog log;
   asio::io_context io;
   int done = 0;
+  std::vector<GenerateJob> jobs(6, job());  // each run's, alive until io.run() returns
   for (int i = 0; i < 6; ++i) {
-    asio::co_spawn(asio::make_strand(io), router.generate("gpt-image-2", job(), log),
+    asio::co_spawn(asio::make_strand(io), router.generate("gpt-image-2", jobs[i], log),
                    [&](std::exception_ptr e, RoutedResult r) {
                      EXPECT_FALSE(e);
                      EXPECT_FALSE(r.result.error);
@@ -407,9 +408,11 @@ TEST(UpstreamRouter, CancellationWhileWaitingInLineEndsTheRun) {
   asio::io_context io;
   asio::cancellation_signal signal;
   std::optional<RoutedResult> second;
-  asio::co_spawn(io, router.generate("gpt-image-2", job(), log), asio::detached);
+  GenerateJob first_job = job();
+  GenerateJob second_job = job();
+  asio::co_spawn(io, router.generate("gpt-image-2", first_job, log), asio::detached);
   asio::co_spawn(
-      io, router.generate("gpt-image-2", job(), log),
+      io, router.generate("gpt-image-2", second_job, log),
       asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RoutedResult r) {
         EXPECT_FALSE(e);
         second = std::move(r);

@@ -364,7 +364,7 @@ class RelayProviderTest : public ::testing::Test {
     asio::cancellation_signal signal;
     asio::steady_timer timer(ioc);
     asio::co_spawn(
-        ioc, provider.generate(std::move(j)),
+        ioc, provider.generate(j),
         asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, GenerateResult r) {
           error = e;
           result = std::move(r);
