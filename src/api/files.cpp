@@ -75,7 +75,8 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_v
 
 }  // namespace
 
-boost::asio::awaitable<Response> Router::serve_file(Request& req, std::string_view key,
+boost::asio::awaitable<Response> Router::serve_file(Request& req, RequestInfo& info,
+                                                    std::string_view key,
                                                     std::string_view expires,
                                                     std::string_view signature) {
   const std::string path = std::string(kFilesPrefix) + std::string(key);
@@ -88,7 +89,15 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, std::string_vi
     co_return render_error("", make_error(ErrorCode::kForbidden, "this link has expired"));
   }
   const std::string k(key);
-  auto size = co_await runtime::offload(d_.pool, [&] { return d_.results.size(k); });
+  // One open: the size, and the bytes sent with sendfile, are of the same file, even if the
+  // janitor deletes it meanwhile. A storage without local files is read instead.
+  auto file = co_await runtime::offload(d_.pool, [&] { return d_.results.open_file(k); });
+  std::optional<std::uint64_t> size;
+  if (file) {
+    size = file->size();
+  } else {
+    size = co_await runtime::offload(d_.pool, [&] { return d_.results.size(k); });
+  }
   if (!size) {
     co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
   }
@@ -108,16 +117,23 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, std::string_vi
   const std::uint64_t length = *size == 0 ? 0 : last - first + 1;
   std::string body;
   if (req.method() != http::verb::head && length > 0) {
-    auto data = co_await runtime::offload(d_.pool, [&] { return d_.results.read(k, first, length); });
-    if (!data) {
-      co_return render_error("", make_error(ErrorCode::kInternal, "could not read the result"));
+    if (file) {
+      info.file = std::move(file);
+      info.file_offset = first;
+      info.file_length = length;
+    } else {
+      auto data =
+          co_await runtime::offload(d_.pool, [&] { return d_.results.read(k, first, length); });
+      if (!data) {
+        co_return render_error("", make_error(ErrorCode::kInternal, "could not read the result"));
+      }
+      if (data->size() != length) {
+        // Deleted (expired) between the size and the read: never send a short body under a
+        // Content-Length that promises more.
+        co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
+      }
+      body = std::move(*data);
     }
-    if (data->size() != length) {
-      // Deleted (expired) between the size and the read: never send a short body under a
-      // Content-Length that promises more.
-      co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
-    }
-    body = std::move(*data);
   }
   Response res{partial ? http::status::partial_content : http::status::ok, req.version()};
   res.set(http::field::content_type, content_type_for(key));

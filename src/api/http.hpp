@@ -13,6 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "runtime/memory_budget.hpp"
+#include "storage/result_storage.hpp"
 
 namespace ig::api {
 
@@ -53,6 +54,12 @@ struct RequestInfo {
   // the latest with the RequestInfo, once the response has been written.
   runtime::MemoryBudget::Lease body_memory;
   runtime::MemoryBudget::Lease answer_memory;
+  // Set by a handler whose body is a range of a file (a hosted result): the response carries
+  // no body and a Content-Length of `file_length`, and the server sends the bytes from
+  // `file_offset` with sendfile(2), never copying them through user space.
+  std::optional<storage::OpenFile> file;
+  std::uint64_t file_offset = 0;
+  std::uint64_t file_length = 0;
 };
 
 /// `bytes` of `budget` for one request, or an empty lease when they do not fit now. A request

@@ -237,7 +237,7 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       co_return render_error("", make_error(ErrorCode::kMethodNotAllowed, "use GET or HEAD"));
     }
-    co_return co_await serve_file(req, std::string_view(path).substr(kFilesPrefix.size()),
+    co_return co_await serve_file(req, info, std::string_view(path).substr(kFilesPrefix.size()),
                                   param("expires"), param("signature"));
   }
   if (path.starts_with(kAdminPrefix)) {

@@ -117,8 +117,9 @@ class Router {
   /// The 503 of a succeeded task whose answer does not fit under the answer memory cap now.
   Response answer_refused(const RequestInfo& info, const core::Task& task, std::size_t bytes) const;
   Handler openai_images(Request& req, RequestInfo& info, bool edit);
-  Handler serve_file(Request& req, std::string_view key, std::string_view expires,
-                     std::string_view signature);
+  /// A hosted result; from local storage the body is left to the server's sendfile (info.file).
+  Handler serve_file(Request& req, RequestInfo& info, std::string_view key,
+                     std::string_view expires, std::string_view signature);
   Handler metrics();
   /// The key of the request, admitted by its IP allowlist and requests per minute.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req,

@@ -1,5 +1,7 @@
 #include "api/server.hpp"
 
+#include <sys/sendfile.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -488,6 +490,8 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
   if (req.method() == http::verb::head) {
     // Content-Length says what GET would send; the body stays empty.
     res.body().clear();
+  } else if (info.file) {
+    co_return co_await send_file(conn, req, res, info) && keep_alive;
   }
 
   conn.arm(limits_.write_timeout, conn.self);
@@ -498,6 +502,44 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     co_return false;
   }
   co_return true;
+}
+
+asio::awaitable<bool> Server::send_file(Connection& conn, const Request& req,
+                                        const Response& res, RequestInfo& info) {
+  const std::uint64_t length = info.file_length;
+  http::response<http::empty_body> head{Response::header_type(res.base())};
+  http::response_serializer<http::empty_body> header_writer{head};
+  conn.arm(limits_.write_timeout, conn.self);
+  auto [hec, hn] = co_await http::async_write_header(conn.socket, header_writer, kTuple);
+  std::uint64_t sent = 0;
+  bool ok = !hec;
+  if (ok) {
+    boost::system::error_code ec;
+    conn.socket.native_non_blocking(true, ec);  // sendfile must not block the I/O thread
+    ok = !ec;
+  }
+  auto offset = static_cast<off_t>(info.file_offset);
+  while (ok && sent < length) {
+    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(
+        length - sent, std::uint64_t{1} << 30));
+    const ssize_t n = ::sendfile(conn.socket.native_handle(), info.file->fd(), &offset, chunk);
+    if (n > 0) {
+      sent += static_cast<std::uint64_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      auto [wec] = co_await conn.socket.async_wait(tcp::socket::wait_write, kTuple);
+      ok = !wec;
+    } else {
+      // An error, or the file ended early (n == 0): the Content-Length cannot be kept, so the
+      // connection is closed rather than answered short.
+      ok = false;
+    }
+  }
+  conn.disarm();
+  info.file.reset();
+  finish_log(&req, res, info, sent);
+  co_return ok;
 }
 
 template <class T>

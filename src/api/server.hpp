@@ -97,6 +97,10 @@ class Server {
   /// the connection can serve another request afterwards.
   boost::asio::awaitable<bool> stream(Connection& conn, const Request& req, const Response& res,
                                       RequestInfo& info);
+  /// Sends the header of `res`, then info.file_length bytes of info.file with sendfile(2);
+  /// false when the connection cannot be used again.
+  boost::asio::awaitable<bool> send_file(Connection& conn, const Request& req,
+                                         const Response& res, RequestInfo& info);
   static void watch_peer(std::shared_ptr<Connection> conn, std::shared_ptr<StreamState> state);
   boost::asio::awaitable<void> write_and_close(Connection& conn, Response res, RequestInfo& info);
   bool is_upload_path(std::string_view target) const;

@@ -269,6 +269,23 @@ std::optional<std::uint64_t> FsResultStorage::size(std::string_view key) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
+std::optional<OpenFile> FsResultStorage::open_file(std::string_view key) {
+  if (!is_valid_key(key)) {
+    return std::nullopt;
+  }
+  const fs::path target = root_ / fs::path(key);
+  const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  return OpenFile(fd, static_cast<std::uint64_t>(st.st_size));
+}
+
 core::Result<std::string> FsResultStorage::read(std::string_view key, std::uint64_t offset,
                                                 std::uint64_t length) {
   if (!is_valid_key(key)) {

@@ -1,13 +1,47 @@
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/result.hpp"
 
 namespace ig::storage {
+
+/// An open, read-only result file. Owns its descriptor; movable only.
+class OpenFile {
+ public:
+  OpenFile(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+  OpenFile(OpenFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
+  OpenFile& operator=(OpenFile&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+      size_ = o.size_;
+    }
+    return *this;
+  }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() { reset(); }
+
+  int fd() const { return fd_; }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  void reset() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
 
 /// Where result images live. Keys look like "<task id>/<n>.<ext>". Every method is blocking and
 /// thread-safe: call it from the blocking pool.
@@ -21,6 +55,14 @@ class ResultStorage {
   /// Reads `length` bytes from `offset` (clamped to the object's end).
   virtual core::Result<std::string> read(std::string_view key, std::uint64_t offset,
                                          std::uint64_t length) = 0;
+  /// The object as an open file, for sending with sendfile(2) (no copy through user space):
+  /// nullopt when it does not exist, or when this storage keeps no local files (then read()).
+  /// The descriptor stays valid, and the bytes readable, even if the object is deleted
+  /// meanwhile.
+  virtual std::optional<OpenFile> open_file(std::string_view key) {
+    (void)key;
+    return std::nullopt;
+  }
   /// Deletes every object stored before `cutoff_ms` (Unix ms); returns how many.
   virtual std::size_t delete_older_than(std::int64_t cutoff_ms) = 0;
 };

@@ -1,4 +1,5 @@
 """Signed result URLs: expiry, tampering, HEAD, Range, the janitor."""
+import http.client
 import json
 import os
 import time
@@ -58,6 +59,29 @@ class ResultsTest(unittest.TestCase):
         self.assertEqual(tail.body, full.body[-10:])
         bad = self.fetch(path, q, headers={"Range": "bytes=%d-" % (len(full.body) + 5)})
         self.assertEqual(bad.status, 416)
+
+    def test_keep_alive_answers_stay_in_step_with_the_file_sent_from_disk(self):
+        # The body is sent with sendfile after the header: several full and partial answers
+        # on one connection must each be exactly their bytes, and the file on disk the same.
+        path, q = self.parts()
+        target = path + "?" + urllib.parse.urlencode(q)
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        try:
+            bodies = []
+            for headers in ({}, {"Range": "bytes=100-"}, {}, {"Range": "bytes=5-9"}):
+                conn.request("GET", target, headers=headers)
+                r = conn.getresponse()
+                bodies.append((r.status, r.read()))
+            full = bodies[0][1]
+            self.assertEqual([s for s, _ in bodies], [200, 206, 200, 206])
+            self.assertEqual(bodies[1][1], full[100:])
+            self.assertEqual(bodies[2][1], full)
+            self.assertEqual(bodies[3][1], full[5:10])
+            key = path.split("/files/", 1)[1]
+            with open(os.path.join(self.server.data_dir, "results", key), "rb") as f:
+                self.assertEqual(f.read(), full)
+        finally:
+            conn.close()
 
     def test_tampered_urls_are_403(self):
         path, q = self.parts()

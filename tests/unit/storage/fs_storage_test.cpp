@@ -1,5 +1,7 @@
 #include "storage/fs_storage.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,6 +54,33 @@ TEST_F(FsStorageTest, PutThenReadWholeObject) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, png);
   EXPECT_TRUE(fs::is_regular_file(dir_.path() / "results" / "task-1" / "1.png"));
+}
+
+TEST_F(FsStorageTest, AnOpenFileIsTheWholeObjectAndOutlivesItsDeletion) {
+  ASSERT_TRUE(storage_.put("task-1/1.png", "0123456789").ok());
+  auto file = storage_.open_file("task-1/1.png");
+  ASSERT_TRUE(file.has_value());
+  EXPECT_EQ(file->size(), 10u);
+  fs::remove(dir_.path() / "results" / "task-1" / "1.png");  // the janitor, meanwhile
+  char buf[16] = {};
+  ASSERT_EQ(::pread(file->fd(), buf, sizeof(buf), 0), 10);
+  EXPECT_EQ(std::string(buf, 10), "0123456789");
+
+  EXPECT_FALSE(storage_.open_file("task-1/1.png").has_value());
+  EXPECT_FALSE(storage_.open_file("task-1/missing.png").has_value());
+  EXPECT_FALSE(storage_.open_file("../outside").has_value());
+  ASSERT_TRUE(fs::create_directories(dir_.path() / "results" / "task-2" / "dir.png"));
+  EXPECT_FALSE(storage_.open_file("task-2/dir.png").has_value());  // not a regular file
+
+  // Moved, the descriptor has one owner and is closed once.
+  auto again = storage_.put("t/2.png", "ab");
+  ASSERT_TRUE(again.ok());
+  auto a = storage_.open_file("t/2.png");
+  ASSERT_TRUE(a.has_value());
+  const int fd = a->fd();
+  OpenFile b = std::move(*a);
+  EXPECT_EQ(a->fd(), -1);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(b.fd(), fd);
 }
 
 TEST_F(FsStorageTest, RangeReadsAreClampedToTheObject) {
