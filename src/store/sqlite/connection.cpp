@@ -89,6 +89,11 @@ void configure_sqlite_once() {
     if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0) != SQLITE_OK) {
       spdlog::debug("store: SQLite was initialised before its page cache could be configured");
     }
+    // No memory statistics: keeping them takes one process-wide mutex around every SQLite
+    // allocation, which every I/O thread's reads then contend on.
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) {
+      spdlog::debug("store: SQLite was initialised before its memory statistics could be off");
+    }
   });
 }
 
