@@ -321,37 +321,69 @@ void bind_new_task(Statement& st, const core::Task& task, const std::string& req
   st.bind(10, task.price);
 }
 
-}  // namespace
+// Inserts a new task, queued, or claimed by `owner` (non-null) until `lease_until_ms`, after
+// the key's checks, and holds its price: the body of both insert operations. The row id.
+core::Result<std::int64_t> insert_new_task(Connection& c, const core::Task& task,
+                                           const std::string& request, std::int64_t now,
+                                           const std::string* owner,
+                                           std::int64_t lease_until_ms) {
+  auto payer = detail::check_new_task(c, task);
+  if (!payer.ok()) {
+    return payer.error();
+  }
+  const char* what = owner != nullptr ? "insert_claimed_task" : "insert_task";
+  auto st = c.prepare(owner != nullptr ? sql::kInsertClaimedTask : sql::kInsertTask, what);
+  if (!st.ok()) {
+    return st.error();
+  }
+  bind_new_task(*st, task, request, now);
+  if (owner != nullptr) {
+    st->bind(11, *owner);
+    st->bind(12, lease_until_ms);
+  }
+  if (int rc = st->step(); rc != SQLITE_DONE) {
+    return c.error(rc, what);
+  }
+  const std::int64_t row = sqlite3_last_insert_rowid(c.handle());
+  if (*payer) {
+    if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
+      return held.error();
+    }
+  }
+  return row;
+}
 
-namespace {
-
-// The write of insert_task, owning what it needs (the asynchronous form outlives its caller's
-// arguments). The request is encoded here, not on the writer thread: the single writer only
-// runs SQL.
+// The writes of insert_task and insert_claimed_task, owning what they need (the asynchronous
+// forms outlive their callers' arguments). The request is encoded here, not on the writer
+// thread: the single writer only runs SQL.
 auto insert_op(core::Task task) {
   std::string request = core::encode_request(task.request);
   const std::int64_t now = wall_ms();
   return [task = std::move(task), request = std::move(request),
           now](Connection& c) -> core::Result<core::Ok> {
-    auto payer = detail::check_new_task(c, task);
-    if (!payer.ok()) {
-      return payer.error();
-    }
-    auto st = c.prepare(sql::kInsertTask, "insert_task");
-    if (!st.ok()) {
-      return st.error();
-    }
-    bind_new_task(*st, task, request, now);
-    if (int rc = st->step(); rc != SQLITE_DONE) {
-      return c.error(rc, "insert_task");
-    }
-    if (*payer) {
-      if (auto held = detail::hold(c, **payer, task, sqlite3_last_insert_rowid(c.handle()));
-          !held.ok()) {
-        return held.error();
-      }
+    auto row = insert_new_task(c, task, request, now, nullptr, 0);
+    if (!row.ok()) {
+      return row.error();
     }
     return core::Ok{};
+  };
+}
+
+auto insert_claimed_op(core::Task task, std::string owner, std::int64_t lease_until_ms) {
+  std::string request = core::encode_request(task.request);
+  const std::int64_t now = wall_ms();
+  return [task = std::move(task), owner = std::move(owner), request = std::move(request), now,
+          lease_until_ms](Connection& c) -> core::Result<Claim> {
+    auto row = insert_new_task(c, task, request, now, &owner, lease_until_ms);
+    if (!row.ok()) {
+      return row.error();
+    }
+    Claim claim{task, lease_until_ms};
+    claim.task.row_id = *row;
+    claim.task.state = core::TaskState::kRunning;
+    claim.task.attempt = 1;
+    claim.task.started_ms = task.created_ms;
+    return claim;
   };
 }
 
@@ -380,46 +412,6 @@ void SqliteStore::insert_task_async(core::Task task, Done<core::Ok> done) {
     detail::run_write_async<core::Ok>(*writer_, insert_op(std::move(task)), done);
   });
 }
-
-namespace {
-
-// The write of insert_claimed_task, owning what it needs (the asynchronous form outlives its
-// caller's arguments).
-auto insert_claimed_op(core::Task task, std::string owner, std::int64_t lease_until_ms) {
-  std::string request = core::encode_request(task.request);
-  const std::int64_t now = wall_ms();
-  return [task = std::move(task), owner = std::move(owner), request = std::move(request), now,
-          lease_until_ms](Connection& c) -> core::Result<Claim> {
-    auto payer = detail::check_new_task(c, task);
-    if (!payer.ok()) {
-      return payer.error();
-    }
-    auto st = c.prepare(sql::kInsertClaimedTask, "insert_claimed_task");
-    if (!st.ok()) {
-      return st.error();
-    }
-    bind_new_task(*st, task, request, now);
-    st->bind(11, owner);
-    st->bind(12, lease_until_ms);
-    if (int rc = st->step(); rc != SQLITE_DONE) {
-      return c.error(rc, "insert_claimed_task");
-    }
-    const std::int64_t row = sqlite3_last_insert_rowid(c.handle());
-    if (*payer) {
-      if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
-        return held.error();
-      }
-    }
-    Claim claim{task, lease_until_ms};
-    claim.task.row_id = row;
-    claim.task.state = core::TaskState::kRunning;
-    claim.task.attempt = 1;
-    claim.task.started_ms = task.created_ms;
-    return claim;
-  };
-}
-
-}  // namespace
 
 core::Result<Claim> SqliteStore::insert_claimed_task(const core::Task& task,
                                                      const std::string& owner,
