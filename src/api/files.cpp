@@ -89,12 +89,15 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, RequestInfo& i
     co_return render_error("", make_error(ErrorCode::kForbidden, "this link has expired"));
   }
   const std::string k(key);
-  // One open: the size, and the bytes sent with sendfile, are of the same file, even if the
-  // janitor deletes it meanwhile. A storage without local files is read instead.
-  auto file = co_await runtime::offload(d_.pool, [&] { return d_.results.open_file(k); });
+  // Local files are opened once: the size, and the bytes sent with sendfile, are of the same
+  // file, even if the janitor deletes it meanwhile. Other storage is sized, then read.
+  std::optional<storage::OpenFile> file;
   std::optional<std::uint64_t> size;
-  if (file) {
-    size = file->size();
+  if (d_.results.local_files()) {
+    file = co_await runtime::offload(d_.pool, [&] { return d_.results.open_file(k); });
+    if (file) {
+      size = file->size();
+    }
   } else {
     size = co_await runtime::offload(d_.pool, [&] { return d_.results.size(k); });
   }

@@ -28,6 +28,7 @@ class FsResultStorage final : public ResultStorage {
   std::optional<std::uint64_t> size(std::string_view key) override;
   core::Result<std::string> read(std::string_view key, std::uint64_t offset,
                                  std::uint64_t length) override;
+  bool local_files() const override { return true; }
   std::optional<OpenFile> open_file(std::string_view key) override;
   std::size_t delete_older_than(std::int64_t cutoff_ms) override;
 

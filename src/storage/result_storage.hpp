@@ -55,6 +55,9 @@ class ResultStorage {
   /// Reads `length` bytes from `offset` (clamped to the object's end).
   virtual core::Result<std::string> read(std::string_view key, std::uint64_t offset,
                                          std::uint64_t length) = 0;
+  /// True when objects are local files: open_file() serves them (and size()/read() are not
+  /// needed to send one).
+  virtual bool local_files() const { return false; }
   /// The object as an open file, for sending with sendfile(2) (no copy through user space):
   /// nullopt when it does not exist, or when this storage keeps no local files (then read()).
   /// The descriptor stays valid, and the bytes readable, even if the object is deleted
