@@ -403,7 +403,8 @@ asio::awaitable<void> Dispatcher::keep_leases() {
   std::vector<store::RunRef> held;
   while (!stopping_) {
     keeper_timer_.expires_after(every);
-    auto [ec] = co_await keeper_timer_.async_wait(asio::as_tuple(use_awaitable));
+    // Cancelled only by stop(), which the loop's condition sees.
+    (void)co_await keeper_timer_.async_wait(asio::as_tuple(use_awaitable));
     if (stopping_) {
       break;
     }

@@ -97,6 +97,8 @@ GenerateResult fit_all(FitWork& work) {
 // --- one run
 
 struct RelayProvider::Run {
+  explicit Run(const GenerateJob& j) : job(j) {}
+
   const GenerateJob& job;  // the caller's, alive for the whole call
   Clock::time_point deadline;
   std::vector<std::string> image_urls;  // what the upstream fetches
