@@ -10,7 +10,7 @@ const PAGES = [
   { name: 'keys', label: 'Keys', needs: 'admin', module: './pages/keys.js' },
   { name: 'accounts', label: 'Accounts', needs: 'admin', module: './pages/accounts.js' },
   { name: 'usage', label: 'Usage', needs: 'any', module: './pages/usage.js' },
-  { name: 'health', label: 'Health', needs: 'admin', module: './pages/health.js' },
+  { name: 'health', label: 'Health', needs: 'any', module: './pages/health.js' },
 ];
 
 function allowed(page, s = secrets()) {
