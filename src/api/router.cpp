@@ -139,7 +139,10 @@ core::Error create_failure(const core::Error& e, const RequestInfo& info) {
 
 }  // namespace
 
-Router::Router(RouterDeps deps) : d_(std::move(deps)), answer_memory_(d_.answer_memory_bytes) {}
+Router::Router(RouterDeps deps)
+    : d_(std::move(deps)),
+      answer_memory_(d_.answer_memory_bytes),
+      console_(d_.console_dir, d_.pool) {}
 
 Response Router::render_error(std::string_view target, const core::Error& e) const {
   if (target.starts_with(kJobsPrefix)) {
@@ -247,6 +250,10 @@ boost::asio::awaitable<Response> Router::handle(Request& req, RequestInfo& info)
                                               "the admin API is off (set admin.token)"));
     }
     co_return co_await d_.admin->handle(req, info, path, query);
+  }
+  if (ConsoleSite::owns(path)) {
+    info.route = "console";
+    co_return co_await console_.handle(req, path);
   }
   if (path == "/healthz") {
     info.route = "healthz";

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "api/console.hpp"
 #include "api/http.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -57,6 +59,9 @@ struct RouterDeps {
   // `openai`: base64 answers held at once, process-wide (0: no cap); over it a succeeded
   // request is answered 503 with Retry-After.
   std::size_t answer_memory_bytes = 256 * 1024 * 1024;
+  // /console/: the files of this directory, read on every request (console.dir); empty: the
+  // ones embedded at build time.
+  std::filesystem::path console_dir;
 };
 
 /// Maps requests to handlers: every dialect's endpoints, signed result files, health and
@@ -146,6 +151,7 @@ class Router {
 
   RouterDeps d_;
   runtime::MemoryBudget answer_memory_;
+  ConsoleSite console_;
 };
 
 }  // namespace ig::api

@@ -164,6 +164,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
       {"auth.trusted_proxies", list(&Config::trusted_proxies)},
       {"admin.token", text(&Config::admin_token)},
+      {"console.dir", path(&Config::console_dir)},
       {"callbacks.concurrency", integer(&Config::callback_concurrency, 1, 10'000)},
       {"callbacks.timeout_ms", integer(&Config::callback_timeout_ms, 100, kBig)},
       {"callbacks.extra_retries_s", integers(&Config::callback_extra_retries_s, 1, 7 * 86'400)},

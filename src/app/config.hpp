@@ -76,6 +76,10 @@ struct Config {
   std::vector<std::int64_t> callback_extra_retries_s;  // after the 1, 2, 4 s retries; off
   // [admin]
   std::string admin_token;  // "" = the admin API is off
+  // [console]
+  // Serve /console/ from this directory, read again on every request (for working on the
+  // console without rebuilding); empty: the files embedded at build time.
+  std::filesystem::path console_dir;
   // [log]
   std::string log_level = "info";
   // [providers.<name>] and [routing] (TOML file only)

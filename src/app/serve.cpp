@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -316,6 +317,15 @@ int serve(const Config& config) {
                                             clock);
     admin->set_on_redeliver([&callbacks] { callbacks.wake(); });
   }
+  if (!config.console_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(config.console_dir, ec)) {
+      spdlog::critical("console.dir {} is not a directory", config.console_dir.string());
+      return 2;
+    }
+    spdlog::info("console served from {} (console.dir), read on every request",
+                 config.console_dir.string());
+  }
   api::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.max_header_bytes);
   limits.max_body_bytes = static_cast<std::size_t>(config.max_body_bytes);
@@ -353,7 +363,7 @@ int serve(const Config& config) {
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
       [&upstreams] { return upstreams.metrics(); }, &gate, admin.get(),
-      static_cast<std::size_t>(config.answer_memory_bytes)});
+      static_cast<std::size_t>(config.answer_memory_bytes), config.console_dir});
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";
