@@ -34,6 +34,7 @@ export function navigate(hash) {
 // '#/tasks/abc?state=failed' -> { name:'tasks', params:['abc'], query:{state:'failed'} }
 export function parseHash(hash) {
   let s = (hash || '').replace(/^#/, '');
+  if (s === '') s = '/';
   if (!s.startsWith('/')) return null;
   let q = '';
   const qi = s.indexOf('?');

@@ -56,6 +56,7 @@ function setSizeOptions(select, values, current) {
 
 export async function render(root, ctx) {
   let state = saved.state;
+  let ready = false;   // the painter reports a change while it is being built
   const set = (patch) => { state = D.normalize({ ...state, ...patch }); saved.state = state; sync(); };
 
   // ---- dialect ----
@@ -273,6 +274,7 @@ export async function render(root, ctx) {
     return { ...state, mask: maskOn ? { size: 1, placeholder: true } : null };
   }
   function syncChecks() {
+    if (!ready) return;
     const s = currentState();
     const d = D.DIALECTS[s.dialect];
     const len = [...(s.prompt || '')].length;
@@ -287,6 +289,7 @@ export async function render(root, ctx) {
     curlPreview.textContent = list.length ? '(fix the problems above first)' : D.curlFor(req, location.origin);
   }
 
+  ready = true;
   renderRefUrls();
   renderThumbs();
   sync();
@@ -398,7 +401,8 @@ export async function render(root, ctx) {
       progressText.textContent = `${view.state} · ${view.progress}%`;
       if (view.done) {
         finish();
-        if (view.error) showError(new ApiError(view.error.message || 'the task ' + view.state, { code: view.error.code }));
+        if (view.error && view.state === 'cancelled') clear(errBox).appendChild(h('p', { class: 'notice', 'data-testid': 'run-cancelled' }, 'Cancelled: ' + (view.error.message || 'the task was cancelled') + ' (code ' + view.error.code + ')'));
+        else if (view.error) showError(new ApiError(view.error.message || 'the task ' + view.state, { code: view.error.code }));
         showImages(view.urls.map((u, i) => ({ src: u, name: `${run.taskId}-${i + 1}${extOf(u)}` })));
         if (ctx.refreshCredits) ctx.refreshCredits();
       }
@@ -444,7 +448,7 @@ export async function render(root, ctx) {
       clear(gallery);
       list.forEach((it, i) => {
         const sizeText = h('span', { class: 'muted', 'data-testid': 'result-size' }, '');
-        const img = h('img', { src: it.src, alt: `Result ${i + 1} of run ${no}`, 'data-testid': 'result-image', loading: 'lazy', decoding: 'async' });
+        const img = h('img', { src: it.src, alt: `Result ${i + 1} of run ${no}`, 'data-testid': 'result-image' });
         img.addEventListener('load', () => {
           sizeText.textContent = `${img.naturalWidth} × ${img.naturalHeight}`;
           img.dataset.natural = `${img.naturalWidth}x${img.naturalHeight}`;
