@@ -182,7 +182,8 @@ export async function render(root, ctx) {
   const customBox = h('div', { class: 'grid', id: 'pg-size-custom' }, field('Width (px)', customW), field('Height (px)', customH),
     h('p', { class: 'hint' }, 'Multiples of 16, each edge 16–3840, 655,360 to 8,294,400 pixels, at most 3:1.'));
   const resolution = h('select', { id: 'pg-resolution', 'data-testid': 'pg-resolution', onChange: () => set({ resolution: resolution.value }) });
-  const resolutionField = field('Resolution', resolution);
+  const resolutionField = field('Resolution', resolution, { hint: ' ' });
+  const resolutionHint = resolutionField.querySelector('.hint');
   const quality = h('select', { id: 'pg-quality', 'data-testid': 'pg-quality', onChange: () => set({ quality: quality.value }) });
   const qualityField = field('Quality', quality);
   const n = h('select', { id: 'pg-n', 'data-testid': 'pg-n', onChange: () => set({ n: Number(n.value) }) });
@@ -249,6 +250,7 @@ export async function render(root, ctx) {
     resolutionField.hidden = !a.resolutions;
     if (a.resolutions) setOptions(resolution, a.resolutions, state.resolution, (v) => v);
     resolution.disabled = !a.resolutionApplies;
+    resolutionHint.textContent = a.resolutionApplies ? '' : 'Not sent: ' + (state.dialect === 'unified' ? 'it applies only to a ratio.' : 'an explicit size is used as given.');
     qualityField.hidden = !a.qualities;
     if (a.qualities) setOptions(quality, a.qualities, state.quality);
     nField.hidden = !a.nMax;
