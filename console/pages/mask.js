@@ -116,7 +116,7 @@ export function createMaskPainter({ onChange } = {}) {
     const w = Math.min(256, width), hh = Math.max(1, Math.round(height * w / width));
     const c = document.createElement('canvas');
     c.width = w; c.height = hh;
-    const x = c.getContext('2d');
+    const x = c.getContext('2d', { willReadFrequently: true });
     x.drawImage(overlay, 0, 0, w, hh);
     const d = x.getImageData(0, 0, w, hh).data;
     let n = 0;

@@ -357,13 +357,19 @@ export async function render(root, ctx) {
     const errBox = h('div', { 'data-testid': 'run-error' });
     const gallery = h('ul', { class: 'gallery', 'data-testid': 'run-gallery' });
     const curlPre = h('pre', { class: 'curl', 'data-testid': 'run-curl' }, curl);
+    let maskLink = null;
+    if (s.mask) {
+      const url = URL.createObjectURL(s.mask);
+      run.blobUrls.push(url);
+      maskLink = h('a', { href: url, download: 'mask.png', 'data-testid': 'run-mask-download' }, 'Download the mask sent (mask.png)');
+    }
     const summary = h('p', { class: 'muted' }, req.method + ' ' + req.path + (s.prompt ? ' · “' + (s.prompt.length > 80 ? s.prompt.slice(0, 80) + '…' : s.prompt) + '”' : ''));
     const el = h('article', { class: 'run', 'data-testid': 'run', 'data-run': String(no), 'data-dialect': s.dialect, 'data-state': 'sending', 'aria-labelledby': 'run-title-' + no },
       h('div', { class: 'run-head' }, title, h('span', { class: 'actions' }, badge, elapsed, taskLink, cancel)),
       summary,
       h('div', { class: 'progress' }, progress, h('div', { class: 'progress-line' }, progressText, transport)),
       log, errBox, gallery,
-      h('div', { class: 'actions' }, copyButton(curl, 'Copy as curl', { 'data-testid': 'run-copy-curl' })),
+      h('div', { class: 'actions' }, copyButton(curl, 'Copy as curl', { 'data-testid': 'run-copy-curl' }), maskLink),
       h('details', null, h('summary', null, 'Request (curl)'), curlPre));
     if (!D.DIALECTS[s.dialect].async) progress.removeAttribute('value');   // indeterminate
     else progress.value = 0;
