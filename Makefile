@@ -4,7 +4,7 @@ BUILD_DIR := build
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps configure build run test bench bench-upstream format clean
+.PHONY: deps configure build run test screenshots bench bench-upstream format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,6 +22,11 @@ test: configure
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build $(BUILD_DIR) --parallel
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+# A screenshot of every console page, into docs/img/ (docs/console.md and README.md show them):
+# a real server with the sandbox, driven by headless chromium (tests/browser).
+screenshots: build
+	@IMAGEGATE_BIN=$(CURDIR)/$(BUILD_DIR)/imagegate bash tests/browser/run.sh screenshots $(CURDIR)/docs/img
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)/imagegate
