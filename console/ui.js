@@ -9,6 +9,7 @@ const BOOL_PROPS = new Set(['checked', 'disabled', 'selected', 'multiple', 'hidd
 // Children: strings, numbers, Nodes, arrays of those; null/undefined/false are skipped.
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
+  let value;
   if (attrs) {
     for (const [k, v] of Object.entries(attrs)) {
       if (v === undefined || v === null || v === false) continue;
@@ -20,7 +21,7 @@ export function h(tag, attrs, ...children) {
       } else if (k === 'style' && typeof v === 'object') {
         Object.assign(el.style, v);
       } else if (k === 'value') {
-        el.value = v;
+        value = v;                     // after the children: a <select>'s options must exist first
       } else if (BOOL_PROPS.has(k)) {
         el[k] = !!v;
         if (v === true && k !== 'checked' && k !== 'selected') el.setAttribute(k.toLowerCase(), '');
@@ -32,6 +33,7 @@ export function h(tag, attrs, ...children) {
     }
   }
   append(el, children);
+  if (value !== undefined) el.value = value;
   return el;
 }
 
