@@ -76,9 +76,64 @@ struct KeyPatch {
 struct TaskFilter {
   std::string state;
   std::int64_t key_id = 0;
-  std::string model;  // model family
+  std::string model;  // the model as the request named it
   std::int64_t since_ms = 0;
   std::int64_t until_ms = 0;
+  std::string dialect;  // the creating dialect (core::to_string(Dialect))
+};
+
+/// One page of every account (oldest first) and how many there are.
+struct AccountPage {
+  std::vector<Account> accounts;
+  std::int64_t total = 0;
+};
+
+/// A ledger row as the admin API shows it: with its task's public id ("" when none) and the
+/// account's balance right after it.
+struct LedgerLine {
+  LedgerEntry entry;
+  std::string task_id;
+  std::int64_t balance_after = 0;
+};
+
+/// One page of an account's ledger (newest first) and how many rows it has.
+struct LedgerPage {
+  std::vector<LedgerLine> lines;
+  std::int64_t total = 0;
+};
+
+/// What usage is counted over: tasks created in [from_ms, to_ms), of one key (0: every key)
+/// and one model (""; as the request named it), per UTC day and, optionally, per key or model.
+struct UsageQuery {
+  enum class GroupBy { kDay, kKey, kModel };
+  std::int64_t key_id = 0;
+  std::string model;
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  GroupBy group_by = GroupBy::kDay;
+};
+
+/// One row of usage_rows: a day, and the key or model of the row when grouped by them.
+struct UsageRow {
+  std::string day;          // YYYY-MM-DD (UTC)
+  std::int64_t key_id = 0;  // GroupBy::kKey
+  std::string model;        // GroupBy::kModel
+  std::int64_t tasks = 0;
+  std::int64_t images = 0;   // of succeeded tasks
+  std::int64_t credits = 0;  // captured, micro-credits
+};
+
+/// Upstream calls of one route started in a time window, from the call log.
+struct RouteStats {
+  std::string route;
+  std::string provider_kind;
+  std::int64_t requests = 0;   // calls started
+  std::int64_t succeeded = 0;
+  std::int64_t errors = 0;     // finished with a failure class
+  std::int64_t in_flight = 0;  // not finished (running, or cut off by a crash)
+  std::int64_t p50_ms = -1;    // of finished calls' durations (nearest rank); -1: none
+  std::int64_t p95_ms = -1;
+  std::int64_t last_started_ms = 0;
 };
 
 /// A task's callback: the outbox row written with its terminal state.
@@ -332,6 +387,21 @@ class Store {
   /// `key_id` 0 for every key.
   virtual core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
                                                     std::int64_t to_ms) = 0;
+  /// usage() with a model filter and rows per day and key or model: oldest day first, then by
+  /// key id or model.
+  virtual core::Result<std::vector<UsageRow>> usage_rows(const UsageQuery& query) = 0;
+  /// Every account, oldest first, skipping `offset`, at most `limit`, with balances and totals.
+  virtual core::Result<AccountPage> list_accounts(std::int64_t offset, int limit) = 0;
+  /// The account's ledger, newest first (by time, then id), skipping `offset`, at most
+  /// `limit`, each row with the balance right after it.
+  virtual core::Result<LedgerPage> ledger_page(std::int64_t account_id, std::int64_t offset,
+                                               int limit) = 0;
+  /// The task's hold and its settlement (capture or refund), oldest first; empty for a task
+  /// that holds nothing.
+  virtual core::Result<std::vector<LedgerEntry>> task_ledger(std::int64_t task_row) = 0;
+  /// Per route (by name), the upstream calls started in [since_ms, until_ms).
+  virtual core::Result<std::vector<RouteStats>> upstream_stats(std::int64_t since_ms,
+                                                               std::int64_t until_ms) = 0;
 
   // --- callbacks (the outbox): rows are written by complete_task, cancel_task and the
   // exhaustion of claim_tasks, in their transaction, for tasks whose request has a callback URL

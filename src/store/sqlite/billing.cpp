@@ -555,6 +555,7 @@ core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std
           st.bind(3, filter.model);
           st.bind(4, filter.since_ms);
           st.bind(5, filter.until_ms);
+          st.bind(8, filter.dialect);
         };
         TaskPage page;
         {

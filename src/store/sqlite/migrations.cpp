@@ -186,12 +186,20 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_ms);
 )sql";
 
+// The admin views (#10): everyone's tasks and usage over a time window, and the upstream
+// call log over a window, each read along an index instead of the whole table.
+constexpr std::string_view kV6 = R"sql(
+CREATE INDEX tasks_by_created ON tasks (created_ms);
+CREATE INDEX upstream_calls_by_start ON upstream_calls (started_ms);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
     Migration{2, kV2},
     Migration{3, kV3},
     Migration{4, kV4},
     Migration{5, kV5},
+    Migration{6, kV6},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

@@ -64,6 +64,14 @@ class SqliteStore final : public Store {
                                         int limit) override;
   core::Result<std::vector<UsageDay>> usage(std::int64_t key_id, std::int64_t from_ms,
                                             std::int64_t to_ms) override;
+  // admin_reads.cpp
+  core::Result<std::vector<UsageRow>> usage_rows(const UsageQuery& query) override;
+  core::Result<AccountPage> list_accounts(std::int64_t offset, int limit) override;
+  core::Result<LedgerPage> ledger_page(std::int64_t account_id, std::int64_t offset,
+                                       int limit) override;
+  core::Result<std::vector<LedgerEntry>> task_ledger(std::int64_t task_row) override;
+  core::Result<std::vector<RouteStats>> upstream_stats(std::int64_t since_ms,
+                                                       std::int64_t until_ms) override;
   core::Result<std::optional<ApiKey>> find_key_by_hash(const std::string& secret_hash) override;
   core::Result<std::optional<ApiKey>> find_key_by_prefix(const std::string& prefix) override;
   std::int64_t count_keys() override;

@@ -189,17 +189,86 @@ inline constexpr char kListAllTasks[] =
     "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE (?1 = '' OR state = ?1) "
     "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
     "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "
+    "AND (?8 = '' OR dialect = ?8) "
     "ORDER BY created_ms DESC, row_id DESC LIMIT ?7 OFFSET ?6";
 inline constexpr char kCountAllTasks[] =
     "SELECT COUNT(*) FROM tasks WHERE (?1 = '' OR state = ?1) "
     "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
-    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5)";
+    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "
+    "AND (?8 = '' OR dialect = ?8)";
 inline constexpr char kUsage[] =
     "SELECT strftime('%Y-%m-%d', t.created_ms / 1000, 'unixepoch') AS day, COUNT(*), "
     "SUM(CASE WHEN t.state = 'succeeded' THEN json_array_length(t.results_json) ELSE 0 END), "
     "SUM(CASE WHEN t.state = 'succeeded' THEN t.price ELSE 0 END) "
     "FROM tasks t WHERE (?1 = 0 OR t.key_id = ?1) AND t.created_ms >= ?2 AND t.created_ms < ?3 "
     "GROUP BY day ORDER BY day";
+
+// Usage per day, and per key (?4 = 1) or model (?4 = 2), of tasks created in [?2, ?3) whose
+// model is ?5 (or any for ''). Two forms, so that each walks an index over the window:
+// tasks_by_created for every key, tasks_by_key for one (?1).
+#define IG_USAGE_ROWS(key_term)                                                              \
+  "SELECT strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch') AS day, "                     \
+  "CASE ?4 WHEN 1 THEN COALESCE(key_id, 0) ELSE 0 END AS k, "                               \
+  "CASE ?4 WHEN 2 THEN COALESCE(json_extract(request_json, '$.model'), '') ELSE '' END AS m, " \
+  "COUNT(*), "                                                                              \
+  "SUM(CASE WHEN state = 'succeeded' THEN json_array_length(results_json) ELSE 0 END), "    \
+  "SUM(CASE WHEN state = 'succeeded' THEN price ELSE 0 END) "                               \
+  "FROM tasks WHERE " key_term "created_ms >= ?2 AND created_ms < ?3 "                      \
+  "AND (?5 = '' OR json_extract(request_json, '$.model') = ?5) "                            \
+  "GROUP BY day, k, m ORDER BY day, k, m"
+inline constexpr char kUsageRowsAll[] = IG_USAGE_ROWS("?1 = 0 AND ");
+inline constexpr char kUsageRowsOfKey[] = IG_USAGE_ROWS("key_id = ?1 AND ");
+#undef IG_USAGE_ROWS
+
+// Totals as in kAccountById.
+inline constexpr char kListAccounts[] =
+    "SELECT a.id, a.name, a.metered, a.balance, a.created_ms, "
+    "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = a.id AND kind = 'topup'), "
+    "(SELECT COALESCE(SUM(price), 0) FROM ledger WHERE account_id = a.id AND kind = 'capture') "
+    "FROM accounts a ORDER BY a.id LIMIT ?2 OFFSET ?1";
+inline constexpr char kCountAccounts[] = "SELECT COUNT(*) FROM accounts";
+
+// A page of an account's ledger, newest first along ledger_by_account, with the balance after
+// each row: the balance now, less the rows newer than the page (the ?2 skipped ones), less the
+// rows above it on the page. One statement: the balance and the rows are of one snapshot.
+inline constexpr char kLedgerPage[] =
+    "WITH page AS (SELECT id, account_id, kind, amount, price, COALESCE(task_row, 0) AS task_row, "
+    "  COALESCE(key_id, 0) AS key_id, reason, created_ms FROM ledger WHERE account_id = ?1 "
+    "  ORDER BY created_ms DESC, id DESC LIMIT ?3 OFFSET ?2), "
+    "newer AS (SELECT COALESCE(SUM(amount), 0) AS total FROM (SELECT amount FROM ledger "
+    "  WHERE account_id = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2)) "
+    "SELECT p.id, p.account_id, p.kind, p.amount, p.price, p.task_row, p.key_id, p.reason, "
+    "p.created_ms, COALESCE(t.id, ''), "
+    "(SELECT balance FROM accounts WHERE id = ?1) - (SELECT total FROM newer) - "
+    "COALESCE(SUM(p.amount) OVER (ORDER BY p.created_ms DESC, p.id DESC "
+    "  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) "
+    "FROM page p LEFT JOIN tasks t ON t.row_id = p.task_row "
+    "ORDER BY p.created_ms DESC, p.id DESC";
+inline constexpr char kCountLedger[] = "SELECT COUNT(*) FROM ledger WHERE account_id = ?1";
+
+// Each branch repeats a partial index's WHERE (ledger_one_hold, ledger_one_settlement).
+inline constexpr char kTaskLedger[] =
+    "SELECT id, account_id, kind, amount, price, COALESCE(task_row, 0), COALESCE(key_id, 0), "
+    "reason, created_ms FROM ledger WHERE task_row = ?1 AND kind = 'hold' "
+    "UNION ALL "
+    "SELECT id, account_id, kind, amount, price, COALESCE(task_row, 0), COALESCE(key_id, 0), "
+    "reason, created_ms FROM ledger WHERE task_row = ?1 AND kind IN ('capture', 'refund') "
+    "ORDER BY 1";
+
+// Per route, the calls started in [?1, ?2) (along upstream_calls_by_start), and the
+// nearest-rank 50th and 95th percentiles of the finished ones' durations.
+inline constexpr char kUpstreamStats[] =
+    "WITH w AS (SELECT route, provider_kind, error_class, duration_ms, started_ms "
+    "  FROM upstream_calls WHERE started_ms >= ?1 AND started_ms < ?2), "
+    "d AS (SELECT route, duration_ms, "
+    "  ROW_NUMBER() OVER (PARTITION BY route ORDER BY duration_ms) AS rn, "
+    "  COUNT(*) OVER (PARTITION BY route) AS n FROM w WHERE duration_ms >= 0), "
+    "p AS (SELECT route, MIN(CASE WHEN rn * 100 >= 50 * n THEN duration_ms END) AS p50, "
+    "  MIN(CASE WHEN rn * 100 >= 95 * n THEN duration_ms END) AS p95 FROM d GROUP BY route) "
+    "SELECT w.route, MAX(w.provider_kind), COUNT(*), SUM(w.error_class = ''), "
+    "SUM(w.error_class NOT IN ('', 'in_flight')), SUM(w.error_class = 'in_flight'), "
+    "MAX(w.started_ms), COALESCE(MAX(p.p50), -1), COALESCE(MAX(p.p95), -1) "
+    "FROM w LEFT JOIN p ON p.route = w.route GROUP BY w.route ORDER BY w.route";
 
 inline constexpr char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";
 inline constexpr char kSelectOne[] = "SELECT 1";

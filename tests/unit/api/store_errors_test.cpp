@@ -80,6 +80,20 @@ class FailingStore final : public store::Store {
                                                    std::int64_t) override {
     return fail();
   }
+  core::Result<std::vector<store::UsageRow>> usage_rows(const store::UsageQuery&) override {
+    return fail();
+  }
+  core::Result<store::AccountPage> list_accounts(std::int64_t, int) override { return fail(); }
+  core::Result<store::LedgerPage> ledger_page(std::int64_t, std::int64_t, int) override {
+    return fail();
+  }
+  core::Result<std::vector<store::LedgerEntry>> task_ledger(std::int64_t) override {
+    return fail();
+  }
+  core::Result<std::vector<store::RouteStats>> upstream_stats(std::int64_t,
+                                                              std::int64_t) override {
+    return fail();
+  }
   core::Result<std::vector<store::CallbackDelivery>> claim_callbacks(int, std::int64_t,
                                                                      std::int64_t) override {
     return fail();

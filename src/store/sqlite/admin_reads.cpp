@@ -1,0 +1,191 @@
+// The reads of SqliteStore behind the admin API's views (see store.hpp): usage per day, key
+// and model, accounts and ledger pages, a task's ledger, and the upstream call statistics.
+// Every one is a bounded read on this thread's read connection.
+
+#include "store/sqlite/ops.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/statements.hpp"
+
+namespace ig::store {
+namespace {
+
+using detail::Connection;
+using detail::guarded;
+using detail::internal;
+namespace sql = detail::sql;
+
+/// Runs `body(Connection&)` on this thread's read connection.
+template <class T, class F>
+core::Result<T> read(Connection* c, std::string_view what, F&& body) {
+  return guarded(
+      what,
+      [&]() -> core::Result<T> {
+        if (c == nullptr) {
+          return detail::no_reader(what);
+        }
+        return body(*c);
+      },
+      [&] { return core::Result<T>(internal(what)); });
+}
+
+/// The single number a COUNT statement gives.
+core::Result<std::int64_t> count(Connection& c, const char* sql_text, std::int64_t arg,
+                                 std::string_view what) {
+  auto st = c.prepare(sql_text, what);
+  if (!st.ok()) {
+    return st.error();
+  }
+  if (arg != 0) {
+    st->bind(1, arg);
+  }
+  if (int rc = st->step(); rc != SQLITE_ROW) {
+    return c.error(rc, what);
+  }
+  return st->int64(0);
+}
+
+}  // namespace
+
+core::Result<std::vector<UsageRow>> SqliteStore::usage_rows(const UsageQuery& q) {
+  return read<std::vector<UsageRow>>(
+      reader(), "usage_rows", [&](Connection& c) -> core::Result<std::vector<UsageRow>> {
+        auto st =
+            c.prepare(q.key_id != 0 ? sql::kUsageRowsOfKey : sql::kUsageRowsAll, "usage_rows");
+        if (!st.ok()) {
+          return st.error();
+        }
+        st->bind(1, q.key_id);
+        st->bind(2, q.from_ms);
+        st->bind(3, q.to_ms);
+        st->bind(4, std::int64_t{q.group_by == UsageQuery::GroupBy::kKey     ? 1
+                                 : q.group_by == UsageQuery::GroupBy::kModel ? 2
+                                                                             : 0});
+        st->bind(5, q.model);
+        std::vector<UsageRow> out;
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          out.push_back(UsageRow{st->text(0), st->int64(1), st->text(2), st->int64(3), st->int64(4),
+                                 st->int64(5)});
+        }
+        if (rc != SQLITE_DONE) {
+          return c.error(rc, "usage_rows");
+        }
+        return out;
+      });
+}
+
+core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int limit) {
+  return read<AccountPage>(reader(), "list_accounts",
+                           [&](Connection& c) -> core::Result<AccountPage> {
+                             AccountPage page;
+                             auto total = count(c, sql::kCountAccounts, 0, "list_accounts");
+                             if (!total.ok()) {
+                               return total.error();
+                             }
+                             page.total = *total;
+                             auto st = c.prepare(sql::kListAccounts, "list_accounts");
+                             if (!st.ok()) {
+                               return st.error();
+                             }
+                             st->bind(1, offset);
+                             st->bind(2, std::int64_t{limit});
+                             int rc = SQLITE_OK;
+                             while ((rc = st->step()) == SQLITE_ROW) {
+                               Account a;
+                               a.id = st->int64(0);
+                               a.name = st->text(1);
+                               a.metered = st->int64(2) != 0;
+                               a.balance = st->int64(3);
+                               a.created_ms = st->int64(4);
+                               a.total_purchased = st->int64(5);
+                               a.total_consumed = st->int64(6);
+                               page.accounts.push_back(std::move(a));
+                             }
+                             if (rc != SQLITE_DONE) {
+                               return c.error(rc, "list_accounts");
+                             }
+                             return page;
+                           });
+}
+
+core::Result<LedgerPage> SqliteStore::ledger_page(std::int64_t account_id, std::int64_t offset,
+                                                  int limit) {
+  return read<LedgerPage>(reader(), "ledger_page", [&](Connection& c) -> core::Result<LedgerPage> {
+    LedgerPage page;
+    auto total = count(c, sql::kCountLedger, account_id, "ledger_page");
+    if (!total.ok()) {
+      return total.error();
+    }
+    page.total = *total;
+    auto st = c.prepare(sql::kLedgerPage, "ledger_page");
+    if (!st.ok()) {
+      return st.error();
+    }
+    st->bind(1, account_id);
+    st->bind(2, offset);
+    st->bind(3, std::int64_t{limit});
+    int rc = SQLITE_OK;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      page.lines.push_back(LedgerLine{detail::read_ledger_entry(*st), st->text(9), st->int64(10)});
+    }
+    if (rc != SQLITE_DONE) {
+      return c.error(rc, "ledger_page");
+    }
+    return page;
+  });
+}
+
+core::Result<std::vector<LedgerEntry>> SqliteStore::task_ledger(std::int64_t task_row) {
+  return read<std::vector<LedgerEntry>>(
+      reader(), "task_ledger", [&](Connection& c) -> core::Result<std::vector<LedgerEntry>> {
+        auto st = c.prepare(sql::kTaskLedger, "task_ledger");
+        if (!st.ok()) {
+          return st.error();
+        }
+        st->bind(1, task_row);
+        std::vector<LedgerEntry> out;
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          out.push_back(detail::read_ledger_entry(*st));
+        }
+        if (rc != SQLITE_DONE) {
+          return c.error(rc, "task_ledger");
+        }
+        return out;
+      });
+}
+
+core::Result<std::vector<RouteStats>> SqliteStore::upstream_stats(std::int64_t since_ms,
+                                                                  std::int64_t until_ms) {
+  return read<std::vector<RouteStats>>(reader(), "upstream_stats",
+                                       [&](Connection& c) -> core::Result<std::vector<RouteStats>> {
+                                         auto st = c.prepare(sql::kUpstreamStats, "upstream_stats");
+                                         if (!st.ok()) {
+                                           return st.error();
+                                         }
+                                         st->bind(1, since_ms);
+                                         st->bind(2, until_ms);
+                                         std::vector<RouteStats> out;
+                                         int rc = SQLITE_OK;
+                                         while ((rc = st->step()) == SQLITE_ROW) {
+                                           RouteStats r;
+                                           r.route = st->text(0);
+                                           r.provider_kind = st->text(1);
+                                           r.requests = st->int64(2);
+                                           r.succeeded = st->int64(3);
+                                           r.errors = st->int64(4);
+                                           r.in_flight = st->int64(5);
+                                           r.last_started_ms = st->int64(6);
+                                           r.p50_ms = st->int64(7);
+                                           r.p95_ms = st->int64(8);
+                                           out.push_back(std::move(r));
+                                         }
+                                         if (rc != SQLITE_DONE) {
+                                           return c.error(rc, "upstream_stats");
+                                         }
+                                         return out;
+                                       });
+}
+
+}  // namespace ig::store
