@@ -3,7 +3,7 @@
 // Debian's headless chromium driven by puppeteer-core. Whatever it starts it kills again: by
 // PID in `cleanup()` (call it in a finally block), and synchronously on process exit, SIGINT,
 // SIGTERM and at the run's deadline, so neither a server nor a browser outlives a failed run.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -234,23 +234,29 @@ export class Server {
     return this.admin('POST', '/admin/v1/keys', { name, ...fields });
   }
 
-  /** Waits until `GET /v1/tasks/{id}` (with `key`) says the task ended; its data. */
-  async waitTask(key, id, timeoutMs = 30000) {
+  /** A task as the admin list shows it (`GET /admin/v1/tasks?key_id=`), or undefined. */
+  async adminTask(keyId, id) {
+    const r = await this.admin('GET', `/admin/v1/tasks?key_id=${keyId}&page_size=500`);
+    return (r.data || []).find((t) => t.id === id);
+  }
+
+  /** The key's tasks, newest first, from the admin list. */
+  async adminTasks(keyId) {
+    return (await this.admin('GET', `/admin/v1/tasks?key_id=${keyId}&page_size=500`)).data || [];
+  }
+
+  /** Waits until the admin list says the task is in one of `states`; the task. */
+  async waitTaskState(keyId, id, states = ['succeeded', 'failed', 'cancelled'], timeoutMs = 30000) {
     const t0 = Date.now();
     for (;;) {
-      const r = await this.request('GET', '/v1/tasks/' + encodeURIComponent(id), { as: key });
-      const d = r.body && (r.body.data || r.body);
-      const state = d && (d.state || d.status);
-      if (['succeeded', 'failed', 'cancelled', 'success', 'fail'].includes(state)) return d;
-      if (Date.now() - t0 > timeoutMs) throw new Error(`task ${id} not finished: ${r.text}`);
+      const t = await this.adminTask(keyId, id);
+      if (t && states.includes(t.state)) return t;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`task ${id} not ${states.join('/')}: ${JSON.stringify(t)}`);
       await sleep(100);
     }
   }
 }
 
-export function tool(cmd, args) {
-  return spawnSync(cmd, args, { encoding: 'utf8' });
-}
 
 // ---- the console in a page -------------------------------------------------------------------
 
@@ -342,4 +348,29 @@ export async function shootAllPages(browser, server, dir, { key, admin, taskId, 
     await page.close().catch(() => {});
   }
   return written;
+}
+
+/** Clicks a download link (`selector`) the way a person does and returns the bytes of the file
+ *  the browser saved. (The console's CSP has no `connect-src blob:`, so a page cannot fetch
+ *  its own blob: URLs; a download is not a fetch.) */
+export async function download(page, selector, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const cdp = await page.browser().target().createCDPSession();
+  try {
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: dir, eventsEnabled: true });
+    const done = new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no download from ' + selector)), 10000);
+      let name = null;
+      cdp.on('Browser.downloadWillBegin', (e) => { name = e.suggestedFilename; });
+      cdp.on('Browser.downloadProgress', (e) => {
+        if (e.state === 'completed') { clearTimeout(t); resolve(name); }
+        if (e.state === 'canceled') { clearTimeout(t); reject(new Error('download canceled')); }
+      });
+    });
+    await page.click(selector);
+    const name = await done;
+    return { name, bytes: fs.readFileSync(path.join(dir, name)) };
+  } finally {
+    await cdp.detach().catch(() => {});
+  }
 }
