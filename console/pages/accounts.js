@@ -110,9 +110,9 @@ async function renderAccount(root, ctx, idText) {
   // Top-up / adjust.
   const amount = h('input', { type: 'text', id: 'credits-amount', name: 'credits-amount', 'data-testid': 'credits-amount', inputmode: 'decimal', autocomplete: 'off', required: true, placeholder: 'e.g. 100 or -0.5' });
   const kind = h('select', { id: 'credits-kind', name: 'credits-kind', 'data-testid': 'credits-kind' },
-    h('option', { value: '' }, 'by the sign (top-up if positive, adjustment if negative)'),
-    h('option', { value: 'topup' }, 'top-up (adds credits; makes the account metered)'),
-    h('option', { value: 'adjust' }, 'adjustment (a correction, either sign)'));
+    h('option', { value: '' }, 'by the sign'),
+    h('option', { value: 'topup' }, 'top-up'),
+    h('option', { value: 'adjust' }, 'adjustment'));
   const reason = h('input', { type: 'text', id: 'credits-reason', name: 'credits-reason', 'data-testid': 'credits-reason', maxlength: '500', autocomplete: 'off', placeholder: 'e.g. invoice 2026-0042' });
   const creditsMsg = h('div', { id: 'credits-message', 'data-testid': 'credits-message', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit', class: 'primary', id: 'credits-submit', 'data-testid': 'credits-submit' }, 'Add credits');
@@ -120,7 +120,7 @@ async function renderAccount(root, ctx, idText) {
     h('h2', { id: 'credits-title' }, 'Top up or adjust'),
     h('div', { class: 'filter-grid' },
       field('Amount (credits)', amount, { hint: 'Up to six decimals; negative to take credits away' }),
-      field('Kind', kind),
+      field('Kind', kind, { hint: 'A top-up adds credits and makes the account metered; an adjustment corrects, either sign. By the sign: positive is a top-up, negative an adjustment.' }),
       field('Reason', reason, { hint: 'Kept on the ledger row (at most 500 characters)' })),
     creditsMsg,
     h('div', { class: 'actions' }, submit));
@@ -182,8 +182,10 @@ async function renderAccount(root, ctx, idText) {
           { label: 'id', value: (x) => String(x.id), num: true },
           { label: 'at', value: (x) => fmtTime(x.at ?? x.created_at) },
           { label: 'kind', value: (x) => h('span', { class: 'pill kind-' + x.kind }, x.kind) },
+          { label: 'price', value: (x) => (Number(x.price) ? fmtCredits(x.price) : '—'), num: true },
           { label: 'amount', value: (x) => h('span', { class: Number(x.amount) < 0 ? 'negative' : Number(x.amount) > 0 ? 'positive' : null }, signedCredits(x.amount)), num: true },
           { label: 'balance after', value: (x) => h('span', { 'data-testid': 'ledger-balance-after' }, fmtCredits(x.balance_after)), num: true },
+          { label: 'key', value: (x) => (x.key_id ? h('a', { href: `#/tasks?key_id=${x.key_id}` }, '#' + x.key_id) : '—'), num: true },
           { label: 'reason / task', value: (x) => x.task_id ? h('a', { href: '#/tasks/' + encodeURIComponent(x.task_id), class: 'mono small' }, x.task_id) : h('span', { class: 'wrap' }, x.reason || '—') },
         ],
         rows,

@@ -110,6 +110,7 @@ export async function render(root, ctx) {
       h('div', { class: 'stat-row' },
         stat('version', st.version || '—', 'health-version'),
         stat('uptime', fmtUptime(st.uptime_s), 'health-uptime'),
+        st.started_at ? stat('started', fmtTime(st.started_at), 'health-started') : null,
         stat('queue depth', String(st.queue_depth ?? tasks.queued ?? '—'), 'health-queue'),
         stat('running tasks', String(st.running ?? tasks.running ?? '—'), 'health-running')));
     const stateNames = Object.keys(tasks);
@@ -120,7 +121,7 @@ export async function render(root, ctx) {
           h('li', null, h('a', { href: `#/tasks?state=${encodeURIComponent(k)}` }, stateBadge(k)), ' ', h('strong', { 'data-state': k }, String(tasks[k])))))));
     }
     const provs = Array.isArray(st.providers) ? st.providers : [];
-    const known = ['route', 'kind', 'state'];
+    const known = ['route', 'kind', 'state', 'families'];
     const extra = [...new Set(provs.flatMap((p) => Object.keys(p)))].filter((k) => !known.includes(k) && provs.every((p) => p[k] === undefined || typeof p[k] !== 'object'));
     status.append(h('section', { class: 'card', 'aria-labelledby': 'health-h-providers' },
       h('h3', { id: 'health-h-providers' }, 'Providers'),
@@ -132,6 +133,7 @@ export async function render(root, ctx) {
           { label: 'route', value: (p) => h('strong', null, p.route || '—') },
           { label: 'kind', value: (p) => p.kind || '—' },
           { label: 'breaker', value: (p) => stateBadge(String(p.state || '—').replace('_', ' ')) },
+          { label: 'models', value: (p) => (Array.isArray(p.families) && p.families.length ? p.families.join(', ') : '—') },
           ...extra.map((k) => ({ label: k.replace(/_/g, ' '), value: (p) => (p[k] === undefined || p[k] === null ? '—' : /(_at|_ms_at)$/.test(k) ? fmtTime(p[k]) : String(p[k])) })),
         ],
         rows: provs,

@@ -57,10 +57,11 @@ export function normalizeTask(body, idHint = '') {
       state: body.state, key_id: body.key_id, attempt: body.attempt,
       created: secondsOf(body.created_at), started: secondsOf(body.started_at),
       completed: secondsOf(body.completed_at), price: body.price, charged: body.charged,
+      settlement: body.settlement, param: body.param ?? null, callbackSummary: body.callback,
       images: body.images, upstream_route: body.upstream_route, upstream_id: body.upstream_id,
       fail_code: body.fail_code || null, fail_msg: body.fail_msg || null,
       request: body.request ?? null,
-      results: (body.results || []).map((r) => (typeof r === 'string' ? { url: r } : { url: r.url, expires_at: r.expires_at })),
+      results: (body.results || []).map((r) => (typeof r === 'string' ? { url: r } : { ...r })),
       calls: body.calls || null, events: body.events || null, raw: body,
     };
   }
@@ -178,6 +179,7 @@ function gallery(task) {
         h('span', null, `#${i + 1}`),
         h('a', { href: src, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'task-result-open' }, 'Full size'),
         h('a', { href: src, download: fileName(r.url, `image-${i + 1}`), 'data-testid': 'task-result-download' }, 'Download'),
+        r.width && r.height ? h('span', { class: 'muted', 'data-testid': 'task-result-size' }, `${r.width}×${r.height}`) : null,
         r.expires_at ? h('span', { class: 'muted' }, 'link expires ' + fmtTime(r.expires_at)) : null)));
   }));
 }
@@ -190,6 +192,11 @@ function urlList(urls) {
 }
 
 const PROMPT_KEYS = ['prompt'];
+
+function pretty(text) {
+  if (typeof text !== 'string' || !text) return null;
+  try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
+}
 
 // The stored request, shown generically (its fields differ between dialects): the prompt
 // first, URLs as links, other values as text; the whole as JSON underneath.
@@ -224,9 +231,9 @@ function requestView(task) {
     prompt ? h('div', { class: 'prompt-box' }, h('div', { class: 'facts-label' }, 'Prompt'),
       h('p', { class: 'prompt', 'data-testid': 'task-prompt' }, String(prompt[1] ?? ''))) : null,
     factList(rest.map(([k, v]) => [k, value(k, v)])),
-    h('details', { class: 'raw' }, h('summary', null, 'Request as JSON'),
-      h('pre', null, JSON.stringify(req, null, 2)),
-      copyButton(JSON.stringify(req), 'Copy JSON')));
+    h('details', { class: 'raw' }, h('summary', null, task.param ? 'The request as the client sent it' : 'Request as JSON'),
+      h('pre', { 'data-testid': 'task-request-json' }, pretty(task.param) || JSON.stringify(req, null, 2)),
+      copyButton(task.param || JSON.stringify(req), 'Copy JSON')));
 }
 
 function toMs(t) {
@@ -236,26 +243,46 @@ function toMs(t) {
   return n < 1e12 ? n * 1000 : n;
 }
 
+const EVENT_WORDS = {
+  created: 'created', claimed: 'claimed by a worker', call: 'upstream call', captured: 'price captured',
+  refunded: 'price refunded', callback: 'callback', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled',
+};
+
+function callLine(c) {
+  if (!c) return null;
+  const bits = [c.route || '?'];
+  if (c.http_status) bits.push('HTTP ' + c.http_status);
+  if (c.class && c.class !== 'ok') bits.push(c.class);
+  if (c.code) bits.push(c.code);
+  bits.push(c.duration_ms === null || c.duration_ms === undefined ? 'in flight' : fmtDuration(c.duration_ms));
+  return bits.join(' · ');
+}
+
+// events: [{at_ms, what, detail, call}] from the admin API (call: an index into calls[]).
 function timeline(task) {
+  const calls = task.calls || [];
   let events = Array.isArray(task.events) ? task.events.slice() : [];
   if (!events.length) {
     // Built from the task's own times when the server gives no events.
     if (task.created) events.push({ at: task.created, what: 'created' });
     if (task.started) events.push({ at: task.started, what: 'claimed' });
-    for (const c of task.calls || []) events.push({ at: c.started_at, what: `attempt ${c.attempt ?? ''} on ${c.route || '?'}` });
+    calls.forEach((c, i) => events.push({ at_ms: c.started_at_ms ?? c.started_at, what: 'call', call: i }));
     if (task.completed) events.push({ at: task.completed, what: task.state });
   }
-  events = events.map((e) => ({ ...e, ms: toMs(e.at) })).sort((a, b) => (a.ms ?? 0) - (b.ms ?? 0));
+  events = events.map((e, i) => ({ ...e, i, ms: toMs(e.at_ms ?? e.at) }))
+    .sort((a, b) => (a.ms ?? 0) - (b.ms ?? 0) || a.i - b.i);
   const t0 = events.length ? events[0].ms : null;
   return h('ol', { class: 'timeline', 'data-testid': 'task-timeline' }, events.map((e) => {
-    const what = typeof e.what === 'string' ? e.what : e.what ? JSON.stringify(e.what) : (e.kind || e.event || '');
-    const extra = Object.entries(e).filter(([k]) => !['at', 'what', 'ms'].includes(k))
-      .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
-    return h('li', { 'data-testid': 'task-event', 'data-what': what },
+    const what = typeof e.what === 'string' ? e.what : e.what ? JSON.stringify(e.what) : '';
+    const call = Number.isInteger(e.call) ? calls[e.call] : null;
+    const detail = e.detail === null || e.detail === undefined || e.detail === '' ? null
+      : typeof e.detail === 'object' ? JSON.stringify(e.detail) : String(e.detail);
+    return h('li', { 'data-testid': 'task-event', 'data-what': what, class: 'ev-' + what },
       h('time', { datetime: e.ms ? new Date(e.ms).toISOString() : null }, fmtTime(e.ms)),
       t0 !== null && e.ms !== null ? h('span', { class: 'offset' }, '+' + fmtDuration(e.ms - t0)) : null,
-      h('span', { class: 'what' }, what),
-      extra ? h('span', { class: 'muted' }, ' ' + extra) : null);
+      h('span', { class: 'what' }, call ? `attempt ${call.attempt ?? ''}: call ${e.call + 1}` : (EVENT_WORDS[what] || what)),
+      call ? h('span', { class: 'ev-detail' }, callLine(call)) : null,
+      detail ? h('span', { class: 'ev-detail muted wrap' }, detail) : null);
   }));
 }
 
@@ -275,9 +302,9 @@ function callsTable(calls) {
       { label: 'attempt', value: (c) => String(c.attempt ?? '—'), num: true },
       { label: 'provider', value: (c) => h('span', null, h('strong', null, c.route || '—'), c.kind ? h('span', { class: 'muted' }, ' ' + c.kind) : null) },
       { label: 'HTTP', value: (c) => (c.http_status ? String(c.http_status) : '—'), num: true },
-      { label: 'started', value: (c) => fmtTime(c.started_at) },
-      { label: 'duration', value: (c) => fmtDuration(c.duration_ms), num: true },
-      { label: 'outcome', value: (c) => outcome(c) },
+      { label: 'started', value: (c) => fmtTime(c.started_at_ms ?? c.started_at), nowrap: true },
+      { label: 'duration', value: (c) => (c.duration_ms === null || c.duration_ms === undefined ? 'in flight' : fmtDuration(c.duration_ms)), num: true, nowrap: true },
+      { label: 'outcome', value: (c) => h('span', { class: ['outcome', 'outcome-' + (c.class || 'none')], 'data-testid': 'task-attempt-class' }, outcome(c)) },
       { label: 'message', value: (c) => h('span', { class: 'wrap' }, c.message || '') },
       { label: 'upstream id', value: (c) => (c.upstream_id ? h('code', null, c.upstream_id) : '—') },
     ],
@@ -311,18 +338,20 @@ function callbackView(cb, onRedeliver) {
       h('span', { class: 'hint' }, 'Sends the callback again now, with a fresh schedule; the receiver sees the same webhook id.')));
 }
 
+const SETTLEMENT_WORDS = {
+  held: 'held from the balance; settled when the task ends',
+  captured: 'captured: the task succeeded and is paid',
+  refunded: 'refunded: the price went back to the balance',
+  none: 'nothing held',
+};
+
 function costView(task) {
   const unknown = task.source === 'admin' ? '—' : 'not shown in this dialect\'s answer';
   const rows = [['price', task.price === undefined || task.price === null ? unknown : fmtCredits(task.price) + ' credits', { 'data-testid': 'task-price' }]];
-  if (task.charged !== undefined) {
+  if (task.source === 'admin') {
     const c = task.charged;
-    let text;
-    if (c === null) text = ACTIVE.has(task.state) ? 'held, not settled yet' : '—';
-    else if (typeof c === 'object') text = Object.entries(c).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtCredits(v) : v}`).join(', ');
-    else text = fmtCredits(c) + ' credits';
-    rows.push(['charged', text, { 'data-testid': 'task-charged' }]);
-  } else if (task.source === 'admin') {
-    rows.push(['charged', task.state === 'succeeded' ? 'captured (the price)' : ACTIVE.has(task.state) ? 'held' : 'refunded']);
+    rows.push(['charged', c === null || c === undefined ? (ACTIVE.has(task.state) ? 'nothing yet (held)' : '—') : fmtCredits(c) + ' credits', { 'data-testid': 'task-charged' }]);
+    if (task.settlement) rows.push(['ledger', SETTLEMENT_WORDS[task.settlement] || task.settlement, { 'data-testid': 'task-settlement', 'data-settlement': task.settlement }]);
   }
   return factList(rows);
 }
@@ -352,6 +381,7 @@ export async function render(root, ctx) {
 
   async function fetchCallback() {
     if (!asAdmin || !task || ACTIVE.has(task.state)) { callback = null; return; }
+    if (task.callbackSummary === null) { callback = { none: 'the task did not ask for one.' }; return; }
     try {
       callback = await call('GET', `/admin/v1/tasks/${enc}/callback`, { as: 'admin', signal });
     } catch (e) {
@@ -418,7 +448,11 @@ export async function render(root, ctx) {
       root.append(h('section', { class: 'card', 'aria-labelledby': 'task-h-calls' },
         h('h2', { id: 'task-h-calls' }, 'Upstream attempts'), callsTable(task.calls)));
       let cbBody;
-      if (ACTIVE.has(task.state)) cbBody = h('p', { class: 'muted' }, 'A callback, if the task asked for one, is sent when it ends.');
+      if (ACTIVE.has(task.state)) {
+        const url = task.callbackSummary && task.callbackSummary.url;
+        cbBody = h('p', { class: 'muted' }, url ? ['A callback will be sent to ', h('code', { class: 'wrap' }, url), ' when the task ends.']
+          : task.callbackSummary === null ? 'The task did not ask for a callback.' : 'A callback, if the task asked for one, is sent when it ends.');
+      }
       else if (!callback || callback.none) cbBody = h('p', { class: 'muted', 'data-testid': 'task-no-callback' }, 'No callback: ' + ((callback && callback.none) || 'the task did not ask for one.'));
       else if (callback.error) cbBody = errorBox(callback.error);
       else cbBody = callbackView(callback, onRedeliver);

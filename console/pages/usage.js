@@ -6,8 +6,8 @@
 // p50/p95 latency and breaker state (GET /admin/v1/providers). Charts: ./charts.js (SVG).
 
 import { call } from '../api.js';
-import { h, clear, errorBox, field, fmtCredits, loading, stateBadge } from '../ui.js';
-import { barChart, hBarChart, dataTable, shortNumber } from './charts.js';
+import { h, clear, errorBox, field, fmtCredits, fmtTime, loading, stateBadge } from '../ui.js';
+import { barChart, lineChart, hBarChart, dataTable, shortNumber } from './charts.js';
 import { addDays } from './tasks.js';
 
 const METRICS = [
@@ -176,7 +176,9 @@ export async function render(root, ctx) {
     if (outside) charts.append(h('p', { class: 'muted' }, `${outside} rows fell outside the days shown.`));
     const grid = h('div', { class: 'chart-grid-wrap' });
     for (const m of METRICS) {
-      grid.append(h('div', { class: 'card' }, barChart({
+      // Totals: bars for counts, a line for credits; split: stacked bars, one colour a group.
+      const draw = !group && m.key === 'credits' ? lineChart : barChart;
+      grid.append(h('div', { class: 'card' }, draw({
         title: `${m.label} per day${group ? ' by ' + group : ''}`,
         labels: days, series: series[m.key], format: m.fmt, testid: 'usage-chart-' + m.key,
       })));
@@ -229,12 +231,15 @@ export async function render(root, ctx) {
         columns: [
           { label: 'route', value: (p) => h('strong', null, p.route) },
           { label: 'kind', value: (p) => p.kind || '—' },
-          { label: 'breaker', value: (p) => h('span', { 'data-testid': 'provider-state' }, stateBadge(p.state || '—')) },
+          { label: 'breaker', value: (p) => h('span', { 'data-testid': 'provider-state' }, p.state ? stateBadge(String(p.state).replace('_', ' ')) : (p.configured === false ? 'no longer configured' : '—')) },
+          { label: 'running', value: (p) => (p.running === undefined ? '—' : `${p.running}${p.concurrency ? ' / ' + p.concurrency : ''}`), num: true },
           { label: 'requests', value: (p) => String(p.requests ?? 0), num: true },
+          { label: 'succeeded', value: (p) => (p.succeeded === undefined ? '—' : String(p.succeeded)), num: true },
           { label: 'errors', value: (p) => String(p.errors ?? 0), num: true },
           { label: 'error rate', value: (p) => (Number(p.requests) > 0 ? (rate(p) * 100).toFixed(1) + ' %' : '—'), num: true },
           { label: 'p50', value: (p) => (p.p50_ms === null || p.p50_ms === undefined ? '—' : Math.round(p.p50_ms) + ' ms'), num: true },
           { label: 'p95', value: (p) => (p.p95_ms === null || p.p95_ms === undefined ? '—' : Math.round(p.p95_ms) + ' ms'), num: true },
+          { label: 'last call', value: (p) => fmtTime(p.last_call_at), nowrap: true },
         ],
         rows: list,
       }),
