@@ -1,6 +1,7 @@
 #include "api/server.hpp"
 
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -176,61 +177,90 @@ std::string new_request_id() {
 
 Server::Server(asio::io_context& ioc, ServerLimits limits, Handler handler,
                ErrorRenderer render_error, Metrics& metrics)
-    : ioc_(ioc),
-      limits_(limits),
+    : Server(std::vector<asio::io_context*>{&ioc}, limits, std::move(handler),
+             std::move(render_error), metrics) {
+  strand_per_connection_ = true;
+}
+
+Server::Server(std::vector<asio::io_context*> iocs, ServerLimits limits, Handler handler,
+               ErrorRenderer render_error, Metrics& metrics)
+    : limits_(limits),
       handler_(std::move(handler)),
       render_error_(std::move(render_error)),
       metrics_(metrics),
       upload_memory_(limits_.upload_memory_bytes),
-      acceptor_(asio::make_strand(ioc)) {}
+      strand_per_connection_(false) {
+  listeners_.reserve(iocs.size());
+  for (auto* ioc : iocs) {
+    listeners_.push_back(Listener{ioc, tcp::acceptor(asio::make_strand(*ioc))});
+  }
+}
 
 Server::~Server() = default;
 
 core::Status Server::listen(const tcp::endpoint& endpoint) {
   boost::system::error_code ec;
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor_.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::make_error(core::ErrorCode::kInternal,
-                            "cannot listen on " + endpoint.address().to_string() + ":" +
-                                std::to_string(endpoint.port()) + ": " + ec.message());
+  tcp::endpoint where = endpoint;
+  for (auto& l : listeners_) {
+    auto& a = l.acceptor;
+    a.open(where.protocol(), ec);
+    if (!ec) {
+      a.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec && listeners_.size() > 1) {
+      // Every listener binds the same port; only processes of the same user may join it.
+      const int one = 1;
+      if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        ec.assign(errno, boost::system::system_category());
+      }
+    }
+    if (!ec) {
+      a.bind(where, ec);
+    }
+    if (!ec) {
+      a.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return core::make_error(core::ErrorCode::kInternal,
+                              "cannot listen on " + endpoint.address().to_string() + ":" +
+                                  std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    where = a.local_endpoint(ec);  // port 0: the others join the port the first one got
   }
   return core::ok_status();
 }
 
 tcp::endpoint Server::local_endpoint() const {
   boost::system::error_code ec;
-  return acceptor_.local_endpoint(ec);
+  return listeners_.front().acceptor.local_endpoint(ec);
 }
 
 void Server::start() {
-  accepting_ = true;
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [this](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("accept loop ended: {}", ex.what());
+  for (auto& l : listeners_) {
+    ++accepting_;
+    asio::co_spawn(l.acceptor.get_executor(), accept_loop(l), [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("accept loop ended: {}", ex.what());
+        }
       }
-    }
-    accepting_ = false;
-  });
+      --accepting_;
+    });
+  }
 }
 
-asio::awaitable<void> Server::accept_loop() {
-  asio::steady_timer backoff(acceptor_.get_executor());
+asio::awaitable<void> Server::accept_loop(Listener& listener) {
+  auto& acceptor = listener.acceptor;
+  asio::steady_timer backoff(acceptor.get_executor());
   std::chrono::steady_clock::time_point last_warning{};
   std::size_t failures = 0;
   while (!draining_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    const asio::any_io_executor where =
+        strand_per_connection_ ? asio::any_io_executor(asio::make_strand(*listener.ioc))
+                               : asio::any_io_executor(listener.ioc->get_executor());
+    auto [ec, socket] = co_await acceptor.async_accept(where, kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || draining_) {
         co_return;
@@ -702,7 +732,7 @@ void Server::finish_log(const Request* req, const Response& res, const RequestIn
 
 bool Server::drained() {
   std::lock_guard lock(mu_);
-  return connections_.empty() && !accepting_;
+  return connections_.empty() && accepting_ == 0;
 }
 
 void Server::for_each_connection(
@@ -715,10 +745,12 @@ void Server::for_each_connection(
 
 asio::awaitable<void> Server::drain(std::chrono::milliseconds deadline) {
   draining_ = true;
-  asio::post(acceptor_.get_executor(), [this] {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-  });
+  for (auto& l : listeners_) {
+    asio::post(l.acceptor.get_executor(), [&a = l.acceptor] {
+      boost::system::error_code ec;
+      a.close(ec);
+    });
+  }
   const auto close = [](const std::shared_ptr<Connection>& c) {
     boost::system::error_code ec;
     c->socket.cancel(ec);

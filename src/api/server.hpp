@@ -42,8 +42,8 @@ struct ServerLimits {
   std::size_t max_connections = 10'000;
 };
 
-/// HTTP/1.1 server on Boost.Beast with C++20 coroutines: one coroutine per connection on its
-/// own strand, a fresh parser per request, header/body/time limits, keep-alive, X-Request-ID,
+/// HTTP/1.1 server on Boost.Beast with C++20 coroutines: one coroutine per connection, a fresh
+/// parser per request, header/body/time limits, keep-alive, X-Request-ID,
 /// streamed responses (RequestInfo::stream, chunked), graceful drain. Thread-safe: start/drain may
 /// be called from any thread.
 class Server {
@@ -58,7 +58,15 @@ class Server {
   using UploadGate = std::function<boost::asio::awaitable<std::optional<Response>>(
       const Request::header_type& header)>;
 
+  /// One listener on `ioc`, which any number of threads may run: each connection gets its own
+  /// strand.
   Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler,
+         ErrorRenderer render_error, Metrics& metrics);
+  /// One listener per context, all on the same port (SO_REUSEPORT: the kernel spreads new
+  /// connections over them), each context run by exactly one thread. A connection stays on the
+  /// context that accepted it and needs no strand; no lock or wake-up is shared between the
+  /// threads on the request path.
+  Server(std::vector<boost::asio::io_context*> iocs, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);
   ~Server();
 
@@ -83,7 +91,11 @@ class Server {
   struct Connection;
   struct StreamState;
   class StreamSink;
-  boost::asio::awaitable<void> accept_loop();
+  struct Listener {
+    boost::asio::io_context* ioc;
+    boost::asio::ip::tcp::acceptor acceptor;
+  };
+  boost::asio::awaitable<void> accept_loop(Listener& listener);
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
   /// Awaits `work` (a handler's) as the connection's request in progress, which drain() may
@@ -112,16 +124,16 @@ class Server {
   /// Posts `act` to every connection's strand.
   void for_each_connection(const std::function<void(const std::shared_ptr<Connection>&)>& act);
 
-  boost::asio::io_context& ioc_;
   ServerLimits limits_;
   Handler handler_;
   ErrorRenderer render_error_;
   UploadGate upload_gate_;
   Metrics& metrics_;
   runtime::MemoryBudget upload_memory_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  bool strand_per_connection_;  // the contexts may be run by several threads each
+  std::vector<Listener> listeners_;
   std::atomic<bool> draining_{false};
-  std::atomic<bool> accepting_{false};  // the accept loop runs
+  std::atomic<int> accepting_{0};  // accept loops running
   std::mutex mu_;
   std::unordered_set<std::shared_ptr<Connection>> connections_;
 };

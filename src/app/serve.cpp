@@ -9,13 +9,16 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include <openssl/rand.h>
 
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -189,7 +192,21 @@ int serve(const Config& config) {
   const unsigned io_threads = config.io_threads > 0
                                   ? static_cast<unsigned>(config.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(static_cast<int>(io_threads));
+  // One context per I/O thread, each run by that thread alone. The first also runs the
+  // dispatcher, callbacks, janitor and signals; every one accepts connections on the same port
+  // (SO_REUSEPORT), so a request is served start to end on one thread, with no lock or
+  // wake-up shared with the others.
+  asio::io_context ioc(1);
+  std::vector<std::unique_ptr<asio::io_context>> more_iocs;
+  std::vector<asio::io_context*> iocs{&ioc};
+  for (unsigned i = 1; i < io_threads; ++i) {
+    iocs.push_back(more_iocs.emplace_back(std::make_unique<asio::io_context>(1)).get());
+  }
+  const auto stop_all = [&iocs] {
+    for (auto* c : iocs) {
+      c->stop();
+    }
+  };
   asio::thread_pool pool(static_cast<std::size_t>(config.blocking_threads));
 
   storage::FsResultStorage results(config.data_dir / "results", clock);
@@ -337,7 +354,7 @@ int serve(const Config& config) {
   limits.max_connections = static_cast<std::size_t>(config.max_connections);
 
   api::Server server(
-      ioc, limits,
+      iocs, limits,
       [&router](api::Request& req, api::RequestInfo& info) { return router->handle(req, info); },
       [&router](std::string_view target, const core::Error& e) {
         return router->render_error(target, e);
@@ -364,6 +381,14 @@ int serve(const Config& config) {
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
       [&upstreams] { return upstreams.metrics(); }, &gate, admin.get(),
       static_cast<std::size_t>(config.answer_memory_bytes), config.console_dir});
+  if (admin) {
+    admin->set_links(api::AdminLinks{
+        &task_service, [&upstreams] { return upstreams.status(); },
+        [&router](std::string_view key, std::int64_t expires_s) {
+          return router->file_url(key, expires_s);
+        },
+        config.result_ttl_s});
+  }
 
   if (!config.port_file.empty()) {
     std::ofstream(config.port_file) << bound.port() << "\n";
@@ -391,7 +416,7 @@ int serve(const Config& config) {
     }
     if (draining) {
       spdlog::warn("signal {} received again: stopping now", sig);
-      ioc.stop();
+      stop_all();
       return;
     }
     draining = true;
@@ -410,20 +435,24 @@ int serve(const Config& config) {
           janitor.stop();
           signals.cancel();
           spdlog::info("drained; bye");
-          ioc.stop();
+          stop_all();
         },
-        [&ioc](std::exception_ptr e) {
+        [&stop_all](std::exception_ptr e) {
           if (e) {
             spdlog::error("shutdown failed; stopping now");
-            ioc.stop();
+            stop_all();
           }
         });
   };
   signals.async_wait(on_signal);
 
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < io_threads; ++i) {
-    threads.emplace_back([&ioc] { ioc.run(); });
+  for (auto& c : more_iocs) {
+    threads.emplace_back([&c] {
+      // Kept running between connections (and after drain closed its listener) until stop_all.
+      auto guard = asio::make_work_guard(*c);
+      c->run();
+    });
   }
   ioc.run();
   for (auto& t : threads) {

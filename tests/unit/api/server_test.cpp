@@ -7,8 +7,11 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -233,6 +236,68 @@ TEST_F(ServerTest, DrainCancelsAStreamStillRunningAtItsDeadline) {
   EXPECT_EQ(parser.get().body(), "first");
   ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(drained.get());
+}
+
+// With one context per I/O thread, every listener joins the same port (SO_REUSEPORT) and the
+// kernel spreads connections over them: each is served wholly by the thread that accepted it,
+// and a drain ends the accept loops and connections of all of them.
+TEST(ServerOnSeveralContexts, ListenersShareOnePortAndEachThreadServesItsOwnConnections) {
+  asio::io_context a{1};
+  asio::io_context b{1};
+  auto guard_a = asio::make_work_guard(a);
+  auto guard_b = asio::make_work_guard(b);
+  std::mutex mu;
+  std::set<std::thread::id> handler_threads;
+  Metrics metrics;
+  Server server(
+      std::vector<asio::io_context*>{&a, &b}, ServerLimits{},
+      [&](Request& req, RequestInfo&) -> asio::awaitable<Response> {
+        {
+          std::lock_guard lock(mu);
+          handler_threads.insert(std::this_thread::get_id());
+        }
+        co_return text_response(200, req.body(), "text/plain");
+      },
+      [](std::string_view, const core::Error& e) {
+        return text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
+                             "text/plain");
+      },
+      metrics);
+  ASSERT_TRUE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  server.start();
+  std::thread ta([&] { a.run(); });
+  std::thread tb([&] { b.run(); });
+
+  // 32 connections all land on one listener with probability 2^-31.
+  asio::io_context client;
+  std::vector<tcp::socket> sockets;
+  for (int i = 0; i < 32; ++i) {
+    tcp::socket& s = sockets.emplace_back(client);
+    s.connect(server.local_endpoint());
+    const std::string body = "hello " + std::to_string(i);
+    const std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::write(s, asio::buffer(req));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(s, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), body);
+  }
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(handler_threads.size(), 2u);
+  }
+  asio::co_spawn(a, server.drain(1s), asio::use_future).get();
+  EXPECT_TRUE(server.draining());
+  boost::system::error_code ec;
+  tcp::socket late(client);
+  late.connect(server.local_endpoint(), ec);
+  EXPECT_TRUE(ec) << "a drained server still accepts connections";
+  guard_a.reset();
+  guard_b.reset();
+  ta.join();  // both contexts run out of work: no accept loop or connection is left
+  tb.join();
 }
 
 }  // namespace
