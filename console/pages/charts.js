@@ -119,7 +119,7 @@ export function barChart({ title, labels, series, format = shortNumber, stacked 
     }
     svg.append(grid);
     const band = pw / Math.max(1, labels.length);
-    const barW = Math.max(1, band * 0.72);
+    const barW = Math.max(1, Math.min(band * 0.72, stacked ? 56 : 40 * series.length));
     const bars = s('g', { class: 'chart-bars' });
     labels.forEach((label, i) => {
       const x0 = m.left + i * band + (band - barW) / 2;

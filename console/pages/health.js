@@ -33,10 +33,11 @@ async function probe(path, signal) {
   }
 }
 
-function stat(label, value, testid) {
+function stat(label, value, testid, note) {
   return h('div', { class: 'stat card' },
     h('div', { class: 'stat-label' }, label),
-    h('div', { class: 'stat-value', 'data-testid': testid, id: testid }, value));
+    h('div', { class: 'stat-value', 'data-testid': testid, id: testid }, value),
+    note ? h('div', { class: 'stat-note' }, note) : null);
 }
 
 export async function render(root, ctx) {
@@ -109,8 +110,7 @@ export async function render(root, ctx) {
     status.append(h('h2', { id: 'health-h-status' }, 'Server'),
       h('div', { class: 'stat-row' },
         stat('version', st.version || '—', 'health-version'),
-        stat('uptime', fmtUptime(st.uptime_s), 'health-uptime'),
-        st.started_at ? stat('started', fmtTime(st.started_at), 'health-started') : null,
+        stat('uptime', fmtUptime(st.uptime_s), 'health-uptime', st.started_at ? 'since ' + fmtTime(st.started_at) : null),
         stat('queue depth', String(st.queue_depth ?? tasks.queued ?? '—'), 'health-queue'),
         stat('running tasks', String(st.running ?? tasks.running ?? '—'), 'health-running')));
     const stateNames = Object.keys(tasks);

@@ -217,7 +217,9 @@ function requestView(task) {
   };
   walk(req, '');
   const prompt = flat.find(([k]) => PROMPT_KEYS.includes(k.split('.').pop()));
-  const rest = flat.filter((e) => e !== prompt);
+  // Fields the request left empty are not listed (the JSON below has them all).
+  const rest = flat.filter((e) => e !== prompt && e[1] !== null && e[1] !== undefined && e[1] !== ''
+    && !(Array.isArray(e[1]) && !e[1].length));
   const value = (k, v) => {
     if (Array.isArray(v)) {
       if (v.length && v.every((x) => typeof x === 'string' && /^(https?:|\/)/.test(x))) return urlList(v);
@@ -281,8 +283,8 @@ function timeline(task) {
       h('time', { datetime: e.ms ? new Date(e.ms).toISOString() : null }, fmtTime(e.ms)),
       t0 !== null && e.ms !== null ? h('span', { class: 'offset' }, '+' + fmtDuration(e.ms - t0)) : null,
       h('span', { class: 'what' }, call ? `attempt ${call.attempt ?? ''}: call ${e.call + 1}` : (EVENT_WORDS[what] || what)),
-      call ? h('span', { class: 'ev-detail' }, callLine(call)) : null,
-      detail ? h('span', { class: 'ev-detail muted wrap' }, detail) : null);
+      detail ? h('span', { class: 'ev-detail muted wrap' }, detail)
+        : call ? h('span', { class: 'ev-detail' }, callLine(call)) : null);
   }));
 }
 
@@ -546,6 +548,8 @@ export async function render(root, ctx) {
           } else {
             await sleep(2000, signal);
             await fetchCallback();
+            const next = await fetchTask();   // the timeline lists each delivery attempt too
+            if (next) task = next;
           }
           loadError = null;
           failures = 0;

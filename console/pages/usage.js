@@ -225,7 +225,7 @@ export async function render(root, ctx) {
       return;
     }
     providers.append(
-      dataTable({
+      h('div', { class: 'card' }, dataTable({
         caption: 'Each provider route: calls, errors, latency and circuit breaker', testid: 'providers-table',
         rowAttrs: (p) => ({ 'data-testid': 'provider-row', 'data-route': p.route }),
         columns: [
@@ -242,7 +242,7 @@ export async function render(root, ctx) {
           { label: 'last call', value: (p) => fmtTime(p.last_call_at), nowrap: true },
         ],
         rows: list,
-      }),
+      })),
       h('div', { class: 'chart-grid-wrap' },
         h('div', { class: 'card' }, barChart({
           title: 'Latency per provider (ms)', labels: list.map((p) => p.route), stacked: false, xLabel: 'route',
