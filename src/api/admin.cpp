@@ -10,6 +10,7 @@
 #include <ctime>
 #include <limits>
 
+#include "api/admin_common.hpp"
 #include "api/auth.hpp"
 #include "billing/ip_allowlist.hpp"
 #include "billing/money.hpp"
@@ -20,108 +21,9 @@ namespace ig::api {
 namespace {
 
 namespace json = boost::json;
+using namespace admin_common;
 using core::ErrorCode;
 using core::make_error;
-
-Response error_response(const core::Error& e) {
-  json::object err{{"code", core::to_string(e.code)}, {"message", core::to_valid_utf8(e.message)}};
-  if (!e.param.empty()) {
-    err["param"] = e.param;
-  }
-  Response res = json_response(static_cast<unsigned>(core::http_status(e.code)),
-                               json::serialize(json::object{{"error", std::move(err)}}));
-  if (e.code == ErrorCode::kUnauthorized) {
-    res.set(http::field::www_authenticate, "Bearer");
-  }
-  return res;
-}
-
-core::Error bad(std::string message, std::string param = {}) {
-  return make_error(ErrorCode::kInvalidRequest, std::move(message), std::move(param));
-}
-
-json::value credits_or_null(std::int64_t micros) {
-  return micros > 0 ? json::value(billing::credits_as_double(micros)) : json::value(nullptr);
-}
-
-json::object key_json(const store::ApiKey& k) {
-  json::array ips;
-  for (const auto& c : k.limits.ip_allowlist) {
-    ips.emplace_back(c);
-  }
-  return json::object{
-      {"id", k.id},
-      {"account_id", k.account_id},
-      {"name", k.name},
-      {"prefix", k.prefix},
-      {"disabled", k.disabled},
-      {"created_at", k.created_ms / 1000},
-      {"rpm", k.limits.rpm},
-      {"max_active", k.limits.max_active},
-      {"spend_limits", json::object{{"hourly", credits_or_null(k.limits.spend_hourly)},
-                                    {"daily", credits_or_null(k.limits.spend_daily)},
-                                    {"total", credits_or_null(k.limits.spend_total)}}},
-      {"ip_allowlist", std::move(ips)},
-  };
-}
-
-json::object account_json(const store::Account& a) {
-  return json::object{
-      {"id", a.id},
-      {"name", a.name},
-      {"metered", a.metered},
-      {"balance", billing::credits_as_double(a.balance)},
-      {"total_purchased", billing::credits_as_double(a.total_purchased)},
-      {"total_consumed", billing::credits_as_double(a.total_consumed)},
-      {"created_at", a.created_ms / 1000},
-  };
-}
-
-json::object task_json(const core::Task& t) {
-  json::object o{
-      {"id", t.id},
-      {"key_id", t.key_id},
-      {"dialect", core::to_string(t.request.dialect)},
-      {"model", t.request.model},
-      {"state", core::to_string(t.state)},
-      {"attempt", t.attempt},
-      {"created_at", t.created_ms / 1000},
-      {"started_at", t.started_ms == 0 ? json::value(nullptr) : json::value(t.started_ms / 1000)},
-      {"completed_at",
-       t.completed_ms == 0 ? json::value(nullptr) : json::value(t.completed_ms / 1000)},
-      {"price", billing::credits_as_double(t.price)},
-      {"images", static_cast<std::int64_t>(t.results.size())},
-      {"upstream_route", t.upstream_route},
-      {"upstream_id", t.upstream_id},
-  };
-  if (!t.fail_code.empty()) {
-    o["fail_code"] = t.fail_code;
-    o["fail_msg"] = t.fail_msg;
-  }
-  return o;
-}
-
-Response ok_json(unsigned status, json::value v) {
-  return json_response(status, core::serialize_decimal(v));  // credits as 4.7, not 4.7E0
-}
-
-core::Result<json::object> body_object(const Request& req) {
-  boost::system::error_code ec;
-  json::value v = json::parse(req.body(), ec);
-  if (ec || !v.is_object()) {
-    return bad("the body must be a JSON object");
-  }
-  return std::move(v.as_object());
-}
-
-std::optional<std::int64_t> parse_id(std::string_view text) {
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v <= 0) {
-    return std::nullopt;
-  }
-  return v;
-}
 
 // A non-negative whole number of at most `max`.
 core::Result<std::int64_t> whole(const json::value& v, std::string_view name, std::int64_t max) {
@@ -237,34 +139,6 @@ void apply(const store::KeyPatch& p, store::ApiKey& k) {
   if (p.ip_allowlist) k.limits.ip_allowlist = *p.ip_allowlist;
 }
 
-// Query parameters, decoded.
-std::string query_param(std::string_view query, std::string_view name) {
-  const std::string target = "/?" + std::string(query);  // the view below refers to it
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) {
-    return {};
-  }
-  auto it = url->params().find(name);
-  return it == url->params().end() ? std::string() : std::string((*it).value);
-}
-
-// A time given as unix seconds or a UTC date (YYYY-MM-DD), in ms; 0 when empty.
-core::Result<std::int64_t> time_param(std::string_view query, std::string_view name) {
-  const std::string v = query_param(query, name);
-  if (v.empty()) {
-    return std::int64_t{0};
-  }
-  if (auto secs = parse_id(v)) {
-    return *secs * 1000;
-  }
-  std::tm tm{};
-  if (v.size() == 10 && strptime(v.c_str(), "%Y-%m-%d", &tm) != nullptr) {
-    return static_cast<std::int64_t>(timegm(&tm)) * 1000;
-  }
-  return bad(std::string(name) + " must be unix seconds or a date (YYYY-MM-DD)",
-             std::string(name));
-}
-
 }  // namespace
 
 AdminApi::AdminApi(std::string token, store::Store& store, Authenticator& auth,
@@ -294,20 +168,39 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
   }
   std::string_view rest = path.substr(std::string_view("/admin/v1/").size());
   const auto method = req.method();
-  // Task ids are not numbers: /admin/v1/tasks/{id}/callback[/redeliver].
+  auto not_found = [&] {
+    return error_response(make_error(ErrorCode::kRouteNotFound,
+                                     "no admin route " + std::string(req.method_string()) + " " +
+                                         core::echo_text(path, 200)));
+  };
+  auto log = [&] {
+    spdlog::info("request_id={} admin {} {}", info.request_id,
+                 std::string_view(req.method_string()), path);
+  };
+  // Task ids are not numbers: /admin/v1/tasks/{id}[/cancel | /callback[/redeliver]].
   if (rest.starts_with("tasks/")) {
-    std::string_view tail = rest.substr(6);
+    const std::string_view tail = rest.substr(6);
     const auto slash = tail.find('/');
-    if (slash != std::string_view::npos) {
-      const std::string_view task_id = tail.substr(0, slash);
-      const std::string_view action = tail.substr(slash + 1);
-      if (action == "callback" && method == http::verb::get) {
-        co_return co_await task_callback(task_id);
-      }
-      if (action == "callback/redeliver" && method == http::verb::post) {
-        co_return co_await redeliver(task_id);
-      }
+    const std::string_view task_id = tail.substr(0, slash);
+    const std::string_view action =
+        slash == std::string_view::npos ? std::string_view() : tail.substr(slash + 1);
+    if (task_id.empty()) {
+      co_return not_found();
     }
+    log();
+    if (action.empty() && method == http::verb::get) {
+      co_return co_await task_detail(task_id);
+    }
+    if (action == "cancel" && method == http::verb::post) {
+      co_return co_await cancel_task(task_id);
+    }
+    if (action == "callback" && method == http::verb::get) {
+      co_return co_await task_callback(task_id);
+    }
+    if (action == "callback/redeliver" && method == http::verb::post) {
+      co_return co_await redeliver(task_id);
+    }
+    co_return not_found();
   }
   auto segment = [&rest]() {
     const auto slash = rest.find('/');
@@ -318,11 +211,6 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
   const std::string_view collection = segment();
   const std::string_view id_text = segment();
   const std::string_view action = segment();
-  auto not_found = [&] {
-    return error_response(make_error(ErrorCode::kRouteNotFound,
-                                     "no admin route " + std::string(req.method_string()) + " " +
-                                         core::echo_text(path, 200)));
-  };
   if (!rest.empty()) {
     co_return not_found();
   }
@@ -333,8 +221,7 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
       co_return error_response(bad("not an id: " + core::echo_text(id_text, 40)));
     }
   }
-  spdlog::info("request_id={} admin {} {}", info.request_id, std::string_view(req.method_string()),
-               path);
+  log();
   if (collection == "keys") {
     if (!id && action.empty()) {
       if (method == http::verb::post) co_return co_await create_key(req);
@@ -345,8 +232,11 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
     } else if (id && action == "rotate" && method == http::verb::post) {
       co_return co_await rotate_key(*id);
     }
+  } else if (collection == "accounts" && !id && method == http::verb::get) {
+    co_return co_await list_accounts(query);
   } else if (collection == "accounts" && id) {
     if (action.empty() && method == http::verb::get) co_return co_await get_account(*id);
+    if (action == "ledger" && method == http::verb::get) co_return co_await ledger(*id, query);
     if (action == "credits" && method == http::verb::post) co_return co_await add_credits(req, *id);
     if (action == "webhook-secret" && method == http::verb::post) {
       co_return co_await rotate_webhook_secret(*id);
@@ -355,6 +245,10 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
     co_return co_await list_tasks(query);
   } else if (collection == "usage" && !id && method == http::verb::get) {
     co_return co_await usage(query);
+  } else if (collection == "status" && !id && method == http::verb::get) {
+    co_return co_await status();
+  } else if (collection == "providers" && !id && method == http::verb::get) {
+    co_return co_await providers(query);
   }
   co_return not_found();
 }
@@ -648,6 +542,11 @@ boost::asio::awaitable<Response> AdminApi::list_tasks(std::string_view query) {
     f.key_id = *id;
   }
   f.model = query_param(query, "model");
+  f.dialect = query_param(query, "dialect");
+  if (core::Dialect d{}; !f.dialect.empty() && !core::parse_dialect(f.dialect, d)) {
+    co_return error_response(
+        bad("dialect must be jobs, generations, tasks, unified or openai", "dialect"));
+  }
   auto since = time_param(query, "since");
   auto until = time_param(query, "until");
   if (!since || !until) {
@@ -655,24 +554,12 @@ boost::asio::awaitable<Response> AdminApi::list_tasks(std::string_view query) {
   }
   f.since_ms = *since;
   f.until_ms = *until;
-  std::int64_t page = 1;
-  std::int64_t page_size = 50;
-  if (auto v = query_param(query, "page"); !v.empty()) {
-    auto n = parse_id(v);
-    if (!n || *n > 1'000'000) {
-      co_return error_response(bad("page must be 1 or more", "page"));
-    }
-    page = *n;
-  }
-  if (auto v = query_param(query, "page_size"); !v.empty()) {
-    auto n = parse_id(v);
-    if (!n || *n > 500) {
-      co_return error_response(bad("page_size must be from 1 to 500", "page_size"));
-    }
-    page_size = *n;
+  auto page = paging(query);
+  if (!page) {
+    co_return error_response(page.error());
   }
   auto listed = co_await runtime::offload(pool_, [&] {
-    return store_.list_all_tasks(f, (page - 1) * page_size, static_cast<int>(page_size));
+    return store_.list_all_tasks(f, page->offset(), static_cast<int>(page->page_size));
   });
   if (!listed) {
     co_return error_response(listed.error());
@@ -681,43 +568,19 @@ boost::asio::awaitable<Response> AdminApi::list_tasks(std::string_view query) {
   for (const auto& t : listed->tasks) {
     data.push_back(task_json(t));
   }
-  co_return ok_json(200, json::object{{"object", "list"},
-                                      {"data", std::move(data)},
-                                      {"page", page},
-                                      {"page_size", page_size},
-                                      {"total", listed->total}});
+  co_return ok_json(200, page_json(std::move(data), *page, listed->total));
 }
 
 boost::asio::awaitable<Response> AdminApi::usage(std::string_view query) {
-  std::int64_t key_id = 0;
-  if (auto k = query_param(query, "key_id"); !k.empty()) {
-    auto id = parse_id(k);
-    if (!id) {
-      co_return error_response(bad("key_id must be a key's id", "key_id"));
-    }
-    key_id = *id;
+  auto q = usage_query(query, clock_.now_ms(), true);
+  if (!q) {
+    co_return error_response(q.error());
   }
-  auto from = time_param(query, "from");
-  auto to = time_param(query, "to");
-  if (!from || !to) {
-    co_return error_response(!from ? from.error() : to.error());
+  auto rows = co_await runtime::offload(pool_, [&] { return store_.usage_rows(*q); });
+  if (!rows) {
+    co_return error_response(rows.error());
   }
-  constexpr std::int64_t kDay = 86'400'000;
-  const std::int64_t now = clock_.now_ms();
-  const std::int64_t to_ms = *to != 0 ? *to : (now / kDay + 1) * kDay;  // through today
-  const std::int64_t from_ms = *from != 0 ? *from : to_ms - 30 * kDay;
-  auto days = co_await runtime::offload(pool_, [&] { return store_.usage(key_id, from_ms, to_ms); });
-  if (!days) {
-    co_return error_response(days.error());
-  }
-  json::array data;
-  for (const auto& d : *days) {
-    data.push_back(json::object{{"day", d.day},
-                                {"tasks", d.tasks},
-                                {"images", d.images},
-                                {"credits", billing::credits_as_double(d.credits)}});
-  }
-  co_return ok_json(200, json::object{{"object", "list"}, {"data", std::move(data)}});
+  co_return ok_json(200, usage_json(*q, *rows));
 }
 
 }  // namespace ig::api

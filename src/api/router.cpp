@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/admin.hpp"
+#include "api/admin_common.hpp"
 #include "api/auth.hpp"
 #include "api/key_gate.hpp"
 #include "billing/money.hpp"
@@ -17,6 +18,7 @@
 #include "api/dialects/tasks.hpp"
 #include "api/dialects/unified.hpp"
 #include "api/metrics.hpp"
+#include "api/task_detail.hpp"
 #include "core/codec.hpp"
 #include "storage/result_storage.hpp"
 #include "storage/url_signer.hpp"
@@ -137,6 +139,35 @@ core::Error create_failure(const core::Error& e, const RequestInfo& info) {
   }
 }
 
+// The filters of a key's task list (the admin list's, without key_id): state, dialect, model,
+// since and until.
+core::Result<store::TaskFilter> task_filter(std::string_view query) {
+  using admin_common::query_param;
+  store::TaskFilter f;
+  f.state = query_param(query, "state");
+  if (!f.state.empty() && !core::parse_task_state(f.state)) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "state must be queued, running, succeeded, failed or cancelled", "state");
+  }
+  f.dialect = query_param(query, "dialect");
+  if (Dialect d{}; !f.dialect.empty() && !core::parse_dialect(f.dialect, d)) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "dialect must be jobs, generations, tasks, unified or openai", "dialect");
+  }
+  f.model = query_param(query, "model");
+  auto since = admin_common::time_param(query, "since");
+  if (!since) {
+    return since.error();
+  }
+  auto until = admin_common::time_param(query, "until");
+  if (!until) {
+    return until.error();
+  }
+  f.since_ms = *since;
+  f.until_ms = *until;
+  return f;
+}
+
 }  // namespace
 
 Router::Router(RouterDeps deps)
@@ -180,12 +211,16 @@ std::int64_t Router::urls_expire_at_s(const core::Task& task) const {
   return task.completed_ms / 1000 + d_.result_ttl_s;
 }
 
+std::string Router::file_url(std::string_view key, std::int64_t expires_s) const {
+  const std::string path = std::string(kFilesPrefix) + std::string(key);
+  return d_.public_base + path + "?" + d_.signer.signed_query(path, expires_s);
+}
+
 std::vector<std::string> Router::result_urls(const core::Task& task) const {
   std::vector<std::string> urls;
   const std::int64_t expires = urls_expire_at_s(task);
   for (const auto& r : task.results) {
-    const std::string path = std::string(kFilesPrefix) + r.key;
-    urls.push_back(d_.public_base + path + "?" + d_.signer.signed_query(path, expires));
+    urls.push_back(file_url(r.key, expires));
   }
   return urls;
 }
@@ -339,6 +374,13 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
     }
     co_return co_await credits(req, info);
   }
+  if (path == "/v1/usage") {
+    info.route = "usage";
+    if (method != http::verb::get) {
+      co_return method_not_allowed(Dialect::kGenerations, "GET");
+    }
+    co_return co_await usage(req, info, query);
+  }
   if (path == "/v1/tasks") {
     if (method == http::verb::post) {
       info.route = "tasks_create";
@@ -365,6 +407,15 @@ boost::asio::awaitable<Response> Router::route_v1(Request& req, RequestInfo& inf
         co_return method_not_allowed(dialect_for_task_id(rest), "POST");
       }
       co_return co_await cancel_task(req, info, rest);
+    }
+    constexpr std::string_view kDetail = "/detail";
+    if (rest.ends_with(kDetail)) {
+      info.route = "task_detail";
+      rest.remove_suffix(kDetail.size());
+      if (method != http::verb::get) {
+        co_return method_not_allowed(dialect_for_task_id(rest), "GET");
+      }
+      co_return co_await task_detail(req, info, rest);
     }
     if (rest.ends_with(kEventsSuffix)) {
       info.route = "task_events";
@@ -647,8 +698,12 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& i
   if (!paging) {
     co_return error_in(Dialect::kTasks, paging.error());
   }
+  auto filter = task_filter(query);
+  if (!filter) {
+    co_return error_in(Dialect::kTasks, filter.error());
+  }
   auto [page, page_size] = *paging;
-  auto listed = co_await d_.tasks.list(*key, page, page_size);
+  auto listed = co_await d_.tasks.list(*key, page, page_size, std::move(*filter));
   if (!listed) {
     co_return error_in(Dialect::kTasks, listed.error());
   }
@@ -866,6 +921,62 @@ boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info
                            {"total_consumed", billing::credits_as_double(a.total_consumed)}};
   boost::json::object body{{"code", 200}, {"msg", "success"}, {"data", std::move(data)}};
   co_return json_response(200, core::serialize_decimal(body));  // 4.7, not 4.7E0
+}
+
+boost::asio::awaitable<Response> Router::usage(Request& req, RequestInfo& info,
+                                               std::string_view query) {
+  auto key = co_await authenticate(req, info);
+  if (!key) {
+    co_return error_in(Dialect::kGenerations, key.error());
+  }
+  auto q = admin_common::usage_query(query, d_.clock.now_ms(), false);
+  if (!q) {
+    co_return error_in(Dialect::kGenerations, q.error());
+  }
+  q->key_id = key->id;
+  auto rows = co_await runtime::offload(d_.pool, [&] { return d_.store.usage_rows(*q); });
+  if (!rows) {
+    spdlog::error("request_id={} usage of key {} not read: {}", info.request_id, key->id,
+                  rows.error().message);
+    co_return error_in(Dialect::kGenerations,
+                       make_error(rows.error().code == ErrorCode::kUnavailable
+                                      ? ErrorCode::kUnavailable
+                                      : ErrorCode::kInternal,
+                                  "the usage could not be read; try again"));
+  }
+  co_return json_response(200, core::serialize_decimal(admin_common::usage_json(*q, *rows)));
+}
+
+boost::asio::awaitable<Response> Router::task_detail(Request& req, RequestInfo& info,
+                                                     std::string_view id) {
+  const Dialect envelope = dialect_for_task_id(id);
+  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  if (!key) {
+    co_return error_in(envelope, key.error());
+  }
+  const std::string task_id(id);
+  auto detail = co_await runtime::offload(
+      d_.pool, [&] { return read_task_detail(d_.store, task_id, false); });
+  if (!detail) {
+    spdlog::error("request_id={} task={} not read: {}", info.request_id, task_id,
+                  detail.error().message);
+    co_return error_in(envelope, make_error(detail.error().code == ErrorCode::kUnavailable
+                                                ? ErrorCode::kUnavailable
+                                                : ErrorCode::kInternal,
+                                            "the task could not be read; try again"));
+  }
+  if (!*detail || (*detail)->task.key_id != key->id) {
+    co_return error_in(envelope, make_error(ErrorCode::kNotFound,
+                                            "task not found: " + core::echo_text(id, 128),
+                                            "task_id"));
+  }
+  const core::Task& t = (*detail)->task;
+  // Results expire result_ttl_s after completion; the uploads of a running task as long from now.
+  const std::int64_t expires =
+      (t.completed_ms > 0 ? t.completed_ms : d_.clock.now_ms()) / 1000 + d_.result_ttl_s;
+  const FileUrl urls = [this](std::string_view k, std::int64_t e) { return file_url(k, e); };
+  co_return json_response(200,
+                          core::serialize_decimal(task_detail_json(**detail, urls, expires)));
 }
 
 boost::asio::awaitable<Response> Router::metrics() {

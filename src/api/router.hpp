@@ -81,6 +81,9 @@ class Router {
   /// alone, before its body is read; the answer is the 401 its route would give, or nothing.
   boost::asio::awaitable<std::optional<Response>> check_upload(const Request::header_type& header);
 
+  /// The signed URL of a stored object (a result, an uploaded reference) until `expires_s`.
+  std::string file_url(std::string_view key, std::int64_t expires_s) const;
+
   /// Signed, expiring URLs of a succeeded task's results, and when they expire.
   std::vector<std::string> result_urls(const core::Task& task) const;
   std::int64_t urls_expire_at_s(const core::Task& task) const;
@@ -113,6 +116,11 @@ class Router {
   Handler list_tasks(Request& req, RequestInfo& info, std::string_view query);
   Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
   Handler credits(Request& req, RequestInfo& info);
+  /// The key's own usage per day (and model): the admin usage's rows for one key.
+  Handler usage(Request& req, RequestInfo& info, std::string_view query);
+  /// The key's own task as the console shows it: the admin view without the operator's
+  /// information (upstream calls, routes, callback deliveries).
+  Handler task_detail(Request& req, RequestInfo& info, std::string_view id);
   /// The openai answer of a succeeded task: its images from `end` when it ended in this process
   /// (may be null), else read from result storage. Its size is taken from the answer memory
   /// cap first (held in info.answer_memory until the answer is written); over the cap, 503.

@@ -262,16 +262,34 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::get(const store::A
 }
 
 boost::asio::awaitable<core::Result<store::TaskPage>> TaskService::list(const store::ApiKey& key,
-                                                                       int page, int page_size) {
+                                                                       int page, int page_size,
+                                                                       store::TaskFilter filter) {
   const std::int64_t offset = static_cast<std::int64_t>(page - 1) * page_size;
   const std::int64_t key_id = key.id;
-  auto listed = co_await runtime::offload(pool_, [this, key_id, offset, page_size] {
-    return store_.list_tasks(key_id, offset, page_size);
+  const bool filtered = !filter.state.empty() || !filter.model.empty() ||
+                        !filter.dialect.empty() || filter.since_ms != 0 || filter.until_ms != 0;
+  filter.key_id = key_id;
+  auto listed = co_await runtime::offload(pool_, [&] {
+    return filtered ? store_.list_all_tasks(filter, offset, page_size)
+                    : store_.list_tasks(key_id, offset, page_size);
   });
   if (!listed) {
     co_return store_failure(listed.error(), "could not list the tasks");
   }
   co_return std::move(*listed);
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::get_any(std::string id) {
+  auto task = co_await runtime::run_here_or_offload(store_.inline_point_reads(), pool_,
+                                                    [&] { return store_.get_task(id); });
+  if (!task) {
+    co_return store_failure(task.error(), "could not read task " + core::echo_text(id, 128));
+  }
+  if (!*task) {
+    co_return core::make_error(core::ErrorCode::kNotFound,
+                               "task not found: " + core::echo_text(id, 128), "task_id");
+  }
+  co_return std::move(**task);
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store::ApiKey& key,
@@ -280,16 +298,37 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
   if (!task) {
     co_return task;
   }
-  const std::int64_t row = task->row_id;
+  const core::Status cancelled = co_await cancel_found(*task);
+  if (!cancelled) {
+    co_return cancelled.error();
+  }
+  co_return co_await get(key, id);
+}
+
+boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel_any(std::string id) {
+  auto task = co_await get_any(id);
+  if (!task) {
+    co_return task;
+  }
+  const core::Status cancelled = co_await cancel_found(*task);
+  if (!cancelled) {
+    co_return cancelled.error();
+  }
+  co_return co_await get_any(id);
+}
+
+boost::asio::awaitable<core::Status> TaskService::cancel_found(const core::Task& task) {
+  const std::int64_t row = task.row_id;
   const std::int64_t now = clock_.now_ms();
   const auto cancelled =
       co_await runtime::offload(pool_, [this, row, now] { return store_.cancel_task(row, now); });
   if (!cancelled) {
-    co_return store_failure(cancelled.error(), "could not cancel task " + core::echo_text(id, 128));
+    co_return store_failure(cancelled.error(),
+                            "could not cancel task " + core::echo_text(task.id, 128));
   }
   if (!*cancelled) {
     co_return core::make_error(core::ErrorCode::kConflict,
-                               "task " + id + " has already ended and cannot be cancelled",
+                               "task " + task.id + " has already ended and cannot be cancelled",
                                "task_id");
   }
   if (on_cancelled_) {
@@ -298,9 +337,9 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::cancel(const store
   if (events_ != nullptr) {
     // Cancelled: an end (its refund and callback are committed), for waiters, live status
     // readers and the callback sender alike.
-    events_->notify(id);
+    events_->notify(task.id);
   }
-  co_return co_await get(key, id);
+  co_return core::ok_status();
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::wait(

@@ -81,15 +81,23 @@ class TaskService {
   /// task is indistinguishable from a missing one).
   boost::asio::awaitable<core::Result<core::Task>> get(const store::ApiKey& key, std::string id);
 
+  /// The task with this public id, whoever owns it (the admin API); kNotFound when none.
+  boost::asio::awaitable<core::Result<core::Task>> get_any(std::string id);
+
   /// The key's tasks, newest first: page 1.. of `page_size`. kInternal or kUnavailable when the
   /// store cannot be read (get, cancel and wait answer the same, never kNotFound for it).
+  /// With a `filter` (its key_id is ignored), only the key's tasks that match it.
   boost::asio::awaitable<core::Result<store::TaskPage>> list(const store::ApiKey& key, int page,
-                                                            int page_size);
+                                                            int page_size,
+                                                            store::TaskFilter filter = {});
 
   /// Cancels the key's task if it is queued or running; kNotFound for another key's or a
   /// missing task, kConflict when it has already ended. Returns the task as it is afterwards.
   boost::asio::awaitable<core::Result<core::Task>> cancel(const store::ApiKey& key,
                                                           std::string id);
+
+  /// cancel() of any key's task (the admin API).
+  boost::asio::awaitable<core::Result<core::Task>> cancel_any(std::string id);
 
   /// Waits until the key's task is terminal (polling the store every `interval`) or `timeout`
   /// passes (then kUnavailable; the task keeps running). For synchronous dialects.
@@ -147,6 +155,8 @@ class TaskService {
                                                              std::string id,
                                                              core::GenerationRequest request,
                                                              std::string param, Uploads uploads);
+  /// Cancels a task read just before: kConflict when it has ended meanwhile.
+  boost::asio::awaitable<core::Status> cancel_found(const core::Task& task);
   /// The wait loop; `ended` (may be null) listens for a task known not to have ended before.
   boost::asio::awaitable<core::Result<core::Task>> wait_for(
       const store::ApiKey& key, std::string id,

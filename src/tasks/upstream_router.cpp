@@ -117,6 +117,15 @@ core::Result<RouteSettings> read_route_settings(const providers::ProviderSetting
 
 // --- breaker
 
+std::string_view to_string(CircuitBreaker::State s) {
+  switch (s) {
+    case CircuitBreaker::State::kClosed: return "closed";
+    case CircuitBreaker::State::kOpen: return "open";
+    case CircuitBreaker::State::kHalfOpen: return "half_open";
+  }
+  return "closed";
+}
+
 CircuitBreaker::CircuitBreaker(int failures, milliseconds cooldown)
     : threshold_(std::max(1, failures)), cooldown_(cooldown) {}
 
@@ -219,6 +228,29 @@ UpstreamRouter::Route* UpstreamRouter::find(std::string_view name) const {
 std::string_view UpstreamRouter::kind_of(std::string_view route) const {
   const Route* r = find(route);
   return r == nullptr ? std::string_view() : r->provider->kind();
+}
+
+std::vector<RouteStatus> UpstreamRouter::status() const {
+  std::vector<RouteStatus> out;
+  const auto now = Clock::now();
+  for (const auto& [name, r] : routes_) {
+    RouteStatus st;
+    st.route = name;
+    st.kind = std::string(r->provider->kind());
+    st.breaker = r->breaker.state(now);
+    st.in_flight = r->in_flight.load();
+    st.concurrency = std::max(1, r->settings.concurrency);
+    if (table_.empty()) {
+      st.families.emplace_back("*");  // every family goes to the sandbox
+    }
+    for (const auto& [family, names] : table_) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        st.families.push_back(family);
+      }
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
 }
 
 std::vector<std::string> UpstreamRouter::routes_for(std::string_view family) const {

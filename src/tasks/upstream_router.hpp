@@ -104,6 +104,19 @@ struct RoutedResult {
   std::string route;
 };
 
+/// One route as it is now: for the admin API's status and provider views. A plain value.
+struct RouteStatus {
+  std::string route;
+  std::string kind;  // the provider's kind ("openai", "relay", "sandbox")
+  CircuitBreaker::State breaker = CircuitBreaker::State::kClosed;
+  int in_flight = 0;    // calls running now
+  int concurrency = 0;  // calls at once before more wait
+  std::vector<std::string> families;  // the model families routed to it ("*": the fallback)
+};
+
+/// "closed", "open" or "half_open".
+std::string_view to_string(CircuitBreaker::State s);
+
 /// Sends a task's work down its model family's route list: per route a concurrency limit and a
 /// circuit breaker; a failure that certainly did no work (kNoWork) is retried on the same route
 /// with exponential backoff and jitter (honouring Retry-After), then the next route is tried;
@@ -144,6 +157,9 @@ class UpstreamRouter {
 
   /// The kind of a route's provider ("" when unknown).
   std::string_view kind_of(std::string_view route) const;
+
+  /// Every configured route, by name, with its breaker's state now.
+  std::vector<RouteStatus> status() const;
 
  private:
   struct Route;

@@ -559,7 +559,8 @@ core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std
         };
         TaskPage page;
         {
-          auto st = c->prepare(sql::kCountAllTasks, "list_all_tasks");
+          auto st = c->prepare(filter.key_id != 0 ? sql::kCountAllTasksOfKey : sql::kCountAllTasks,
+                               "list_all_tasks");
           if (!st.ok()) {
             return st.error();
           }
@@ -569,7 +570,8 @@ core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std
           }
           page.total = st->int64(0);
         }
-        auto st = c->prepare(sql::kListAllTasks, "list_all_tasks");
+        auto st = c->prepare(filter.key_id != 0 ? sql::kListAllTasksOfKey : sql::kListAllTasks,
+                             "list_all_tasks");
         if (!st.ok()) {
           return st.error();
         }

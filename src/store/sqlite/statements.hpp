@@ -185,17 +185,23 @@ inline constexpr char kHoldOfTask[] =
     "SELECT account_id, price, COALESCE(key_id, 0) FROM ledger "
     "WHERE task_row = ?1 AND kind = 'hold'";
 
+// Everyone's tasks (?2 = 0) or one key's (?2), filtered, newest first: two forms, so that a
+// key's walk tasks_by_key and everyone's tasks_by_created instead of the whole table.
+#define IG_ALL_TASKS_WHERE(key_term)                                                          \
+  " FROM tasks WHERE " key_term "(?1 = '' OR state = ?1) "                                    \
+  "AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "                              \
+  "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "                         \
+  "AND (?8 = '' OR dialect = ?8)"
 inline constexpr char kListAllTasks[] =
-    "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE (?1 = '' OR state = ?1) "
-    "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
-    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "
-    "AND (?8 = '' OR dialect = ?8) "
-    "ORDER BY created_ms DESC, row_id DESC LIMIT ?7 OFFSET ?6";
-inline constexpr char kCountAllTasks[] =
-    "SELECT COUNT(*) FROM tasks WHERE (?1 = '' OR state = ?1) "
-    "AND (?2 = 0 OR key_id = ?2) AND (?3 = '' OR json_extract(request_json, '$.model') = ?3) "
-    "AND (?4 = 0 OR created_ms >= ?4) AND (?5 = 0 OR created_ms < ?5) "
-    "AND (?8 = '' OR dialect = ?8)";
+    "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE("?2 = 0 AND ")
+    " ORDER BY created_ms DESC, row_id DESC LIMIT ?7 OFFSET ?6";
+inline constexpr char kCountAllTasks[] = "SELECT COUNT(*)" IG_ALL_TASKS_WHERE("?2 = 0 AND ");
+inline constexpr char kListAllTasksOfKey[] =
+    "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE("key_id = ?2 AND ")
+    " ORDER BY created_ms DESC, row_id DESC LIMIT ?7 OFFSET ?6";
+inline constexpr char kCountAllTasksOfKey[] =
+    "SELECT COUNT(*)" IG_ALL_TASKS_WHERE("key_id = ?2 AND ");
+#undef IG_ALL_TASKS_WHERE
 inline constexpr char kUsage[] =
     "SELECT strftime('%Y-%m-%d', t.created_ms / 1000, 'unixepoch') AS day, COUNT(*), "
     "SUM(CASE WHEN t.state = 'succeeded' THEN json_array_length(t.results_json) ELSE 0 END), "

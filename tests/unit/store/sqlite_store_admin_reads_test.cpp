@@ -275,7 +275,13 @@ TEST_F(AdminReadsTest, EveryonesTasksFilterByDialect) {
   EXPECT_EQ(page.total, 1);
   ASSERT_EQ(page.tasks.size(), 1u);
   EXPECT_EQ(page.tasks[0].id, "o");
+  f.key_id = k.id;  // one key's, along tasks_by_key
+  EXPECT_EQ(must(store_->list_all_tasks(f, 0, 10)).total, 1);
   f.dialect = "";
+  EXPECT_EQ(must(store_->list_all_tasks(f, 0, 10)).total, 2);
+  f.key_id = k.id + 1;
+  EXPECT_EQ(must(store_->list_all_tasks(f, 0, 10)).total, 0);
+  f.key_id = 0;
   EXPECT_EQ(must(store_->list_all_tasks(f, 0, 10)).total, 2);
 }
 
@@ -297,6 +303,8 @@ TEST_F(AdminReadsTest, WindowsAreReadAlongIndexes) {
     sqlite3_finalize(st);
     return out;
   };
+  EXPECT_THAT(plan(detail::sql::kListAllTasksOfKey), ::testing::HasSubstr("tasks_by_key"));
+  EXPECT_THAT(plan(detail::sql::kCountAllTasksOfKey), ::testing::HasSubstr("tasks_by_key"));
   EXPECT_THAT(plan(detail::sql::kUsageRowsAll), ::testing::HasSubstr("tasks_by_created"));
   EXPECT_THAT(plan(detail::sql::kUsageRowsOfKey), ::testing::HasSubstr("tasks_by_key"));
   EXPECT_THAT(plan(detail::sql::kUpstreamStats), ::testing::HasSubstr("upstream_calls_by_start"));
