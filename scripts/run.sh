@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: serve on the embedded defaults with a ready key and a curl line to try.
+# `make run`: serve on the embedded defaults with a ready key, an admin token, the web console's
+# address and a curl line to try.
 # The key made here is kept in DATA_DIR/dev-key (mode 0600) so later runs can print it again;
-# the server itself stores only its SHA-256.
+# the server itself stores only its SHA-256. The admin token is kept beside it in
+# DATA_DIR/dev-admin-token (mode 0600; IMAGEGATE_ADMIN_TOKEN, when set, is used instead) and
+# given to the server in its environment, not on its command line.
 set -euo pipefail
 bin=${1:-build/imagegate}
 data_dir=${2:-./data}
@@ -14,11 +17,23 @@ if [ ! -s "$key_file" ]; then
 fi
 key=$(cat "$key_file")
 
+admin_file="$data_dir/dev-admin-token"
+if [ -z "${IMAGEGATE_ADMIN_TOKEN:-}" ]; then
+  if [ ! -s "$admin_file" ]; then
+    # 32 random bytes in hex: 64 characters (the server wants at least 16).
+    (umask 077 && printf 'adm-%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > "$admin_file")
+  fi
+  IMAGEGATE_ADMIN_TOKEN=$(cat "$admin_file")
+fi
+export IMAGEGATE_ADMIN_TOKEN
+
 cat <<MSG
 
   imagegate is starting on http://$listen  (data dir: $data_dir, provider: sandbox)
 
-  Your API key:  $key
+  Your API key:      $key
+  Admin token:       $IMAGEGATE_ADMIN_TOKEN
+  Web console:       http://$listen/console/  (sign in with the key and/or the admin token)
 
   Try it:
     curl -s http://$listen/api/v1/jobs/createTask \\
