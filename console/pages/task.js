@@ -229,9 +229,30 @@ function requestView(task) {
     if (v === null || v === undefined || v === '') return '—';
     return String(v);
   };
+  // Reference images and the mask: thumbnails when the server serves them (/files/, uploads
+  // included); other hosts as links (the console loads images from its own origin only).
+  const refs = [];
+  for (const [k, v] of flat) {
+    const leaf = k.split('.').pop();
+    const urls = Array.isArray(v) ? v : [v];
+    if (!/(input_urls|image_urls|image_input|mask_url)$/.test(leaf)) continue;
+    urls.forEach((u, i) => {
+      if (typeof u === 'string' && u) refs.push({ url: u, label: leaf === 'mask_url' ? 'mask' : `reference ${i + 1}`, mask: leaf === 'mask_url' });
+    });
+  }
+  const refView = refs.length ? h('ul', { class: 'ref-thumbs task-refs', 'data-testid': 'task-references' }, refs.map((r) => {
+    const local = /\/files\//.test(r.url);
+    const src = local ? fileUrl(r.url) : r.url;
+    return h('li', { 'data-testid': r.mask ? 'task-mask' : 'task-reference' },
+      local ? h('a', { href: src, target: '_blank', rel: 'noopener noreferrer', 'aria-label': `Open the ${r.label} at full size` },
+        h('img', { src, alt: `The task's ${r.label}`, loading: 'lazy', class: r.mask ? 'mask-thumb' : null }))
+        : h('a', { href: src, target: '_blank', rel: 'noopener noreferrer', class: 'wrap' }, src),
+      h('span', { class: 'name' }, r.label));
+  })) : null;
   return h('div', { 'data-testid': 'task-request' },
     prompt ? h('div', { class: 'prompt-box' }, h('div', { class: 'facts-label' }, 'Prompt'),
       h('p', { class: 'prompt', 'data-testid': 'task-prompt' }, String(prompt[1] ?? ''))) : null,
+    refView,
     factList(rest.map(([k, v]) => [k, value(k, v)])),
     h('details', { class: 'raw' }, h('summary', null, task.param ? 'The request as the client sent it' : 'Request as JSON'),
       h('pre', { 'data-testid': 'task-request-json' }, pretty(task.param) || JSON.stringify(req, null, 2)),
