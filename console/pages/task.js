@@ -2,10 +2,10 @@
 //
 // With the admin token the task is read from the admin API (GET /admin/v1/tasks/{id}): request,
 // results, cost, the timeline, every upstream attempt and the callback deliveries (with a
-// Redeliver button). With a key only, it is read from GET /v1/tasks/{id} (the creating
-// dialect's shape, normalised here): request when the dialect shows it, results, state, times,
-// cost when shown. Upstream attempts and callbacks are operator information and never asked
-// for with a key. Cancel while queued or running. While the task runs the page refreshes
+// Redeliver button). With a key only, it is read from GET /v1/tasks/{id}/detail (the same
+// shape without the operator's information), or, from a server without that route, from
+// GET /v1/tasks/{id} (the creating dialect's shape, normalised here). Upstream attempts and
+// callbacks are operator information and never asked for with a key. Cancel while queued or running. While the task runs the page refreshes
 // itself: a long-poll (?wait=) with a key, a short interval as admin.
 
 import { call, ApiError } from '../api.js';
@@ -53,7 +53,7 @@ export function normalizeTask(body, idHint = '') {
   // The admin shape: it has `state` and `dialect`.
   if (typeof body.state === 'string' && ('dialect' in body || 'key_id' in body)) {
     return {
-      id: body.id, source: 'admin', dialect: body.dialect, model: body.model,
+      id: body.id, source: 'full', dialect: body.dialect, model: body.model,
       state: body.state, key_id: body.key_id, attempt: body.attempt,
       created: secondsOf(body.created_at), started: secondsOf(body.started_at),
       completed: secondsOf(body.completed_at), price: body.price, charged: body.charged,
@@ -204,7 +204,7 @@ function requestView(task) {
   const req = task.request;
   if (!req || typeof req !== 'object') {
     return h('p', { class: 'muted', 'data-testid': 'task-request-none' },
-      task.source === 'admin' ? 'The server did not return the request.'
+      task.source === 'full' ? 'The server did not return the request.'
         : 'This dialect does not show the request to its key; the admin API does.');
   }
   const flat = [];
@@ -369,9 +369,9 @@ const SETTLEMENT_WORDS = {
 };
 
 function costView(task) {
-  const unknown = task.source === 'admin' ? '—' : 'not shown in this dialect\'s answer';
+  const unknown = task.source === 'full' ? '—' : 'not shown in this dialect\'s answer';
   const rows = [['price', task.price === undefined || task.price === null ? unknown : fmtCredits(task.price) + ' credits', { 'data-testid': 'task-price' }]];
-  if (task.source === 'admin') {
+  if (task.source === 'full') {
     const c = task.charged;
     rows.push(['charged', c === null || c === undefined ? (ACTIVE.has(task.state) ? 'nothing yet (held)' : '—') : fmtCredits(c) + ' credits', { 'data-testid': 'task-charged' }]);
     if (task.settlement) rows.push(['ledger', SETTLEMENT_WORDS[task.settlement] || task.settlement, { 'data-testid': 'task-settlement', 'data-settlement': task.settlement }]);
@@ -397,9 +397,29 @@ export async function render(root, ctx) {
   let busy = false;
   let polling = false;
 
-  async function fetchTask(wait) {
+  // A key reads GET /v1/tasks/{id}/detail (request, results, times, price, settlement: the
+  // admin shape without the operator's information); a server without that route answers an
+  // error, and then the dialect's GET /v1/tasks/{id} is shown instead.
+  let detailRoute = true;
+  async function fetchTask() {
     if (asAdmin) return normalizeTask(await call('GET', `/admin/v1/tasks/${enc}`, { as: 'admin', signal }), id);
-    return normalizeTask(await call('GET', `/v1/tasks/${enc}`, { query: wait ? { wait } : undefined, signal }), id);
+    if (detailRoute) {
+      try {
+        return normalizeTask(await call('GET', `/v1/tasks/${enc}/detail`, { signal }), id);
+      } catch (e) {
+        if (e && e.name === 'AbortError') throw e;
+        detailRoute = false;
+      }
+    }
+    return normalizeTask(await call('GET', `/v1/tasks/${enc}`, { signal }), id);
+  }
+
+  // With a key: the dialect's long-poll (?wait=) says when the task changed; then the
+  // detail is read again.
+  async function waitForChange(seconds) {
+    const t = normalizeTask(await call('GET', `/v1/tasks/${enc}`, { query: { wait: seconds }, signal }), id);
+    if (!t || !task || t.state !== task.state || t.results.length !== task.results.length) return fetchTask();
+    return task;
   }
 
   async function fetchCallback() {
@@ -450,10 +470,10 @@ export async function render(root, ctx) {
       h('h2', { id: 'task-h-facts' }, 'Summary'),
       factList([
         ['created', fmtTime(task.created), { 'data-testid': 'task-created' }],
-        task.source === 'admin' ? ['claimed', fmtTime(task.started)] : null,
+        task.source === 'full' ? ['claimed', fmtTime(task.started)] : null,
         ['completed', fmtTime(task.completed), { 'data-testid': 'task-completed' }],
-        ['took', duration !== null ? fmtDuration(duration) : '—'],
-        task.key_id !== undefined && task.key_id !== null ? ['key', h('a', { href: `#/tasks?key_id=${task.key_id}` }, '#' + task.key_id)] : null,
+        ['took (created to completed)', duration !== null ? fmtDuration(duration) : '—'],
+        asAdmin && task.key_id !== undefined && task.key_id !== null ? ['key', h('a', { href: `#/tasks?key_id=${task.key_id}` }, '#' + task.key_id)] : null,
         task.attempt ? ['runs (attempt)', String(task.attempt)] : null,
         task.upstream_route ? ['provider', task.upstream_route] : null,
         task.upstream_id ? ['upstream id', h('code', null, task.upstream_id)] : null,
@@ -465,9 +485,11 @@ export async function render(root, ctx) {
       h('h2', { id: 'task-h-request' }, 'Request'), requestView(task)));
     root.append(h('section', { class: 'card', 'aria-labelledby': 'task-h-cost' },
       h('h2', { id: 'task-h-cost' }, 'Cost'), costView(task)));
-    if (asAdmin) {
+    if (asAdmin || (Array.isArray(task.events) && task.events.length)) {
       root.append(h('section', { class: 'card', 'aria-labelledby': 'task-h-timeline' },
         h('h2', { id: 'task-h-timeline' }, 'Timeline'), timeline(task)));
+    }
+    if (asAdmin) {
       root.append(h('section', { class: 'card', 'aria-labelledby': 'task-h-calls' },
         h('h2', { id: 'task-h-calls' }, 'Upstream attempts'), callsTable(task.calls)));
       let cbBody;
@@ -505,8 +527,8 @@ export async function render(root, ctx) {
         ? await call('POST', `/admin/v1/tasks/${enc}/cancel`, { as: 'admin', signal })
         : await call('POST', `/v1/tasks/${enc}/cancel`, { signal });
       const t = normalizeTask(body, id);
-      // The admin answer is the whole task; a dialect answer lacks what admin adds.
-      if (t && (asAdmin ? t.source === 'admin' : true)) task = t;
+      // The admin answer is the whole task; a dialect's answer lacks what the detail adds.
+      if (t && t.source === 'full') task = t;
       else task = await fetchTask();
       await fetchCallback();
     } catch (e) {
@@ -562,8 +584,9 @@ export async function render(root, ctx) {
         forCallback = false;
         try {
           if (running) {
-            if (asAdmin) await sleep(1500, signal);
-            const next = await fetchTask(asAdmin ? 0 : 25);
+            let next;
+            if (asAdmin) { await sleep(1500, signal); next = await fetchTask(); }
+            else next = await waitForChange(25);
             if (next) task = next;
             if (!ACTIVE.has(task.state) && task.state !== 'waiting') await fetchCallback();
           } else {
