@@ -443,7 +443,7 @@ export async function render(root, ctx) {
     const focusedId = document.activeElement && root.contains(document.activeElement) ? document.activeElement.id : null;
     clear(root);
     const head = h('div', { class: 'page-head' },
-      h('h1', null, 'Task ', h('code', { class: 'task-id', id: 'task-id', 'data-testid': 'task-id' }, id)),
+      h('h1', { id: 'task-title', tabindex: '-1' }, 'Task ', h('code', { class: 'task-id', id: 'task-id', 'data-testid': 'task-id' }, id)),
       copyButton(id, 'Copy id'));
     root.append(h('p', { class: 'crumbs' }, h('a', { href: '#/tasks', id: 'task-back' }, '‹ All tasks')), head);
     if (!task) {

@@ -53,7 +53,7 @@ export async function render(root, ctx) {
   const from = isDay(q.from) ? q.from : addDays(to, -29);
   const group = asAdmin ? (['key', 'model'].includes(q.group) ? q.group : '') : (q.group === 'model' ? 'model' : '');
   const keyId = asAdmin && /^\d+$/.test(q.key_id || '') ? q.key_id : '';
-  const model = asAdmin ? (q.model || '').trim() : '';
+  const model = (q.model || '').trim();
   const win = WINDOWS.some(([v]) => v === q.window) ? q.window : '86400';
   const go = (changes) => ctx.navigate(hashWith({ ...q, ...changes }));
 
@@ -71,7 +71,7 @@ export async function render(root, ctx) {
     [['', 'nothing (totals)'], ...(asAdmin ? [['key', 'key']] : []), ['model', 'model']]
       .map(([v, l]) => h('option', { value: v, selected: v === group }, l)));
   const keyIn = asAdmin ? h('input', { type: 'number', id: 'usage-key', 'data-testid': 'usage-key', min: '1', step: '1', inputmode: 'numeric', value: keyId, placeholder: 'every key' }) : null;
-  const modelIn = asAdmin ? h('input', { type: 'text', id: 'usage-model', 'data-testid': 'usage-model', value: model, placeholder: 'every model', spellcheck: 'false' }) : null;
+  const modelIn = h('input', { type: 'text', id: 'usage-model', 'data-testid': 'usage-model', value: model, placeholder: 'every model', spellcheck: 'false' });
   const form = h('form', { class: 'card filters', id: 'usage-filter', 'data-testid': 'usage-filter', role: 'search', 'aria-label': 'Usage filters' },
     h('div', { class: 'filter-grid' },
       field('From (UTC day)', fromIn),
@@ -109,7 +109,8 @@ export async function render(root, ctx) {
     }
     const days = daysBetween(from, to);
     const query = { from, to: addDays(to, 1), group_by: group || undefined };
-    if (asAdmin) Object.assign(query, { key_id: keyId || undefined, model: model || undefined });
+    query.model = model || undefined;
+    if (asAdmin) query.key_id = keyId || undefined;
     let rows, keyNames = null;
     try {
       const [r, k] = await Promise.all([
