@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  ROOT, Server, deadline, launchBrowser, openTab, signIn, go, tid, shootAllPages, download,
+  ROOT, Server, deadline, launchBrowser, openTab, signIn, go, tid, shootAllPages, download, consolePages,
 } from './harness.mjs';
 import { decodePng, encodePngRgb, pixelAt } from './png.mjs';
 
@@ -197,6 +197,25 @@ scenario('generate in two dialects (jobs, unified) and see the images in the gal
   await page.waitForFunction((b) => (document.querySelector('#who-credits')?.textContent || '').replace(/,/g, '').includes(String(b)), {}, after);
 });
 
+scenario('a refused create shows the API\'s error in words, with its code; the curl line has no secret', async (page) => {
+  const poor = await server.createKey('browser-poor', { credits: 1 });
+  await signIn(page, server, { key: poor.key });
+  await page.waitForSelector('#pg-form');
+  await page.click('#pg-dialect-jobs');
+  await page.select('#pg-size', '1:1');
+  await page.type('#pg-prompt', 'too expensive for this balance');
+  await page.click('#pg-submit');
+  await page.waitForSelector('[data-testid=run][data-state=refused]');
+  const text = await page.$eval(`#pg-error ${tid('error-box')}`, (el) => el.textContent);
+  assert.match(text, /insufficient credits/);
+  assert.match(text, /HTTP 402/);
+  const curl = await page.$eval(tid('run-curl'), (el) => el.textContent);
+  assert.match(curl, /\/api\/v1\/jobs\/createTask/);
+  assert.match(curl, /\$IMAGEGATE_KEY/);
+  assert.ok(!curl.includes(poor.key), 'the key is not in the curl line');
+  assert.equal((await server.adminTasks(poor.id)).length, 0, 'no task was made');
+});
+
 scenario('paint a mask on an uploaded reference, run an edit; the server stored exactly that mask', async (page) => {
   // A 320 x 240 reference with a gradient, uploaded through the file input.
   const W = 320, H = 240;
@@ -368,4 +387,72 @@ scenario('admin: create a key (secret shown once), disable it (the API refuses i
   const account = await server.admin('GET', `/admin/v1/accounts/${created.account_id}`);
   assert.equal(account.balance, 17.5);
   assert.equal(account.total_purchased, 17.5);
+});
+
+scenario('admin: open a task from the list and see its attempts and timeline', async (page) => {
+  const r = await server.request('POST', '/api/v1/jobs/createTask', { as: user.key, json: {
+    model: 'gpt-image-2-text-to-image', input: { prompt: 'a task for the admin to open', aspect_ratio: '4:3', resolution: '1K' },
+  } });
+  assert.equal(r.status, 200, r.text);
+  const id = r.body.data.taskId;
+  await server.waitTaskState(user.id, id, ['succeeded']);
+
+  await signIn(page, server, { admin: server.adminToken });
+  await page.waitForSelector(`${tid('task-link')}[href="#/tasks/${encodeURIComponent(id)}"]`);
+  await page.click(`${tid('task-link')}[href="#/tasks/${encodeURIComponent(id)}"]`);
+  await page.waitForSelector('#task-state[data-state=succeeded]');
+  assert.equal(await page.$eval('#task-id', (el) => el.textContent), id);
+
+  // Its upstream attempts: one, on the sandbox.
+  const attempts = await page.$$eval(tid('task-attempt'), (rows) => rows.map((r) => ({ route: r.dataset.route, text: r.textContent })));
+  assert.equal(attempts.length, 1, JSON.stringify(attempts));
+  assert.equal(attempts[0].route, 'sandbox');
+  // Its timeline: created first, the attempt, and its success.
+  const events = await page.$$eval(tid('task-event'), (li) => li.map((e) => e.dataset.what || e.textContent));
+  assert.ok(events.length >= 3, JSON.stringify(events));
+  assert.match(events[0], /creat/, JSON.stringify(events));
+  assert.ok(events.some((e) => /call|attempt/.test(e)), JSON.stringify(events));
+  assert.ok(events.some((e) => /succeed|complet/.test(e)), JSON.stringify(events));
+  // Its result, at its natural size (4:3 at 1K is 1184 x 880).
+  const img = await page.waitForSelector(tid('task-result-img'));
+  await img.scrollIntoView();
+  await page.waitForFunction(() => { const i = document.querySelector('[data-testid=task-result-img]'); return i.complete && i.naturalWidth > 0; });
+  assert.deepEqual(await img.evaluate((i) => [i.naturalWidth, i.naturalHeight]), [1184, 880]);
+});
+
+// ---- every page ----------------------------------------------------------------------------------
+
+scenario('every page renders without an error, on a desktop and a phone-width screen, with a label on every control', async (page) => {
+  const r = await server.request('POST', '/api/v1/jobs/createTask', { as: user.key, json: {
+    model: 'gpt-image-2-text-to-image', input: { prompt: 'a task for the tour', aspect_ratio: '1:1', resolution: '1K' },
+  } });
+  assert.equal(r.status, 200, r.text);
+  const taskId = r.body.data.taskId;
+  await server.waitTaskState(user.id, taskId, ['succeeded']);
+  await signIn(page, server, { key: user.key, admin: server.adminToken });
+  const problems = [];
+  for (const [width, height] of [[1280, 860], [390, 844]]) {
+    await page.setViewport({ width, height });
+    for (const [name, hash] of consolePages({ taskId, accountId: user.account_id })) {
+      if (name === 'signin') continue;
+      await go(page, hash);
+      await page.waitForNetworkIdle({ idleTime: 250, timeout: 4000 }).catch(() => {});
+      const found = await page.evaluate(() => {
+        const out = [];
+        const main = document.querySelector('main');
+        if (main.querySelector('[data-testid=page-unavailable], [data-testid=page-not-found]')) out.push('page not available');
+        for (const e of main.querySelectorAll('[data-testid=error-box]:not([hidden])')) out.push('error: ' + e.textContent.trim());
+        const labelled = (el) => (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) || el.closest('label')
+          || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.getAttribute('title');
+        for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+          if (!labelled(el)) out.push(`no label: <${el.tagName.toLowerCase()} id="${el.id}" name="${el.name || ''}">`);
+        }
+        const overflow = document.documentElement.scrollWidth - window.innerWidth;
+        if (overflow > 1) out.push(`${overflow}px wider than the screen`);
+        return out;
+      });
+      for (const p of found) problems.push(`${name} at ${width}px: ${p}`);
+    }
+  }
+  assert.deepEqual(problems, []);
 });

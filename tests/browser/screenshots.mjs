@@ -31,7 +31,7 @@ try {
     model: 'gpt-image-2-text-to-image', input: { prompt, aspect_ratio: ratio, resolution: '1K' },
   });
   await jobs('a lighthouse at dusk, long exposure', '16:9');
-  await jobs('a bowl of ramen, top view', '1:1');
+  const ramen = await jobs('a bowl of ramen, top view', '1:1');
   await create(studio.key, '/v1/images/generations', { model: 'gpt-image-2', prompt: 'isometric city block', size: '4:3', resolution: '1K', n: 2 });
   const doomed = await jobs('a task that is cancelled', '3:2');
   await sleep(200);
@@ -61,11 +61,46 @@ try {
   await page.screenshot({ path: path.join(out, PREFIX + 'task.png'), fullPage: true });
   await page.close();
 
+  // The mask painter: a sandbox image (the ramen) uploaded as the reference, a painted area,
+  // and the edit's result.
+  const record = await server.request('GET', '/api/v1/jobs/recordInfo?taskId=' + ramen.data.taskId, { as: acme.key });
+  const refUrl = JSON.parse(record.body.data.resultJson).resultUrls[0];
+  const refFile = path.join(server.dataDir, 'reference.png');
+  fs.writeFileSync(refFile, Buffer.from(await (await fetch(refUrl)).arrayBuffer()));
+  const edit = await openTab(browser);
+  await edit.setViewport({ width: 1280, height: 900 });
+  await signIn(edit, server, { key: acme.key, admin: server.adminToken });
+  await go(edit, '#/playground', '#pg-form');
+  await edit.click('#pg-dialect-openai');
+  await (await edit.waitForSelector('#pg-ref-files')).uploadFile(refFile);
+  await edit.waitForSelector('[data-testid=pg-ref-file]');
+  await edit.click('#pg-mask-enable');
+  const canvas = await edit.waitForSelector('#mask-canvas', { visible: true });
+  await canvas.scrollIntoView();
+  const box = await canvas.boundingBox();
+  const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
+  await edit.$eval('#mask-brush-size', (el) => { el.value = '70'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  for (const [from, to] of [[[0.3, 0.35], [0.7, 0.35]], [[0.25, 0.5], [0.75, 0.5]], [[0.3, 0.65], [0.7, 0.65]]]) {
+    await edit.mouse.move(...at(...from));
+    await edit.mouse.down();
+    await edit.mouse.move(...at(...to), { steps: 10 });
+    await edit.mouse.up();
+  }
+  await edit.type('#pg-prompt', 'replace the bowl with a teapot');
+  await edit.click('#pg-submit');
+  await edit.waitForFunction(() => {
+    const imgs = [...document.querySelectorAll('[data-testid=run] [data-testid=result-image]')];
+    return imgs.length === 1 && imgs[0].complete && imgs[0].naturalWidth > 0;
+  }, { timeout: 30000 });
+  await sleep(300);
+  await edit.screenshot({ path: path.join(out, PREFIX + 'mask.png'), fullPage: true });
+  await edit.close();
+
   const written = await shootAllPages(browser, server, out, {
     key: acme.key, admin: server.adminToken, taskId, accountId: acme.account_id, prefix: PREFIX,
     skip: ['playground', 'task'],
   });
-  console.log([path.join(out, PREFIX + 'playground.png'), path.join(out, PREFIX + 'task.png'), ...written].join('\n'));
+  console.log(['playground', 'task', 'mask'].map((n) => path.join(out, PREFIX + n + '.png')).concat(written).join('\n'));
 } finally {
   if (browser) await browser.close();
   await server.cleanup();
