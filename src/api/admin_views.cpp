@@ -195,6 +195,7 @@ boost::asio::awaitable<Response> AdminApi::providers(std::string_view query) {
         {"requests", s != nullptr ? s->requests : 0},
         {"succeeded", s != nullptr ? s->succeeded : 0},
         {"errors", s != nullptr ? s->errors : 0},
+        {"cancelled", s != nullptr ? s->cancelled : 0},
         {"unfinished", s != nullptr ? s->in_flight : 0},
         {"p50_ms", s != nullptr ? ms_or_null(s->p50_ms) : json::value(nullptr)},
         {"p95_ms", s != nullptr ? ms_or_null(s->p95_ms) : json::value(nullptr)},

@@ -129,9 +129,10 @@ struct RouteStats {
   std::string provider_kind;
   std::int64_t requests = 0;   // calls started
   std::int64_t succeeded = 0;
-  std::int64_t errors = 0;     // finished with a failure class
+  std::int64_t errors = 0;     // finished with a failure class, not cancelled
+  std::int64_t cancelled = 0;  // ended by a cancellation (error code "cancelled")
   std::int64_t in_flight = 0;  // not finished (running, or cut off by a crash)
-  std::int64_t p50_ms = -1;    // of finished calls' durations (nearest rank); -1: none
+  std::int64_t p50_ms = -1;    // of finished, not cancelled calls (nearest rank); -1: none
   std::int64_t p95_ms = -1;
   std::int64_t last_started_ms = 0;
 };

@@ -322,8 +322,8 @@ class ConsoleApiTest(unittest.TestCase):
         self.assertTrue(sandbox["configured"])
         self.assertEqual((sandbox["kind"], sandbox["state"]), ("sandbox", "closed"))
         self.assertGreaterEqual(sandbox["requests"], 4)
-        self.assertEqual(sandbox["requests"],
-                         sandbox["succeeded"] + sandbox["errors"] + sandbox["unfinished"])
+        self.assertEqual(sandbox["requests"], sandbox["succeeded"] + sandbox["errors"] +
+                         sandbox["cancelled"] + sandbox["unfinished"])
         self.assertIsInstance(sandbox["p50_ms"], int)
         self.assertGreaterEqual(sandbox["p95_ms"], sandbox["p50_ms"])
         self.assertGreaterEqual(sandbox["p50_ms"], 50)  # sandbox.latency_ms is 100
@@ -372,9 +372,20 @@ class CancelTest(unittest.TestCase):
         self.assertEqual(micros(a["balance"]), 10 * MICRO)
         assert_admin_error(self, admin(self.server, "POST", "/admin/v1/tasks/%s/cancel" % task),
                            409, "conflict")
-        # The in-flight call ends as the run is abandoned.
-        t = admin_ok(self, self.server, "GET", "/admin/v1/tasks/" + task)
-        self.assertEqual(len(t["calls"]), 1)
+        # The in-flight call ends as the run is abandoned: a cancellation, not the route's error.
+        deadline = time.time() + 10
+        while True:
+            t = admin_ok(self, self.server, "GET", "/admin/v1/tasks/" + task)
+            self.assertEqual(len(t["calls"]), 1)
+            if t["calls"][0]["class"] != "in_flight":
+                break
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(t["calls"][0]["code"], "cancelled")
+        p = admin_ok(self, self.server, "GET", "/admin/v1/providers")
+        sandbox = next(r for r in p["data"] if r["route"] == "sandbox")
+        self.assertGreaterEqual(sandbox["cancelled"], 1)
+        self.assertEqual(sandbox["errors"], 0)
 
     def test_providers_count_unfinished_calls(self):
         key, _, _ = new_key(self, self.server, "in flight")

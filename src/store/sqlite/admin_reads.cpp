@@ -179,6 +179,7 @@ core::Result<std::vector<RouteStats>> SqliteStore::upstream_stats(std::int64_t s
                                            r.last_started_ms = st->int64(6);
                                            r.p50_ms = st->int64(7);
                                            r.p95_ms = st->int64(8);
+                                           r.cancelled = st->int64(9);
                                            out.push_back(std::move(r));
                                          }
                                          if (rc != SQLITE_DONE) {

@@ -262,18 +262,22 @@ inline constexpr char kTaskLedger[] =
     "ORDER BY 1";
 
 // Per route, the calls started in [?1, ?2) (along upstream_calls_by_start), and the
-// nearest-rank 50th and 95th percentiles of the finished ones' durations.
+// nearest-rank 50th and 95th percentiles of the finished ones' durations. A call ended by a
+// cancellation (code 'cancelled') is neither an error nor a latency.
 inline constexpr char kUpstreamStats[] =
-    "WITH w AS (SELECT route, provider_kind, error_class, duration_ms, started_ms "
+    "WITH w AS (SELECT route, provider_kind, error_class, error_code, duration_ms, started_ms "
     "  FROM upstream_calls WHERE started_ms >= ?1 AND started_ms < ?2), "
     "d AS (SELECT route, duration_ms, "
     "  ROW_NUMBER() OVER (PARTITION BY route ORDER BY duration_ms) AS rn, "
-    "  COUNT(*) OVER (PARTITION BY route) AS n FROM w WHERE duration_ms >= 0), "
+    "  COUNT(*) OVER (PARTITION BY route) AS n FROM w "
+    "  WHERE duration_ms >= 0 AND error_code <> 'cancelled'), "
     "p AS (SELECT route, MIN(CASE WHEN rn * 100 >= 50 * n THEN duration_ms END) AS p50, "
     "  MIN(CASE WHEN rn * 100 >= 95 * n THEN duration_ms END) AS p95 FROM d GROUP BY route) "
     "SELECT w.route, MAX(w.provider_kind), COUNT(*), SUM(w.error_class = ''), "
-    "SUM(w.error_class NOT IN ('', 'in_flight')), SUM(w.error_class = 'in_flight'), "
-    "MAX(w.started_ms), COALESCE(MAX(p.p50), -1), COALESCE(MAX(p.p95), -1) "
+    "SUM(w.error_class NOT IN ('', 'in_flight') AND w.error_code <> 'cancelled'), "
+    "SUM(w.error_class = 'in_flight'), MAX(w.started_ms), COALESCE(MAX(p.p50), -1), "
+    "COALESCE(MAX(p.p95), -1), "
+    "SUM(w.error_class NOT IN ('', 'in_flight') AND w.error_code = 'cancelled') "
     "FROM w LEFT JOIN p ON p.route = w.route GROUP BY w.route ORDER BY w.route";
 
 inline constexpr char kCountKeys[] = "SELECT COUNT(*) FROM api_keys";

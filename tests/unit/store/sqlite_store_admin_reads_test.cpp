@@ -224,7 +224,10 @@ TEST_F(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
                                                        .provider_kind = "openai",
                                                        .started_ms = started});
     ASSERT_TRUE(id.ok());
-    if (cls != "in_flight") {
+    if (cls == "cancelled") {  // a run cancelled mid-call: the provider's code says so
+      ASSERT_TRUE(
+          store_->finish_upstream_call(*id, 0, duration, "no_work", "cancelled", "", "").ok());
+    } else if (cls != "in_flight") {
       ASSERT_TRUE(
           store_->finish_upstream_call(*id, cls.empty() ? 200 : 503, duration, cls, "", "", "")
               .ok());
@@ -236,8 +239,9 @@ TEST_F(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
   }
   call("a", kT0 + 50, 0, "in_flight");
   call("b", kT0 + 5, 1000, "route_fault");
-  call("b", kT0 - 10, 5, "");    // before the window
-  call("b", kT0 + kDay, 5, "");  // after it
+  call("b", kT0 + 6, 3, "cancelled");  // see below: a cancellation
+  call("b", kT0 - 10, 5, "");          // before the window
+  call("b", kT0 + kDay, 5, "");        // after it
 
   auto stats = must(store_->upstream_stats(kT0, kT0 + kDay));
   ASSERT_EQ(stats.size(), 2u);
@@ -250,10 +254,12 @@ TEST_F(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
   EXPECT_EQ(stats[0].p50_ms, 100);  // nearest rank: the 10th of 20
   EXPECT_EQ(stats[0].p95_ms, 190);  // the 19th
   EXPECT_EQ(stats[0].last_started_ms, kT0 + 50);
+  EXPECT_EQ(stats[0].cancelled, 0);
   EXPECT_EQ(stats[1].route, "b");
-  EXPECT_EQ(stats[1].requests, 1);
-  EXPECT_EQ(stats[1].errors, 1);
-  EXPECT_EQ(stats[1].p50_ms, 1000);
+  EXPECT_EQ(stats[1].requests, 2);
+  EXPECT_EQ(stats[1].errors, 1);  // the cancelled call is not the route's error,
+  EXPECT_EQ(stats[1].cancelled, 1);
+  EXPECT_EQ(stats[1].p50_ms, 1000);  // nor a latency
   EXPECT_EQ(stats[1].p95_ms, 1000);
   EXPECT_TRUE(must(store_->upstream_stats(kT0 + 2 * kDay, kT0 + 3 * kDay)).empty());
   // Only in flight: no percentile.
