@@ -94,13 +94,24 @@ try {
   }, { timeout: 30000 });
   await sleep(300);
   await edit.screenshot({ path: path.join(out, PREFIX + 'mask.png'), fullPage: true });
+
+  // Keys, just after a key was made in the page: its secret shown once.
+  await go(edit, '#/keys', '#key-create-form');
+  await edit.type('#key-name', 'reseller-bot');
+  await edit.type('#key-credits', '50');
+  await edit.type('#key-rpm', '60');
+  await edit.click('#key-create-submit');
+  await edit.waitForSelector('#key-secret');
+  await edit.evaluate(() => window.scrollTo(0, 0));
+  await sleep(300);
+  await edit.screenshot({ path: path.join(out, PREFIX + 'keys.png'), fullPage: true });
   await edit.close();
 
   const written = await shootAllPages(browser, server, out, {
     key: acme.key, admin: server.adminToken, taskId, accountId: acme.account_id, prefix: PREFIX,
-    skip: ['playground', 'task'],
+    skip: ['playground', 'task', 'keys'],
   });
-  console.log(['playground', 'task', 'mask'].map((n) => path.join(out, PREFIX + n + '.png')).concat(written).join('\n'));
+  console.log(['playground', 'task', 'mask', 'keys'].map((n) => path.join(out, PREFIX + n + '.png')).concat(written).join('\n'));
 } finally {
   if (browser) await browser.close();
   await server.cleanup();
