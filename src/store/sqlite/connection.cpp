@@ -133,6 +133,17 @@ core::Status Connection::exec(const char* sql, std::string_view what) {
   return core::ok_status();
 }
 
+core::Status Connection::run(const char* sql, std::string_view what) {
+  auto st = prepare(sql, what);
+  if (!st.ok()) {
+    return st.error();
+  }
+  if (int rc = st->step(); rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    return error(rc, what);
+  }
+  return core::ok_status();
+}
+
 void Connection::rollback() {
   if (!in_transaction()) {
     return;

@@ -72,6 +72,10 @@ class Connection {
   /// the operation in logs.
   core::Status exec(const char* sql, std::string_view what);
 
+  /// One statement (transaction control, on the hot path) that returns no rows, from the
+  /// statement cache: exec() would parse it anew each time. Same rule for `sql` as prepare().
+  core::Status run(const char* sql, std::string_view what);
+
   /// The cached statement for `sql`, prepared on first use. `sql` must be a string with static
   /// storage duration: the cache is keyed by its address.
   core::Result<Statement> prepare(const char* sql, std::string_view what);

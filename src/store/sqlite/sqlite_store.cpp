@@ -87,7 +87,9 @@ core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& o
     spdlog::error("store: {} cannot use WAL (journal_mode is {})", opts.path.string(), *mode);
     return core::make_error(core::ErrorCode::kInternal, "store: WAL mode unavailable");
   }
-  for (const char* pragma : {sync, "PRAGMA foreign_keys = ON"}) {
+  // Each write runs in a savepoint of its batch's transaction: its statement journal stays in
+  // memory (a batch's grew past 64 KiB and spilled to a temporary file, a write() each page).
+  for (const char* pragma : {sync, "PRAGMA foreign_keys = ON", "PRAGMA temp_store = MEMORY"}) {
     if (auto s = conn->exec(pragma, "set pragma"); !s.ok()) {
       return s.error();
     }

@@ -95,7 +95,7 @@ void Writer::loop() {
 void Writer::run_batch(const std::vector<Pending*>& batch) {
   // IMMEDIATE takes the write lock up front, so another process holding it makes us wait
   // (busy_timeout) here instead of failing half-way through the batch.
-  if (core::Status begin = conn_.exec("BEGIN IMMEDIATE", "begin"); !begin.ok()) {
+  if (core::Status begin = conn_.run("BEGIN IMMEDIATE", "begin"); !begin.ok()) {
     fail_all(batch, begin.error());
     return;
   }
@@ -108,7 +108,7 @@ void Writer::run_batch(const std::vector<Pending*>& batch) {
       return;
     }
   }
-  if (core::Status commit = conn_.exec("COMMIT", "commit"); !commit.ok()) {
+  if (core::Status commit = conn_.run("COMMIT", "commit"); !commit.ok()) {
     conn_.rollback();
     fail_all(batch, commit.error());
     return;
@@ -117,7 +117,7 @@ void Writer::run_batch(const std::vector<Pending*>& batch) {
 }
 
 bool Writer::run_in_savepoint(Pending& p) {
-  if (core::Status sp = conn_.exec("SAVEPOINT op", "savepoint"); !sp.ok()) {
+  if (core::Status sp = conn_.run("SAVEPOINT op", "savepoint"); !sp.ok()) {
     p.status = sp.error();
     return false;
   }
@@ -134,15 +134,15 @@ bool Writer::run_in_savepoint(Pending& p) {
     return false;
   }
   if (p.status.ok()) {
-    if (core::Status rel = conn_.exec("RELEASE op", "release"); !rel.ok()) {
+    if (core::Status rel = conn_.run("RELEASE op", "release"); !rel.ok()) {
       p.status = rel.error();
       return false;
     }
     return true;
   }
   // ROLLBACK TO keeps the savepoint on the stack; RELEASE pops it.
-  return conn_.exec("ROLLBACK TO op", "rollback to").ok() &&
-         conn_.exec("RELEASE op", "release").ok();
+  return conn_.run("ROLLBACK TO op", "rollback to").ok() &&
+         conn_.run("RELEASE op", "release").ok();
 }
 
 void Writer::fail_all(const std::vector<Pending*>& batch, const core::Error& e) {
