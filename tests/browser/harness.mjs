@@ -93,8 +93,9 @@ export async function launchBrowser() {
     handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
     protocolTimeout: 60000,
     args: [
-      // Root in a container has no user namespaces for chromium's sandbox.
-      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : []),
+      // Chromium's sandbox needs user namespaces, which root and most CI containers lack; the
+      // browser here opens only the local server's console.
+      '--no-sandbox',
       '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check',
       '--disable-extensions', '--disable-background-networking', '--disable-sync',
       '--mute-audio', '--hide-scrollbars', '--font-render-hinting=none',
