@@ -1,7 +1,7 @@
 #include "api/server.hpp"
 
 #include <sys/sendfile.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -200,32 +200,35 @@ Server::~Server() = default;
 
 core::Status Server::listen(const tcp::endpoint& endpoint) {
   boost::system::error_code ec;
-  tcp::endpoint where = endpoint;
-  for (auto& l : listeners_) {
-    auto& a = l.acceptor;
-    a.open(where.protocol(), ec);
-    if (!ec) {
-      a.set_option(asio::socket_base::reuse_address(true), ec);
+  auto& first = listeners_.front().acceptor;
+  first.open(endpoint.protocol(), ec);
+  if (!ec) {
+    first.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    first.bind(endpoint, ec);
+  }
+  if (!ec) {
+    first.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  // The other contexts accept from the same listening socket through a descriptor of their
+  // own, each in its own event loop. (SO_REUSEPORT would let another process of the same user
+  // join the port unnoticed, and take a share of its connections.)
+  for (std::size_t i = 1; i < listeners_.size() && !ec; ++i) {
+    const int fd = ::dup(first.native_handle());
+    if (fd < 0) {
+      ec.assign(errno, boost::system::system_category());
+      break;
     }
-    if (!ec && listeners_.size() > 1) {
-      // Every listener binds the same port; only processes of the same user may join it.
-      const int one = 1;
-      if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        ec.assign(errno, boost::system::system_category());
-      }
-    }
-    if (!ec) {
-      a.bind(where, ec);
-    }
-    if (!ec) {
-      a.listen(asio::socket_base::max_listen_connections, ec);
-    }
+    listeners_[i].acceptor.assign(endpoint.protocol(), fd, ec);
     if (ec) {
-      return core::make_error(core::ErrorCode::kInternal,
-                              "cannot listen on " + endpoint.address().to_string() + ":" +
-                                  std::to_string(endpoint.port()) + ": " + ec.message());
+      ::close(fd);
     }
-    where = a.local_endpoint(ec);  // port 0: the others join the port the first one got
+  }
+  if (ec) {
+    return core::make_error(core::ErrorCode::kInternal,
+                            "cannot listen on " + endpoint.address().to_string() + ":" +
+                                std::to_string(endpoint.port()) + ": " + ec.message());
   }
   return core::ok_status();
 }

@@ -62,9 +62,9 @@ class Server {
   /// strand.
   Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);
-  /// One listener per context, all on the same port (SO_REUSEPORT: the kernel spreads new
-  /// connections over them), each context run by exactly one thread. A connection stays on the
-  /// context that accepted it and needs no strand; no lock or wake-up is shared between the
+  /// One listening socket, accepted from by every context (each through a descriptor of its
+  /// own, in its own event loop), each context run by exactly one thread. A connection stays on
+  /// the context that accepted it and needs no strand; no lock or wake-up is shared between the
   /// threads on the request path.
   Server(std::vector<boost::asio::io_context*> iocs, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include <spdlog/fmt/ranges.h>
+#include <spdlog/async.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -58,7 +59,18 @@ using ms = std::chrono::milliseconds;
 
 namespace {
 
+// The server logs through a thread of its own: a request's access-log line is formatted and
+// queued by the I/O thread, and written to stderr by the log thread, so a slow terminal, pipe
+// or disk never holds a request. When the queue (8,192 lines) is full, the logging thread
+// waits: lines are never dropped. Warnings and worse are flushed at once.
 void init_logging(const std::string& level) {
+  spdlog::init_thread_pool(8192, 1);
+  auto sync = spdlog::default_logger();
+  auto async = std::make_shared<spdlog::async_logger>(sync->name(), sync->sinks().begin(),
+                                                      sync->sinks().end(), spdlog::thread_pool(),
+                                                      spdlog::async_overflow_policy::block);
+  async->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(std::move(async));
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
@@ -193,8 +205,8 @@ int serve(const Config& config) {
                                   ? static_cast<unsigned>(config.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency());
   // One context per I/O thread, each run by that thread alone. The first also runs the
-  // dispatcher, callbacks, janitor and signals; every one accepts connections on the same port
-  // (SO_REUSEPORT), so a request is served start to end on one thread, with no lock or
+  // dispatcher, callbacks, janitor and signals; every one accepts connections from the
+  // listening socket, so a request is served start to end on one thread, with no lock or
   // wake-up shared with the others.
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<asio::io_context>> more_iocs;
