@@ -11,6 +11,7 @@ import {
   ROOT, Server, deadline, launchBrowser, openTab, signIn, go, tid, shootAllPages, download, consolePages,
 } from './harness.mjs';
 import { decodePng, encodePngRgb, pixelAt } from './png.mjs';
+import { loadDialects, offeredRequests, WITHHELD, send, accepted } from './combos.mjs';
 
 const SHOTS = process.env.IG_SCREENSHOT_DIR || path.join(ROOT, 'build', 'browser-screenshots');
 const t0 = Date.now();
@@ -18,6 +19,7 @@ const elapsed = () => ((Date.now() - t0) / 1000).toFixed(1) + ' s';
 
 let server;       // sandbox.latency_ms 300: tasks end quickly
 let slow;         // sandbox.latency_ms 120000: a task runs until it is cancelled
+let combos;       // the same, and openai answers 503 after validation (sync_timeout_ms 50)
 let browser;
 let user;         // { id, account_id, key, ... }: the key the user scenarios sign in with
 const failures = [];
@@ -32,7 +34,8 @@ before(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true });
   server = new Server({ settings: { 'sandbox.latency_ms': '300' } });
   slow = new Server({ settings: { 'sandbox.latency_ms': '120000', 'server.drain_timeout_ms': '500' } });
-  const [b] = await Promise.all([launchBrowser(), server.start(), slow.start()]);
+  combos = new Server({ settings: { 'sandbox.latency_ms': '600000', 'server.sync_timeout_ms': '50', 'server.drain_timeout_ms': '200' } });
+  const [b] = await Promise.all([launchBrowser(), server.start(), slow.start(), combos.start()]);
   browser = b;
   user = await server.createKey('browser-user', { credits: 1000 });
 });
@@ -48,7 +51,7 @@ after(async () => {
     }
   } finally {
     if (browser) await browser.close();
-    await Promise.all([server?.cleanup(), slow?.cleanup()]);
+    await Promise.all([server?.cleanup(), slow?.cleanup(), combos?.cleanup()]);
     process.stderr.write(`browser tests: ${elapsed()} in all\n`);
   }
 });
@@ -456,4 +459,31 @@ scenario('every page renders without an error, on a desktop and a phone-width sc
     }
   }
   assert.deepEqual(problems, []);
+});
+
+// ---- the playground's option tables against the server ---------------------------------------
+
+test('every combination the playground offers is accepted by the server; the ones it withholds are refused', async () => {
+  const D = await loadDialects();
+  const png = encodePngRgb(608, 400, (x, y) => [x % 256, y % 256, 128]);
+  const upload = { name: 'ref.png', size: png.length, type: 'image/png', width: 608, height: 400 };
+  const offered = offeredRequests(D, upload);
+  assert.ok(offered.length > 500, `${offered.length} combinations`);
+  const key = (await combos.createKey('combos')).key;   // unmetered: never refused for credits
+  const bad = offered.filter((o) => o.problems.length).map((o) => `${o.what}: the page objects to a combination it offers: ${o.problems}`);
+  let next = 0;
+  const worker = async () => {
+    while (next < offered.length) {
+      const o = offered[next++];
+      if (o.problems.length) continue;
+      const r = await send(combos.base, key, o.req, png);
+      if (!accepted(r)) bad.push(`${o.what}: ${JSON.stringify(o.req.json || o.req.form.map((f) => f[0] + '=' + (f[2] ? '@' + f[2] : f[1])))} -> ${r.status} ${r.text.slice(0, 200)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  for (const req of WITHHELD) {
+    const r = await send(combos.base, key, req, png);
+    if (accepted(r)) bad.push(`withheld but accepted: ${req.path} ${JSON.stringify(req.json)}`);
+  }
+  assert.deepEqual(bad.slice(0, 20), [], `${bad.length} of ${offered.length + WITHHELD.length}`);
 });
