@@ -393,7 +393,7 @@ scenario('admin: create a key (secret shown once), disable it (the API refuses i
   assert.equal(account.total_purchased, 17.5);
 });
 
-scenario('admin: open a task from the list and see its attempts and timeline', async (page) => {
+scenario('admin: open a task from the list and see its attempts and timeline; a key sees the task without them', async (page) => {
   const r = await server.request('POST', '/api/v1/jobs/createTask', { as: user.key, json: {
     model: 'gpt-image-2-text-to-image', input: { prompt: 'a task for the admin to open', aspect_ratio: '4:3', resolution: '1K' },
   } });
@@ -422,6 +422,21 @@ scenario('admin: open a task from the list and see its attempts and timeline', a
   await img.scrollIntoView();
   await page.waitForFunction(() => { const i = document.querySelector('[data-testid=task-result-img]'); return i.complete && i.naturalWidth > 0; });
   assert.deepEqual(await img.evaluate((i) => [i.naturalWidth, i.naturalHeight]), [1184, 880]);
+
+  // The same task with its key only: its request and result, but no upstream route or attempt
+  // (operator information: a reseller's customers must not see where tasks go).
+  const mine = await openTab(browser);
+  try {
+    await signIn(mine, server, { key: user.key });
+    await go(mine, '#/tasks/' + encodeURIComponent(id), '#task-state[data-state=succeeded]');
+    await mine.waitForSelector(tid('task-result-img'));
+    assert.equal(await mine.$(tid('task-attempt')), null, 'no upstream attempts for a key');
+    assert.equal(await mine.$('#task-h-calls'), null);
+    const text = await mine.$eval('main', (el) => el.textContent + (el.querySelector('[data-testid=task-raw]')?.textContent || ''));
+    assert.ok(!/sandbox|upstream_route|"calls"/.test(text), 'the route is not shown to a key');
+  } finally {
+    await mine.close();
+  }
 });
 
 // ---- every page ----------------------------------------------------------------------------------
