@@ -191,7 +191,15 @@ export async function render(root, ctx) {
 
   // ---- list ----
   const searchBox = h('input', { type: 'search', id: 'keys-search', 'data-testid': 'keys-search', value: search, placeholder: 'name, prefix or id', autocomplete: 'off' });
-  searchBox.addEventListener('input', () => { search = searchBox.value; page = 1; drawList(); });
+  let searchTimer = null;
+  // The server searches (id, a part of the name, the start of the prefix) when it pages; an
+  // older server's whole list is searched here.
+  searchBox.addEventListener('input', () => {
+    search = searchBox.value;
+    page = 1;
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => (serverTotal !== null ? load() : drawList()), 250);
+  });
   root.append(h('section', { 'aria-labelledby': 'keys-list-title', class: 'card' },
     h('div', { class: 'page-head' }, h('h2', { id: 'keys-list-title' }, 'Keys'),
       h('div', { class: 'inline-field' }, field('Find a key', searchBox))),
@@ -296,9 +304,10 @@ export async function render(root, ctx) {
     if (!alive()) return;
     const term = search.trim().toLowerCase();
     const match = (k) => !term || String(k.id) === term.replace(/^#/, '') || (k.name || '').toLowerCase().includes(term) || (k.prefix || '').toLowerCase().startsWith(term);
-    const shown = keys.filter(match);
-    const total = serverTotal !== null && !term ? serverTotal : shown.length;
-    const pageRows = serverTotal !== null && !term ? shown : shown.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
+    const serverPaged = serverTotal !== null;
+    const shown = serverPaged ? keys : keys.filter(match);
+    const total = serverPaged ? serverTotal : shown.length;
+    const pageRows = serverPaged ? shown : shown.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
     clear(editSlot);
     const ek = editing !== null && keys.find((k) => k.id === editing);
     if (ek) editSlot.append(editPanel(ek));
@@ -325,15 +334,18 @@ export async function render(root, ctx) {
     if (total > PAGE_SIZE) {
       listSlot.append(pager({ page, pageSize: PAGE_SIZE, total, onPage: async (p) => {
         page = p;
-        if (serverTotal !== null && !term) await load();
+        if (serverTotal !== null) await load();
         else drawList();
       } }));
     }
   }
 
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     try {
-      const r = await call('GET', '/admin/v1/keys', { as: 'admin', query: { page, page_size: PAGE_SIZE }, signal });
+      const r = await call('GET', '/admin/v1/keys', { as: 'admin', query: { page, page_size: PAGE_SIZE, q: search.trim().replace(/^#(?=\d+$)/, '') }, signal });
+      if (mine !== loads) return;  // a newer search or page was asked for meanwhile
       keys = r.data || [];
       serverTotal = typeof r.total === 'number' ? r.total : null;
     } catch (e) {

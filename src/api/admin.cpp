@@ -225,7 +225,7 @@ boost::asio::awaitable<Response> AdminApi::handle(Request& req, RequestInfo& inf
   if (collection == "keys") {
     if (!id && action.empty()) {
       if (method == http::verb::post) co_return co_await create_key(req);
-      if (method == http::verb::get) co_return co_await list_keys();
+      if (method == http::verb::get) co_return co_await list_keys(query);
     } else if (id && action.empty()) {
       if (method == http::verb::get) co_return co_await get_key(*id);
       if (method == http::verb::patch) co_return co_await patch_key(req, *id);
@@ -304,7 +304,29 @@ boost::asio::awaitable<Response> AdminApi::create_key(Request& req) {
   co_return ok_json(201, std::move(o));
 }
 
-boost::asio::awaitable<Response> AdminApi::list_keys() {
+boost::asio::awaitable<Response> AdminApi::list_keys(std::string_view query) {
+  const std::string search = query_param(query, "q");
+  if (!search.empty() || !query_param(query, "page").empty() ||
+      !query_param(query, "page_size").empty()) {
+    if (search.size() > 200) {
+      co_return error_response(bad("q must be at most 200 characters", "q"));
+    }
+    auto page = paging(query);
+    if (!page) {
+      co_return error_response(page.error());
+    }
+    auto listed = co_await runtime::offload(pool_, [&] {
+      return store_.list_keys_page(search, page->offset(), static_cast<int>(page->page_size));
+    });
+    if (!listed) {
+      co_return error_response(listed.error());
+    }
+    json::array data;
+    for (const auto& k : listed->keys) {
+      data.push_back(key_json(k));
+    }
+    co_return ok_json(200, page_json(std::move(data), *page, listed->total));
+  }
   auto keys = co_await runtime::offload(pool_, [&] { return store_.list_keys(); });
   if (!keys) {
     co_return error_response(keys.error());

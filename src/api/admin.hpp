@@ -53,7 +53,8 @@ class AdminApi {
  private:
   using Handler = boost::asio::awaitable<Response>;
   Handler create_key(Request& req);
-  Handler list_keys();
+  /// Every key; with `page`, `page_size` or `q` in the query, one page of those matching `q`.
+  Handler list_keys(std::string_view query);
   Handler get_key(std::int64_t id);
   Handler patch_key(Request& req, std::int64_t id);
   Handler rotate_key(std::int64_t id);

@@ -82,6 +82,12 @@ struct TaskFilter {
   std::string dialect;  // the creating dialect (core::to_string(Dialect))
 };
 
+/// One page of the keys (by id) that match a search, and how many match.
+struct KeyPage {
+  std::vector<ApiKey> keys;
+  std::int64_t total = 0;
+};
+
 /// One page of every account (oldest first) and how many there are.
 struct AccountPage {
   std::vector<Account> accounts;
@@ -391,6 +397,10 @@ class Store {
   /// usage() with a model filter and rows per day and key or model: oldest day first, then by
   /// key id or model.
   virtual core::Result<std::vector<UsageRow>> usage_rows(const UsageQuery& query) = 0;
+  /// The keys matching `search` (empty: all; else the id, a part of the name, case-insensitive
+  /// for ASCII, or the start of the prefix), by id, skipping `offset`, at most `limit`.
+  virtual core::Result<KeyPage> list_keys_page(std::string_view search, std::int64_t offset,
+                                               int limit) = 0;
   /// Every account, oldest first, skipping `offset`, at most `limit`, with balances and totals.
   virtual core::Result<AccountPage> list_accounts(std::int64_t offset, int limit) = 0;
   /// The account's ledger, newest first (by time, then id), skipping `offset`, at most

@@ -239,6 +239,36 @@ class ConsoleApiTest(unittest.TestCase):
         for q in ("page=0", "page=x", "page_size=0", "page_size=501", "page=-1"):
             assert_admin_error(self, admin(self.server, "GET", "/admin/v1/accounts?" + q), 400)
 
+    def test_keys_are_paged_and_searched_on_request(self):
+        ids = [new_key(self, self.server, "pager %d acme" % i)[1] for i in range(3)]
+        # No paging asked: every key, as before (no page fields).
+        whole = admin_ok(self, self.server, "GET", "/admin/v1/keys")
+        self.assertNotIn("total", whole)
+        self.assertTrue(set(ids) <= {k["id"] for k in whole["data"]})
+        everyone = len(whole["data"])
+        first = admin_ok(self, self.server, "GET", "/admin/v1/keys?page=1&page_size=2")
+        self.assertEqual((first["page"], first["page_size"], first["total"]), (1, 2, everyone))
+        self.assertEqual(len(first["data"]), 2)
+        self.assertEqual([k["id"] for k in first["data"]], sorted(k["id"] for k in first["data"]))
+        self.assertNotIn("key", first["data"][0])  # never the secret
+        found = admin_ok(self, self.server, "GET",
+                         "/admin/v1/keys?q=" + urllib.parse.quote("PAGER 1 ACME"))
+        self.assertEqual(found["total"], 1)
+        self.assertEqual(found["data"][0]["id"], ids[1])
+        prefix = found["data"][0]["prefix"]
+        by_prefix = admin_ok(self, self.server, "GET", "/admin/v1/keys?q=" + prefix)
+        self.assertIn(ids[1], [k["id"] for k in by_prefix["data"]])
+        by_id = admin_ok(self, self.server, "GET", "/admin/v1/keys?q=%d" % ids[2])
+        self.assertIn(ids[2], [k["id"] for k in by_id["data"]])
+        none = admin_ok(self, self.server, "GET", "/admin/v1/keys?q=%25")  # "%" is literal
+        self.assertEqual((none["total"], none["data"]), (0, []))
+        assert_admin_error(self, admin(self.server, "GET", "/admin/v1/keys?page=0"), 400,
+                           "invalid_request", "page")
+        assert_admin_error(self, admin(self.server, "GET", "/admin/v1/keys?page_size=501"), 400,
+                           "invalid_request", "page_size")
+        assert_admin_error(self, admin(self.server, "GET", "/admin/v1/keys?q=" + "x" * 201), 400,
+                           "invalid_request", "q")
+
     def test_ledger_has_the_running_balance(self):
         key, _, account = new_key(self, self.server, "ledger", credits=50)
         admin_ok(self, self.server, "POST", "/admin/v1/accounts/%d/credits" % account,

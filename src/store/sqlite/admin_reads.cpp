@@ -2,6 +2,9 @@
 // and model, accounts and ledger pages, a task's ledger, and the upstream call statistics.
 // Every one is a bounded read on this thread's read connection.
 
+#include <algorithm>
+#include <string>
+
 #include "store/sqlite/ops.hpp"
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -73,6 +76,58 @@ core::Result<std::vector<UsageRow>> SqliteStore::usage_rows(const UsageQuery& q)
         }
         return out;
       });
+}
+
+core::Result<KeyPage> SqliteStore::list_keys_page(std::string_view search, std::int64_t offset,
+                                                  int limit) {
+  // LIKE's wildcards in the search are literal.
+  std::string escaped;
+  for (char ch : search) {
+    if (ch == '%' || ch == '_' || ch == '\\') {
+      escaped += '\\';
+    }
+    escaped += ch;
+  }
+  const std::string name_pattern = "%" + escaped + "%";
+  const std::string prefix_pattern = escaped + "%";
+  std::int64_t id = -1;
+  if (!search.empty() && search.size() < 19 &&
+      std::all_of(search.begin(), search.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    id = std::stoll(std::string(search));
+  }
+  const auto bind_search = [&](detail::Statement& st) {
+    st.bind(1, search);
+    st.bind(2, name_pattern);
+    st.bind(3, prefix_pattern);
+    st.bind(4, id);
+  };
+  return read<KeyPage>(reader(), "list_keys_page", [&](Connection& c) -> core::Result<KeyPage> {
+    KeyPage page;
+    auto counted = c.prepare(sql::kCountKeysPage, "list_keys_page");
+    if (!counted.ok()) {
+      return counted.error();
+    }
+    bind_search(*counted);
+    if (int rc = counted->step(); rc != SQLITE_ROW) {
+      return c.error(rc, "list_keys_page");
+    }
+    page.total = counted->int64(0);
+    auto st = c.prepare(sql::kListKeysPage, "list_keys_page");
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind_search(*st);
+    st->bind(5, offset);
+    st->bind(6, std::int64_t{limit});
+    int rc = SQLITE_OK;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      page.keys.push_back(detail::read_key(*st));
+    }
+    if (rc != SQLITE_DONE) {
+      return c.error(rc, "list_keys_page");
+    }
+    return page;
+  });
 }
 
 core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int limit) {

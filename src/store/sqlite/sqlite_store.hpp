@@ -66,6 +66,8 @@ class SqliteStore final : public Store {
                                             std::int64_t to_ms) override;
   // admin_reads.cpp
   core::Result<std::vector<UsageRow>> usage_rows(const UsageQuery& query) override;
+  core::Result<KeyPage> list_keys_page(std::string_view search, std::int64_t offset,
+                                       int limit) override;
   core::Result<AccountPage> list_accounts(std::int64_t offset, int limit) override;
   core::Result<LedgerPage> ledger_page(std::int64_t account_id, std::int64_t offset,
                                        int limit) override;

@@ -234,6 +234,15 @@ inline constexpr char kListAccounts[] =
     "FROM accounts a ORDER BY a.id LIMIT ?2 OFFSET ?1";
 inline constexpr char kCountAccounts[] = "SELECT COUNT(*) FROM accounts";
 
+// A page of the keys a search matches (?1 empty: every key): ?2 a LIKE pattern on the name,
+// ?3 one on the prefix, ?4 the id; offset ?5, limit ?6.
+#define IG_KEY_SEARCH \
+  " WHERE ?1 = '' OR name LIKE ?2 ESCAPE '\\' OR prefix LIKE ?3 ESCAPE '\\' OR id = ?4"
+inline constexpr char kListKeysPage[] =
+    "SELECT " IG_KEY_COLUMNS " FROM api_keys" IG_KEY_SEARCH " ORDER BY id LIMIT ?6 OFFSET ?5";
+inline constexpr char kCountKeysPage[] = "SELECT COUNT(*) FROM api_keys" IG_KEY_SEARCH;
+#undef IG_KEY_SEARCH
+
 // A page of an account's ledger, newest first along ledger_by_account, with the balance after
 // each row: the balance now, less the rows newer than the page (the ?2 skipped ones), less the
 // rows above it on the page. One statement: the balance and the rows are of one snapshot.

@@ -84,6 +84,9 @@ class FailingStore final : public store::Store {
     return fail();
   }
   core::Result<store::AccountPage> list_accounts(std::int64_t, int) override { return fail(); }
+  core::Result<store::KeyPage> list_keys_page(std::string_view, std::int64_t, int) override {
+    return fail();
+  }
   core::Result<store::LedgerPage> ledger_page(std::int64_t, std::int64_t, int) override {
     return fail();
   }

@@ -134,6 +134,36 @@ TEST_F(AdminReadsTest, UsageRowsPerDayKeyAndModelWithFilters) {
   EXPECT_TRUE(must(store_->usage_rows(q)).empty());
 }
 
+TEST_F(AdminReadsTest, KeysArePagedByIdAndSearchedByIdNameOrPrefix) {
+  std::vector<ApiKey> keys;
+  for (int i = 0; i < 5; ++i) {
+    keys.push_back(new_key(std::nullopt));  // names "key N", prefixes "sk-N"
+  }
+  auto all = must(store_->list_keys_page("", 0, 2));
+  EXPECT_EQ(all.total, 5);
+  ASSERT_EQ(all.keys.size(), 2u);
+  EXPECT_EQ(all.keys[0].id, keys[0].id);
+  EXPECT_EQ(all.keys[1].id, keys[1].id);
+  auto last = must(store_->list_keys_page("", 4, 2));
+  ASSERT_EQ(last.keys.size(), 1u);
+  EXPECT_EQ(last.keys[0].id, keys[4].id);
+
+  const std::string third_name = keys[2].name;  // a part of the name, any case
+  auto by_name = must(store_->list_keys_page("KEY " + third_name.substr(4), 0, 10));
+  ASSERT_EQ(by_name.total, 1);
+  EXPECT_EQ(by_name.keys[0].id, keys[2].id);
+  auto by_prefix = must(store_->list_keys_page(keys[3].prefix, 0, 10));
+  ASSERT_EQ(by_prefix.total, 1);
+  EXPECT_EQ(by_prefix.keys[0].id, keys[3].id);
+  auto by_id = must(store_->list_keys_page(std::to_string(keys[1].id), 0, 10));
+  ASSERT_GE(by_id.total, 1);
+  EXPECT_EQ(by_id.keys[0].id, keys[1].id);
+  // LIKE's wildcards are literal: "%" matches no name.
+  EXPECT_EQ(must(store_->list_keys_page("%", 0, 10)).total, 0);
+  EXPECT_EQ(must(store_->list_keys_page("_", 0, 10)).total, 0);
+  EXPECT_EQ(must(store_->list_keys_page("key", 0, 10)).total, 5);
+}
+
 TEST_F(AdminReadsTest, AccountsArePagedOldestFirstWithTotals) {
   std::vector<ApiKey> keys;
   for (int i = 0; i < 5; ++i) {
