@@ -1,3 +1,4 @@
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -50,6 +51,10 @@ bool build_config(ig::app::Config& config, const std::string& config_file,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write to a connection its peer has reset raises SIGPIPE, whose default action ends the
+  // process without a word. Asio's own writes pass MSG_NOSIGNAL, but sendfile(2) (result
+  // downloads) and OpenSSL's writes cannot: the error is handled where it is returned instead.
+  std::signal(SIGPIPE, SIG_IGN);
   // Logs go to stderr so that stdout carries only a command's answer (the new key, …).
   auto logger = spdlog::stderr_color_mt("imagegate");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -2,6 +2,8 @@
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 import unittest
 import urllib.parse
@@ -95,6 +97,57 @@ class ResultsTest(unittest.TestCase):
         self.assertEqual(self.fetch(other, q).status, 403)
         self.assertEqual(self.fetch(path, {"expires": q["expires"]}).status, 403)
         self.assertEqual(self.server.request("GET", path).status, 403)
+
+
+class ClientGoneTest(unittest.TestCase):
+    def test_a_client_that_leaves_mid_download_does_not_stop_the_server(self):
+        # The body goes out with sendfile(2): writing to a connection its client has reset
+        # raises SIGPIPE, whose default action ends the process without a word.
+        server = Server()
+        self.addCleanup(server.cleanup)
+        key = server.create_key("gone")
+        server.start()
+        r = server.create_job(key, {"model": T2I, "input": {"prompt": "big"}})
+        data, _ = server.wait_job(key, r.json()["data"]["taskId"])
+        url = urllib.parse.urlsplit(json.loads(data["resultJson"])["resultUrls"][0])
+        # A result far larger than the socket buffers, so the server is still sending when the
+        # client resets the connection.
+        big = os.urandom(48 << 20)
+        with open(os.path.join(server.data_dir, "results", url.path.split("/files/", 1)[1]),
+                  "wb") as f:
+            f.write(big)
+        target = url.path + "?" + url.query
+        request = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target).encode()
+
+        def leave_midway(seed):
+            # Reads part of the answer at full speed, then closes with bytes unread: a reset
+            # while the server is sending, as a client cut off (or wrk at its deadline) does.
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                s.sendall(request)
+                want = (64 << 10) << (seed % 7)  # 64 KiB .. 4 MiB
+                got = 0
+                while got < want:
+                    chunk = s.recv(256 << 10)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+            finally:
+                s.close()
+
+        for round_ in range(25):
+            threads = [threading.Thread(target=leave_midway, args=(round_ + i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertIsNone(server.proc.poll(), "the server ended in round %d" % round_)
+        time.sleep(0.3)
+        self.assertIsNone(server.proc.poll(), "the server ended")
+        self.assertEqual(server.request("GET", "/healthz").status, 200)
+        whole = server.request("GET", target)
+        self.assertEqual(whole.status, 200)
+        self.assertEqual(whole.body, big)
 
 
 class ExpiryTest(unittest.TestCase):
