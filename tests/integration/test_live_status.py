@@ -282,6 +282,14 @@ class EventStreamTest(LiveStatusCase):
     def test_last_event_id_resumes_without_repeating(self):
         task = self.create(self.fast, "tasks")
         path = "/v1/tasks/%s/events" % task
+        # Until the task has been claimed (a slow build may still have it queued), so that a
+        # client that has seen "running" is not ahead of the server.
+        first = self.stream(self.fast, path)
+        while True:
+            block = first.next()
+            if block is None or block["id"] in ("running", "succeeded"):
+                break
+        first.close()
         # Running, and the client has seen that: the next event is the end.
         s = self.stream(self.fast, path, last_event_id="running")
         events = s.events()
