@@ -321,11 +321,7 @@ boost::asio::awaitable<Response> AdminApi::list_keys(std::string_view query) {
     if (!listed) {
       co_return error_response(listed.error());
     }
-    json::array data;
-    for (const auto& k : listed->keys) {
-      data.push_back(key_json(k));
-    }
-    co_return ok_json(200, page_json(std::move(data), *page, listed->total));
+    co_return ok_json(200, page_json(listed->keys, key_json, *page, listed->total));
   }
   auto keys = co_await runtime::offload(pool_, [&] { return store_.list_keys(); });
   if (!keys) {
@@ -586,11 +582,7 @@ boost::asio::awaitable<Response> AdminApi::list_tasks(std::string_view query) {
   if (!listed) {
     co_return error_response(listed.error());
   }
-  json::array data;
-  for (const auto& t : listed->tasks) {
-    data.push_back(task_json(t));
-  }
-  co_return ok_json(200, page_json(std::move(data), *page, listed->total));
+  co_return ok_json(200, page_json(listed->tasks, task_json, *page, listed->total));
 }
 
 boost::asio::awaitable<Response> AdminApi::usage(std::string_view query) {

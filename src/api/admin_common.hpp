@@ -51,6 +51,17 @@ struct Paging {
 core::Result<Paging> paging(std::string_view query, std::int64_t size = 50, std::int64_t max = 500);
 /// `{"object":"list","data":…,"page","page_size","total"}`.
 boost::json::object page_json(boost::json::array data, const Paging& p, std::int64_t total);
+/// The same with each of `items` rendered by `to_json`.
+template <class Items, class ToJson>
+boost::json::object page_json(const Items& items, ToJson to_json, const Paging& p,
+                              std::int64_t total) {
+  boost::json::array data;
+  data.reserve(items.size());
+  for (const auto& item : items) {
+    data.push_back(to_json(item));
+  }
+  return page_json(std::move(data), p, total);
+}
 
 /// The usage a query asks for: `from` and `to` (unix seconds or dates; by default the 30 days
 /// through today), `model`, `group_by` (day, or model, or key when `key_grouping`), and

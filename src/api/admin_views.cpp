@@ -112,11 +112,7 @@ boost::asio::awaitable<Response> AdminApi::list_accounts(std::string_view query)
   if (!listed) {
     co_return error_response(listed.error());
   }
-  json::array data;
-  for (const auto& a : listed->accounts) {
-    data.push_back(account_json(a));
-  }
-  co_return ok_json(200, page_json(std::move(data), *page, listed->total));
+  co_return ok_json(200, page_json(listed->accounts, account_json, *page, listed->total));
 }
 
 boost::asio::awaitable<Response> AdminApi::ledger(std::int64_t account_id, std::string_view query) {
