@@ -290,16 +290,8 @@ core::Status load_routing(Config& c, const toml::table& routing) {
   return core::ok_status();
 }
 
-}  // namespace
-
-core::Status load_toml(Config& c, const std::filesystem::path& file) {
-  toml::table root;
-  try {
-    root = toml::parse_file(file.string());
-  } catch (const toml::parse_error& e) {
-    return core::make_error(core::ErrorCode::kInvalidRequest,
-                            "config " + file.string() + ": " + std::string(e.description()));
-  }
+// Applies a parsed file; `source` names it in messages.
+core::Status apply_toml(Config& c, const toml::table& root, const std::string& source) {
   for (const auto& [section, node] : root) {
     const auto* table = node.as_table();
     if (table == nullptr) {
@@ -315,7 +307,7 @@ core::Status load_toml(Config& c, const std::filesystem::path& file) {
       auto prices = billing::PriceTable::from_toml(*table);
       if (!prices) {
         return core::make_error(core::ErrorCode::kInvalidRequest,
-                                "config " + file.string() + ": " + prices.error().message);
+                                "config " + source + ": " + prices.error().message);
       }
       c.prices = std::move(*prices);
       continue;
@@ -341,6 +333,30 @@ core::Status load_toml(Config& c, const std::filesystem::path& file) {
     }
   }
   return core::ok_status();
+}
+
+}  // namespace
+
+core::Status load_toml(Config& c, const std::filesystem::path& file) {
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "config " + file.string() + ": " + std::string(e.description()));
+  }
+  return apply_toml(c, root, file.string());
+}
+
+core::Status load_toml_text(Config& c, std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return core::make_error(core::ErrorCode::kInvalidRequest,
+                            "config " + std::string(source) + ": " + std::string(e.description()));
+  }
+  return apply_toml(c, root, std::string(source));
 }
 
 core::Status load_env(Config& c, char** env) {

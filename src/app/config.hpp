@@ -102,6 +102,10 @@ core::Status set_option(Config& c, std::string_view name, std::string_view value
 /// builds its providers.
 core::Status load_toml(Config& c, const std::filesystem::path& file);
 
+/// load_toml for TOML text already in memory; `source` names it in error messages. Touches no
+/// file.
+core::Status load_toml_text(Config& c, std::string_view text, std::string_view source);
+
 /// Applies IMAGEGATE_<SECTION>_<KEY> variables (e.g. IMAGEGATE_SERVER_LISTEN) and the
 /// shorthand IMAGEGATE_DATA_DIR, IMAGEGATE_LISTEN.
 core::Status load_env(Config& c, char** environ);

@@ -63,6 +63,23 @@ TEST(Config, TomlErrorsNameTheProblem) {
   EXPECT_NE(type.error().message.find("expected an integer"), std::string::npos);
 }
 
+TEST(Config, TomlTextReadsLikeAFileAndNamesItsSource) {
+  Config c;
+  const std::string text =
+      "[server]\nlisten = \"0.0.0.0:9001\"\n[routing]\n\"gpt-image-2\" = [\"a\"]\n";
+  auto st = load_toml_text(c, text, "inline.toml");
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.listen, "0.0.0.0:9001");
+  ASSERT_EQ(c.routing.size(), 1u);
+  EXPECT_EQ(c.routing[0].second, std::vector<std::string>{"a"});
+  auto syntax = load_toml_text(c, "[server\n", "inline.toml");
+  ASSERT_FALSE(syntax);
+  EXPECT_NE(syntax.error().message.find("config inline.toml: "), std::string::npos);
+  auto prices = load_toml_text(c, "[prices]\nnot_a_price = 1\n", "inline.toml");
+  ASSERT_FALSE(prices);
+  EXPECT_NE(prices.error().message.find("config inline.toml: "), std::string::npos);
+}
+
 TEST(Config, EnvironmentOverridesAndShorthands) {
   std::string a = "IMAGEGATE_SERVER_LISTEN=127.0.0.1:7000";
   std::string b = "IMAGEGATE_DATA_DIR=/tmp/igdata";
