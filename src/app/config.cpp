@@ -284,8 +284,10 @@ core::Status load_routing(Config& c, const toml::table& routing) {
     if (routes.empty()) {
       return bad(where, "names no provider");
     }
-    std::erase_if(c.routing, [&](const auto& r) { return r.first == family.str(); });
-    c.routing.emplace_back(std::string(family.str()), std::move(routes));
+    // A named copy: clang 14 cannot capture a structured binding in a lambda.
+    std::string name(family.str());
+    std::erase_if(c.routing, [&](const auto& r) { return r.first == name; });
+    c.routing.emplace_back(std::move(name), std::move(routes));
   }
   return core::ok_status();
 }
