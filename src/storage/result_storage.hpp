@@ -52,6 +52,14 @@ class ResultStorage {
   virtual core::Status put(std::string_view key, std::string_view bytes) = 0;
   /// Size in bytes of the object, or nullopt when it does not exist.
   virtual std::optional<std::uint64_t> size(std::string_view key) = 0;
+  /// Size in bytes of the object: an Error of kNotFound when it does not exist, of another code
+  /// when the storage could not be asked (a remote store that is down).
+  virtual core::Result<std::uint64_t> stat_size(std::string_view key) {
+    if (auto s = size(key)) {
+      return *s;
+    }
+    return core::make_error(core::ErrorCode::kNotFound, "object not found");
+  }
   /// Reads `length` bytes from `offset` (clamped to the object's end).
   virtual core::Result<std::string> read(std::string_view key, std::uint64_t offset,
                                          std::uint64_t length) = 0;
