@@ -61,11 +61,13 @@ std::optional<Tier> parse_tier(std::string_view s) {
 }
 
 Tier tier_for_size(Size s) {
+  // The limits are divided, not the pixels multiplied: two int sides make up to 2^62 pixels.
+  // Floor division keeps the comparison exact for a whole number of pixels.
   const long long pixels = s.pixels();
-  if (pixels * 5 <= kTierBudget[0] * 6) {  // 1.2 × 1024²
+  if (pixels <= kTierBudget[0] * 6 / 5) {  // 1.2 × 1024²
     return Tier::k1K;
   }
-  if (pixels * 8 <= kTierBudget[1] * 9) {  // 1.125 × 2048²
+  if (pixels <= kTierBudget[1] * 9 / 8) {  // 1.125 × 2048²
     return Tier::k2K;
   }
   return Tier::k4K;

@@ -71,6 +71,9 @@ TEST(Sizes, TierForSizeBoundaries) {
   EXPECT_EQ(tier_for_size({3840, 1280}), Tier::k4K);  // the smallest 4K cell of seed 001
   EXPECT_EQ(tier_for_size({3840, 2160}), Tier::k4K);
   EXPECT_EQ(tier_for_size({0, 0}), Tier::k1K);  // not sized yet
+  // Found by fuzz_sizes: the pixel count times 5 overflowed (and read as 2K) for huge sides.
+  EXPECT_EQ(tier_for_size({2147483647, 2147483647}), Tier::k4K);
+  EXPECT_EQ(tier_for_size({2147483647, 1}), Tier::k4K);
 }
 
 // An explicit size that a ratio at some tier would have produced is billed at that tier.
