@@ -2,6 +2,7 @@
 #include <charconv>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "api/router.hpp"
 #include "storage/result_storage.hpp"
@@ -15,6 +16,12 @@ using core::make_error;
 namespace {
 
 constexpr std::string_view kFilesPrefix = "/files/";
+// Storage without local files (S3): a body up to this size is read at once and sent with its
+// Content-Length; a larger one is streamed in chunks of kStreamChunk, each a ranged read, so a
+// download holds one chunk in memory, not the object. A Range over kReadAtOnce is answered
+// with the whole object, streamed (RFC 9110 lets a server ignore Range).
+constexpr std::uint64_t kReadAtOnce = 4 * 1024 * 1024;
+constexpr std::uint64_t kStreamChunk = 1024 * 1024;
 
 std::string_view content_type_for(std::string_view key) {
   if (key.ends_with(".png")) {
@@ -99,7 +106,15 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, RequestInfo& i
       size = file->size();
     }
   } else {
-    size = co_await runtime::offload(d_.pool, [&] { return d_.results.size(k); });
+    auto stat = co_await runtime::offload(d_.pool, [&] { return d_.results.stat_size(k); });
+    if (!stat && stat.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("request_id={} result {}: {}", info.request_id, k, stat.error().message);
+      co_return render_error(
+          "", make_error(ErrorCode::kUnavailable, "result storage is unavailable; try again"));
+    }
+    if (stat) {
+      size = *stat;
+    }
   }
   if (!size) {
     co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
@@ -115,7 +130,32 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, RequestInfo& i
       co_return res;
     }
     std::tie(first, last) = *r;
-    partial = true;
+    partial = file || last - first + 1 <= kReadAtOnce;
+    if (!partial) {
+      first = 0;
+      last = *size - 1;
+    }
+  }
+  if (!file && !partial && *size > kReadAtOnce && req.method() == http::verb::get) {
+    info.stream = [this, k, total = *size](StreamWriter& out) -> boost::asio::awaitable<void> {
+      for (std::uint64_t offset = 0; offset < total && out.open(); offset += kStreamChunk) {
+        const std::uint64_t n = std::min(kStreamChunk, total - offset);
+        auto chunk = co_await runtime::offload(d_.pool,
+                                               [&] { return d_.results.read(k, offset, n); });
+        if (!chunk || chunk->size() != n) {
+          throw std::runtime_error("result " + k + " could not be read at " +
+                                   std::to_string(offset) + ": " +
+                                   (chunk ? "short read" : chunk.error().message));
+        }
+        if (!co_await out.write(*chunk)) {
+          co_return;
+        }
+      }
+    };
+    Response res = stream_response(content_type_for(key));
+    res.set(http::field::accept_ranges, "bytes");
+    res.set(http::field::cache_control, "private, max-age=3600");
+    co_return res;
   }
   const std::uint64_t length = *size == 0 ? 0 : last - first + 1;
   std::string body;

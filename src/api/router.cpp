@@ -212,6 +212,9 @@ std::int64_t Router::urls_expire_at_s(const core::Task& task) const {
 }
 
 std::string Router::file_url(std::string_view key, std::int64_t expires_s) const {
+  if (d_.object_url) {
+    return d_.object_url(key, expires_s);
+  }
   const std::string path = std::string(kFilesPrefix) + std::string(key);
   return d_.public_base + path + "?" + d_.signer.signed_query(path, expires_s);
 }

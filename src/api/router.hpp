@@ -62,6 +62,9 @@ struct RouterDeps {
   // /console/: the files of this directory, read on every request (console.dir); empty: the
   // ones embedded at build time.
   std::filesystem::path console_dir;
+  // Set (S3 with serve = "presigned"): result and upload URLs are this function's (key, Unix
+  // expiry) instead of signed /files/ URLs; /files/ URLs keep working.
+  std::function<std::string(std::string_view key, std::int64_t expires_s)> object_url;
 };
 
 /// Maps requests to handlers: every dialect's endpoints, signed result files, health and

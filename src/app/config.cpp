@@ -75,6 +75,16 @@ Setter one_of(std::string Config::*member, std::vector<std::string_view> allowed
   };
 }
 
+Setter boolean(bool Config::*member) {
+  return [=](Config& c, std::string_view v) -> std::optional<std::string> {
+    if (v != "true" && v != "false") {
+      return "expected true or false, got '" + std::string(v) + "'";
+    }
+    c.*member = v == "true";
+    return std::nullopt;
+  };
+}
+
 Setter path(std::filesystem::path Config::*member) {
   return [=](Config& c, std::string_view v) -> std::optional<std::string> {
     c.*member = std::filesystem::path(std::string(v));
@@ -161,6 +171,17 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"media.extra_ca_file", text(&Config::extra_ca_file)},
       {"results.ttl_s", integer(&Config::result_ttl_s, 1, kBig)},
       {"results.janitor_interval_s", integer(&Config::janitor_interval_s, 1, kBig)},
+      {"results.storage", one_of(&Config::result_storage, {"fs", "s3"})},
+      {"results.signing_key_file", path(&Config::signing_key_file)},
+      {"s3.endpoint", text(&Config::s3_endpoint)},
+      {"s3.bucket", text(&Config::s3_bucket)},
+      {"s3.region", text(&Config::s3_region)},
+      {"s3.path_style", boolean(&Config::s3_path_style)},
+      {"s3.access_key_env", text(&Config::s3_access_key_env)},
+      {"s3.secret_key_env", text(&Config::s3_secret_key_env)},
+      {"s3.credentials_file", path(&Config::s3_credentials_file)},
+      {"s3.serve", one_of(&Config::s3_serve, {"signed", "presigned"})},
+      {"s3.timeout_ms", integer(&Config::s3_timeout_ms, 100, kBig)},
       {"auth.key_cache_ms", integer(&Config::key_cache_ms, 0, kBig)},
       {"auth.trusted_proxies", list(&Config::trusted_proxies)},
       {"admin.token", text(&Config::admin_token)},

@@ -66,6 +66,19 @@ struct Config {
   // [results]
   std::int64_t result_ttl_s = 86'400;
   std::int64_t janitor_interval_s = 600;
+  // [results] storage, signing_key_file and [s3]: where result objects live (see
+  // docs/operations.md, "S3 result storage")
+  std::string result_storage = "fs";        // "fs" (data_dir/results) | "s3"
+  std::filesystem::path signing_key_file;  // "": data_dir/url-signing.key
+  std::string s3_endpoint;                 // "": AWS for the region
+  std::string s3_bucket;
+  std::string s3_region = "us-east-1";
+  bool s3_path_style = true;
+  std::string s3_access_key_env = "AWS_ACCESS_KEY_ID";
+  std::string s3_secret_key_env = "AWS_SECRET_ACCESS_KEY";
+  std::filesystem::path s3_credentials_file;  // set: an AWS credentials file, [default]
+  std::string s3_serve = "signed";            // "signed" | "presigned"
+  std::int64_t s3_timeout_ms = 30'000;
   // [auth]
   std::int64_t key_cache_ms = 5'000;
   // Peers (CIDRs) whose X-Forwarded-For names the client, for IP allowlists.

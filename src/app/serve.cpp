@@ -40,6 +40,7 @@
 #include "providers/factory.hpp"
 #include "providers/sandbox/sandbox_provider.hpp"
 #include "storage/fs_storage.hpp"
+#include "storage/s3_storage.hpp"
 #include "storage/secret.hpp"
 #include "storage/url_signer.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -109,6 +110,51 @@ std::string lease_owner() {
   gethostname(host, sizeof(host) - 1);
   return std::string(host) + ":" + std::to_string(getpid()) + ":" +
          core::random_alnum(core::default_random(), 6);
+}
+
+/// The configured result storage; `s3` points into `storage` when it is a bucket.
+struct OpenedResults {
+  std::unique_ptr<storage::ResultStorage> storage;
+  storage::S3ResultStorage* s3 = nullptr;
+};
+
+core::Result<OpenedResults> open_results(const Config& config, const core::Clock& clock) {
+  if (config.result_storage != "s3") {
+    return OpenedResults{
+        std::make_unique<storage::FsResultStorage>(config.data_dir / "results", clock), nullptr};
+  }
+  const auto refuse = [](std::string why) {
+    return core::make_error(core::ErrorCode::kInvalidRequest, std::move(why));
+  };
+  if (config.s3_bucket.empty()) {
+    return refuse("s3.bucket is required when results.storage = \"s3\"");
+  }
+  if (!config.s3_endpoint.empty() && !config.s3_endpoint.starts_with("http://") &&
+      !config.s3_endpoint.starts_with("https://")) {
+    return refuse("s3.endpoint: expected an http:// or https:// URL, got '" + config.s3_endpoint +
+                  "'");
+  }
+  auto credentials = storage::load_s3_credentials(
+      config.s3_access_key_env, config.s3_secret_key_env, config.s3_credentials_file);
+  if (!credentials) {
+    return credentials.error();
+  }
+  storage::S3Settings settings{config.s3_endpoint, config.s3_bucket,   config.s3_region,
+                               config.s3_path_style, std::move(*credentials),
+                               ms(config.s3_timeout_ms)};
+  auto s3 = std::make_unique<storage::S3ResultStorage>(std::move(settings), clock);
+  const std::string where = config.s3_endpoint.empty() ? "AWS " + config.s3_region
+                                                       : config.s3_endpoint;
+  // Not fatal: every node must be able to start while S3 is briefly away; reads and writes
+  // fail cleanly until it is back.
+  if (auto probe = s3->client().list_objects("", "", 1); !probe) {
+    spdlog::warn("results: s3 bucket {} at {} is not reachable now: {}", config.s3_bucket, where,
+                 probe.error().message);
+  }
+  spdlog::info("results in s3 bucket {} at {} ({}, served {})", config.s3_bucket, where,
+               config.s3_path_style ? "path-style" : "virtual-hosted", config.s3_serve);
+  auto* raw = s3.get();
+  return OpenedResults{std::move(s3), raw};
 }
 
 }  // namespace
@@ -221,8 +267,23 @@ int serve(const Config& config) {
   };
   asio::thread_pool pool(static_cast<std::size_t>(config.blocking_threads));
 
-  storage::FsResultStorage results(config.data_dir / "results", clock);
-  auto secret = storage::load_or_create_secret(config.data_dir / "url-signing.key");
+  auto opened_results = open_results(config, clock);
+  if (!opened_results) {
+    spdlog::critical("{}", opened_results.error().message);
+    return 2;
+  }
+  storage::ResultStorage& results = *opened_results->storage;
+  // serve = "presigned": URLs handed out are the bucket's own, expiring with ours.
+  std::function<std::string(std::string_view, std::int64_t)> object_url;
+  if (opened_results->s3 != nullptr && config.s3_serve == "presigned") {
+    object_url = [s3 = opened_results->s3, ttl = config.result_ttl_s](std::string_view key,
+                                                                      std::int64_t expires_s) {
+      return s3->presigned_url(key, expires_s, ttl);
+    };
+  }
+  auto secret = storage::load_or_create_secret(config.signing_key_file.empty()
+                                                   ? config.data_dir / "url-signing.key"
+                                                   : config.signing_key_file);
   if (!secret) {
     spdlog::critical("{}", secret.error().message);
     return 1;
@@ -255,10 +316,13 @@ int serve(const Config& config) {
   // through a signed URL; the base is known once the listener is bound.
   std::string public_base;
   providers::ProviderContext provider_ctx{ioc.get_executor(), pool.get_executor(), {}, {}};
-  provider_ctx.public_url = [&public_base, &signer, &clock](std::string_view key,
-                                                            std::chrono::seconds ttl) {
+  provider_ctx.public_url = [&public_base, &signer, &clock, &object_url](
+                                std::string_view key, std::chrono::seconds ttl) {
     const std::string path = "/files/" + std::string(key);
     const std::int64_t expires = clock.now_ms() / 1000 + ttl.count();
+    if (object_url) {
+      return object_url(key, expires);
+    }
     return public_base + path + "?" + signer.signed_query(path, expires);
   };
   provider_ctx.read_object = [&results](std::string_view key) {
@@ -392,7 +456,7 @@ int serve(const Config& config) {
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
       [&upstreams] { return upstreams.metrics(); }, &gate, admin.get(),
-      static_cast<std::size_t>(config.answer_memory_bytes), config.console_dir});
+      static_cast<std::size_t>(config.answer_memory_bytes), config.console_dir, object_url});
   if (admin) {
     admin->set_links(api::AdminLinks{
         &task_service, [&upstreams] { return upstreams.status(); },
