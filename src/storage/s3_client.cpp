@@ -75,7 +75,9 @@ std::string first_value(std::string_view xml, std::string_view tag) {
   return values.empty() ? std::string() : std::move(values.front());
 }
 
-bool is_success(unsigned status) { return status >= 200 && status < 300; }
+bool is_success(unsigned status) {
+  return status >= 200 && status < 300;
+}
 
 }  // namespace
 
@@ -105,7 +107,8 @@ std::optional<std::int64_t> parse_iso8601_ms(std::string_view text) {
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
     return std::nullopt;
   }
-  if (static_cast<std::size_t>(consumed) < s.size() && s[static_cast<std::size_t>(consumed)] == '.') {
+  if (static_cast<std::size_t>(consumed) < s.size() &&
+      s[static_cast<std::size_t>(consumed)] == '.') {
     std::sscanf(s.c_str() + consumed + 1, "%3d", &millis);
   }
   tm.tm_year -= 1900;
@@ -203,9 +206,9 @@ core::Result<S3Client::Answer> S3Client::send(const Call& call) const {
       last = core::make_error(ErrorCode::kInternal,
                               "s3 " + call.what + ": " + response.error().message);
     } else if (response->status >= 500 || response->status == 429) {
-      last = core::make_error(ErrorCode::kInternal,
-                              "s3 " + call.what + ": HTTP " + std::to_string(response->status) +
-                                  " " + first_value(response->body, "Code"));
+      last = core::make_error(ErrorCode::kInternal, "s3 " + call.what + ": HTTP " +
+                                                        std::to_string(response->status) + " " +
+                                                        first_value(response->body, "Code"));
     } else {
       return Answer{response->status, std::move(*response)};
     }
@@ -275,8 +278,8 @@ core::Result<std::string> S3Client::get_object(std::string_view key, std::uint64
   const std::uint64_t want = std::min(length, kMaxObjectRead);
   const bool whole = offset == 0 && length >= kMaxObjectRead;
   if (!whole) {
-    call.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" +
-                                           std::to_string(offset + want - 1));
+    call.headers.emplace_back(
+        "Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + want - 1));
   }
   // Room for an error document, which may be longer than a small range.
   call.max_answer = static_cast<std::size_t>(std::max<std::uint64_t>(want, 64 * 1024));
@@ -322,8 +325,12 @@ core::Status S3Client::delete_objects(const std::vector<std::string>& keys) {
     xml += "<Object><Key>" + xml_escape(k) + "</Key></Object>";
   }
   xml += "</Delete>";
-  Call call{"POST", "DeleteObjects (" + std::to_string(keys.size()) + " keys)",
-            base_path_ + "/", {{"delete", ""}}, {}, xml};
+  Call call{"POST",
+            "DeleteObjects (" + std::to_string(keys.size()) + " keys)",
+            base_path_ + "/",
+            {{"delete", ""}},
+            {},
+            xml};
   call.headers.emplace_back("Content-MD5", sigv4::md5_base64(xml));
   call.headers.emplace_back("Content-Type", "application/xml");
   auto answer = send(call);
@@ -389,8 +396,9 @@ core::Result<S3ListPage> S3Client::list_objects(std::string_view prefix, std::st
 }
 
 core::Result<std::string> S3Client::create_multipart_upload(std::string_view key) {
-  Call call{"POST", "CreateMultipartUpload " + std::string(key), object_path(key),
-            {{"uploads", ""}}, {}, {}};
+  Call call{
+      "POST", "CreateMultipartUpload " + std::string(key), object_path(key), {{"uploads", ""}}, {},
+      {}};
   auto answer = send(call);
   if (!answer) {
     return answer.error();
@@ -435,8 +443,12 @@ core::Status S3Client::complete_multipart_upload(std::string_view key, std::stri
            xml_escape(etags[i]) + "</ETag></Part>";
   }
   xml += "</CompleteMultipartUpload>";
-  Call call{"POST", "CompleteMultipartUpload " + std::string(key), object_path(key),
-            {{"uploadId", std::string(upload_id)}}, {{"Content-Type", "application/xml"}}, xml};
+  Call call{"POST",
+            "CompleteMultipartUpload " + std::string(key),
+            object_path(key),
+            {{"uploadId", std::string(upload_id)}},
+            {{"Content-Type", "application/xml"}},
+            xml};
   auto answer = send(call);
   if (!answer) {
     return answer.error();
@@ -449,8 +461,12 @@ core::Status S3Client::complete_multipart_upload(std::string_view key, std::stri
 }
 
 core::Status S3Client::abort_multipart_upload(std::string_view key, std::string_view upload_id) {
-  Call call{"DELETE", "AbortMultipartUpload " + std::string(key), object_path(key),
-            {{"uploadId", std::string(upload_id)}}, {}, {}};
+  Call call{"DELETE",
+            "AbortMultipartUpload " + std::string(key),
+            object_path(key),
+            {{"uploadId", std::string(upload_id)}},
+            {},
+            {}};
   auto answer = send(call);
   if (!answer) {
     return answer.error();

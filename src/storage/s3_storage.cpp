@@ -93,8 +93,8 @@ core::Result<sigv4::Credentials> load_s3_credentials(
   c.secret_access_key = env_value(secret_key_env);
   if (c.access_key_id.empty() || c.secret_access_key.empty()) {
     return core::make_error(ErrorCode::kInvalidRequest,
-                            "s3: no credentials: set the environment variables " +
-                                access_key_env + " and " + secret_key_env +
+                            "s3: no credentials: set the environment variables " + access_key_env +
+                                " and " + secret_key_env +
                                 " (s3.access_key_env, s3.secret_key_env) or s3.credentials_file");
   }
   return c;

@@ -194,8 +194,7 @@ std::string signing_key(std::string_view secret, std::string_view date8, std::st
 }
 
 std::string signature(const Credentials& credentials, std::string_view region,
-                      std::string_view service, std::string_view amz_date,
-                      const Request& request) {
+                      std::string_view service, std::string_view amz_date, const Request& request) {
   const std::string_view date8 = amz_date.substr(0, 8);
   const std::string key = signing_key(credentials.secret_access_key, date8, region, service);
   const std::string to_sign =
@@ -225,9 +224,8 @@ std::string presigned_query(const Credentials& credentials, std::string_view reg
     request.payload_hash = std::string(kUnsignedPayload);
   }
   request.query.emplace_back("X-Amz-Algorithm", std::string(kAlgorithm));
-  request.query.emplace_back(
-      "X-Amz-Credential",
-      credentials.access_key_id + "/" + scope(amz_date.substr(0, 8), region, service));
+  request.query.emplace_back("X-Amz-Credential", credentials.access_key_id + "/" +
+                                                     scope(amz_date.substr(0, 8), region, service));
   request.query.emplace_back("X-Amz-Date", std::string(amz_date));
   request.query.emplace_back("X-Amz-Expires", std::to_string(expires_s));
   if (!credentials.session_token.empty()) {

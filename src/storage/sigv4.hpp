@@ -63,8 +63,7 @@ std::string signing_key(std::string_view secret, std::string_view date8, std::st
                         std::string_view service);
 /// Lower-case hex signature of `request` at `amz_date` ("20130524T000000Z").
 std::string signature(const Credentials& credentials, std::string_view region,
-                      std::string_view service, std::string_view amz_date,
-                      const Request& request);
+                      std::string_view service, std::string_view amz_date, const Request& request);
 /// The Authorization header's value for `request`, whose headers must already hold its
 /// x-amz-date (and x-amz-content-sha256 for S3).
 std::string authorization(const Credentials& credentials, std::string_view region,

@@ -87,11 +87,13 @@ S3Settings settings_for(std::string endpoint, bool path_style = true) {
 
 /// A complete HTTP/1.1 answer with `body`.
 std::string answer(std::string_view status, std::string_view body) {
-  return "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + std::string(body);
+  return "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + std::string(body);
 }
 
-core::ManualClock clock_at_2013() { return core::ManualClock(1369353600000); }
+core::ManualClock clock_at_2013() {
+  return core::ManualClock(1369353600000);
+}
 
 TEST(S3Xml, ValuesInOrderWithEntitiesDecoded) {
   const std::string xml =
@@ -168,8 +170,7 @@ TEST(S3Failures, MissingKeyIsNotFoundAndBadCredentialsAreNot) {
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().code, core::ErrorCode::kNotFound);
 
-  CannedServer denied(
-      answer("403 Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>"));
+  CannedServer denied(answer("403 Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>"));
   S3Client b(settings_for(denied.url()), clock);
   auto put = b.put_object("a/1.png", "x");
   ASSERT_FALSE(put);

@@ -21,7 +21,9 @@ const Credentials kSuite{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKE
 constexpr std::string_view kSuiteDate = "20150830T123600Z";
 
 Request suite_request(std::string method, std::string uri, Pairs query = {}) {
-  return Request{std::move(method), std::move(uri), std::move(query),
+  return Request{std::move(method),
+                 std::move(uri),
+                 std::move(query),
                  {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", std::string(kSuiteDate)}},
                  std::string(kEmptyHash)};
 }
@@ -32,10 +34,10 @@ TEST(SigV4Suite, GetVanilla) {
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
             "host;x-amz-date\n" +
                 std::string(kEmptyHash));
-  EXPECT_EQ(string_to_sign(kSuiteDate, "20150830/us-east-1/service/aws4_request",
-                           canonical_request(r)),
-            "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
-            "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+  EXPECT_EQ(
+      string_to_sign(kSuiteDate, "20150830/us-east-1/service/aws4_request", canonical_request(r)),
+      "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
+      "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
   EXPECT_EQ(signature(kSuite, "us-east-1", "service", kSuiteDate, r),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
   EXPECT_EQ(authorization(kSuite, "us-east-1", "service", kSuiteDate, r),
@@ -126,8 +128,7 @@ TEST(SigV4S3, PutObject) {
 }
 
 TEST(SigV4S3, GetBucketLifecycle) {
-  const Request r{"GET", "/", {{"lifecycle", ""}}, s3_headers(kEmptyHash),
-                  std::string(kEmptyHash)};
+  const Request r{"GET", "/", {{"lifecycle", ""}}, s3_headers(kEmptyHash), std::string(kEmptyHash)};
   EXPECT_EQ(canonical_query(r.query), "lifecycle=");
   EXPECT_EQ(string_to_sign(kS3Date, kS3Scope, canonical_request(r)),
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
@@ -137,7 +138,10 @@ TEST(SigV4S3, GetBucketLifecycle) {
 }
 
 TEST(SigV4S3, ListObjects) {
-  const Request r{"GET", "/", {{"prefix", "J"}, {"max-keys", "2"}}, s3_headers(kEmptyHash),
+  const Request r{"GET",
+                  "/",
+                  {{"prefix", "J"}, {"max-keys", "2"}},
+                  s3_headers(kEmptyHash),
                   std::string(kEmptyHash)};
   EXPECT_EQ(canonical_query(r.query), "max-keys=2&prefix=J");
   EXPECT_EQ(string_to_sign(kS3Date, kS3Scope, canonical_request(r)),
@@ -149,13 +153,12 @@ TEST(SigV4S3, ListObjects) {
 
 TEST(SigV4S3, PresignedGetObject) {
   const Request r{"GET", "/test.txt", {}, {{"Host", "examplebucket.s3.amazonaws.com"}}, ""};
-  EXPECT_EQ(
-      "https://examplebucket.s3.amazonaws.com/test.txt?" +
-          presigned_query(kS3, "us-east-1", "s3", kS3Date, 86400, r),
-      "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-      "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
-      "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
-      "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  EXPECT_EQ("https://examplebucket.s3.amazonaws.com/test.txt?" +
+                presigned_query(kS3, "us-east-1", "s3", kS3Date, 86400, r),
+            "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+            "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+            "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
 }
 
 // --- Helpers the vectors do not reach ------------------------------------------------------
