@@ -4,7 +4,7 @@ BUILD_DIR := build
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps configure build run test screenshots bench bench-upstream format clean
+.PHONY: deps configure build run test fuzz screenshots bench bench-upstream format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,6 +22,17 @@ test: configure
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build $(BUILD_DIR) --parallel
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900
+
+# libFuzzer targets (fuzz/: the dialect parsers, multipart, URLs and addresses, sizes, config),
+# built with clang, ASan and UBSan in build-fuzz/, each run FUZZ_SECONDS from its seed corpus;
+# FUZZ_TARGETS="jobs url" runs only those. docs/fuzzing.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	@if [ ! -f build-fuzz/build.ninja ]; then cmake -S . -B build-fuzz -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DIG_FUZZ=ON >/dev/null; fi
+	@cmake --build build-fuzz --parallel
+	@bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # A screenshot of every console page, into docs/img/ (docs/console.md and README.md show them):
 # a real server with the sandbox, driven by headless chromium (tests/browser).

@@ -8,6 +8,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
+  # make fuzz: clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   openssl curl python3 wrk nginx-light
   # perf: the profiling procedure of docs/benchmarks.md (bench/profile.sh records the server
   # under wrk and folds its stacks with perf's own stackcollapse script)
