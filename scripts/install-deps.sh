@@ -8,6 +8,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
+  # libpq: the PostgreSQL store; postgresql-15: the throwaway server its tests start
+  # (scripts/pg-test.sh)
+  libpq-dev postgresql-15
   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   openssl curl python3 wrk nginx-light

@@ -1,4 +1,4 @@
-// The SQLite store's reads behind the admin views: usage per day and key or model, account
+// The stores' reads behind the admin views: usage per day and key or model, account
 // and ledger pages with the running balance, a task's ledger, upstream call statistics, and
 // that each walks an index rather than the whole table.
 
@@ -28,6 +28,9 @@ constexpr std::int64_t kDay = 86'400'000;
 class AdminReadsTest : public testing::StoreTest {
  protected:
   void SetUp() override {
+    if (!set_up_base()) {
+      return;
+    }
     store_ = open_store();
     ASSERT_NE(store_, nullptr);
   }
@@ -72,11 +75,11 @@ class AdminReadsTest : public testing::StoreTest {
     return row;
   }
 
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   int next_ = 1;
 };
 
-TEST_F(AdminReadsTest, UsageRowsPerDayKeyAndModelWithFilters) {
+TEST_P(AdminReadsTest, UsageRowsPerDayKeyAndModelWithFilters) {
   ApiKey a = new_key(std::nullopt);
   ApiKey b = new_key(std::nullopt);
   task("a1", a, kT0, 2 * kCredit, "gpt-image-2", TaskState::kSucceeded, 2);
@@ -134,7 +137,7 @@ TEST_F(AdminReadsTest, UsageRowsPerDayKeyAndModelWithFilters) {
   EXPECT_TRUE(must(store_->usage_rows(q)).empty());
 }
 
-TEST_F(AdminReadsTest, KeysArePagedByIdAndSearchedByIdNameOrPrefix) {
+TEST_P(AdminReadsTest, KeysArePagedByIdAndSearchedByIdNameOrPrefix) {
   std::vector<ApiKey> keys;
   for (int i = 0; i < 5; ++i) {
     keys.push_back(new_key(std::nullopt));  // names "key N", prefixes "sk-N"
@@ -164,7 +167,7 @@ TEST_F(AdminReadsTest, KeysArePagedByIdAndSearchedByIdNameOrPrefix) {
   EXPECT_EQ(must(store_->list_keys_page("key", 0, 10)).total, 5);
 }
 
-TEST_F(AdminReadsTest, AccountsArePagedOldestFirstWithTotals) {
+TEST_P(AdminReadsTest, AccountsArePagedOldestFirstWithTotals) {
   std::vector<ApiKey> keys;
   for (int i = 0; i < 5; ++i) {
     keys.push_back(new_key(i == 0 ? std::optional<std::int64_t>() : (i * 10) * kCredit));
@@ -187,7 +190,7 @@ TEST_F(AdminReadsTest, AccountsArePagedOldestFirstWithTotals) {
   EXPECT_TRUE(must(store_->list_accounts(10, 2)).accounts.empty());
 }
 
-TEST_F(AdminReadsTest, LedgerPagesCarryTheRunningBalanceNewestFirst) {
+TEST_P(AdminReadsTest, LedgerPagesCarryTheRunningBalanceNewestFirst) {
   ApiKey k = new_key(100 * kCredit);  // topup 100 at kT0
   task("ok", k, kT0 + 1000, 10 * kCredit, "gpt-image-2", TaskState::kSucceeded);  // hold, capture
   task("bad", k, kT0 + 2000, 20 * kCredit, "gpt-image-2", TaskState::kFailed);    // hold, refund
@@ -221,7 +224,7 @@ TEST_F(AdminReadsTest, LedgerPagesCarryTheRunningBalanceNewestFirst) {
   EXPECT_EQ(must(store_->ledger_page(4242, 0, 10)).total, 0);
 }
 
-TEST_F(AdminReadsTest, ATasksLedgerIsItsHoldAndSettlement) {
+TEST_P(AdminReadsTest, ATasksLedgerIsItsHoldAndSettlement) {
   ApiKey k = new_key(100 * kCredit);
   const auto ok = task("ok", k, kT0, 10 * kCredit, "gpt-image-2", TaskState::kSucceeded);
   const auto cancelled = task("c", k, kT0, 10 * kCredit, "gpt-image-2", TaskState::kCancelled);
@@ -243,7 +246,7 @@ TEST_F(AdminReadsTest, ATasksLedgerIsItsHoldAndSettlement) {
   EXPECT_TRUE(must(store_->task_ledger(987654)).empty());
 }
 
-TEST_F(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
+TEST_P(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
   ApiKey k = new_key(std::nullopt);
   const auto row = task("t", k, kT0, 0, "gpt-image-2", TaskState::kQueued);
   auto call = [&](const std::string& route, std::int64_t started, std::int64_t duration,
@@ -298,7 +301,7 @@ TEST_F(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
   EXPECT_EQ(only[0].p50_ms, -1);
 }
 
-TEST_F(AdminReadsTest, EveryonesTasksFilterByDialect) {
+TEST_P(AdminReadsTest, EveryonesTasksFilterByDialect) {
   ApiKey k = new_key(std::nullopt);
   core::Task jobs = make_task("j", kT0, k.id);
   core::Task openai = make_task("o", kT0 + 1, k.id);
@@ -321,8 +324,14 @@ TEST_F(AdminReadsTest, EveryonesTasksFilterByDialect) {
   EXPECT_EQ(must(store_->list_all_tasks(f, 0, 10)).total, 2);
 }
 
+// AdminReadsTest on SQLite alone: its query plans.
+class SqliteAdminReadsTest : public AdminReadsTest {
+ protected:
+  testing::Backend backend() const override { return testing::Backend::kSqlite; }
+};
+
 // The plans name an index: a window of a large table is read, not the table.
-TEST_F(AdminReadsTest, WindowsAreReadAlongIndexes) {
+TEST_F(SqliteAdminReadsTest, WindowsAreReadAlongIndexes) {
   new_key(std::nullopt);
   RawDb raw(db_path());
   auto plan = [&](const std::string& sql) {
@@ -349,6 +358,10 @@ TEST_F(AdminReadsTest, WindowsAreReadAlongIndexes) {
               ::testing::AllOf(::testing::HasSubstr("ledger_one_hold"),
                                ::testing::HasSubstr("ledger_one_settlement")));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminReadsTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace ig::store

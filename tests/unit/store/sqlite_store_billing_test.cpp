@@ -1,4 +1,4 @@
-// The ledger of the SQLite store: holds at create, one settlement per task, limits checked in
+// The ledger of both stores: holds at create, one settlement per task, limits checked in
 // the create's own transaction, and the balance always equal to the ledger's sum.
 
 #include <atomic>
@@ -21,7 +21,6 @@ using testing::make_key;
 using testing::make_task;
 using testing::must;
 using testing::outcome;
-using testing::RawDb;
 using testing::task_id;
 using testing::value_of;
 
@@ -31,6 +30,9 @@ constexpr std::int64_t kT0 = 1'790'000'000'000;  // ms; a fixed "now"
 class BillingTest : public testing::StoreTest {
  protected:
   void SetUp() override {
+    if (!set_up_base()) {
+      return;
+    }
     store_ = open_store();
     ASSERT_NE(store_, nullptr);
   }
@@ -62,8 +64,7 @@ class BillingTest : public testing::StoreTest {
         rows.begin(), rows.end(), std::int64_t{0},
         [](std::int64_t acc, const LedgerEntry& e) { return acc + e.amount; });
     EXPECT_EQ(account(account_id).balance, sum);
-    RawDb raw(db_path());
-    EXPECT_EQ(raw.text("SELECT balance FROM accounts WHERE id = " + std::to_string(account_id)),
+    EXPECT_EQ(sql_text("SELECT balance FROM accounts WHERE id = " + std::to_string(account_id)),
               std::to_string(sum));
   }
 
@@ -75,11 +76,11 @@ class BillingTest : public testing::StoreTest {
     return out;
   }
 
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   int next_ = 1;
 };
 
-TEST_F(BillingTest, AKeyWithoutCreditsHasAnUnmeteredAccountOfItsOwn) {
+TEST_P(BillingTest, AKeyWithoutCreditsHasAnUnmeteredAccountOfItsOwn) {
   ApiKey k = new_key(std::nullopt);
   EXPECT_GT(k.account_id, 0);
   Account a = account(k.account_id);
@@ -93,7 +94,7 @@ TEST_F(BillingTest, AKeyWithoutCreditsHasAnUnmeteredAccountOfItsOwn) {
   expect_balanced(k.account_id);
 }
 
-TEST_F(BillingTest, CreditsMakeTheAccountMeteredWithATopUp) {
+TEST_P(BillingTest, CreditsMakeTheAccountMeteredWithATopUp) {
   ApiKey k = new_key(10 * kCredit);
   Account a = account(k.account_id);
   EXPECT_TRUE(a.metered);
@@ -108,7 +109,7 @@ TEST_F(BillingTest, CreditsMakeTheAccountMeteredWithATopUp) {
   EXPECT_EQ(refused.error().code, ErrorCode::kInsufficientCredits);
 }
 
-TEST_F(BillingTest, AHoldThatTheBalanceCannotCoverCreatesNothing) {
+TEST_P(BillingTest, AHoldThatTheBalanceCannotCoverCreatesNothing) {
   ApiKey k = new_key(10 * kCredit);
   ASSERT_TRUE(store_->insert_task(priced("a", k, 6 * kCredit)).ok());
   auto refused = store_->insert_task(priced("b", k, 5 * kCredit));
@@ -128,7 +129,7 @@ TEST_F(BillingTest, AHoldThatTheBalanceCannotCoverCreatesNothing) {
   expect_balanced(k.account_id);
 }
 
-TEST_F(BillingTest, SuccessCapturesFailureAndCancellationRefund) {
+TEST_P(BillingTest, SuccessCapturesFailureAndCancellationRefund) {
   ApiKey k = new_key(100 * kCredit);
   for (const char* id : {"ok", "bad", "cancelled", "queued-cancel"}) {
     ASSERT_TRUE(store_->insert_task(priced(id, k, 10 * kCredit)).ok());
@@ -149,13 +150,12 @@ TEST_F(BillingTest, SuccessCapturesFailureAndCancellationRefund) {
   EXPECT_EQ(a.total_consumed, 10 * kCredit);
   EXPECT_EQ(a.total_purchased, 100 * kCredit);
   // One settlement per task.
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT COUNT(*) FROM ledger WHERE kind = 'capture'"), "1");
-  EXPECT_EQ(raw.text("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'"), "3");
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM ledger WHERE kind = 'capture'"), "1");
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM ledger WHERE kind = 'refund'"), "3");
   expect_balanced(k.account_id);
 }
 
-TEST_F(BillingTest, ALateWorkerCannotSettleTwice) {
+TEST_P(BillingTest, ALateWorkerCannotSettleTwice) {
   ApiKey k = new_key(100 * kCredit);
   ASSERT_TRUE(store_->insert_task(priced("x", k, 10 * kCredit)).ok());
   const auto row = claim(*store_, "w1", 1, kT0, kT0 + 10).at(0).task.row_id;
@@ -169,17 +169,15 @@ TEST_F(BillingTest, ALateWorkerCannotSettleTwice) {
   EXPECT_THAT(kinds(k.account_id), ::testing::ElementsAre("topup", "hold", "refund"));
   expect_balanced(k.account_id);
   // And the schema itself refuses a second settlement, whatever the code does.
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT COUNT(*) FROM ledger"), "3");
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM ledger"), "3");
   const std::string second =
       "INSERT INTO ledger (account_id, kind, amount, price, task_row, created_ms) VALUES (" +
       std::to_string(k.account_id) + ", 'capture', 0, 10, " + std::to_string(row) + ", 1)";
-  char* err = nullptr;
-  EXPECT_NE(sqlite3_exec(raw.handle(), second.c_str(), nullptr, nullptr, &err), SQLITE_OK);
-  sqlite3_free(err);
+  EXPECT_TRUE(sql_fails(second));
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM ledger"), "3");
 }
 
-TEST_F(BillingTest, ATaskClaimedTooOftenIsRefunded) {
+TEST_P(BillingTest, ATaskClaimedTooOftenIsRefunded) {
   ApiKey k = new_key(100 * kCredit);
   ASSERT_TRUE(store_->insert_task(priced("x", k, 10 * kCredit)).ok());
   ASSERT_EQ(must(store_->claim_tasks("w", 1, kT0, kT0 + 1, 1)).claims.size(), 1u);
@@ -190,7 +188,7 @@ TEST_F(BillingTest, ATaskClaimedTooOftenIsRefunded) {
 }
 
 // 200 creates at once against a balance that covers exactly 10: exactly 10 are accepted.
-TEST_F(BillingTest, ConcurrentCreatesNeverOverdrawAMeteredAccount) {
+TEST_P(BillingTest, ConcurrentCreatesNeverOverdrawAMeteredAccount) {
   ApiKey k = new_key(47 * kCredit);  // 10 × 4.7
   std::atomic<int> accepted{0}, refused{0}, other{0};
   std::vector<std::thread> threads;
@@ -221,13 +219,12 @@ TEST_F(BillingTest, ConcurrentCreatesNeverOverdrawAMeteredAccount) {
   EXPECT_EQ(refused.load(), 190);
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(account(k.account_id).balance, 0);
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT COUNT(*) FROM tasks"), "10");
-  EXPECT_EQ(raw.text("SELECT COUNT(*) FROM ledger WHERE kind = 'hold'"), "10");
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM tasks"), "10");
+  EXPECT_EQ(sql_text("SELECT COUNT(*) FROM ledger WHERE kind = 'hold'"), "10");
   expect_balanced(k.account_id);
 }
 
-TEST_F(BillingTest, TheActiveTaskLimitCountsQueuedAndRunning) {
+TEST_P(BillingTest, TheActiveTaskLimitCountsQueuedAndRunning) {
   KeyLimits limits;
   limits.max_active = 2;
   ApiKey k = new_key(std::nullopt, limits);
@@ -248,7 +245,7 @@ TEST_F(BillingTest, TheActiveTaskLimitCountsQueuedAndRunning) {
   ASSERT_TRUE(store_->insert_task(priced("c", k, 1)).ok());
 }
 
-TEST_F(BillingTest, SpendLimitsTripAtTheirValueAndRecoverAfterTheWindow) {
+TEST_P(BillingTest, SpendLimitsTripAtTheirValueAndRecoverAfterTheWindow) {
   KeyLimits limits;
   limits.spend_hourly = 10 * kCredit;
   ApiKey k = new_key(std::nullopt, limits);
@@ -277,7 +274,7 @@ TEST_F(BillingTest, SpendLimitsTripAtTheirValueAndRecoverAfterTheWindow) {
   EXPECT_EQ(never.error().retry_after_s, 0);  // waiting does not help
 }
 
-TEST_F(BillingTest, ADisabledKeyCreatesNothing) {
+TEST_P(BillingTest, ADisabledKeyCreatesNothing) {
   ApiKey k = new_key(std::nullopt);
   KeyPatch p;
   p.disabled = true;
@@ -287,7 +284,7 @@ TEST_F(BillingTest, ADisabledKeyCreatesNothing) {
   EXPECT_EQ(refused.error().code, ErrorCode::kUnauthorized);
 }
 
-TEST_F(BillingTest, CreditsWithANewKeyOfAnExistingAccountMakeItMetered) {
+TEST_P(BillingTest, CreditsWithANewKeyOfAnExistingAccountMakeItMetered) {
   ApiKey first = new_key(std::nullopt);
   EXPECT_FALSE(account(first.account_id).metered);
   ApiKey second = new_key(3 * kCredit, {}, first.account_id);
@@ -299,7 +296,7 @@ TEST_F(BillingTest, CreditsWithANewKeyOfAnExistingAccountMakeItMetered) {
   EXPECT_EQ(refused.error().code, ErrorCode::kInsufficientCredits);
 }
 
-TEST_F(BillingTest, KeysAreUpdatedRotatedAndListed) {
+TEST_P(BillingTest, KeysAreUpdatedRotatedAndListed) {
   ApiKey k = new_key(std::nullopt);
   KeyPatch p;
   p.name = "renamed";
@@ -333,7 +330,7 @@ TEST_F(BillingTest, KeysAreUpdatedRotatedAndListed) {
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(BillingTest, TopUpsAndAdjustmentsMoveTheBalance) {
+TEST_P(BillingTest, TopUpsAndAdjustmentsMoveTheBalance) {
   ApiKey k = new_key(std::nullopt);
   auto after = must(store_->add_credits(k.account_id, "topup", 25 * kCredit, "bought", kT0));
   ASSERT_TRUE(after.has_value());
@@ -352,7 +349,7 @@ TEST_F(BillingTest, TopUpsAndAdjustmentsMoveTheBalance) {
   expect_balanced(k.account_id);
 }
 
-TEST_F(BillingTest, AdminListsFilterAndUsageCountsPerDay) {
+TEST_P(BillingTest, AdminListsFilterAndUsageCountsPerDay) {
   ApiKey a = new_key(std::nullopt);
   ApiKey b = new_key(std::nullopt);
   const std::int64_t day = 86'400'000;
@@ -396,6 +393,10 @@ TEST_F(BillingTest, AdminListsFilterAndUsageCountsPerDay) {
   EXPECT_EQ(used[1].credits, 0);  // still running: nothing captured
   EXPECT_EQ(must(store_->usage(0, kT0 - day, kT0 + 2 * day)).size(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BillingTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace ig::store

@@ -24,6 +24,9 @@ constexpr std::int64_t kFar = 4'000'000'000'000;
 class CallbackStoreTest : public testing::StoreTest {
  protected:
   void SetUp() override {
+    if (!set_up_base()) {
+      return;
+    }
     store_ = open_store();
     ASSERT_NE(store_, nullptr);
     key_ = must(store_->create_key_in_account(make_key("sk-cb", "hash-cb"), std::nullopt));
@@ -34,11 +37,11 @@ class CallbackStoreTest : public testing::StoreTest {
     EXPECT_TRUE(store_->insert_task(t).ok());
     return get(*store_, id)->row_id;
   }
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   ApiKey key_;
 };
 
-TEST_F(CallbackStoreTest, EveryEndOfATaskWithACallbackQueuesOneRow) {
+TEST_P(CallbackStoreTest, EveryEndOfATaskWithACallbackQueuesOneRow) {
   const auto ok = insert("ok", "https://hooks.example/ok");
   const auto cancelled = insert("cancelled", "https://hooks.example/c");
   insert("silent", "");
@@ -65,7 +68,7 @@ TEST_F(CallbackStoreTest, EveryEndOfATaskWithACallbackQueuesOneRow) {
   EXPECT_EQ(cb->first.task_id, "ok");
 }
 
-TEST_F(CallbackStoreTest, ALeasedRowIsNotClaimedAgainUntilItsLeaseEnds) {
+TEST_P(CallbackStoreTest, ALeasedRowIsNotClaimedAgainUntilItsLeaseEnds) {
   const auto row = insert("t", "https://hooks.example/t");
   claim(*store_, "w", 1, kT0, kT0 + 60'000);
   ASSERT_EQ(value_of(store_->complete_task(row, 1, outcome(TaskState::kSucceeded, "", kT0))),
@@ -83,7 +86,7 @@ TEST_F(CallbackStoreTest, ALeasedRowIsNotClaimedAgainUntilItsLeaseEnds) {
   EXPECT_EQ(again[0].msg_id, first[0].msg_id);
 }
 
-TEST_F(CallbackStoreTest, AttemptsAreRecordedAndARedeliveryStartsOver) {
+TEST_P(CallbackStoreTest, AttemptsAreRecordedAndARedeliveryStartsOver) {
   const auto row = insert("t", "https://hooks.example/t");
   claim(*store_, "w", 1, kT0, kT0 + 60'000);
   ASSERT_EQ(value_of(store_->complete_task(row, 1, outcome(TaskState::kFailed, "x", kT0))),
@@ -114,7 +117,7 @@ TEST_F(CallbackStoreTest, AttemptsAreRecordedAndARedeliveryStartsOver) {
   EXPECT_EQ(value_of(store_->redeliver_callback(insert("none", ""), kT0)), false);
 }
 
-TEST_F(CallbackStoreTest, TheFirstSecretOfAnAccountStays) {
+TEST_P(CallbackStoreTest, TheFirstSecretOfAnAccountStays) {
   auto first = must(store_->webhook_secret(key_.account_id, "whsec_first"));
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(*first, "whsec_first");
@@ -124,6 +127,10 @@ TEST_F(CallbackStoreTest, TheFirstSecretOfAnAccountStays) {
   EXPECT_FALSE(must(store_->webhook_secret(999, "whsec_x")).has_value());
   EXPECT_EQ(value_of(store_->set_webhook_secret(999, "whsec_x")), false);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, CallbackStoreTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace ig::store

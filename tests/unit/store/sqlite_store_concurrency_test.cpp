@@ -1,5 +1,5 @@
-// The single writer under concurrency: group commit, claims from many threads, readers beside
-// the writer.
+// Stores under concurrency: the SQLite writer's group commit (SQLite only), claims from many
+// threads (each a connection of its own on PostgreSQL), readers beside the writer.
 
 #include <atomic>
 #include <cstdint>
@@ -24,12 +24,13 @@ using testing::RawDb;
 using testing::task_id;
 using testing::wait_until;
 using StoreTest = testing::StoreTest;
+using SqliteStoreTest = testing::SqliteStoreTest;
 using core::ErrorCode;
 
 constexpr int kWriters = 64;
 
-TEST_F(StoreTest, ConcurrentInsertsShareCommits) {
-  auto store = open_store();
+TEST_F(SqliteStoreTest, ConcurrentInsertsShareCommits) {
+  auto store = open_sqlite();
   ASSERT_NE(store, nullptr);
   const auto commits_before = store->commits();
   std::latch start(kWriters);
@@ -57,8 +58,8 @@ TEST_F(StoreTest, ConcurrentInsertsShareCommits) {
 // Deterministic version: while another connection holds the write lock the writer is stuck in
 // BEGIN IMMEDIATE with its first batch, so every other caller queues behind it and the whole
 // crowd needs at most two COMMITs.
-TEST_F(StoreTest, WritesQueuedBehindABusyWriterCommitTogether) {
-  auto store = open_store();
+TEST_F(SqliteStoreTest, WritesQueuedBehindABusyWriterCommitTogether) {
+  auto store = open_sqlite();
   ASSERT_NE(store, nullptr);
   const auto commits_before = store->commits();
   RawDb locker(db_path());
@@ -84,8 +85,8 @@ TEST_F(StoreTest, WritesQueuedBehindABusyWriterCommitTogether) {
   EXPECT_EQ(store->pending_writes(), 0u);
 }
 
-TEST_F(StoreTest, FailingWriteInABatchDoesNotUndoItsNeighbours) {
-  auto store = open_store();
+TEST_F(SqliteStoreTest, FailingWriteInABatchDoesNotUndoItsNeighbours) {
+  auto store = open_sqlite();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("dup", 1)).ok());
   const auto commits_before = store->commits();
@@ -119,7 +120,7 @@ TEST_F(StoreTest, FailingWriteInABatchDoesNotUndoItsNeighbours) {
   EXPECT_EQ(get(*store, "dup")->request.prompt, "a lighthouse at dusk");
 }
 
-TEST_F(StoreTest, ConcurrentClaimersNeverShareATask) {
+TEST_P(StoreTest, ConcurrentClaimersNeverShareATask) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   constexpr int kTasks = 300;
@@ -136,7 +137,7 @@ TEST_F(StoreTest, ConcurrentClaimersNeverShareATask) {
       for (;;) {
         auto claims = claim(*store, "w" + std::to_string(w), 7, 1000, 60'000);
         if (claims.empty()) {
-          return;  // claims are serialized: nothing queued is left
+          return;  // nothing queued is left, or every task left is being claimed by another
         }
         got[w].insert(got[w].end(), claims.begin(), claims.end());
       }
@@ -158,7 +159,7 @@ TEST_F(StoreTest, ConcurrentClaimersNeverShareATask) {
   EXPECT_EQ(ids.size(), static_cast<std::size_t>(kTasks));
 }
 
-TEST_F(StoreTest, ReadersOnManyThreadsSeeCommittedWrites) {
+TEST_P(StoreTest, ReadersOnManyThreadsSeeCommittedWrites) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   constexpr int kTasks = 200;

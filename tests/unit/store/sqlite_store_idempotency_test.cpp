@@ -16,6 +16,9 @@ constexpr std::int64_t kMinute = 60'000;
 class IdempotencyTest : public testing::StoreTest {
  protected:
   void SetUp() override {
+    if (!set_up_base()) {
+      return;
+    }
     store_ = open_store();
     ASSERT_NE(store_, nullptr);
   }
@@ -23,10 +26,10 @@ class IdempotencyTest : public testing::StoreTest {
                         std::int64_t now) {
     return must(store_->begin_idempotent(account, key, hash, now, kMinute));
   }
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
 };
 
-TEST_F(IdempotencyTest, AFinishedKeyReplaysItsAnswerForTheSameRequestOnly) {
+TEST_P(IdempotencyTest, AFinishedKeyReplaysItsAnswerForTheSameRequestOnly) {
   EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
   // While the first request runs, a second one with the key waits (409).
   EXPECT_EQ(begin(1, "k", "h1", kT0 + 10).state, State::kInProgress);
@@ -42,7 +45,7 @@ TEST_F(IdempotencyTest, AFinishedKeyReplaysItsAnswerForTheSameRequestOnly) {
   EXPECT_EQ(begin(2, "k", "h2", kT0 + 20).state, State::kNew);
 }
 
-TEST_F(IdempotencyTest, AnAbandonedOrDeadFirstRequestFreesTheKey) {
+TEST_P(IdempotencyTest, AnAbandonedOrDeadFirstRequestFreesTheKey) {
   EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
   ASSERT_TRUE(store_->abandon_idempotent(1, "k").ok());
   EXPECT_EQ(begin(1, "k", "h2", kT0 + 1).state, State::kNew);
@@ -55,7 +58,7 @@ TEST_F(IdempotencyTest, AnAbandonedOrDeadFirstRequestFreesTheKey) {
   EXPECT_EQ(begin(1, "k", "h3", kT0 + 2 * kMinute).state, State::kReplay);
 }
 
-TEST_F(IdempotencyTest, KeysAreKeptADayThenForgotten) {
+TEST_P(IdempotencyTest, KeysAreKeptADayThenForgotten) {
   EXPECT_EQ(begin(1, "k", "h1", kT0).state, State::kNew);
   ASSERT_TRUE(store_->finish_idempotent(1, "k", "task-1", 200, "{}").ok());
   const std::int64_t day = 24 * 60 * kMinute;
@@ -68,11 +71,14 @@ TEST_F(IdempotencyTest, KeysAreKeptADayThenForgotten) {
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(begin(1, "new" + std::to_string(i), "h", kT0 + 3 * day).state, State::kNew);
   }
-  testing::RawDb raw(db_path());
-  EXPECT_LE(raw.integer("SELECT COUNT(*) FROM idempotency_keys WHERE created_ms = " +
+  EXPECT_LE(sql_integer("SELECT COUNT(*) FROM idempotency_keys WHERE created_ms = " +
                         std::to_string(kT0)),
             0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, IdempotencyTest,
+                         ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace ig::store

@@ -26,6 +26,7 @@ using testing::make_task;
 using testing::outcome;
 using testing::RawDb;
 using StoreTest = testing::StoreTest;
+using SqliteStoreTest = testing::SqliteStoreTest;
 using core::ErrorCode;
 using core::TaskState;
 
@@ -58,7 +59,7 @@ void expect_same_results(const std::vector<core::ResultObject>& a,
 
 // --- open and migrations
 
-TEST_F(StoreTest, OpenAppliesEveryMigrationOnceAndUsesWal) {
+TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndUsesWal) {
   const auto known = static_cast<std::int64_t>(detail::migrations().size());
   ASSERT_GE(known, 1);
   ASSERT_NE(open_store(), nullptr);
@@ -76,16 +77,16 @@ TEST_F(StoreTest, OpenAppliesEveryMigrationOnceAndUsesWal) {
   EXPECT_EQ(raw.text("SELECT group_concat(applied_ms) FROM schema_migrations"), applied);
 }
 
-TEST_F(StoreTest, RefusesDatabaseWithNewerSchema) {
+TEST_P(StoreTest, RefusesDatabaseWithNewerSchema) {
   ASSERT_NE(open_store(), nullptr);
   const auto newer = detail::migrations().size() + 1;
-  RawDb(db_path()).exec("INSERT INTO schema_migrations VALUES (" + std::to_string(newer) + ", 0)");
-  auto r = SqliteStore::open(SqliteOptions{.path = db_path()});
+  sql_exec("INSERT INTO schema_migrations VALUES (" + std::to_string(newer) + ", 0)");
+  auto r = try_open_store();
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, ::testing::HasSubstr("newer"));
 }
 
-TEST_F(StoreTest, RejectsBadOptions) {
+TEST_F(SqliteStoreTest, RejectsBadOptions) {
   auto bad_sync = SqliteStore::open(SqliteOptions{.path = db_path(), .synchronous = "OFF"});
   ASSERT_FALSE(bad_sync.ok());
   EXPECT_EQ(bad_sync.error().code, ErrorCode::kInvalidRequest);
@@ -95,12 +96,12 @@ TEST_F(StoreTest, RejectsBadOptions) {
 
   SqliteOptions normal;
   normal.synchronous = "normal";
-  EXPECT_NE(open_store(normal), nullptr);
+  EXPECT_NE(open_sqlite(normal), nullptr);
 }
 
 // --- keys
 
-TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
+TEST_P(StoreTest, KeysAreFoundByHashAndPrefix) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->count_keys(), 0);
@@ -133,7 +134,7 @@ TEST_F(StoreTest, KeysAreFoundByHashAndPrefix) {
   EXPECT_EQ(store->count_keys(), 1);
 }
 
-TEST_F(StoreTest, DuplicateKeyPrefixOrHashIsAConflict) {
+TEST_P(StoreTest, DuplicateKeyPrefixOrHashIsAConflict) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->create_key(make_key("sk-1", "h1")).ok());
@@ -156,7 +157,7 @@ TEST_F(StoreTest, DuplicateKeyPrefixOrHashIsAConflict) {
 
 // --- tasks
 
-TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
+TEST_P(StoreTest, TaskRoundTripKeepsEveryField) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto key = store->create_key(make_key("sk-a", "ha"));
@@ -223,7 +224,7 @@ TEST_F(StoreTest, TaskRoundTripKeepsEveryField) {
   expect_same_request(got->request, r);
 }
 
-TEST_F(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
+TEST_P(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("t1", 10)).ok());
@@ -241,13 +242,13 @@ TEST_F(StoreTest, FailedOutcomeKeepsCodeAndMessage) {
   EXPECT_TRUE(got->results.empty());
 }
 
-TEST_F(StoreTest, UnknownTaskIsAbsent) {
+TEST_P(StoreTest, UnknownTaskIsAbsent) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(get(*store, "nope"), std::nullopt);
 }
 
-TEST_F(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
+TEST_P(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("same", 10)).ok());
@@ -260,7 +261,7 @@ TEST_F(StoreTest, DuplicateTaskIdIsAConflictAndKeepsTheFirst) {
   EXPECT_EQ(get(*store, "same")->created_ms, 10);
 }
 
-TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
+TEST_P(StoreTest, TaskOfUnknownKeyIsRefused) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto s = store->insert_task(make_task("t", 10, /*key_id=*/4242));
@@ -272,7 +273,7 @@ TEST_F(StoreTest, TaskOfUnknownKeyIsRefused) {
 
 // --- claims, leases, fencing
 
-TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
+TEST_P(StoreTest, ClaimTakesOldestFirstUpToMax) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   // Inserted out of order; b and d share a created_ms, so insertion (row_id) decides.
@@ -297,7 +298,7 @@ TEST_F(StoreTest, ClaimTakesOldestFirstUpToMax) {
   EXPECT_THAT(ids_of(claim(*store, "w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
-TEST_F(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
+TEST_P(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto c = store->insert_claimed_task(make_task("x", 100), "creator", 2000);
@@ -331,7 +332,7 @@ TEST_F(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
   EXPECT_EQ(get(*store, "x")->attempt, 2);
 }
 
-TEST_F(StoreTest, ATaskInsertedClaimedCompletesUnderAttemptOne) {
+TEST_P(StoreTest, ATaskInsertedClaimedCompletesUnderAttemptOne) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto c = store->insert_claimed_task(make_task("y", 100), "creator", 2000);
@@ -343,7 +344,7 @@ TEST_F(StoreTest, ATaskInsertedClaimedCompletesUnderAttemptOne) {
   EXPECT_THAT(claim(*store, "other", 5, 9000, 9999), IsEmpty());
 }
 
-TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
+TEST_P(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -358,7 +359,7 @@ TEST_F(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   EXPECT_EQ(get(*store, "x")->attempt, 2);
 }
 
-TEST_F(StoreTest, LeasesAreRenewedInBatchesAndTheLostOnesAreNamed) {
+TEST_P(StoreTest, LeasesAreRenewedInBatchesAndTheLostOnesAreNamed) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   constexpr int kTasks = 600;  // more than one batch
@@ -389,7 +390,7 @@ TEST_F(StoreTest, LeasesAreRenewedInBatchesAndTheLostOnesAreNamed) {
   EXPECT_THAT(must(store->renew_leases({}, 60'000)), IsEmpty());
 }
 
-TEST_F(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
+TEST_P(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -412,7 +413,7 @@ TEST_F(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
   EXPECT_EQ(got->request.size, (core::Size{1024, 1024}));
 }
 
-TEST_F(StoreTest, CompleteRefusesANonTerminalState) {
+TEST_P(StoreTest, CompleteRefusesANonTerminalState) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -423,7 +424,7 @@ TEST_F(StoreTest, CompleteRefusesANonTerminalState) {
   EXPECT_EQ(get(*store, "x")->state, TaskState::kRunning);
 }
 
-TEST_F(StoreTest, RenewedLeaseIsNotReclaimedUntilItEnds) {
+TEST_P(StoreTest, RenewedLeaseIsNotReclaimedUntilItEnds) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -435,7 +436,7 @@ TEST_F(StoreTest, RenewedLeaseIsNotReclaimedUntilItEnds) {
   EXPECT_EQ(later[0].task.attempt, 2);
 }
 
-TEST_F(StoreTest, ReleasedTaskIsClaimableAtOnceKeepingItsAttempt) {
+TEST_P(StoreTest, ReleasedTaskIsClaimableAtOnceKeepingItsAttempt) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -452,7 +453,7 @@ TEST_F(StoreTest, ReleasedTaskIsClaimableAtOnceKeepingItsAttempt) {
   EXPECT_EQ(value_of(store->release_task(row, 1)), Fence::kFencedOut);
 }
 
-TEST_F(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
+TEST_P(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto t = make_task("x", 10);
@@ -466,11 +467,10 @@ TEST_F(StoreTest, SetTaskSizeUpdatesTheRequestAndItsColumns) {
   ASSERT_TRUE(got.has_value());
   t.request.size = {1536, 1024};
   expect_same_request(got->request, t.request);
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT width || 'x' || height FROM tasks WHERE id = 'x'"), "1536x1024");
+  EXPECT_EQ(sql_text("SELECT width || 'x' || height FROM tasks WHERE id = 'x'"), "1536x1024");
 }
 
-TEST_F(StoreTest, CountsEveryState) {
+TEST_P(StoreTest, CountsEveryState) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto counts = store->count_tasks_by_state();
@@ -493,7 +493,7 @@ TEST_F(StoreTest, CountsEveryState) {
   EXPECT_TRUE(store->healthy());
 }
 
-TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
+TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   std::int64_t row = 0;
   {
     auto store = open_store();
@@ -523,7 +523,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_THAT(ids_of(claim(*store, "w", 5, 200, 1000)), ElementsAre("waiting"));
 }
 
-TEST_F(StoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
+TEST_F(SqliteStoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
   auto a = open_store();
   ASSERT_NE(a, nullptr);
   testing::TempDir other_dir;
@@ -555,7 +555,7 @@ std::vector<std::string> task_ids(const std::vector<core::Task>& tasks) {
 
 // --- listing and cancellation
 
-TEST_F(StoreTest, ListTasksIsPerKeyNewestFirstAndPaged) {
+TEST_P(StoreTest, ListTasksIsPerKeyNewestFirstAndPaged) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   auto k1 = store->create_key(make_key("sk-aaaaaaa", "h1"));
@@ -576,7 +576,7 @@ TEST_F(StoreTest, ListTasksIsPerKeyNewestFirstAndPaged) {
   EXPECT_THAT(task_ids(theirs.tasks), ElementsAre("other"));
 }
 
-TEST_F(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
+TEST_P(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("queued", 10)).ok());
@@ -603,4 +603,9 @@ TEST_F(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
 }
 
 }  // namespace
+
+// Every TEST_P(StoreTest, …) of this binary runs against SQLite and PostgreSQL.
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         backend_name);
+
 }  // namespace ig::store::testing

@@ -30,7 +30,7 @@ std::vector<std::string> task_ids(const std::vector<core::Task>& tasks) {
 
 // --- usage and upstream
 
-TEST_F(StoreTest, UsageIsStoredWithTheOutcome) {
+TEST_P(StoreTest, UsageIsStoredWithTheOutcome) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("full", 10)).ok());
@@ -57,12 +57,11 @@ TEST_F(StoreTest, UsageIsStoredWithTheOutcome) {
   EXPECT_EQ(get(*store, "partial")->usage, partial.usage);
   EXPECT_FALSE(get(*store, "partial")->usage.empty());
   EXPECT_EQ(get(*store, "none")->usage, core::TokenUsage{});
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT usage_json FROM tasks WHERE id = 'none'"), "");
-  EXPECT_EQ(raw.text("SELECT usage_json FROM tasks WHERE id = 'partial'"), R"({"total_tokens":0})");
+  EXPECT_EQ(sql_text("SELECT usage_json FROM tasks WHERE id = 'none'"), "");
+  EXPECT_EQ(sql_text("SELECT usage_json FROM tasks WHERE id = 'partial'"), R"({"total_tokens":0})");
 }
 
-TEST_F(StoreTest, UpstreamIsRecordedByTheRunningAttemptOnly) {
+TEST_P(StoreTest, UpstreamIsRecordedByTheRunningAttemptOnly) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -89,7 +88,7 @@ TEST_F(StoreTest, UpstreamIsRecordedByTheRunningAttemptOnly) {
 
 // --- upstream call log
 
-TEST_F(StoreTest, UpstreamCallsAreLoggedInOrderAndFinishedOnce) {
+TEST_P(StoreTest, UpstreamCallsAreLoggedInOrderAndFinishedOnce) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -161,7 +160,7 @@ TEST_F(StoreTest, UpstreamCallsAreLoggedInOrderAndFinishedOnce) {
   EXPECT_EQ(must(store->list_upstream_calls(y))[0].upstream_id, "found-at-end");
 }
 
-TEST_F(StoreTest, UpstreamCallLogRefusesWhatMakesNoSense) {
+TEST_P(StoreTest, UpstreamCallLogRefusesWhatMakesNoSense) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -190,7 +189,7 @@ TEST_F(StoreTest, UpstreamCallLogRefusesWhatMakesNoSense) {
   }
 }
 
-TEST_F(StoreTest, CallsOfARunThatLostItsLeaseAreStillLogged) {
+TEST_P(StoreTest, CallsOfARunThatLostItsLeaseAreStillLogged) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -203,7 +202,7 @@ TEST_F(StoreTest, CallsOfARunThatLostItsLeaseAreStillLogged) {
   EXPECT_EQ(must(store->list_upstream_calls(row)).at(0).upstream_id, "up-1");
 }
 
-TEST_F(StoreTest, TheSucceedingCallIsClosedByTheCompletionEvenWhenItIsFencedOut) {
+TEST_P(StoreTest, TheSucceedingCallIsClosedByTheCompletionEvenWhenItIsFencedOut) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -239,7 +238,7 @@ TEST_F(StoreTest, TheSucceedingCallIsClosedByTheCompletionEvenWhenItIsFencedOut)
 
 // --- max attempts
 
-TEST_F(StoreTest, ATaskClaimedMaxAttemptsTimesIsFailedInsteadOfClaimed) {
+TEST_P(StoreTest, ATaskClaimedMaxAttemptsTimesIsFailedInsteadOfClaimed) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -264,8 +263,7 @@ TEST_F(StoreTest, ATaskClaimedMaxAttemptsTimesIsFailedInsteadOfClaimed) {
   auto t = get(*store, "x");
   EXPECT_EQ(t->state, TaskState::kFailed);
   EXPECT_EQ(t->fail_code, "too_many_attempts");
-  RawDb raw(db_path());
-  EXPECT_EQ(raw.text("SELECT COALESCE(lease_owner, 'none') || ' ' || lease_until_ms FROM tasks"),
+  EXPECT_EQ(sql_text("SELECT COALESCE(lease_owner, 'none') || ' ' || lease_until_ms FROM tasks"),
             "none 0");
   // The worker of attempt 2 is fenced out, and the task is never claimed again.
   EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "", 6000))),
@@ -275,7 +273,7 @@ TEST_F(StoreTest, ATaskClaimedMaxAttemptsTimesIsFailedInsteadOfClaimed) {
   EXPECT_THAT(later.exhausted, IsEmpty());
 }
 
-TEST_F(StoreTest, AReleasedTaskAtMaxAttemptsIsNotClaimedAgain) {
+TEST_P(StoreTest, AReleasedTaskAtMaxAttemptsIsNotClaimedAgain) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());
@@ -292,7 +290,7 @@ TEST_F(StoreTest, AReleasedTaskAtMaxAttemptsIsNotClaimedAgain) {
   EXPECT_EQ(claim(*store, "w2", 1, 4000, 60'000, 2).at(0).task.attempt, 2);
 }
 
-TEST_F(StoreTest, ExhaustedTasksDoNotTakeTheClaimsOfOthersAndOrderIsKept) {
+TEST_P(StoreTest, ExhaustedTasksDoNotTakeTheClaimsOfOthersAndOrderIsKept) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   // "old" and "older" have used their one attempt (claimed, then released); the rest are new.
@@ -302,7 +300,7 @@ TEST_F(StoreTest, ExhaustedTasksDoNotTakeTheClaimsOfOthersAndOrderIsKept) {
   }
   for (const char* id : {"older", "old"}) {
     const auto row = get(*store, id)->row_id;
-    RawDb(db_path()).exec("UPDATE tasks SET attempt = 1 WHERE row_id = " + std::to_string(row));
+    sql_exec("UPDATE tasks SET attempt = 1 WHERE row_id = " + std::to_string(row));
   }
   auto batch = must(store->claim_tasks("w", 2, 100, 1000, 1));
   // The window of the two oldest (older, a) fails "older"; the claim still takes two.
@@ -316,7 +314,7 @@ TEST_F(StoreTest, ExhaustedTasksDoNotTakeTheClaimsOfOthersAndOrderIsKept) {
   EXPECT_EQ(get(*store, "old")->state, TaskState::kFailed);
 }
 
-TEST_F(StoreTest, MaxAttemptsMustBePositive) {
+TEST_P(StoreTest, MaxAttemptsMustBePositive) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->insert_task(make_task("x", 10)).ok());

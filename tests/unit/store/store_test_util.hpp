@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -11,17 +12,111 @@
 #include <gtest/gtest.h>
 
 #include "core/task.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "unit/store/pg_test_db.hpp"
 #include "unit/store/test_db.hpp"
 
 namespace ig::store::testing {
 
-/// A store on a fresh database file per test.
-class StoreTest : public ::testing::Test {
+/// The two implementations every store test runs against.
+enum class Backend { kSqlite, kPostgres };
+
+/// "Sqlite" / "Postgres", for test names.
+inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+/// A store on a fresh database per test: a file in a temp dir (SQLite), or a schema of its own
+/// on the test server (PostgreSQL; see PgSchema). Parameterised by the backend.
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
+  void SetUp() override {
+    if (backend() == Backend::kPostgres) {
+      schema_ = PgSchema::create();
+      if (schema_ == nullptr) {
+        GTEST_SKIP() << "no PostgreSQL server: set IMAGEGATE_TEST_PG (ctest starts one)";
+      }
+    }
+  }
+  /// For the fixtures that open their store in SetUp: true when the test is to go on.
+  bool set_up_base() {
+    StoreTest::SetUp();
+    return !IsSkipped() && !HasFatalFailure();
+  }
+
+  virtual Backend backend() const { return GetParam(); }
+  bool is_sqlite() const { return backend() == Backend::kSqlite; }
   std::filesystem::path db_path() const { return dir_.path() / "imagegate.db"; }
 
-  std::unique_ptr<SqliteStore> open_store(SqliteOptions opts = {}) {
+  /// The store of this test's database (opened again on the same data when called twice).
+  /// `lock_wait` is how long a write waits for a lock another connection holds.
+  std::unique_ptr<Store> open_store(
+      std::chrono::milliseconds lock_wait = std::chrono::milliseconds(5000)) {
+    auto r = try_open_store(lock_wait);
+    if (!r.ok()) {
+      ADD_FAILURE() << "open: " << r.error().message;
+      return nullptr;
+    }
+    return std::move(*r);
+  }
+  core::Result<std::unique_ptr<Store>> try_open_store(
+      std::chrono::milliseconds lock_wait = std::chrono::milliseconds(5000)) {
+    if (backend() == Backend::kPostgres) {
+      PgOptions opts;
+      opts.url = schema_->url();
+      opts.lock_timeout = lock_wait;
+      return as_store(PgStore::open(opts));
+    }
+    SqliteOptions opts;
+    opts.path = db_path();
+    opts.busy_timeout = lock_wait;
+    return as_store(SqliteStore::open(opts));
+  }
+
+  /// SQL on the test's database behind the store's back (the portable subset of both
+  /// dialects): a statement, or the first column of the first row of a query ("" for none).
+  void sql_exec(const std::string& sql) {
+    if (is_sqlite()) {
+      RawDb(db_path()).exec(sql);
+      return;
+    }
+    schema_->exec(sql);
+  }
+  std::string sql_text(const std::string& sql) {
+    return is_sqlite() ? RawDb(db_path()).text(sql) : schema_->text(sql);
+  }
+  std::int64_t sql_integer(const std::string& sql) {
+    const std::string t = sql_text(sql);
+    return t.empty() ? 0 : std::stoll(t);
+  }
+  /// True when `sql` fails (a constraint holds), without failing the test.
+  bool sql_fails(const std::string& sql) {
+    if (is_sqlite()) {
+      RawDb raw(db_path());
+      return sqlite3_exec(raw.handle(), sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK;
+    }
+    return !schema_->raw().exec(sql, /*may_fail=*/true);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<PgSchema> schema_;
+
+ private:
+  template <class S>
+  static core::Result<std::unique_ptr<Store>> as_store(core::Result<std::unique_ptr<S>> r) {
+    if (!r.ok()) {
+      return r.error();
+    }
+    return std::unique_ptr<Store>(std::move(*r));
+  }
+};
+
+/// The SQLite-only tests (the file itself, the writer, WAL): StoreTest on SQLite alone.
+class SqliteStoreTest : public StoreTest {
+ protected:
+  Backend backend() const override { return Backend::kSqlite; }
+  std::unique_ptr<SqliteStore> open_sqlite(SqliteOptions opts = {}) {
     opts.path = db_path();
     auto r = SqliteStore::open(opts);
     if (!r.ok()) {
@@ -30,8 +125,6 @@ class StoreTest : public ::testing::Test {
     }
     return std::move(*r);
   }
-
-  TempDir dir_;
 };
 
 inline core::Task make_task(std::string id, std::int64_t created_ms, std::int64_t key_id = 0) {

@@ -1,0 +1,423 @@
+// What only the PostgreSQL store has: migrations under an advisory lock by many nodes at once,
+// a bounded pool, connections lost and re-established, several stores (nodes) sharing one
+// database without overdrawing an account or sharing a task, and SQL that never takes user
+// text as SQL.
+
+#include "store/pg/pg_store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <latch>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "store/pg/migrations.hpp"
+#include "unit/store/store_test_util.hpp"
+
+namespace ig::store::testing {
+namespace {
+
+using core::ErrorCode;
+using core::TaskState;
+
+constexpr std::int64_t kCredit = 1'000'000;
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    schema_ = PgSchema::create();
+    if (schema_ == nullptr) {
+      GTEST_SKIP() << "no PostgreSQL server: set IMAGEGATE_TEST_PG (ctest starts one)";
+    }
+    std::random_device rd;
+    app_name_ = "ig-test-" + std::to_string(rd());
+  }
+
+  /// A store on this test's schema; its connections carry app_name_ (to find them on the
+  /// server).
+  std::unique_ptr<PgStore> open(int pool_size = 4) {
+    PgOptions opts;
+    opts.url = schema_->url() + "&application_name=" + app_name_;
+    opts.pool_size = pool_size;
+    opts.acquire_timeout = std::chrono::seconds(20);
+    auto r = PgStore::open(opts);
+    if (!r.ok()) {
+      ADD_FAILURE() << "open: " << r.error().message;
+      return nullptr;
+    }
+    return std::move(*r);
+  }
+
+  /// Connections of this test's stores that the server has now.
+  std::int64_t server_connections() {
+    RawPg admin(schema_->server_url());
+    const std::string n = admin.text(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '" + app_name_ + "'");
+    return n.empty() ? -1 : std::stoll(n);
+  }
+
+  /// Ends every server session of this test's stores, as a PostgreSQL restart does.
+  void kill_connections() {
+    RawPg admin(schema_->server_url());
+    admin.text("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE application_name = '" + app_name_ + "'");
+  }
+
+  std::unique_ptr<PgSchema> schema_;
+  std::string app_name_;
+};
+
+TEST_F(PgStoreTest, OpenAppliesEveryMigrationOnceAndAgainNothing) {
+  const auto known = static_cast<std::int64_t>(pg::migrations().size());
+  ASSERT_NE(open(), nullptr);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM schema_migrations"), std::to_string(known));
+  EXPECT_EQ(schema_->text("SELECT MAX(version) FROM schema_migrations"), std::to_string(known));
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() "
+                          "AND indexname IN ('tasks_claim', 'tasks_by_key', 'ledger_one_hold', "
+                          "'ledger_one_settlement', 'tasks_by_created')"),
+            "5");
+  const std::string applied =
+      schema_->text("SELECT string_agg(applied_ms::text, ',' ORDER BY version) "
+                    "FROM schema_migrations");
+  ASSERT_NE(open(), nullptr);  // reopen: nothing to apply
+  EXPECT_EQ(schema_->text("SELECT string_agg(applied_ms::text, ',' ORDER BY version) "
+                          "FROM schema_migrations"),
+            applied);
+}
+
+// N nodes starting at once on an empty database: each step is applied once (a second
+// CREATE TABLE would fail the node), every node opens.
+TEST_F(PgStoreTest, NodesStartingAtOnceMigrateOnce) {
+  constexpr int kNodes = 6;
+  std::latch start(kNodes);
+  std::vector<std::future<bool>> opened;
+  for (int i = 0; i < kNodes; ++i) {
+    opened.push_back(std::async(std::launch::async, [&] {
+      start.arrive_and_wait();
+      PgOptions opts;
+      opts.url = schema_->url();
+      opts.pool_size = 1;
+      auto r = PgStore::open(opts);
+      if (!r.ok()) {
+        ADD_FAILURE() << r.error().message;
+      }
+      return r.ok();
+    }));
+  }
+  for (auto& f : opened) {
+    EXPECT_TRUE(f.get());
+  }
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM schema_migrations"),
+            std::to_string(pg::migrations().size()));
+}
+
+TEST_F(PgStoreTest, RejectsBadOptionsAndAnUnreachableServer) {
+  auto no_url = PgStore::open(PgOptions{});
+  ASSERT_FALSE(no_url.ok());
+  EXPECT_EQ(no_url.error().code, ErrorCode::kInvalidRequest);
+
+  PgOptions no_pool;
+  no_pool.url = schema_->url();
+  no_pool.pool_size = 0;
+  EXPECT_EQ(PgStore::open(no_pool).error().code, ErrorCode::kInvalidRequest);
+
+  // Port 1 on loopback: nothing listens there.
+  PgOptions down;
+  down.url = "postgres://imagegate:secret-password@127.0.0.1:1/imagegate";
+  down.connect_timeout_s = 2;
+  auto r = PgStore::open(down);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(r.error().message, ::testing::Not(::testing::HasSubstr("secret-password")));
+}
+
+// Many threads, a pool of two: never more than two connections, and every call answered.
+TEST_F(PgStoreTest, ThePoolNeverOpensMoreThanItsSize) {
+  auto store = open(/*pool_size=*/2);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("t", 10)).ok());
+  constexpr int kThreads = 8;
+  std::atomic<int> failures{0};
+  std::atomic<int> most{0};
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int j = 0; j < 40; ++j) {
+        if (!store->get_task("t").ok() || !store->healthy()) {
+          failures.fetch_add(1);
+        }
+        int open_now = store->open_connections();
+        int seen = most.load();
+        while (open_now > seen && !most.compare_exchange_weak(seen, open_now)) {
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(most.load(), 2);
+  EXPECT_GE(most.load(), 1);
+  EXPECT_LE(server_connections(), 2);
+}
+
+// PostgreSQL restarted while the store's connections were idle: the next calls, reads and
+// writes, get new connections and succeed.
+TEST_F(PgStoreTest, ConnectionsLostWhileIdleAreReplaced) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  auto key = must(store->create_key_in_account(make_key("sk-r", "h-r"), 10 * kCredit));
+  core::Task t = make_task("before", 10, key.id);
+  t.price = kCredit;
+  ASSERT_TRUE(store->insert_task(t).ok());
+  ASSERT_GE(server_connections(), 1);
+
+  kill_connections();
+  ASSERT_TRUE(wait_until([&] { return server_connections() == 0; }));
+
+  EXPECT_EQ(get(*store, "before")->id, "before");
+  t.id = "after";
+  EXPECT_TRUE(store->insert_task(t).ok());
+  EXPECT_TRUE(store->healthy());
+  EXPECT_EQ(must(store->get_account(key.account_id))->balance, 8 * kCredit);
+}
+
+// The connection is lost in the middle of a transaction (the write waits on a row lock when
+// the server ends its session): the call fails as kUnavailable, nothing of it is applied,
+// and retried, it lands once.
+TEST_F(PgStoreTest, AWriteCutOffMidTransactionIsRolledBackAndRetryable) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  auto key = must(store->create_key_in_account(make_key("sk-m", "h-m"), 10 * kCredit));
+  core::Task t = make_task("paid", 10, key.id);
+  t.price = 3 * kCredit;
+  ASSERT_TRUE(store->insert_task(t).ok());
+  const auto row = claim(*store, "w", 1, 1000, 60'000).at(0).task.row_id;
+
+  RawPg locker(schema_->url());
+  // The capture's ledger row waits: its foreign key needs a share lock on the account.
+  locker.exec("BEGIN; SELECT 1 FROM accounts FOR UPDATE");
+  auto done = outcome(TaskState::kSucceeded, "", 2000, {{"paid/a1-1.png", "image/png", 8, 8}});
+  auto completing = std::async(std::launch::async, [&] { return store->complete_task(row, 1, done); });
+  ASSERT_TRUE(wait_until([&] {
+    return schema_->text("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '" +
+                         app_name_ + "' AND wait_event_type = 'Lock'") == "1";
+  }));
+  kill_connections();
+  auto r = completing.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  locker.exec("COMMIT");
+
+  // Nothing landed: the task still runs under attempt 1, its hold unsettled.
+  auto still = get(*store, "paid");
+  EXPECT_EQ(still->state, TaskState::kRunning);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM ledger WHERE kind IN ('capture', 'refund')"),
+            "0");
+  EXPECT_EQ(value_of(store->complete_task(row, 1, done)), Fence::kApplied);
+  EXPECT_EQ(value_of(store->complete_task(row, 1, done)), Fence::kFencedOut);
+  EXPECT_EQ(get(*store, "paid")->state, TaskState::kSucceeded);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM ledger WHERE kind = 'capture'"), "1");
+  EXPECT_EQ(must(store->get_account(key.account_id))->balance, 7 * kCredit);
+}
+
+// Two nodes, creates racing on one metered account: exactly as many as the balance covers are
+// accepted, on whichever node, and the balance never goes below zero.
+TEST_F(PgStoreTest, TwoNodesNeverOverdrawOneAccount) {
+  auto a = open();
+  auto b = open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto key = must(a->create_key_in_account(make_key("sk-n", "h-n"), 10 * kCredit));
+  constexpr int kCreates = 40;  // 10 credits, 1 each: 10 fit
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::latch start(kCreates);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCreates; ++i) {
+    threads.emplace_back([&, i] {
+      core::Task t = make_task(task_id(i), 100 + i, key.id);
+      t.price = kCredit;
+      Store& node = i % 2 == 0 ? static_cast<Store&>(*a) : static_cast<Store&>(*b);
+      start.arrive_and_wait();
+      auto s = node.insert_task(t);
+      if (s.ok()) {
+        accepted.fetch_add(1);
+      } else if (s.error().code == ErrorCode::kInsufficientCredits) {
+        refused.fetch_add(1);
+      } else {
+        other.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(accepted.load(), 10);
+  EXPECT_EQ(refused.load(), kCreates - 10);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(must(b->get_account(key.account_id))->balance, 0);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM tasks"), "10");
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM ledger WHERE kind = 'hold'"), "10");
+}
+
+// The active-task limit across nodes: creates racing on two stores never exceed it.
+TEST_F(PgStoreTest, TwoNodesKeepTheActiveTaskLimit) {
+  auto a = open();
+  auto b = open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ApiKey k = make_key("sk-act", "h-act");
+  k.limits.max_active = 3;
+  auto key = must(a->create_key_in_account(k, std::nullopt));
+  constexpr int kCreates = 20;
+  std::atomic<int> accepted{0};
+  std::latch start(kCreates);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCreates; ++i) {
+    threads.emplace_back([&, i] {
+      Store& node = i % 2 == 0 ? static_cast<Store&>(*a) : static_cast<Store&>(*b);
+      start.arrive_and_wait();
+      if (node.insert_task(make_task(task_id(i), 100 + i, key.id)).ok()) {
+        accepted.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(accepted.load(), 3);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM tasks"), "3");
+}
+
+// Two nodes claiming from one queue, with their leases: no task is claimed twice, and the
+// outbox rows of tasks ended with a callback are each leased by one sender.
+TEST_F(PgStoreTest, TwoNodesNeverClaimTheSameTaskOrCallback) {
+  auto a = open();
+  auto b = open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  constexpr int kTasks = 120;
+  for (int i = 0; i < kTasks; ++i) {
+    core::Task t = make_task(task_id(i), i);
+    t.request.callback_url = "https://example.com/hook";
+    ASSERT_TRUE(a->insert_task(t).ok());
+  }
+  std::vector<std::vector<Claim>> got(4);
+  std::latch start(4);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      Store& node = w % 2 == 0 ? static_cast<Store&>(*a) : static_cast<Store&>(*b);
+      start.arrive_and_wait();
+      for (;;) {
+        auto claims = claim(node, "w" + std::to_string(w), 5, 1000, 60'000);
+        if (claims.empty()) {
+          return;
+        }
+        for (const auto& c : claims) {
+          EXPECT_EQ(value_of(node.complete_task(c.task.row_id, c.task.attempt,
+                                                outcome(TaskState::kSucceeded, "", 2000))),
+                    Fence::kApplied);
+        }
+        got[static_cast<std::size_t>(w)].insert(got[static_cast<std::size_t>(w)].end(),
+                                                claims.begin(), claims.end());
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  std::set<std::string> ids;
+  std::size_t total = 0;
+  for (const auto& claims : got) {
+    for (const auto& c : claims) {
+      ids.insert(c.task.id);
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kTasks));
+
+  constexpr std::int64_t kFar = 4'000'000'000'000;
+  std::vector<std::future<std::vector<CallbackDelivery>>> senders;
+  std::latch go(2);
+  for (Store* node : {static_cast<Store*>(a.get()), static_cast<Store*>(b.get())}) {
+    senders.push_back(std::async(std::launch::async, [&, node] {
+      std::vector<CallbackDelivery> mine;
+      go.arrive_and_wait();
+      for (;;) {
+        auto batch = must(node->claim_callbacks(7, kFar, kFar + 60'000));
+        if (batch.empty()) {
+          return mine;
+        }
+        mine.insert(mine.end(), batch.begin(), batch.end());
+      }
+    }));
+  }
+  std::set<std::int64_t> delivered;
+  std::size_t leased = 0;
+  for (auto& s : senders) {
+    for (const auto& d : s.get()) {
+      delivered.insert(d.id);
+      ++leased;
+    }
+  }
+  EXPECT_EQ(leased, static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(delivered.size(), static_cast<std::size_t>(kTasks));
+}
+
+// Text that would be SQL if it were spliced in is stored and found as the text it is.
+TEST_F(PgStoreTest, UserTextIsNeverSql) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  const std::string evil = "x'); DROP TABLE tasks; --";
+  ApiKey k = make_key("sk-'q", "h'); DELETE FROM api_keys; --");
+  k.name = evil;
+  auto key = must(store->create_key_in_account(k, std::nullopt));
+  EXPECT_EQ(found(store->find_key_by_hash("h'); DELETE FROM api_keys; --"))->name, evil);
+  EXPECT_EQ(must(store->list_keys_page("'; --", 0, 10)).total, 0);
+  EXPECT_EQ(must(store->list_keys_page("x')", 0, 10)).total, 1);
+  core::Task t = make_task(evil, 10, key.id);
+  t.request.prompt = evil;
+  ASSERT_TRUE(store->insert_task(t).ok());
+  EXPECT_EQ(get(*store, evil)->request.prompt, evil);
+  EXPECT_EQ(store->count_keys(), 1);
+  EXPECT_EQ(store->count_tasks_by_state()[TaskState::kQueued], 1);
+}
+
+// The asynchronous writes complete on the store's threads, in the order of their effects.
+TEST_F(PgStoreTest, AsynchronousWritesComplete) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::promise<core::Result<core::Ok>> inserted;
+  store->insert_task_async(make_task("async", 10),
+                           [&](core::Result<core::Ok> r) { inserted.set_value(std::move(r)); });
+  ASSERT_TRUE(inserted.get_future().get().ok());
+  std::promise<core::Result<Claim>> claimed;
+  store->insert_claimed_task_async(make_task("async-claimed", 20), "me", 60'000,
+                                   [&](core::Result<Claim> r) { claimed.set_value(std::move(r)); });
+  auto c = claimed.get_future().get();
+  ASSERT_TRUE(c.ok());
+  std::promise<core::Result<Fence>> completed;
+  store->complete_task_async(c->task.row_id, 1, outcome(TaskState::kFailed, "x", 30),
+                             [&](core::Result<Fence> r) { completed.set_value(std::move(r)); });
+  EXPECT_EQ(value_of(completed.get_future().get()), Fence::kApplied);
+  EXPECT_EQ(get(*store, "async-claimed")->state, TaskState::kFailed);
+  EXPECT_EQ(get(*store, "async")->state, TaskState::kQueued);
+}
+
+}  // namespace
+}  // namespace ig::store::testing
