@@ -156,6 +156,8 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.max_connections", integer(&Config::max_connections, 1, 1'000'000)},
       {"server.data_dir", path(&Config::data_dir)},
       {"store.sqlite_synchronous", text(&Config::sqlite_synchronous)},
+      {"store.url", text(&Config::store_url)},
+      {"store.pool_size", integer(&Config::store_pool_size, 1, 1000)},
       {"dispatcher.concurrency", integer(&Config::concurrency, 1, 100'000)},
       {"dispatcher.lease_ms", integer(&Config::lease_ms, 100, kBig)},
       {"dispatcher.poll_ms", integer(&Config::poll_ms, 10, kBig)},

@@ -46,6 +46,9 @@ struct Config {
   std::filesystem::path data_dir = "./data";
   // [store]
   std::string sqlite_synchronous = "FULL";
+  // [store] PostgreSQL: several nodes share one database (docs/postgres.md)
+  std::string store_url;     // postgres://user:password@host:port/db; "": SQLite in data_dir
+  int store_pool_size = 10;  // PostgreSQL connections of this process, at most
   // [dispatcher]
   int concurrency = 4;
   std::int64_t lease_ms = 30'000;

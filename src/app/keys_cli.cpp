@@ -12,7 +12,7 @@
 #include "core/clock.hpp"
 #include "core/codec.hpp"
 #include "http/client.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
 
 namespace ig::app {
 namespace {

@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   serve->add_option("--data-dir", data_dir, "Directory for the database and results (./data)");
   serve->add_option("--set", sets, "Override an option: section.key=value (repeatable)");
 
-  // Key and credit commands act on the data dir, or on a running server's admin API.
+  // Key and credit commands act on the configured store (store.url, else the data dir), or on
+  // a running server's admin API.
   ig::app::AdminTarget admin;
   auto add_target = [&](CLI::App* cmd) {
     cmd->add_option("--data-dir", data_dir, "Data directory (./data)");

@@ -43,6 +43,7 @@
 #include "storage/s3_storage.hpp"
 #include "storage/secret.hpp"
 #include "storage/url_signer.hpp"
+#include "store/pg/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "tasks/callback_sender.hpp"
 #include "tasks/dispatcher.hpp"
@@ -159,7 +160,25 @@ core::Result<OpenedResults> open_results(const Config& config, const core::Clock
 
 }  // namespace
 
-core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& config) {
+core::Result<std::unique_ptr<store::Store>> open_store(const Config& config) {
+  if (!config.store_url.empty()) {
+    if (!config.store_url.starts_with("postgres://") &&
+        !config.store_url.starts_with("postgresql://")) {
+      return core::make_error(core::ErrorCode::kInvalidRequest,
+                              "store.url: expected postgres://user:password@host:port/database");
+    }
+    store::PgOptions opts;
+    opts.url = config.store_url;
+    opts.pool_size = config.store_pool_size;
+    auto pg = store::PgStore::open(opts);
+    if (!pg) {
+      // The URL holds a password: name the setting, not its value.
+      return core::make_error(pg.error().code,
+                              pg.error().message + " (the PostgreSQL of store.url)");
+    }
+    spdlog::info("store: PostgreSQL, up to {} connections", config.store_pool_size);
+    return std::unique_ptr<store::Store>(std::move(*pg));
+  }
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -170,7 +189,11 @@ core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& confi
   store::SqliteOptions opts;
   opts.path = config.data_dir / "imagegate.db";
   opts.synchronous = config.sqlite_synchronous;
-  return store::SqliteStore::open(opts);
+  auto sqlite = store::SqliteStore::open(opts);
+  if (!sqlite) {
+    return sqlite.error();
+  }
+  return std::unique_ptr<store::Store>(std::move(*sqlite));
 }
 
 namespace {
@@ -244,7 +267,7 @@ int serve(const Config& config) {
     spdlog::critical("{}", opened.error().message);
     return 1;
   }
-  std::unique_ptr<store::SqliteStore> store = std::move(*opened);
+  std::unique_ptr<store::Store> store = std::move(*opened);
 
   core::SystemClock clock;
   const unsigned io_threads = config.io_threads > 0

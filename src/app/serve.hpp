@@ -8,7 +8,7 @@
 #include "core/result.hpp"
 
 namespace ig::store {
-class SqliteStore;
+class Store;
 }
 
 namespace ig::app {
@@ -17,8 +17,9 @@ namespace ig::app {
 /// process exit code.
 int serve(const Config& config);
 
-/// Opens (creating the data dir and applying migrations) the data dir's SQLite store
-/// read-write, as `serve` does. For the CLI subcommands that read or change it.
-core::Result<std::unique_ptr<store::SqliteStore>> open_store(const Config& config);
+/// Opens the configured store as `serve` does, applying missing migrations: PostgreSQL when
+/// store.url is set, else the data dir's SQLite database (creating the data dir). For the CLI
+/// subcommands that read or change it too.
+core::Result<std::unique_ptr<store::Store>> open_store(const Config& config);
 
 }  // namespace ig::app

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/serve.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
 
 namespace ig::app {
 namespace {

@@ -1,0 +1,148 @@
+"""The PostgreSQL store end to end: `keys create`, `credits add` and `tasks show` act on the
+store of `[store] url` (a config file) or IMAGEGATE_STORE_URL, and two `imagegate serve` nodes
+on one database run a create -> poll -> succeeded flow with credits held and captured once.
+
+The server is the throwaway PostgreSQL ctest starts (scripts/pg-test.sh writes its URL to
+IMAGEGATE_TEST_PG_FILE), or IMAGEGATE_TEST_PG. Each test class gets a database of its own.
+Without either the tests are skipped (ctest always sets the file)."""
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import unittest
+import urllib.parse
+
+from harness import BIN, Server
+
+MICRO = 1_000_000
+PSQL = shutil.which("psql")
+
+
+def server_url():
+    url = os.environ.get("IMAGEGATE_TEST_PG", "")
+    if url:
+        return url
+    path = os.environ.get("IMAGEGATE_TEST_PG_FILE", "")
+    if not path:
+        return ""
+    with open(path) as f:
+        url = f.read().strip()
+    if not url:
+        raise AssertionError("%s holds no URL: did scripts/pg-test.sh start fail?" % path)
+    return url
+
+
+def with_database(url, name):
+    u = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+
+
+def psql(url, sql):
+    out = subprocess.run([PSQL, url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql, out.stderr))
+    return out.stdout.strip()
+
+
+def cli(args, env=None, config=None):
+    """An imagegate command with only the given IMAGEGATE_* variables."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
+    full_env.update(env or {})
+    if config:
+        args = args + ["--config", config]
+    return subprocess.run([BIN] + args, capture_output=True, text=True, timeout=60, env=full_env)
+
+
+@unittest.skipUnless(server_url(), "no PostgreSQL: set IMAGEGATE_TEST_PG (ctest starts one)")
+@unittest.skipUnless(PSQL, "psql is not installed (postgresql-client)")
+class PostgresStoreTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.admin_url = server_url()
+        cls.db = "ig_it_%d" % random.randrange(1 << 40)
+        psql(cls.admin_url, "CREATE DATABASE " + cls.db)
+        cls.url = with_database(cls.admin_url, cls.db)
+        cls.dir = tempfile.mkdtemp(prefix="ig-it-pg-")
+        cls.config = os.path.join(cls.dir, "imagegate.toml")
+        with open(cls.config, "w") as f:
+            f.write('[store]\nurl = "%s"\npool_size = 4\n' % cls.url)
+        cls.servers = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.servers:
+            s.stop()
+            s.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        psql(cls.admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % cls.db)
+
+    def node(self):
+        """A server on the test's database, with a data dir of its own (its result files)."""
+        s = Server(config_file=self.config).start()
+        self.servers.append(s)
+        return s
+
+    def test_cli_and_two_nodes_run_a_paid_task_once(self):
+        # keys create through the config file, credits add through the environment: one store.
+        made = cli(["keys", "create", "--name", "pg-it", "--credits", "10",
+                    "--data-dir", os.path.join(self.dir, "unused")], config=self.config)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        key = made.stdout.strip()
+        self.assertTrue(key.startswith("sk-"), made.stdout)
+        prefix = psql(self.url, "SELECT prefix FROM api_keys WHERE name = 'pg-it'")
+        self.assertTrue(key.startswith(prefix), (key, prefix))
+        added = cli(["credits", "add", "--key-prefix", prefix, "--amount", "5",
+                     "--data-dir", os.path.join(self.dir, "unused")],
+                    env={"IMAGEGATE_STORE_URL": self.url})
+        self.assertEqual(added.returncode, 0, added.stderr)
+        # Neither command made a SQLite database.
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "unused", "imagegate.db")))
+        self.assertEqual(psql(self.url, "SELECT balance FROM accounts"), str(15 * MICRO))
+
+        a, b = self.node(), self.node()
+        r = a.create_job(key, {"model": "gpt-image-2-text-to-image",
+                               "input": {"prompt": "a lighthouse at dusk", "aspect_ratio": "1:1",
+                                         "resolution": "1K"}})
+        self.assertEqual(r.status, 200, r.body)
+        task_id = r.json()["data"]["taskId"]
+        # The other node answers for it at once: the task is in the shared database.
+        seen = b.record(key, task_id)
+        self.assertEqual(seen.status, 200, seen.body)
+        self.assertIn(seen.json()["data"]["state"], ("waiting", "queuing", "generating", "success"))
+        data, states = a.wait_job(key, task_id)
+        self.assertEqual(data["state"], "success", (data, states))
+        self.assertEqual(b.record(key, task_id).json()["data"]["state"], "success")
+        for s in (a, b):
+            self.assertFalse(os.path.exists(os.path.join(s.data_dir, "imagegate.db")))
+
+        price = int(psql(self.url, "SELECT price FROM tasks WHERE id = '%s'" % task_id))
+        self.assertGreater(price, 0)
+        self.assertEqual(psql(self.url, "SELECT string_agg(kind, ',' ORDER BY id) FROM ledger"),
+                         "topup,topup,hold,capture")
+        self.assertEqual(int(psql(self.url, "SELECT balance FROM accounts")), 15 * MICRO - price)
+        credits = b.request("GET", "/v1/credits", key=key)
+        self.assertEqual(credits.status, 200, credits.body)
+        self.assertAlmostEqual(float(credits.json()["data"]["balance"]),
+                               (15 * MICRO - price) / MICRO, places=6)
+
+        # tasks show reads the same store, and names the one upstream call.
+        shown = cli(["tasks", "show", task_id], env={"IMAGEGATE_STORE_URL": self.url})
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn(task_id, shown.stdout)
+        self.assertIn("succeeded", shown.stdout)
+
+    def test_a_bad_store_url_stops_the_server_with_a_clear_error(self):
+        bad = cli(["keys", "list"], env={"IMAGEGATE_STORE_URL": "mysql://x@127.0.0.1/db"})
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("store.url", bad.stderr + bad.stdout)
+        down = cli(["keys", "list"],
+                   env={"IMAGEGATE_STORE_URL": "postgres://u:hunter2@127.0.0.1:1/db"})
+        self.assertNotEqual(down.returncode, 0)
+        self.assertNotIn("hunter2", down.stderr + down.stdout)
+        self.assertIn("PostgreSQL", down.stderr + down.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
