@@ -11,11 +11,36 @@
 namespace ig::api::dialects {
 namespace json = boost::json;
 
+namespace {
+
+// Boost.JSON reads a number beyond a double's range (1e400) as ±infinity, which serializes as
+// no JSON at all: such a body, echoed as the task's `param`, would be text no client can parse.
+// The parser's depth limit (32) bounds the recursion.
+bool all_numbers_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      return std::all_of(v.get_array().begin(), v.get_array().end(), all_numbers_finite);
+    case json::kind::object:
+      return std::all_of(
+          v.get_object().begin(), v.get_object().end(),
+          [](const json::key_value_pair& kv) { return all_numbers_finite(kv.value()); });
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 core::Result<json::object> parse_object(std::string_view body) {
   boost::system::error_code ec;
   json::value doc = json::parse(body, ec);
   if (ec) {
     return invalid("request body is not valid JSON: " + ec.message());
+  }
+  if (!all_numbers_finite(doc)) {
+    return invalid("request body is not valid JSON: a number is out of range");
   }
   if (!doc.is_object()) {
     return invalid("request body must be a JSON object");
