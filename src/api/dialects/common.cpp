@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
+#include <string>
 
 #include <boost/json.hpp>
 
@@ -15,20 +17,28 @@ namespace {
 
 // Boost.JSON reads a number beyond a double's range (1e400) as ±infinity, which serializes as
 // no JSON at all: such a body, echoed as the task's `param`, would be text no client can parse.
-// The parser's depth limit (32) bounds the recursion.
-bool all_numbers_finite(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_:
-      return std::isfinite(v.get_double());
-    case json::kind::array:
-      return std::all_of(v.get_array().begin(), v.get_array().end(), all_numbers_finite);
-    case json::kind::object:
-      return std::all_of(
-          v.get_object().begin(), v.get_object().end(),
-          [](const json::key_value_pair& kv) { return all_numbers_finite(kv.value()); });
-    default:
-      return true;
+// Returns the path of the first such number ("input.x", "image_urls[1]"); the parser's depth
+// limit (32) bounds the recursion.
+std::optional<std::string> infinite_number(const json::value& v, const std::string& path) {
+  if (v.is_double() && !std::isfinite(v.get_double())) {
+    return path;
   }
+  if (const json::array* a = v.if_array()) {
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      if (auto found = infinite_number((*a)[i], path + "[" + std::to_string(i) + "]")) {
+        return found;
+      }
+    }
+  }
+  if (const json::object* o = v.if_object()) {
+    for (const json::key_value_pair& kv : *o) {
+      const std::string key(kv.key());
+      if (auto found = infinite_number(kv.value(), path.empty() ? key : path + "." + key)) {
+        return found;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -39,11 +49,12 @@ core::Result<json::object> parse_object(std::string_view body) {
   if (ec) {
     return invalid("request body is not valid JSON: " + ec.message());
   }
-  if (!all_numbers_finite(doc)) {
-    return invalid("request body is not valid JSON: a number is out of range");
-  }
   if (!doc.is_object()) {
     return invalid("request body must be a JSON object");
+  }
+  if (auto path = infinite_number(doc, {})) {
+    const std::string name = core::echo_text(*path, 100);
+    return invalid((name.empty() ? "a number" : name) + " is out of range", name);
   }
   return std::move(doc.get_object());
 }

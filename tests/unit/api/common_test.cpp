@@ -1,6 +1,7 @@
 #include "api/dialects/common.hpp"
 
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -28,13 +29,21 @@ TEST(ParseObject, RefusesWhatIsNotAnObject) {
 }
 
 // Found by fuzz_unified: 2e308 is read as infinity, accepted where fields are ignored, and
-// echoed as `param` that no client could parse ({"j":Infinity}).
+// echoed as `param` that no client could parse ({"j":Infinity}). Refused, naming the field.
 TEST(ParseObject, RefusesNumbersBeyondADoublesRange) {
-  for (const char* body : {R"({"j":2e308})", R"({"a":[1,-1e400]})", R"({"a":{"b":{"c":1e999}}})"}) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"j":2e308})", "j"},
+      {R"({"a":[1,-1e400]})", "a[1]"},
+      {R"({"a":{"b":{"c":1e999}}})", "a.b.c"},
+      {R"({"":1e999})", ""},
+  };
+  for (const auto& [body, path] : cases) {
     auto o = parse_object(body);
     ASSERT_FALSE(o) << body;
     EXPECT_EQ(o.error().code, core::ErrorCode::kInvalidRequest) << body;
-    EXPECT_EQ(o.error().message, "request body is not valid JSON: a number is out of range");
+    EXPECT_EQ(o.error().param, path);
+    EXPECT_EQ(o.error().message,
+              (*path == '\0' ? std::string("a number") : std::string(path)) + " is out of range");
   }
 }
 
