@@ -168,6 +168,22 @@ core::Result<store::TaskFilter> task_filter(std::string_view query) {
   return f;
 }
 
+// A task as its create answered it (queued, nothing run yet), for a create's answer rendered
+// again from the stored task.
+core::Task as_created(core::Task task) {
+  task.state = core::TaskState::kQueued;
+  task.attempt = 0;
+  task.started_ms = 0;
+  task.completed_ms = 0;
+  task.fail_code.clear();
+  task.fail_msg.clear();
+  task.results.clear();
+  task.usage = {};
+  task.upstream_route.clear();
+  task.upstream_id.clear();
+  return task;
+}
+
 }  // namespace
 
 Router::Router(RouterDeps deps)
@@ -472,10 +488,20 @@ boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
   if (!idem) {
     co_return idempotency_error(dialect, idem.error());
   }
+  if (idem->replay && idem->found.status == 0) {
+    // The task was committed with the key, and the process died before its answer was
+    // recorded: the answer is the task as it was created.
+    auto found = co_await d_.tasks.get(*key, idem->found.task_id);
+    if (!found) {
+      co_return error_in(dialect, found.error());
+    }
+    co_return render(as_created(std::move(*found)));
+  }
   if (idem->replay) {
     co_return json_response(static_cast<unsigned>(idem->found.status), idem->found.body);
   }
-  auto task = co_await d_.tasks.create(*key, std::move(parsed->request), std::move(parsed->param));
+  auto task = co_await d_.tasks.create(*key, std::move(parsed->request), std::move(parsed->param),
+                                       idem->key);
   if (!task) {
     co_await idempotency_abandon(*idem);
     co_return error_in(dialect, create_failure(task.error(), info));
@@ -798,7 +824,8 @@ boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo
     co_return co_await openai_answer(info, *again, nullptr, input_sizes);
   }
   auto created = co_await d_.tasks.create_watched(*key, std::move(parsed->request),
-                                                  std::move(parsed->param), std::move(uploads));
+                                                  std::move(parsed->param), std::move(uploads),
+                                                  idem->key);
   // The uploads are stored (or refused): the wait holds nothing of the body.
   info.body_memory.release();
   if (!created) {

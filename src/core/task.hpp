@@ -57,6 +57,11 @@ struct Task {
   std::string upstream_route;  // the route whose upstream holds the task's work ("" none)
   std::string upstream_id;     // that upstream's id for the work (a relay's task id)
   std::int64_t price = 0;      // micro-credits held at create (captured or refunded at the end)
+  /// Only when creating: the create's Idempotency-Key ("" none). Not a column of the task: the
+  /// store ties the key (begun by begin_idempotent) to the task in the transaction that
+  /// inserts it, so a crash before the answer is recorded cannot make a retry create a second
+  /// task (Store::insert_task).
+  std::string idempotency_key;
 };
 
 /// How a run ended, as the dispatcher hands it to the store.

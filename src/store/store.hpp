@@ -171,6 +171,7 @@ struct IdempotentBegin {
   enum class State {
     kNew,         // first use (or the old one expired): go on, then finish or abandon
     kReplay,      // used before with the same request: answer `status` and `body` again
+                  // (status 0: the answer was never recorded; render task_id's task again)
     kMismatch,    // used before with another request
     kInProgress,  // the first request with it is still being created
   };
@@ -275,11 +276,15 @@ class Store {
   /// account (a ledger `hold`), after the key's limits are checked against the database:
   /// kUnauthorized (key disabled since it was authenticated), kTooManyActive (max_active),
   /// kSpendLimited (a spend limit), kInsufficientCredits (a metered account's balance is
-  /// below the price). Nothing is written when any fails.
+  /// below the price). Nothing is written when any fails. When `task.idempotency_key` is set,
+  /// the same transaction names the task in that key's row of the key's account if the row is
+  /// still being created (task_id ''): a replay then finds the task even if the process died
+  /// before finish_idempotent (the row's status stays 0: the caller renders the answer again).
   virtual core::Status insert_task(const core::Task& task) = 0;
   /// Inserts a new task already claimed by `owner`: running, attempt 1, started at created_ms,
   /// leased until `lease_until_ms`, in one transaction. The creating process runs it at once
-  /// instead of waiting for claim_tasks. Fails (kConflict) if the id exists.
+  /// instead of waiting for claim_tasks. Fails (kConflict) if the id exists. Ties
+  /// `task.idempotency_key` as insert_task does.
   virtual core::Result<Claim> insert_claimed_task(const core::Task& task, const std::string& owner,
                                                   std::int64_t lease_until_ms) = 0;
   /// The task with this public id, whoever owns it (callers check key_id); nullopt when none.

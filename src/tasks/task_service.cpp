@@ -137,28 +137,30 @@ std::string TaskService::new_task_id(core::Dialect dialect) const {
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
-    const store::ApiKey& key, core::GenerationRequest request, std::string param) {
-  co_return co_await create(key, std::move(request), std::move(param), Uploads{});
+    const store::ApiKey& key, core::GenerationRequest request, std::string param,
+    std::string idempotency_key) {
+  co_return co_await create(key, std::move(request), std::move(param), Uploads{},
+                            std::move(idempotency_key));
 }
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create(
     const store::ApiKey& key, core::GenerationRequest request, std::string param,
-    Uploads uploads) {
+    Uploads uploads, std::string idempotency_key) {
   std::string id = new_task_id(request.dialect);
   co_return co_await create_as(key, std::move(id), std::move(request), std::move(param),
-                               std::move(uploads));
+                               std::move(uploads), std::move(idempotency_key));
 }
 
 boost::asio::awaitable<core::Result<TaskService::Watched>> TaskService::create_watched(
     const store::ApiKey& key, core::GenerationRequest request, std::string param,
-    Uploads uploads) {
+    Uploads uploads, std::string idempotency_key) {
   Watched out;
   std::string id = new_task_id(request.dialect);
   if (events_ != nullptr) {
     out.ended = events_->subscribe(id, co_await boost::asio::this_coro::executor);
   }
   auto created = co_await create_as(key, std::move(id), std::move(request), std::move(param),
-                                    std::move(uploads));
+                                    std::move(uploads), std::move(idempotency_key));
   if (!created) {
     co_return created.error();
   }
@@ -168,7 +170,7 @@ boost::asio::awaitable<core::Result<TaskService::Watched>> TaskService::create_w
 
 boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     const store::ApiKey& key, std::string id, core::GenerationRequest request, std::string param,
-    Uploads uploads) {
+    Uploads uploads, std::string idempotency_key) {
   if (!request.callback_url.empty()) {
     if (auto st = check_callback_host(request, callback_policy_); !st) {
       co_return st.error();
@@ -217,6 +219,7 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
   task.param = std::move(param);
   task.state = core::TaskState::kQueued;
   task.created_ms = clock_.now_ms();
+  task.idempotency_key = std::move(idempotency_key);
   if (auto slot = starter_ != nullptr ? starter_->reserve() : std::nullopt) {
     // Written claimed and run at once: no separate claim commit, no wait for the claim loop.
     // No thread waits for the commit: the writer resumes us.
@@ -232,6 +235,7 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
     // The answer shows the task as accepted (queued, as every provider's create answer does);
     // it is running already, and the next read says so.
     task.row_id = claim->task.row_id;
+    task.idempotency_key.clear();
     starter_->start(std::move(*claim));
     co_return task;
   }
@@ -244,6 +248,7 @@ boost::asio::awaitable<core::Result<core::Task>> TaskService::create_as(
   if (on_created_) {
     on_created_();
   }
+  task.idempotency_key.clear();
   co_return task;
 }
 

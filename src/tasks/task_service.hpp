@@ -44,9 +44,12 @@ class TaskService {
 
   /// Stores a new task; returns it once committed. `param` is the original body. The task is
   /// queued, or already running when a TaskStarter is set and has a free slot.
+  /// `idempotency_key`: the create's Idempotency-Key, begun by Store::begin_idempotent; the
+  /// insert names the task in it (Store::insert_task).
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
-                                                          std::string param);
+                                                          std::string param,
+                                                          std::string idempotency_key = {});
 
   /// Images that came inside the request (multipart edits): stored before the task, then
   /// named in its request as "upload:<key>" inputs.
@@ -56,7 +59,8 @@ class TaskService {
   };
   boost::asio::awaitable<core::Result<core::Task>> create(const store::ApiKey& key,
                                                           core::GenerationRequest request,
-                                                          std::string param, Uploads uploads);
+                                                          std::string param, Uploads uploads,
+                                                          std::string idempotency_key = {});
 
   /// A created task whose end is already listened for (see create_watched).
   struct Watched {
@@ -68,7 +72,8 @@ class TaskService {
   boost::asio::awaitable<core::Result<Watched>> create_watched(const store::ApiKey& key,
                                                                core::GenerationRequest request,
                                                                std::string param,
-                                                               Uploads uploads);
+                                                               Uploads uploads,
+                                                               std::string idempotency_key = {});
 
   /// Proves uploads usable before a task is created for them: each image a JPEG/PNG/WEBP
   /// within the pixel cap that decodes completely; the mask (if any) a PNG with alpha of
@@ -154,7 +159,8 @@ class TaskService {
   boost::asio::awaitable<core::Result<core::Task>> create_as(const store::ApiKey& key,
                                                              std::string id,
                                                              core::GenerationRequest request,
-                                                             std::string param, Uploads uploads);
+                                                             std::string param, Uploads uploads,
+                                                             std::string idempotency_key);
   /// Cancels a task read just before: kConflict when it has ended meanwhile.
   boost::asio::awaitable<core::Status> cancel_found(const core::Task& task);
   /// The wait loop; `ended` (may be null) listens for a task known not to have ended before.

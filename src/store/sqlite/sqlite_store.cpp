@@ -351,6 +351,18 @@ core::Result<std::int64_t> insert_new_task(Connection& c, const core::Task& task
     if (auto held = detail::hold(c, **payer, task, row); !held.ok()) {
       return held.error();
     }
+    if (!task.idempotency_key.empty()) {
+      auto tie = c.prepare(sql::kTieIdempotencyKey, what);
+      if (!tie.ok()) {
+        return tie.error();
+      }
+      tie->bind(1, (*payer)->account_id);
+      tie->bind(2, task.idempotency_key);
+      tie->bind(3, task.id);
+      if (int rc = tie->step(); rc != SQLITE_DONE) {
+        return c.error(rc, what);
+      }
+    }
   }
   return row;
 }

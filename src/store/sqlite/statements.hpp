@@ -44,6 +44,11 @@ inline constexpr char kInsertClaimedTask[] =
     "width, height, updated_ms, price, lease_owner, lease_until_ms, started_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?6)";
 
+// In the insert's transaction: the create's Idempotency-Key (begun, not yet finished) names
+// the task, so a crash before its answer is recorded leaves a replay, not a second task.
+inline constexpr char kTieIdempotencyKey[] =
+    "UPDATE idempotency_keys SET task_id = ?3 WHERE account_id = ?1 AND key = ?2 AND task_id = ''";
+
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 
 // The candidates of a claim: queued tasks, and running tasks whose lease ended before ?3.
