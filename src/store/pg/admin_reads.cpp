@@ -21,17 +21,17 @@ using pg::Params;
 
 // Everyone's tasks ($2 = 0) or one key's ($2), filtered, newest first: two forms, so that a
 // key's walk tasks_by_key and everyone's tasks_by_created.
-#define IG_ALL_TASKS_WHERE(key_term)                                                  \
-  " FROM tasks WHERE " key_term "($1::text = '' OR state = $1::text) "                \
-  "AND ($3::text = '' OR " IG_MODEL " = $3::text) "                                   \
-  "AND ($4::bigint = 0 OR created_ms >= $4::bigint) "                                 \
+#define IG_ALL_TASKS_WHERE(key_term)                  \
+  " FROM tasks WHERE " key_term                       \
+  "($1::text = '' OR state = $1::text) "              \
+  "AND ($3::text = '' OR " IG_MODEL                   \
+  " = $3::text) "                                     \
+  "AND ($4::bigint = 0 OR created_ms >= $4::bigint) " \
   "AND ($5::bigint = 0 OR created_ms < $5::bigint) AND ($6::text = '' OR dialect = $6::text)"
-constexpr char kListAllTasks[] =
-    "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE("$2::bigint = 0 AND ")
-    " ORDER BY created_ms DESC, row_id DESC LIMIT $8 OFFSET $7";
-constexpr char kListAllTasksOfKey[] =
-    "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE("key_id = $2::bigint AND ")
-    " ORDER BY created_ms DESC, row_id DESC LIMIT $8 OFFSET $7";
+constexpr char kListAllTasks[] = "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE(
+    "$2::bigint = 0 AND ") " ORDER BY created_ms DESC, row_id DESC LIMIT $8 OFFSET $7";
+constexpr char kListAllTasksOfKey[] = "SELECT " IG_TASK_COLUMNS IG_ALL_TASKS_WHERE(
+    "key_id = $2::bigint AND ") " ORDER BY created_ms DESC, row_id DESC LIMIT $8 OFFSET $7";
 constexpr char kCountAllTasks[] = "SELECT COUNT(*)" IG_ALL_TASKS_WHERE("$2::bigint = 0 AND ");
 constexpr char kCountAllTasksOfKey[] =
     "SELECT COUNT(*)" IG_ALL_TASKS_WHERE("key_id = $2::bigint AND ");
@@ -46,7 +46,7 @@ constexpr char kUsage[] =
 
 // Usage per day, and per key ($4 = 1) or model ($4 = 2), of tasks created in [$2, $3) whose
 // model is $5 (or any for '').
-#define IG_USAGE_ROWS(key_term)                                                             \
+#define IG_USAGE_ROWS(key_term) \
   "SELECT " IG_DAY("created_ms") " AS day, "                                                \
   "CASE $4::integer WHEN 1 THEN COALESCE(key_id, 0) ELSE 0 END AS k, "                      \
   "CASE $4::integer WHEN 2 THEN COALESCE(" IG_MODEL ", '') ELSE '' END AS m, COUNT(*), "    \
@@ -68,13 +68,12 @@ constexpr char kCountAccounts[] = "SELECT COUNT(*) FROM accounts";
 
 // A page of the keys a search matches ($1 empty: every key): $2 a pattern on the name, $3 one
 // on the prefix (both case-insensitive, as SQLite's LIKE is for ASCII), $4 the id.
-#define IG_KEY_SEARCH                                                                      \
-  " WHERE ($1::text = '' OR name ILIKE $2::text ESCAPE '\\' OR prefix ILIKE $3::text "     \
+#define IG_KEY_SEARCH                                                                  \
+  " WHERE ($1::text = '' OR name ILIKE $2::text ESCAPE '\\' OR prefix ILIKE $3::text " \
   "ESCAPE '\\' OR id = $4::bigint)"
 constexpr char kListKeysPage[] =
     "SELECT " IG_KEY_COLUMNS " FROM api_keys" IG_KEY_SEARCH " ORDER BY id LIMIT $6 OFFSET $5";
-constexpr char kCountKeysPage[] =
-    "SELECT COUNT(*) FROM api_keys" IG_KEY_SEARCH;
+constexpr char kCountKeysPage[] = "SELECT COUNT(*) FROM api_keys" IG_KEY_SEARCH;
 #undef IG_KEY_SEARCH
 
 // A page of an account's ledger, newest first, with the balance after each row: the balance
@@ -141,8 +140,8 @@ core::Result<TaskPage> PgStore::list_all_tasks(const TaskFilter& filter, std::in
   return pg::in_transaction<TaskPage>(
       *pool_, "list_all_tasks", [&](Connection& c) -> core::Result<TaskPage> {
         TaskPage page;
-        auto total = pg::query_int(c, of_key ? kCountAllTasksOfKey : kCountAllTasks,
-                                   filter_params, "list_all_tasks");
+        auto total = pg::query_int(c, of_key ? kCountAllTasksOfKey : kCountAllTasks, filter_params,
+                                   "list_all_tasks");
         if (!total.ok()) {
           return total.error();
         }
@@ -180,8 +179,7 @@ core::Result<std::vector<UsageRow>> PgStore::usage_rows(const UsageQuery& q) {
   return pg::with_connection<std::vector<UsageRow>>(*pool_, "usage_rows", [&](Connection& c) {
     return pg::query_rows<UsageRow>(
         c, q.key_id != 0 ? kUsageRowsOfKey : kUsageRowsAll,
-        Params(q.key_id, q.from_ms, q.to_ms, group, q.model), "usage_rows",
-        [](const pg::Row& r) {
+        Params(q.key_id, q.from_ms, q.to_ms, group, q.model), "usage_rows", [](const pg::Row& r) {
           return UsageRow{r.text(0), r.int64(1), r.text(2), r.int64(3), r.int64(4), r.int64(5)};
         });
   });
@@ -214,8 +212,8 @@ core::Result<KeyPage> PgStore::list_keys_page(std::string_view search, std::int6
           return total.error();
         }
         page.total = *total;
-        auto keys = pg::query_rows<ApiKey>(c, kListKeysPage, page_params, "list_keys_page",
-                                           pg::read_key);
+        auto keys =
+            pg::query_rows<ApiKey>(c, kListKeysPage, page_params, "list_keys_page", pg::read_key);
         if (!keys.ok()) {
           return keys.error();
         }
@@ -254,8 +252,7 @@ core::Result<LedgerPage> PgStore::ledger_page(std::int64_t account_id, std::int6
         }
         page.total = *total;
         auto lines = pg::query_rows<LedgerLine>(
-            c, kLedgerPage, Params(account_id, offset, limit), "ledger_page",
-            [](const pg::Row& r) {
+            c, kLedgerPage, Params(account_id, offset, limit), "ledger_page", [](const pg::Row& r) {
               return LedgerLine{pg::read_ledger_entry(r), r.text(9), r.int64(10)};
             });
         if (!lines.ok()) {
@@ -276,21 +273,21 @@ core::Result<std::vector<LedgerEntry>> PgStore::task_ledger(std::int64_t task_ro
 core::Result<std::vector<RouteStats>> PgStore::upstream_stats(std::int64_t since_ms,
                                                               std::int64_t until_ms) {
   return pg::with_connection<std::vector<RouteStats>>(*pool_, "upstream_stats", [&](Connection& c) {
-    return pg::query_rows<RouteStats>(
-        c, kUpstreamStats, Params(since_ms, until_ms), "upstream_stats", [](const pg::Row& r) {
-          RouteStats s;
-          s.route = r.text(0);
-          s.provider_kind = r.text(1);
-          s.requests = r.int64(2);
-          s.succeeded = r.int64(3);
-          s.errors = r.int64(4);
-          s.in_flight = r.int64(5);
-          s.last_started_ms = r.int64(6);
-          s.p50_ms = r.int64(7);
-          s.p95_ms = r.int64(8);
-          s.cancelled = r.int64(9);
-          return s;
-        });
+    return pg::query_rows<RouteStats>(c, kUpstreamStats, Params(since_ms, until_ms),
+                                      "upstream_stats", [](const pg::Row& r) {
+                                        RouteStats s;
+                                        s.route = r.text(0);
+                                        s.provider_kind = r.text(1);
+                                        s.requests = r.int64(2);
+                                        s.succeeded = r.int64(3);
+                                        s.errors = r.int64(4);
+                                        s.in_flight = r.int64(5);
+                                        s.last_started_ms = r.int64(6);
+                                        s.p50_ms = r.int64(7);
+                                        s.p95_ms = r.int64(8);
+                                        s.cancelled = r.int64(9);
+                                        return s;
+                                      });
   });
 }
 

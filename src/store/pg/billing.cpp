@@ -49,12 +49,12 @@ core::Status check_spend(Connection& c, const core::Task& task, const std::int64
     if (spent + task.price <= limits[i]) {
       continue;
     }
-    auto e = core::make_error(core::ErrorCode::kSpendLimited,
-                              std::string("this API key's ") + kWindowNames[i] +
-                                  " spend limit of " + billing::format_credits(limits[i]) +
-                                  " credits would be exceeded (spent " +
-                                  billing::format_credits(spent) + ", this task costs " +
-                                  billing::format_credits(task.price) + ")");
+    auto e =
+        core::make_error(core::ErrorCode::kSpendLimited,
+                         std::string("this API key's ") + kWindowNames[i] + " spend limit of " +
+                             billing::format_credits(limits[i]) +
+                             " credits would be exceeded (spent " + billing::format_credits(spent) +
+                             ", this task costs " + billing::format_credits(task.price) + ")");
     // A window frees what its oldest hold counted when that hold leaves it; the total never
     // does (a refund or a higher limit is what helps).
     if (kWindows[i] != 0 && oldest != 0) {
@@ -126,16 +126,15 @@ core::Result<std::optional<Payer>> check_new_task(Connection& c, const core::Tas
     return core::make_error(core::ErrorCode::kInsufficientCredits,
                             "insufficient credits: this task costs " +
                                 billing::format_credits(task.price) +
-                                " credits and the balance is " +
-                                billing::format_credits(balance));
+                                " credits and the balance is " + billing::format_credits(balance));
   }
   return std::optional<Payer>(payer);
 }
 
 core::Status hold(Connection& c, const Payer& payer, const core::Task& task,
                   std::int64_t task_row) {
-  return write_ledger(c, payer.account_id, "hold", -task.price, task.price, task_row,
-                      payer.key_id, "", task.created_ms);
+  return write_ledger(c, payer.account_id, "hold", -task.price, task.price, task_row, payer.key_id,
+                      "", task.created_ms);
 }
 
 core::Status settle(Connection& c, std::int64_t task_row, bool capture, std::int64_t now_ms) {
@@ -173,10 +172,10 @@ core::Result<std::optional<Account>> account_by_id(Connection& c, std::int64_t i
 }
 
 Params key_params(const ApiKey& k) {
-  return Params(k.name, k.prefix.empty() ? std::optional<std::string>() : k.prefix,
-                k.secret_hash, k.disabled, k.account_id, k.limits.rpm, k.limits.max_active,
-                k.limits.spend_hourly, k.limits.spend_daily, k.limits.spend_total,
-                pg::join_list(k.limits.ip_allowlist), k.created_ms);
+  return Params(k.name, k.prefix.empty() ? std::optional<std::string>() : k.prefix, k.secret_hash,
+                k.disabled, k.account_id, k.limits.rpm, k.limits.max_active, k.limits.spend_hourly,
+                k.limits.spend_daily, k.limits.spend_total, pg::join_list(k.limits.ip_allowlist),
+                k.created_ms);
 }
 
 core::Error invalid(std::string message) {
@@ -187,9 +186,9 @@ core::Error invalid(std::string message) {
 core::Result<ApiKey> create_key_tx(Connection& c, ApiKey stored,
                                    std::optional<std::int64_t> credits) {
   if (stored.account_id == 0) {
-    auto id = pg::query_int(c, sql::kInsertAccount,
-                            Params(stored.name, credits.has_value(), stored.created_ms),
-                            "create_key");
+    auto id =
+        pg::query_int(c, sql::kInsertAccount,
+                      Params(stored.name, credits.has_value(), stored.created_ms), "create_key");
     if (!id.ok()) {
       return id.error();
     }
@@ -270,15 +269,13 @@ core::Result<ApiKey> PgStore::create_key_in_account(const ApiKey& key,
   if (stored.created_ms == 0) {
     stored.created_ms = pg::wall_ms();
   }
-  return in_transaction<ApiKey>(*pool_, "create_key", [&](Connection& c) {
-    return create_key_tx(c, stored, credits);
-  });
+  return in_transaction<ApiKey>(*pool_, "create_key",
+                                [&](Connection& c) { return create_key_tx(c, stored, credits); });
 }
 
 core::Result<std::optional<ApiKey>> PgStore::get_key(std::int64_t id) {
-  return with_connection<std::optional<ApiKey>>(*pool_, "get_key", [&](Connection& c) {
-    return key_by_id(c, sql::kKeyById, id, "get_key");
-  });
+  return with_connection<std::optional<ApiKey>>(
+      *pool_, "get_key", [&](Connection& c) { return key_by_id(c, sql::kKeyById, id, "get_key"); });
 }
 
 core::Result<std::vector<ApiKey>> PgStore::list_keys() {
@@ -296,11 +293,11 @@ core::Result<std::optional<ApiKey>> PgStore::update_key(std::int64_t id, const K
     }
     ApiKey k = std::move(**current);
     apply(patch, k);
-    auto updated = c.exec(sql::kUpdateKey,
-                          Params(id, k.name, k.disabled, k.limits.rpm, k.limits.max_active,
-                                 k.limits.spend_hourly, k.limits.spend_daily,
-                                 k.limits.spend_total, pg::join_list(k.limits.ip_allowlist)),
-                          "update_key");
+    auto updated = c.exec(
+        sql::kUpdateKey,
+        Params(id, k.name, k.disabled, k.limits.rpm, k.limits.max_active, k.limits.spend_hourly,
+               k.limits.spend_daily, k.limits.spend_total, pg::join_list(k.limits.ip_allowlist)),
+        "update_key");
     if (!updated.ok()) {
       return updated.error();
     }
@@ -308,8 +305,7 @@ core::Result<std::optional<ApiKey>> PgStore::update_key(std::int64_t id, const K
   });
 }
 
-core::Result<std::optional<ApiKey>> PgStore::rotate_key(std::int64_t id,
-                                                        const std::string& prefix,
+core::Result<std::optional<ApiKey>> PgStore::rotate_key(std::int64_t id, const std::string& prefix,
                                                         const std::string& secret_hash) {
   using Out = core::Result<std::optional<ApiKey>>;
   if (secret_hash.empty()) {
@@ -355,8 +351,7 @@ core::Result<std::optional<Account>> PgStore::add_credits(std::int64_t account_i
     if (!exists.ok() || !*exists) {
       return exists;
     }
-    if (auto s = pg::write_ledger(c, account_id, kind, amount, 0, 0, 0, reason, now_ms);
-        !s.ok()) {
+    if (auto s = pg::write_ledger(c, account_id, kind, amount, 0, 0, 0, reason, now_ms); !s.ok()) {
       return s.error();
     }
     if (kind == "topup") {

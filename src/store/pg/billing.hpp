@@ -29,8 +29,7 @@ core::Status write_ledger(Connection& c, std::int64_t account, std::string_view 
 core::Result<std::optional<Payer>> check_new_task(Connection& c, const core::Task& task);
 
 /// The ledger hold of a new task (task.price from the payer).
-core::Status hold(Connection& c, const Payer& payer, const core::Task& task,
-                  std::int64_t task_row);
+core::Status hold(Connection& c, const Payer& payer, const core::Task& task, std::int64_t task_row);
 
 /// Settles the task's hold, if it has one: a capture, or a refund of the price.
 core::Status settle(Connection& c, std::int64_t task_row, bool capture, std::int64_t now_ms);

@@ -23,11 +23,11 @@ constexpr char kEnqueue[] =
     "AND COALESCE(request_json::json ->> 'callback_url', '') <> '' "
     "ON CONFLICT (task_row) DO NOTHING";
 
-#define IG_CALLBACK_COLUMNS                                                                  \
+#define IG_CALLBACK_COLUMNS                                                                 \
   "c.id, c.task_row, t.id, c.url, c.msg_id, c.state, c.attempts, c.next_ms, c.created_ms, " \
   "COALESCE(a.id, 0), COALESCE(a.webhook_secret, '')"
-#define IG_CALLBACK_JOIN                                                     \
-  " JOIN tasks t ON t.row_id = c.task_row"                                   \
+#define IG_CALLBACK_JOIN                   \
+  " JOIN tasks t ON t.row_id = c.task_row" \
   " LEFT JOIN api_keys k ON k.id = t.key_id LEFT JOIN accounts a ON a.id = k.account_id"
 
 // Leases the due rows no other sender holds (locked rows are skipped, not waited for).
@@ -122,10 +122,10 @@ core::Status PgStore::record_callback_attempt(std::int64_t callback_id,
         if (!inserted.ok()) {
           return inserted.error();
         }
-        auto updated = c.exec(
-            pg::kAfterAttempt,
-            Params(callback_id, state, next_ms, attempt.started_ms + attempt.latency_ms),
-            "record_callback_attempt");
+        auto updated =
+            c.exec(pg::kAfterAttempt,
+                   Params(callback_id, state, next_ms, attempt.started_ms + attempt.latency_ms),
+                   "record_callback_attempt");
         if (!updated.ok()) {
           return updated.error();
         }
@@ -146,8 +146,8 @@ PgStore::task_callback(std::int64_t task_row) {
         if (!*delivery) {
           return Value();
         }
-        auto attempts = pg::query_rows<CallbackAttempt>(
-            c, pg::kAttemptsOf, Params((*delivery)->id), "task_callback", pg::read_attempt);
+        auto attempts = pg::query_rows<CallbackAttempt>(c, pg::kAttemptsOf, Params((*delivery)->id),
+                                                        "task_callback", pg::read_attempt);
         if (!attempts.ok()) {
           return attempts.error();
         }
@@ -156,16 +156,14 @@ PgStore::task_callback(std::int64_t task_row) {
 }
 
 core::Result<bool> PgStore::redeliver_callback(std::int64_t task_row, std::int64_t now_ms) {
-  return pg::with_connection<bool>(*pool_, "redeliver_callback",
-                                   [&](Connection& c) -> core::Result<bool> {
-                                     auto n = pg::affected(c, pg::kRedeliver,
-                                                           Params(task_row, now_ms),
-                                                           "redeliver_callback");
-                                     if (!n.ok()) {
-                                       return n.error();
-                                     }
-                                     return *n == 1;
-                                   });
+  return pg::with_connection<bool>(
+      *pool_, "redeliver_callback", [&](Connection& c) -> core::Result<bool> {
+        auto n = pg::affected(c, pg::kRedeliver, Params(task_row, now_ms), "redeliver_callback");
+        if (!n.ok()) {
+          return n.error();
+        }
+        return *n == 1;
+      });
 }
 
 core::Result<std::optional<std::int64_t>> PgStore::next_callback_due() {
@@ -191,8 +189,7 @@ core::Result<std::optional<std::string>> PgStore::webhook_secret(std::int64_t ac
         if (!candidate.empty()) {
           // Conditional: of two nodes setting a first secret at once, one wins, and both
           // read the winner's below.
-          auto set = c.exec(pg::kSetSecretIfNone, Params(account_id, candidate),
-                            "webhook_secret");
+          auto set = c.exec(pg::kSetSecretIfNone, Params(account_id, candidate), "webhook_secret");
           if (!set.ok()) {
             return set.error();
           }
@@ -202,18 +199,15 @@ core::Result<std::optional<std::string>> PgStore::webhook_secret(std::int64_t ac
       });
 }
 
-core::Result<bool> PgStore::set_webhook_secret(std::int64_t account_id,
-                                               const std::string& secret) {
-  return pg::with_connection<bool>(*pool_, "set_webhook_secret",
-                                   [&](Connection& c) -> core::Result<bool> {
-                                     auto n = pg::affected(c, pg::kSetSecret,
-                                                           Params(account_id, secret),
-                                                           "set_webhook_secret");
-                                     if (!n.ok()) {
-                                       return n.error();
-                                     }
-                                     return *n == 1;
-                                   });
+core::Result<bool> PgStore::set_webhook_secret(std::int64_t account_id, const std::string& secret) {
+  return pg::with_connection<bool>(
+      *pool_, "set_webhook_secret", [&](Connection& c) -> core::Result<bool> {
+        auto n = pg::affected(c, pg::kSetSecret, Params(account_id, secret), "set_webhook_secret");
+        if (!n.ok()) {
+          return n.error();
+        }
+        return *n == 1;
+      });
 }
 
 }  // namespace ig::store

@@ -166,10 +166,10 @@ core::Result<std::unique_ptr<Connection>> connect(const std::string& url, int co
     return core::make_error(core::ErrorCode::kUnavailable, "store: cannot connect to PostgreSQL");
   }
   // Integers only: the SET takes no parameters, and these are not user text.
-  const std::string settings = "SET lock_timeout = " + std::to_string(lock_timeout.count()) +
-                               "; SET statement_timeout = " +
-                               std::to_string(statement_timeout.count()) +
-                               "; SET TIME ZONE 'UTC'";
+  const std::string settings =
+      "SET lock_timeout = " + std::to_string(lock_timeout.count()) +
+      "; SET statement_timeout = " + std::to_string(statement_timeout.count()) +
+      "; SET TIME ZONE 'UTC'";
   if (auto s = conn->run(settings.c_str(), "connect"); !s.ok()) {
     return s.error();
   }

@@ -148,7 +148,7 @@ class Pool {
    public:
     Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
     Lease(Lease&&) noexcept = default;
-    Lease& operator=(Lease&&) noexcept = default;
+    Lease& operator=(Lease&&) = delete;  // would drop the connection it holds
     ~Lease();
     Connection& operator*() { return *conn_; }
     Connection* operator->() { return conn_.get(); }

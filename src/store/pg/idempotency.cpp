@@ -64,8 +64,8 @@ core::Result<IdempotentBegin> begin_tx(Connection& c, std::int64_t account_id,
   // A row deleted between the INSERT and the SELECT (its first request abandoned it) is tried
   // again; a third time would need a third request racing on the same key.
   for (int round = 0; round < 3; ++round) {
-    auto inserted = pg::affected(c, kInsert, Params(account_id, key, request_hash, now_ms),
-                                 "begin_idempotent");
+    auto inserted =
+        pg::affected(c, kInsert, Params(account_id, key, request_hash, now_ms), "begin_idempotent");
     if (!inserted.ok()) {
       return inserted.error();
     }
@@ -86,8 +86,8 @@ core::Result<IdempotentBegin> begin_tx(Connection& c, std::int64_t account_id,
     if (auto seen = existing((*rows)[0], request_hash, now_ms, in_progress_ms)) {
       return *seen;
     }
-    auto restarted = c.exec(kRestart, Params(account_id, key, request_hash, now_ms),
-                            "begin_idempotent");
+    auto restarted =
+        c.exec(kRestart, Params(account_id, key, request_hash, now_ms), "begin_idempotent");
     if (!restarted.ok()) {
       return restarted.error();
     }
@@ -113,8 +113,8 @@ core::Status PgStore::finish_idempotent(std::int64_t account_id, const std::stri
                                         const std::string& body) {
   return pg::with_connection<core::Ok>(
       *pool_, "finish_idempotent", [&](Connection& c) -> core::Result<core::Ok> {
-        auto r = c.exec(kFinish, Params(account_id, key, task_id, status, body),
-                        "finish_idempotent");
+        auto r =
+            c.exec(kFinish, Params(account_id, key, task_id, status, body), "finish_idempotent");
         if (!r.ok()) {
           return r.error();
         }

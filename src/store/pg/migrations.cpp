@@ -201,8 +201,8 @@ core::Status step_once(Connection& conn, std::int64_t now_ms, bool& done) {
   }
   const std::int64_t current = (*version)[0].int64(0);
   if (current > known) {
-    spdlog::error("store: database schema version {} is newer than this binary knows ({})",
-                  current, known);
+    spdlog::error("store: database schema version {} is newer than this binary knows ({})", current,
+                  known);
     return core::make_error(core::ErrorCode::kInternal,
                             "store: database schema version " + std::to_string(current) +
                                 " is newer than this binary supports (" + std::to_string(known) +

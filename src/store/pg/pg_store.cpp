@@ -79,7 +79,7 @@ namespace sql = pg::sql;
 // Every task a RETURNING statement yields, with their leases when asked. An unreadable row is
 // an error (logged by read_task) that rolls back the write.
 core::Result<std::vector<core::Task>> returned_tasks(const pg::Rows& rows,
-                                                    std::vector<std::int64_t>* leases = nullptr) {
+                                                     std::vector<std::int64_t>* leases = nullptr) {
   std::vector<core::Task> out;
   for (int i = 0; i < rows.size(); ++i) {
     auto task = pg::read_task(rows[i]);
@@ -100,11 +100,10 @@ core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, in
                                      std::int64_t now_ms, std::int64_t lease_until_ms,
                                      int max_attempts) {
   ClaimBatch out;
-  auto exhausted_rows =
-      c.exec(sql::kExhaustTasks,
-             Params(std::string(core::fail::kTooManyAttempts), now_ms, std::int64_t{max},
-                    max_attempts),
-             "claim_tasks");
+  auto exhausted_rows = c.exec(
+      sql::kExhaustTasks,
+      Params(std::string(core::fail::kTooManyAttempts), now_ms, std::int64_t{max}, max_attempts),
+      "claim_tasks");
   if (!exhausted_rows.ok()) {
     return exhausted_rows.error();
   }
@@ -121,9 +120,9 @@ core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, in
       return queued.error();
     }
   }
-  auto claimed_rows = c.exec(
-      sql::kClaimTasks,
-      Params(owner, lease_until_ms, now_ms, std::int64_t{max}, max_attempts), "claim_tasks");
+  auto claimed_rows =
+      c.exec(sql::kClaimTasks,
+             Params(owner, lease_until_ms, now_ms, std::int64_t{max}, max_attempts), "claim_tasks");
   if (!claimed_rows.ok()) {
     return claimed_rows.error();
   }
@@ -145,8 +144,7 @@ bool older(const core::Task& a, const core::Task& b) {
 // Inserts a new task, queued, or claimed by `owner` (non-null) until `lease_until_ms`, after
 // the key's checks, and holds its price: the body of both insert operations. The row id.
 core::Result<std::int64_t> insert_new_task(Connection& c, const core::Task& task,
-                                           const std::string* owner,
-                                           std::int64_t lease_until_ms) {
+                                           const std::string* owner, std::int64_t lease_until_ms) {
   auto payer = pg::check_new_task(c, task);
   if (!payer.ok()) {
     return payer.error();
@@ -160,14 +158,21 @@ core::Result<std::int64_t> insert_new_task(Connection& c, const core::Task& task
     params.add(*owner);
     params.add(lease_until_ms);
   }
-  auto row = pg::query_int(c, owner != nullptr ? sql::kInsertClaimedTask : sql::kInsertTask,
-                           params, what);
+  auto row =
+      pg::query_int(c, owner != nullptr ? sql::kInsertClaimedTask : sql::kInsertTask, params, what);
   if (!row.ok()) {
     return row.error();
   }
   if (*payer) {
     if (auto held = pg::hold(c, **payer, task, *row); !held.ok()) {
       return held.error();
+    }
+    if (!task.idempotency_key.empty()) {
+      auto tied = c.exec(sql::kTieIdempotencyKey,
+                         Params((*payer)->account_id, task.idempotency_key, task.id), what);
+      if (!tied.ok()) {
+        return tied.error();
+      }
     }
   }
   return *row;
@@ -202,11 +207,11 @@ core::Result<Fence> complete_tx(Connection& c, std::int64_t row_id, int attempt,
       return closed.error();
     }
   }
-  auto n = pg::affected(c, sql::kCompleteTask,
-                        Params(row_id, attempt, std::string(core::to_string(out.state)),
-                               out.fail_code, out.fail_msg, core::encode_results(out.results),
-                               completed, now, core::encode_usage(out.usage)),
-                        "complete_task");
+  auto n = pg::affected(
+      c, sql::kCompleteTask,
+      Params(row_id, attempt, std::string(core::to_string(out.state)), out.fail_code, out.fail_msg,
+             core::encode_results(out.results), completed, now, core::encode_usage(out.usage)),
+      "complete_task");
   if (!n.ok()) {
     return n.error();
   }
@@ -233,8 +238,8 @@ core::Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions opts) {
                             "store: a PostgreSQL url and pool_size >= 1 are required");
   }
   try {
-    auto conn = pg::connect(opts.url, opts.connect_timeout_s, opts.lock_timeout,
-                            opts.statement_timeout);
+    auto conn =
+        pg::connect(opts.url, opts.connect_timeout_s, opts.lock_timeout, opts.statement_timeout);
     if (!conn.ok()) {
       return conn.error();
     }
@@ -316,19 +321,19 @@ core::Result<Claim> PgStore::insert_claimed_task(const core::Task& task, const s
   if (task.id.empty()) {
     return no_id();
   }
-  return in_transaction<Claim>(
-      *pool_, "insert_claimed_task", [&](Connection& c) -> core::Result<Claim> {
-        auto row = insert_new_task(c, task, &owner, lease_until_ms);
-        if (!row.ok()) {
-          return row.error();
-        }
-        Claim claim{task, lease_until_ms};
-        claim.task.row_id = *row;
-        claim.task.state = core::TaskState::kRunning;
-        claim.task.attempt = 1;
-        claim.task.started_ms = task.created_ms;
-        return claim;
-      });
+  return in_transaction<Claim>(*pool_, "insert_claimed_task",
+                               [&](Connection& c) -> core::Result<Claim> {
+                                 auto row = insert_new_task(c, task, &owner, lease_until_ms);
+                                 if (!row.ok()) {
+                                   return row.error();
+                                 }
+                                 Claim claim{task, lease_until_ms};
+                                 claim.task.row_id = *row;
+                                 claim.task.state = core::TaskState::kRunning;
+                                 claim.task.attempt = 1;
+                                 claim.task.started_ms = task.created_ms;
+                                 return claim;
+                               });
 }
 
 core::Result<std::optional<core::Task>> PgStore::get_task(const std::string& id) {
@@ -415,9 +420,8 @@ core::Result<Fence> PgStore::complete_task(std::int64_t row_id, int attempt,
   if (!core::is_terminal(out.state)) {
     return not_terminal(row_id, out.state);
   }
-  return in_transaction<Fence>(*pool_, "complete_task", [&](Connection& c) {
-    return complete_tx(c, row_id, attempt, out);
-  });
+  return in_transaction<Fence>(*pool_, "complete_task",
+                               [&](Connection& c) { return complete_tx(c, row_id, attempt, out); });
 }
 
 core::Result<Fence> PgStore::release_task(std::int64_t row_id, int attempt) {
@@ -439,25 +443,26 @@ core::Result<Fence> PgStore::set_upstream(std::int64_t row_id, int attempt,
 }
 
 core::Result<TaskPage> PgStore::list_tasks(std::int64_t key_id, std::int64_t offset, int limit) {
-  return in_transaction<TaskPage>(*pool_, "list_tasks", [&](Connection& c) -> core::Result<TaskPage> {
-    TaskPage page;
-    auto total = pg::query_int(c, sql::kCountKeyTasks, Params(key_id), "list_tasks");
-    if (!total.ok()) {
-      return total.error();
-    }
-    page.total = *total;
-    auto rows = c.exec(sql::kListTasks, Params(key_id, offset, limit), "list_tasks");
-    if (!rows.ok()) {
-      return rows.error();
-    }
-    for (int i = 0; i < rows->size(); ++i) {
-      // An unreadable row (logged) is left out rather than hiding the key's other tasks.
-      if (auto task = pg::read_task((*rows)[i]); task.ok()) {
-        page.tasks.push_back(std::move(*task));
-      }
-    }
-    return page;
-  });
+  return in_transaction<TaskPage>(
+      *pool_, "list_tasks", [&](Connection& c) -> core::Result<TaskPage> {
+        TaskPage page;
+        auto total = pg::query_int(c, sql::kCountKeyTasks, Params(key_id), "list_tasks");
+        if (!total.ok()) {
+          return total.error();
+        }
+        page.total = *total;
+        auto rows = c.exec(sql::kListTasks, Params(key_id, offset, limit), "list_tasks");
+        if (!rows.ok()) {
+          return rows.error();
+        }
+        for (int i = 0; i < rows->size(); ++i) {
+          // An unreadable row (logged) is left out rather than hiding the key's other tasks.
+          if (auto task = pg::read_task((*rows)[i]); task.ok()) {
+            page.tasks.push_back(std::move(*task));
+          }
+        }
+        return page;
+      });
 }
 
 core::Result<bool> PgStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
@@ -482,17 +487,15 @@ core::Result<bool> PgStore::cancel_task(std::int64_t row_id, std::int64_t now_ms
 // --- the asynchronous writes: the blocking forms on the store's threads
 
 void PgStore::insert_task_async(core::Task task, Done<core::Ok> done) {
-  workers_->post([this, task = std::move(task), done = std::move(done)] {
-    done(insert_task(task));
-  });
+  workers_->post(
+      [this, task = std::move(task), done = std::move(done)] { done(insert_task(task)); });
 }
 
 void PgStore::insert_claimed_task_async(core::Task task, std::string owner,
                                         std::int64_t lease_until_ms, Done<Claim> done) {
-  workers_->post([this, task = std::move(task), owner = std::move(owner), lease_until_ms,
-                  done = std::move(done)] {
-    done(insert_claimed_task(task, owner, lease_until_ms));
-  });
+  workers_->post(
+      [this, task = std::move(task), owner = std::move(owner), lease_until_ms,
+       done = std::move(done)] { done(insert_claimed_task(task, owner, lease_until_ms)); });
 }
 
 void PgStore::complete_task_async(std::int64_t row_id, int attempt, core::TaskOutcome out,
@@ -503,15 +506,14 @@ void PgStore::complete_task_async(std::int64_t row_id, int attempt, core::TaskOu
 }
 
 void PgStore::begin_upstream_call_async(UpstreamCall call, Done<std::int64_t> done) {
-  workers_->post([this, call = std::move(call), done = std::move(done)] {
-    done(begin_upstream_call(call));
-  });
+  workers_->post(
+      [this, call = std::move(call), done = std::move(done)] { done(begin_upstream_call(call)); });
 }
 
-void PgStore::finish_upstream_call_async(std::int64_t id, int http_status,
-                                         std::int64_t duration_ms, std::string error_class,
-                                         std::string error_code, std::string message,
-                                         std::string upstream_id, Done<core::Ok> done) {
+void PgStore::finish_upstream_call_async(std::int64_t id, int http_status, std::int64_t duration_ms,
+                                         std::string error_class, std::string error_code,
+                                         std::string message, std::string upstream_id,
+                                         Done<core::Ok> done) {
   workers_->post([this, id, http_status, duration_ms, error_class = std::move(error_class),
                   error_code = std::move(error_code), message = std::move(message),
                   upstream_id = std::move(upstream_id), done = std::move(done)] {

@@ -75,8 +75,8 @@ class PgStore final : public Store {
   // upstream_calls.cpp
   core::Result<std::int64_t> begin_upstream_call(const UpstreamCall& call) override;
   core::Status finish_upstream_call(std::int64_t id, int http_status, std::int64_t duration_ms,
-                                    const std::string& error_class,
-                                    const std::string& error_code, const std::string& message,
+                                    const std::string& error_class, const std::string& error_code,
+                                    const std::string& message,
                                     const std::string& upstream_id) override;
   core::Result<std::vector<UpstreamCall>> list_upstream_calls(std::int64_t task_row) override;
 
@@ -89,9 +89,8 @@ class PgStore final : public Store {
   core::Result<std::optional<ApiKey>> rotate_key(std::int64_t id, const std::string& prefix,
                                                  const std::string& secret_hash) override;
   core::Result<std::optional<Account>> get_account(std::int64_t id) override;
-  core::Result<std::optional<Account>> add_credits(std::int64_t account_id,
-                                                   const std::string& kind, std::int64_t amount,
-                                                   const std::string& reason,
+  core::Result<std::optional<Account>> add_credits(std::int64_t account_id, const std::string& kind,
+                                                   std::int64_t amount, const std::string& reason,
                                                    std::int64_t now_ms) override;
   core::Result<std::vector<LedgerEntry>> list_ledger(std::int64_t account_id) override;
 

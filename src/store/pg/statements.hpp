@@ -9,7 +9,7 @@ namespace ig::store::pg::sql {
 
 #define IG_TASK_COLUMNS                                                               \
   "row_id, id, key_id, request_json, param, state, attempt, created_ms, started_ms, " \
-  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms, usage_json, "       \
+  "completed_ms, fail_code, fail_msg, results_json, lease_until_ms, usage_json, "     \
   "upstream_route, upstream_id, price"
 
 // Column positions in IG_TASK_COLUMNS.
@@ -45,19 +45,24 @@ inline constexpr char kInsertClaimedTask[] =
     "VALUES ($1, $2, $3, $4, $5, 'running', 1, $6, $7, $8, $9, $10, $11, $12, $6) "
     "RETURNING row_id";
 
+// In the insert's transaction: the create's Idempotency-Key (begun, not yet finished) names
+// the task, so a crash before its answer is recorded leaves a replay, not a second task.
+inline constexpr char kTieIdempotencyKey[] =
+    "UPDATE idempotency_keys SET task_id = $3 WHERE account_id = $1 AND key = $2 AND task_id = ''";
+
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = $1";
 
 // The task columns of a claim's UPDATE … FROM (qualified: the candidates have row_id too).
-#define IG_TASK_COLUMNS_T                                                                  \
-  "t.row_id, t.id, t.key_id, t.request_json, t.param, t.state, t.attempt, t.created_ms, "  \
-  "t.started_ms, t.completed_ms, t.fail_code, t.fail_msg, t.results_json, "                 \
+#define IG_TASK_COLUMNS_T                                                                 \
+  "t.row_id, t.id, t.key_id, t.request_json, t.param, t.state, t.attempt, t.created_ms, " \
+  "t.started_ms, t.completed_ms, t.fail_code, t.fail_msg, t.results_json, "               \
   "t.lease_until_ms, t.usage_json, t.upstream_route, t.upstream_id, t.price"
 
 // The candidates of a claim, oldest first: queued tasks and running ones whose lease ended
 // before `now`. Rows another node holds locked are skipped, not waited for.
 #define IG_CANDIDATES(now, limit, extra)                                                 \
   "SELECT row_id, attempt FROM tasks WHERE (state = 'queued' OR (state = 'running' AND " \
-  "lease_until_ms < " now "))" extra " ORDER BY created_ms, row_id LIMIT " limit        \
+  "lease_until_ms < " now "))" extra " ORDER BY created_ms, row_id LIMIT " limit         \
   " FOR UPDATE SKIP LOCKED"
 
 // Runs first in the claim's transaction: fails those of the oldest $3 candidates that another
@@ -104,9 +109,9 @@ inline constexpr char kSetTaskSize[] =
 inline constexpr char kSetUpstream[] =
     "UPDATE tasks SET upstream_route = $3, upstream_id = $4, updated_ms = $5" IG_FENCE;
 
-inline constexpr char kListTasks[] =
-    "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE key_id = $1 "
-    "ORDER BY created_ms DESC, row_id DESC LIMIT $3 OFFSET $2";
+inline constexpr char kListTasks[] = "SELECT " IG_TASK_COLUMNS
+                                     " FROM tasks WHERE key_id = $1 "
+                                     "ORDER BY created_ms DESC, row_id DESC LIMIT $3 OFFSET $2";
 inline constexpr char kCountKeyTasks[] = "SELECT COUNT(*) FROM tasks WHERE key_id = $1";
 
 inline constexpr char kCancelTask[] =
@@ -114,8 +119,8 @@ inline constexpr char kCancelTask[] =
     "fail_msg = 'the task was cancelled', completed_ms = $2, lease_owner = NULL, "
     "lease_until_ms = 0, updated_ms = $2 WHERE row_id = $1 AND state IN ('queued', 'running')";
 
-#define IG_CALL_COLUMNS                                                                     \
-  "id, task_row, attempt, route, provider_kind, upstream_id, http_status, started_ms, "   \
+#define IG_CALL_COLUMNS                                                                 \
+  "id, task_row, attempt, route, provider_kind, upstream_id, http_status, started_ms, " \
   "duration_ms, error_class, error_code, message"
 
 inline constexpr char kInsertUpstreamCall[] =
@@ -133,8 +138,8 @@ inline constexpr char kListUpstreamCalls[] =
 
 inline constexpr char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
 
-#define IG_KEY_COLUMNS                                                                    \
-  "id, name, prefix, secret_hash, disabled, account_id, rpm, max_active, spend_hourly, "    \
+#define IG_KEY_COLUMNS                                                                   \
+  "id, name, prefix, secret_hash, disabled, account_id, rpm, max_active, spend_hourly, " \
   "spend_daily, spend_total, ip_allowlist, created_ms"
 
 inline constexpr char kInsertKey[] =
@@ -159,12 +164,13 @@ inline constexpr char kRotateKey[] =
 inline constexpr char kInsertAccount[] =
     "INSERT INTO accounts (name, metered, balance, created_ms) VALUES ($1, $2, 0, $3) "
     "RETURNING id";
-#define IG_ACCOUNT_TOTALS(id)                                                                   \
-  "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = " id " AND kind = 'topup'), " \
+#define IG_ACCOUNT_TOTALS(id)                                           \
+  "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = " id \
+  " AND kind = 'topup'), "                                              \
   "(SELECT COALESCE(SUM(price), 0) FROM ledger WHERE account_id = " id " AND kind = 'capture')"
 inline constexpr char kAccountById[] =
-    "SELECT id, name, metered, balance, created_ms, " IG_ACCOUNT_TOTALS("$1")
-    " FROM accounts WHERE id = $1";
+    "SELECT id, name, metered, balance, created_ms, " IG_ACCOUNT_TOTALS(
+        "$1") " FROM accounts WHERE id = $1";
 inline constexpr char kInsertLedger[] =
     "INSERT INTO ledger (account_id, kind, amount, price, task_row, key_id, reason, created_ms) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";

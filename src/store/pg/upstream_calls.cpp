@@ -42,9 +42,8 @@ core::Result<std::int64_t> PgStore::begin_upstream_call(const UpstreamCall& call
   return pg::with_connection<std::int64_t>(
       *pool_, "begin_upstream_call", [&](Connection& c) -> core::Result<std::int64_t> {
         auto id = pg::query_int(c, sql::kInsertUpstreamCall,
-                                Params(call.task_row, call.attempt, call.route,
-                                       call.provider_kind, call.upstream_id, call.http_status,
-                                       started),
+                                Params(call.task_row, call.attempt, call.route, call.provider_kind,
+                                       call.upstream_id, call.http_status, started),
                                 "begin_upstream_call");
         if (!id.ok() && c.last_sqlstate() == "23503") {  // foreign_key_violation
           return invalid("upstream call of unknown task row " + std::to_string(call.task_row));
@@ -54,8 +53,7 @@ core::Result<std::int64_t> PgStore::begin_upstream_call(const UpstreamCall& call
 }
 
 core::Status PgStore::finish_upstream_call(std::int64_t id, int http_status,
-                                           std::int64_t duration_ms,
-                                           const std::string& error_class,
+                                           std::int64_t duration_ms, const std::string& error_class,
                                            const std::string& error_code,
                                            const std::string& message,
                                            const std::string& upstream_id) {
@@ -64,10 +62,10 @@ core::Status PgStore::finish_upstream_call(std::int64_t id, int http_status,
   }
   return pg::with_connection<core::Ok>(
       *pool_, "finish_upstream_call", [&](Connection& c) -> core::Result<core::Ok> {
-        auto n = pg::affected(c, sql::kFinishUpstreamCall,
-                              Params(id, http_status, duration_ms, error_class, error_code,
-                                     message, upstream_id),
-                              "finish_upstream_call");
+        auto n = pg::affected(
+            c, sql::kFinishUpstreamCall,
+            Params(id, http_status, duration_ms, error_class, error_code, message, upstream_id),
+            "finish_upstream_call");
         if (!n.ok()) {
           return n.error();
         }
@@ -80,9 +78,9 @@ core::Status PgStore::finish_upstream_call(std::int64_t id, int http_status,
           return exists.error();
         }
         if (!exists->empty()) {
-          return core::make_error(core::ErrorCode::kConflict, "store: upstream call " +
-                                                                  std::to_string(id) +
-                                                                  " has already finished");
+          return core::make_error(
+              core::ErrorCode::kConflict,
+              "store: upstream call " + std::to_string(id) + " has already finished");
         }
         return core::make_error(core::ErrorCode::kNotFound,
                                 "store: no upstream call " + std::to_string(id));

@@ -67,8 +67,10 @@ class PgStoreTest : public ::testing::Test {
   /// Ends every server session of this test's stores, as a PostgreSQL restart does.
   void kill_connections() {
     RawPg admin(schema_->server_url());
-    admin.text("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
-               "WHERE application_name = '" + app_name_ + "'");
+    admin.text(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = '" +
+        app_name_ + "'");
   }
 
   std::unique_ptr<PgSchema> schema_;
@@ -84,9 +86,9 @@ TEST_F(PgStoreTest, OpenAppliesEveryMigrationOnceAndAgainNothing) {
                           "AND indexname IN ('tasks_claim', 'tasks_by_key', 'ledger_one_hold', "
                           "'ledger_one_settlement', 'tasks_by_created')"),
             "5");
-  const std::string applied =
-      schema_->text("SELECT string_agg(applied_ms::text, ',' ORDER BY version) "
-                    "FROM schema_migrations");
+  const std::string applied = schema_->text(
+      "SELECT string_agg(applied_ms::text, ',' ORDER BY version) "
+      "FROM schema_migrations");
   ASSERT_NE(open(), nullptr);  // reopen: nothing to apply
   EXPECT_EQ(schema_->text("SELECT string_agg(applied_ms::text, ',' ORDER BY version) "
                           "FROM schema_migrations"),
@@ -209,7 +211,8 @@ TEST_F(PgStoreTest, AWriteCutOffMidTransactionIsRolledBackAndRetryable) {
   // The capture's ledger row waits: its foreign key needs a share lock on the account.
   locker.exec("BEGIN; SELECT 1 FROM accounts FOR UPDATE");
   auto done = outcome(TaskState::kSucceeded, "", 2000, {{"paid/a1-1.png", "image/png", 8, 8}});
-  auto completing = std::async(std::launch::async, [&] { return store->complete_task(row, 1, done); });
+  auto completing =
+      std::async(std::launch::async, [&] { return store->complete_task(row, 1, done); });
   ASSERT_TRUE(wait_until([&] {
     return schema_->text("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '" +
                          app_name_ + "' AND wait_event_type = 'Lock'") == "1";
@@ -223,8 +226,7 @@ TEST_F(PgStoreTest, AWriteCutOffMidTransactionIsRolledBackAndRetryable) {
   // Nothing landed: the task still runs under attempt 1, its hold unsettled.
   auto still = get(*store, "paid");
   EXPECT_EQ(still->state, TaskState::kRunning);
-  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM ledger WHERE kind IN ('capture', 'refund')"),
-            "0");
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM ledger WHERE kind IN ('capture', 'refund')"), "0");
   EXPECT_EQ(value_of(store->complete_task(row, 1, done)), Fence::kApplied);
   EXPECT_EQ(value_of(store->complete_task(row, 1, done)), Fence::kFencedOut);
   EXPECT_EQ(get(*store, "paid")->state, TaskState::kSucceeded);

@@ -60,9 +60,9 @@ class BillingTest : public testing::StoreTest {
   // The balance equals the ledger's sum, and the cached column equals both.
   void expect_balanced(std::int64_t account_id) {
     auto rows = must(store_->list_ledger(account_id));
-    const std::int64_t sum = std::accumulate(
-        rows.begin(), rows.end(), std::int64_t{0},
-        [](std::int64_t acc, const LedgerEntry& e) { return acc + e.amount; });
+    const std::int64_t sum =
+        std::accumulate(rows.begin(), rows.end(), std::int64_t{0},
+                        [](std::int64_t acc, const LedgerEntry& e) { return acc + e.amount; });
     EXPECT_EQ(account(account_id).balance, sum);
     EXPECT_EQ(sql_text("SELECT balance FROM accounts WHERE id = " + std::to_string(account_id)),
               std::to_string(sum));

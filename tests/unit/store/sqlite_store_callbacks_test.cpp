@@ -92,13 +92,15 @@ TEST_P(CallbackStoreTest, AttemptsAreRecordedAndARedeliveryStartsOver) {
   ASSERT_EQ(value_of(store_->complete_task(row, 1, outcome(TaskState::kFailed, "x", kT0))),
             Fence::kApplied);
   auto d = must(store_->claim_callbacks(1, kFar, kFar + 30'000)).at(0);
-  ASSERT_TRUE(store_->record_callback_attempt(d.id, CallbackAttempt{kT0 + 1, 500, 12, "HTTP 500"},
-                                              "pending", kT0 + 1'000)
+  ASSERT_TRUE(store_
+                  ->record_callback_attempt(d.id, CallbackAttempt{kT0 + 1, 500, 12, "HTTP 500"},
+                                            "pending", kT0 + 1'000)
                   .ok());
   EXPECT_EQ(must(store_->next_callback_due()).value_or(0), kT0 + 1'000);
-  ASSERT_TRUE(store_->record_callback_attempt(d.id, CallbackAttempt{kT0 + 2, 410, 5, "410 Gone"},
-                                              "failed", 0)
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->record_callback_attempt(d.id, CallbackAttempt{kT0 + 2, 410, 5, "410 Gone"}, "failed", 0)
+          .ok());
   EXPECT_FALSE(must(store_->next_callback_due()).has_value());
   auto cb = must(store_->task_callback(row));
   ASSERT_TRUE(cb.has_value());

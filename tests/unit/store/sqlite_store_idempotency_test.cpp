@@ -76,6 +76,34 @@ TEST_P(IdempotencyTest, KeysAreKeptADayThenForgotten) {
             0);
 }
 
+// insert_task names the task in its key's begun Idempotency-Key row, in the same transaction: a
+// retry after a crash before finish_idempotent replays the task (status 0) instead of making a
+// second one. A key already finished, or of another account, is left as it is.
+TEST_P(IdempotencyTest, AnInsertTiesItsBegunKeyToTheTask) {
+  auto key = must(store_->create_key_in_account(testing::make_key("sk-i", "h-i"), std::nullopt));
+  const std::int64_t account = key.account_id;
+  EXPECT_EQ(begin(account, "k", "h1", kT0).state, State::kNew);
+  core::Task t = testing::make_task("t1", kT0, key.id);
+  t.idempotency_key = "k";
+  ASSERT_TRUE(store_->insert_task(t).ok());
+  IdempotentBegin again = begin(account, "k", "h1", kT0 + 10);
+  EXPECT_EQ(again.state, State::kReplay);
+  EXPECT_EQ(again.task_id, "t1");
+  EXPECT_EQ(again.status, 0);
+
+  EXPECT_EQ(begin(account, "done", "h2", kT0).state, State::kNew);
+  ASSERT_TRUE(store_->finish_idempotent(account, "done", "first", 200, "{}").ok());
+  EXPECT_EQ(begin(account + 1, "other", "h3", kT0).state, State::kNew);
+  core::Task late = testing::make_task("t2", kT0, key.id);
+  late.idempotency_key = "done";
+  ASSERT_TRUE(store_->insert_task(late).ok());
+  late.id = "t3";
+  late.idempotency_key = "other";
+  ASSERT_TRUE(store_->insert_task(late).ok());
+  EXPECT_EQ(begin(account, "done", "h2", kT0 + 10).task_id, "first");
+  EXPECT_EQ(begin(account + 1, "other", "h3", kT0 + 10).state, State::kInProgress);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, IdempotencyTest,
                          ::testing::Values(testing::Backend::kSqlite, testing::Backend::kPostgres),
                          testing::backend_name);

@@ -13,18 +13,18 @@
 namespace ig::store {
 namespace {
 
-using ::testing::ElementsAre;
 using testing::claim;
+using ::testing::ElementsAre;
 using testing::found;
 using testing::get;
 using testing::ids_of;
-using testing::must;
-using testing::value_of;
 using ::testing::IsEmpty;
 using testing::make_key;
 using testing::make_task;
+using testing::must;
 using testing::outcome;
 using testing::RawDb;
+using testing::value_of;
 using StoreTest = testing::StoreTest;
 using SqliteStoreTest = testing::SqliteStoreTest;
 using core::ErrorCode;
@@ -294,7 +294,9 @@ TEST_P(StoreTest, ClaimTakesOldestFirstUpToMax) {
   EXPECT_THAT(claim(*store, "w3", 0, 300, 1000), IsEmpty());
 
   // A finished task is never claimed again, even after its lease time.
-  ASSERT_EQ(value_of(store->complete_task(first[0].task.row_id, 1, outcome(TaskState::kSucceeded, "", 400))), Fence::kApplied);
+  ASSERT_EQ(value_of(store->complete_task(first[0].task.row_id, 1,
+                                          outcome(TaskState::kSucceeded, "", 400))),
+            Fence::kApplied);
   EXPECT_THAT(ids_of(claim(*store, "w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
@@ -322,8 +324,9 @@ TEST_P(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].task.attempt, 2);
   EXPECT_EQ(again[0].task.started_ms, 100);
-  EXPECT_EQ(value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 2500))),
-            Fence::kFencedOut);
+  EXPECT_EQ(
+      value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 2500))),
+      Fence::kFencedOut);
 
   // The same id again is a conflict and changes nothing.
   auto dup = store->insert_claimed_task(make_task("x", 200), "creator", 3000);
@@ -338,8 +341,9 @@ TEST_P(StoreTest, ATaskInsertedClaimedCompletesUnderAttemptOne) {
   auto c = store->insert_claimed_task(make_task("y", 100), "creator", 2000);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(value_of(store->renew_lease(c->task.row_id, 1, 4000)), Fence::kApplied);
-  EXPECT_EQ(value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 3000))),
-            Fence::kApplied);
+  EXPECT_EQ(
+      value_of(store->complete_task(c->task.row_id, 1, outcome(TaskState::kSucceeded, "", 3000))),
+      Fence::kApplied);
   EXPECT_EQ(get(*store, "y")->state, TaskState::kSucceeded);
   EXPECT_THAT(claim(*store, "other", 5, 9000, 9999), IsEmpty());
 }
@@ -398,14 +402,17 @@ TEST_P(StoreTest, OnlyTheCurrentAttemptCanFinishATaskAndOnlyOnce) {
   ASSERT_EQ(claim(*store, "w2", 1, 3000, 9000).at(0).task.attempt, 2);
 
   // The worker whose lease expired is fenced out of every write.
-  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "late", 3500))), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "late", 3500))),
+            Fence::kFencedOut);
   EXPECT_EQ(value_of(store->renew_lease(row, 1, 99'000)), Fence::kFencedOut);
   EXPECT_EQ(value_of(store->release_task(row, 1)), Fence::kFencedOut);
   EXPECT_EQ(value_of(store->set_task_size(row, 1, 512, 512)), Fence::kFencedOut);
   EXPECT_EQ(get(*store, "x")->state, TaskState::kRunning);
 
-  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "first", 4000))), Fence::kApplied);
-  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kFailed, "second", 5000))), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kSucceeded, "first", 4000))),
+            Fence::kApplied);
+  EXPECT_EQ(value_of(store->complete_task(row, 2, outcome(TaskState::kFailed, "second", 5000))),
+            Fence::kFencedOut);
   auto got = get(*store, "x");
   EXPECT_EQ(got->state, TaskState::kSucceeded);
   EXPECT_EQ(got->fail_code, "first");
@@ -483,7 +490,9 @@ TEST_P(StoreTest, CountsEveryState) {
   }
   auto claims = claim(*store, "w", 2, 100, 1000);
   ASSERT_EQ(claims.size(), 2u);
-  ASSERT_EQ(value_of(store->complete_task(claims[0].task.row_id, 1, outcome(TaskState::kFailed, "x", 150))), Fence::kApplied);
+  ASSERT_EQ(value_of(store->complete_task(claims[0].task.row_id, 1,
+                                          outcome(TaskState::kFailed, "x", 150))),
+            Fence::kApplied);
   counts = store->count_tasks_by_state();
   EXPECT_EQ(counts[TaskState::kQueued], 2);
   EXPECT_EQ(counts[TaskState::kRunning], 1);
@@ -503,16 +512,16 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
     ASSERT_TRUE(store->insert_task(make_task("done", 10)).ok());
     ASSERT_TRUE(store->insert_task(make_task("waiting", 20)).ok());
     row = claim(*store, "w", 1, 100, 1000).at(0).task.row_id;
-    ASSERT_EQ(value_of(store->complete_task(
-        row, 1,
-        outcome(TaskState::kSucceeded, "", 150, {{"done/1.png", "image/png", 1024, 1024}}))), Fence::kApplied);
+    ASSERT_EQ(value_of(store->complete_task(row, 1,
+                                            outcome(TaskState::kSucceeded, "", 150,
+                                                    {{"done/1.png", "image/png", 1024, 1024}}))),
+              Fence::kApplied);
     ASSERT_TRUE(get(*store, "done").has_value());  // this thread now has a reader
   }
   auto store = open_store();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(found(store->get_account(found(store->find_key_by_prefix("sk-k"))->account_id))
-                ->balance,
-            7);
+  EXPECT_EQ(
+      found(store->get_account(found(store->find_key_by_prefix("sk-k"))->account_id))->balance, 7);
   auto done = get(*store, "done");
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->row_id, row);
@@ -541,9 +550,9 @@ TEST_F(SqliteStoreTest, TwoStoresInOneThreadKeepTheirOwnReaders) {
 namespace ig::store::testing {
 namespace {
 
+using core::TaskState;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using core::TaskState;
 
 std::vector<std::string> task_ids(const std::vector<core::Task>& tasks) {
   std::vector<std::string> out;
@@ -591,7 +600,8 @@ TEST_P(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
   ASSERT_EQ(value_of(store->cancel_task(row, 700)), true);
   // The worker that held it can neither renew nor finish it.
   EXPECT_EQ(value_of(store->renew_lease(row, 1, 9000)), Fence::kFencedOut);
-  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 800))), Fence::kFencedOut);
+  EXPECT_EQ(value_of(store->complete_task(row, 1, outcome(TaskState::kSucceeded, "", 800))),
+            Fence::kFencedOut);
   auto t = get(*store, "running");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->state, TaskState::kCancelled);
@@ -605,7 +615,7 @@ TEST_P(StoreTest, CancelStopsQueuedAndFencesRunningTasks) {
 }  // namespace
 
 // Every TEST_P(StoreTest, …) of this binary runs against SQLite and PostgreSQL.
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::kSqlite, Backend::kPostgres),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), backend_name);
 
 }  // namespace ig::store::testing
