@@ -3,6 +3,7 @@
 #
 #   scripts/pg-test.sh start STATE_DIR   # initdb into a temp dir, start on a free 127.0.0.1
 #                                        # port, write its URL to STATE_DIR/url
+#   scripts/pg-test.sh restart STATE_DIR # restart it (fast shutdown: sessions are cut), same port
 #   scripts/pg-test.sh stop STATE_DIR    # stop it and delete its files
 #
 # With IMAGEGATE_TEST_PG=postgres://… set, `start` only writes that URL (your own server) and
@@ -14,7 +15,7 @@ set -euo pipefail
 cmd=${1:-}
 state=${2:-}
 if [ -z "$cmd" ] || [ -z "$state" ]; then
-  echo "usage: $0 start|stop STATE_DIR" >&2
+  echo "usage: $0 start|restart|stop STATE_DIR" >&2
   exit 2
 fi
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -93,11 +94,26 @@ stop() {
   rm -f "$state/pid_dir" "$state/owner" "$state/url"
 }
 
+# The fault tests: what a PostgreSQL restart does to connected clients.
+restart() {
+  if [ -f "$state/external" ] || [ ! -f "$state/pid_dir" ]; then
+    echo "pg-test: no throwaway cluster in $state to restart" >&2
+    exit 1
+  fi
+  local dir
+  dir=$(cat "$state/pid_dir")
+  owner=$(cat "$state/owner")
+  # pg_ctl restart reuses the options of the last start (postmaster.opts): the same port.
+  as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart \
+    >/dev/null
+}
+
 case "$cmd" in
   start) start ;;
+  restart) restart ;;
   stop) stop ;;
   *)
-    echo "usage: $0 start|stop STATE_DIR" >&2
+    echo "usage: $0 start|restart|stop STATE_DIR" >&2
     exit 2
     ;;
 esac

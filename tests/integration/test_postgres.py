@@ -2,14 +2,22 @@
 store of `[store] url` (a config file) or IMAGEGATE_STORE_URL, and two `imagegate serve` nodes
 on one database run a create -> poll -> succeeded flow with credits held and captured once.
 
+A fault case: the throwaway PostgreSQL is restarted (sessions cut) while a node takes creates;
+the node answers 503 meanwhile, never anything else, and recovers by itself: every accepted task
+ends, each held and settled once.
+
 The server is the throwaway PostgreSQL ctest starts (scripts/pg-test.sh writes its URL to
-IMAGEGATE_TEST_PG_FILE), or IMAGEGATE_TEST_PG. Each test class gets a database of its own.
-Without either the tests are skipped (ctest always sets the file)."""
+IMAGEGATE_TEST_PG_FILE), or IMAGEGATE_TEST_PG (then the restart case is skipped: it is not ours
+to restart). Each test gets a database of its own. Without either the tests are skipped
+(ctest always sets the file)."""
 import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -17,6 +25,10 @@ from harness import BIN, Server
 
 MICRO = 1_000_000
 PSQL = shutil.which("psql")
+PG_TEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                       "pg-test.sh")
+T2I = {"model": "gpt-image-2-text-to-image",
+       "input": {"prompt": "a lighthouse at dusk", "aspect_ratio": "1:1", "resolution": "1K"}}
 
 
 def server_url():
@@ -31,6 +43,14 @@ def server_url():
     if not url:
         raise AssertionError("%s holds no URL: did scripts/pg-test.sh start fail?" % path)
     return url
+
+
+def cluster_state_dir():
+    """The state dir of the throwaway cluster (to restart it), "" when the server is not ours."""
+    if os.environ.get("IMAGEGATE_TEST_PG", ""):
+        return ""
+    path = os.environ.get("IMAGEGATE_TEST_PG_FILE", "")
+    return os.path.dirname(path) if path else ""
 
 
 def with_database(url, name):
@@ -58,25 +78,23 @@ def cli(args, env=None, config=None):
 @unittest.skipUnless(server_url(), "no PostgreSQL: set IMAGEGATE_TEST_PG (ctest starts one)")
 @unittest.skipUnless(PSQL, "psql is not installed (postgresql-client)")
 class PostgresStoreTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.admin_url = server_url()
-        cls.db = "ig_it_%d" % random.randrange(1 << 40)
-        psql(cls.admin_url, "CREATE DATABASE " + cls.db)
-        cls.url = with_database(cls.admin_url, cls.db)
-        cls.dir = tempfile.mkdtemp(prefix="ig-it-pg-")
-        cls.config = os.path.join(cls.dir, "imagegate.toml")
-        with open(cls.config, "w") as f:
-            f.write('[store]\nurl = "%s"\npool_size = 4\n' % cls.url)
-        cls.servers = []
+    def setUp(self):
+        self.admin_url = server_url()
+        self.db = "ig_it_%d" % random.randrange(1 << 40)
+        psql(self.admin_url, "CREATE DATABASE " + self.db)
+        self.url = with_database(self.admin_url, self.db)
+        self.dir = tempfile.mkdtemp(prefix="ig-it-pg-")
+        self.config = os.path.join(self.dir, "imagegate.toml")
+        with open(self.config, "w") as f:
+            f.write('[store]\nurl = "%s"\npool_size = 4\n' % self.url)
+        self.servers = []
 
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.servers:
+    def tearDown(self):
+        for s in self.servers:
             s.stop()
             s.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-        psql(cls.admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % cls.db)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        psql(self.admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
 
     def node(self):
         """A server on the test's database, with a data dir of its own (its result files)."""
@@ -132,6 +150,63 @@ class PostgresStoreTest(unittest.TestCase):
         self.assertEqual(shown.returncode, 0, shown.stderr)
         self.assertIn(task_id, shown.stdout)
         self.assertIn("succeeded", shown.stdout)
+
+    @unittest.skipUnless(cluster_state_dir(), "PostgreSQL is not the throwaway cluster")
+    def test_a_node_rides_out_a_postgresql_restart(self):
+        made = cli(["keys", "create", "--name", "restart", "--credits", "1000"],
+                   config=self.config)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        key = made.stdout.strip()
+        node = self.node()
+        statuses, accepted = [], []
+
+        def create():
+            r = node.create_job(key, T2I)
+            statuses.append(r.status)
+            if r.status == 200:
+                accepted.append(r.json()["data"]["taskId"])
+            return r.status
+
+        for _ in range(3):
+            self.assertEqual(create(), 200)
+        restart = threading.Thread(target=subprocess.run, args=(
+            ["bash", PG_TEST, "restart", cluster_state_dir()],), kwargs={"check": True})
+        restart.start()
+        while restart.is_alive():
+            create()
+            time.sleep(0.02)
+        restart.join()
+        # Back without restarting the node: creates succeed again within a few seconds.
+        deadline = time.time() + 20
+        while create() != 200:
+            self.assertLess(time.time(), deadline, statuses[-20:])
+            time.sleep(0.1)
+        for _ in range(3):
+            self.assertEqual(create(), 200)
+        self.assertLessEqual(set(statuses), {200, 503}, statuses)
+        print("creates around the restart: %d accepted, %d answered 503"
+              % (statuses.count(200), statuses.count(503)), file=sys.stderr)
+        self.assertEqual(node.request("GET", "/readyz").status, 200)
+
+        for task_id in accepted:
+            data, states = node.wait_job(key, task_id)
+            self.assertEqual(data["state"], "success", (task_id, states))
+        # Every task in the database (a create cut off at its commit may have landed without
+        # its answer) ends, and is held once and settled once; the balance is the ledger's sum.
+        deadline = time.time() + 30
+        while psql(self.url, "SELECT COUNT(*) FROM tasks WHERE key_id IS NOT NULL "
+                             "AND state IN ('queued', 'running')") != "0":
+            self.assertLess(time.time(), deadline, "tasks left unfinished")
+            time.sleep(0.2)
+        self.assertEqual(psql(self.url, "SELECT COUNT(*) FROM tasks t WHERE (SELECT COUNT(*) "
+                                        "FROM ledger l WHERE l.task_row = t.row_id AND "
+                                        "l.kind = 'hold') <> 1 OR (SELECT COUNT(*) FROM ledger l "
+                                        "WHERE l.task_row = t.row_id AND l.kind IN "
+                                        "('capture', 'refund')) <> 1"), "0")
+        self.assertEqual(psql(self.url, "SELECT COUNT(*) FROM accounts a WHERE balance <> "
+                                        "(SELECT COALESCE(SUM(amount), 0) FROM ledger "
+                                        "WHERE account_id = a.id)"), "0")
+        self.assertGreaterEqual(int(psql(self.url, "SELECT COUNT(*) FROM tasks")), len(accepted))
 
     def test_a_bad_store_url_stops_the_server_with_a_clear_error(self):
         bad = cli(["keys", "list"], env={"IMAGEGATE_STORE_URL": "mysql://x@127.0.0.1/db"})
