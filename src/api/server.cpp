@@ -634,21 +634,24 @@ asio::awaitable<bool> Server::stream(Connection& conn, const Request& req, const
   auto state = std::make_shared<StreamState>();
   watch_peer(conn.self, state);
   StreamSink sink(conn, chunked, limits_.write_timeout, draining_, state);
+  bool broken = false;  // the producer failed: its body is not whole
   try {
     co_await cancellable(conn, info.stream(sink));
   } catch (const std::exception& e) {
-    // The header is out: the client sees the stream end early, the log says why (a drain's
-    // cancellation ends it as cleanly as the end of its events would).
+    // The header is out. A drain's cancellation ends the stream as cleanly as the end of its
+    // events would; any other failure (a result store that stopped answering mid-file) must
+    // not look like a whole body: no last chunk, the connection is closed.
     if (!conn.cancelled) {
       spdlog::error("request_id={} stream ended by an exception: {}", info.request_id,
                     e.what());
+      broken = true;
     }
     keep_alive = false;
   }
   state->done = true;
   boost::system::error_code ignored;
   conn.socket.cancel(ignored);  // ends the peer watch; no write is pending now
-  const bool intact = !sink.failed() && !state->peer_gone;
+  const bool intact = !broken && !sink.failed() && !state->peer_gone;
   if (intact && chunked) {
     conn.arm(limits_.write_timeout, conn.self);
     auto [lec, ln] = co_await asio::async_write(conn.socket, http::make_chunk_last(), kTuple);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,12 +61,22 @@ asio::awaitable<void> slow_stream(StreamWriter& out, Seen& seen) {
   co_await out.write("second");
 }
 
+/// Writes "first", then fails, as a download whose store stops answering mid-file.
+asio::awaitable<void> broken_stream(StreamWriter& out) {
+  co_await out.write("first");
+  throw std::runtime_error("the result store stopped answering");
+}
+
 /// GET /wait?ms=N waits N ms on a timer, then answers 200 "waited"; GET /stream is a
 /// slow_stream; anything else echoes its body. `seen` follows the waiting handler's life.
 asio::awaitable<Response> test_handler(Request& req, RequestInfo& info, Seen& seen) {
   if (req.target() == "/stream") {
     info.stream = [&seen](StreamWriter& out) { return slow_stream(out, seen); };
     co_return stream_response("text/plain");
+  }
+  if (req.target() == "/broken-stream") {
+    info.stream = [](StreamWriter& out) { return broken_stream(out); };
+    co_return stream_response("application/octet-stream");
   }
   if (!req.target().starts_with("/wait")) {
     co_return text_response(200, req.body(), "text/plain");
@@ -236,6 +247,24 @@ TEST_F(ServerTest, DrainCancelsAStreamStillRunningAtItsDeadline) {
   EXPECT_EQ(parser.get().body(), "first");
   ASSERT_EQ(drained.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(drained.get());
+}
+
+// A stream whose producer fails half-way must not end like a whole body: the client gets
+// what was sent, then the connection closes without the last chunk, so it sees a partial
+// message rather than a short file it would take for complete.
+TEST_F(ServerTest, AStreamThatFailsHalfWayEndsWithoutItsLastChunk) {
+  start(ServerLimits{});
+  tcp::socket s = connect();
+  send(s, "GET /broken-stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  http::read_header(s, buffer, parser);
+  EXPECT_TRUE(parser.get().chunked());
+  beast::error_code ec;
+  http::read(s, buffer, parser, ec);
+  EXPECT_EQ(ec, http::error::partial_message) << ec.message();
+  EXPECT_FALSE(parser.is_done());
+  EXPECT_EQ(parser.get().body(), "first");
 }
 
 // With one context per I/O thread, each accepts from the listening socket in its own event
