@@ -24,15 +24,21 @@ std::string to_hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-std::string uuid_v4(const RandomSource& rnd) {
+std::string uuid_v7(std::int64_t now_ms, const RandomSource& rnd) {
   unsigned char b[16];
-  for (int i = 0; i < 2; ++i) {
-    std::uint64_t v = rnd();
-    for (int j = 0; j < 8; ++j) {
-      b[i * 8 + j] = static_cast<unsigned char>(v >> (8 * j));
-    }
+  const auto ms = static_cast<std::uint64_t>(now_ms) & 0xFFFFFFFFFFFFull;
+  for (int i = 0; i < 6; ++i) {
+    b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
   }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  const std::uint64_t r1 = rnd();
+  const std::uint64_t r2 = rnd();
+  for (int j = 0; j < 2; ++j) {
+    b[6 + j] = static_cast<unsigned char>(r1 >> (8 * j));
+  }
+  for (int j = 0; j < 8; ++j) {
+    b[8 + j] = static_cast<unsigned char>(r2 >> (8 * j));
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x70);
   b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
   std::string hex = to_hex(b, 16);
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +

@@ -132,7 +132,7 @@ std::string TaskService::new_task_id(core::Dialect dialect) const {
     case core::Dialect::kTasks:
       return "tk-hiapi-" + core::ulid(clock_.now_ms(), random_);  // HiAPI's shape (API-NOTES)
     default:
-      return core::uuid_v4(random_);
+      return core::uuid_v7(clock_.now_ms(), random_);
   }
 }
 

@@ -7,7 +7,7 @@ import unittest
 
 from harness import HttpsFixture, Server, decode_png, make_png, make_png_pixels, png_size
 
-UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 
 def reference_pixel(x, y):

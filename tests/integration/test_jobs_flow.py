@@ -45,7 +45,7 @@ class JobsFlowTest(unittest.TestCase):
                 "input": {"prompt": "A cinematic product photo of a transparent speaker",
                           "aspect_ratio": "16:9", "resolution": "1K"}}
         task_id = self.create(body)
-        self.assertRegex(task_id, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertRegex(task_id, r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
         first = self.server.record(self.key, task_id).json()["data"]
         self.assertEqual(first["state"], "waiting")
         self.assertIsNone(first["resultJson"])

@@ -8,24 +8,36 @@
 namespace ig::core {
 namespace {
 
-TEST(Ids, UuidV4Format) {
+TEST(Ids, UuidV7Format) {
   auto rnd = default_random();
-  const std::regex re("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  const std::regex re("^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
-    auto id = uuid_v4(rnd);
+    auto id = uuid_v7(1795316848000, rnd);
     EXPECT_TRUE(std::regex_match(id, re)) << id;
     seen.insert(id);
   }
-  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_EQ(seen.size(), 1000u);  // one millisecond: the random bits alone tell them apart
+}
+
+TEST(Ids, UuidV7StartsWithTheTimeAndSortsByIt) {
+  auto rnd = default_random();
+  // 1795316848000 ms = 0x01a201391580
+  EXPECT_EQ(uuid_v7(1795316848000, rnd).substr(0, 13), "01a20139-1580");
+  std::string prev;
+  for (std::int64_t t = 1795316848000; t < 1795316848000 + 50; ++t) {
+    auto id = uuid_v7(t, rnd);
+    EXPECT_LT(prev, id);
+    prev = id;
+  }
 }
 
 TEST(Ids, InjectedRandomnessIsRepeatable) {
   std::uint64_t state = 42;
   RandomSource fixed = [&] { return state++; };
-  auto a = uuid_v4(fixed);
+  auto a = uuid_v7(1795316848000, fixed);
   state = 42;
-  EXPECT_EQ(uuid_v4(fixed), a);
+  EXPECT_EQ(uuid_v7(1795316848000, fixed), a);
   EXPECT_EQ(random_alnum(fixed, 8).size(), 8u);
 }
 
