@@ -14,6 +14,9 @@ namespace ig::store::detail {
 struct Migration {
   int version;
   std::string_view sql;
+  /// The step edits table definitions in sqlite_schema (writable_schema, then a new
+  /// schema_version) rather than running DDL.
+  bool edits_schema = false;
 };
 
 /// Every step this binary knows, in order.

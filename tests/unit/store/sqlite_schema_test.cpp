@@ -1,0 +1,154 @@
+// Migration 7: the CHECK constraints written as OR chains instead of IN lists, edited in
+// sqlite_schema. What they accept must not change, rows must survive, and no statement that
+// writes the three tables may build a temporary b-tree to check them.
+#include <cstdint>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "unit/store/test_db.hpp"
+
+namespace ig::store {
+namespace {
+
+using testing::RawDb;
+using testing::TempDir;
+
+class SqliteSchemaTest : public ::testing::Test {
+ protected:
+  std::filesystem::path db_path() const { return dir_.path() / "imagegate.db"; }
+
+  // A database as a binary of migration 6 left it, with a row in each edited table.
+  void make_version_6_database() {
+    RawDb raw(db_path());
+    raw.exec("PRAGMA journal_mode = WAL");
+    raw.exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_ms INTEGER NOT NULL) STRICT");
+    for (const auto& m : detail::migrations()) {
+      if (m.version > 6) {
+        break;
+      }
+      raw.exec(std::string(m.sql));
+      raw.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
+    }
+    raw.exec("INSERT INTO accounts (id, name, created_ms) VALUES (1, 'a', 1)");
+    raw.exec(
+        "INSERT INTO tasks (row_id, id, dialect, request_json, state, created_ms, updated_ms) "
+        "VALUES (1, 't1', 'jobs', '{}', 'succeeded', 1, 1)");
+    raw.exec("INSERT INTO ledger (account_id, kind, amount, created_ms) VALUES (1, 'topup', 5, 1)");
+    raw.exec(
+        "INSERT INTO callbacks (task_row, url, msg_id, state, next_ms, created_ms, updated_ms) "
+        "VALUES (1, 'http://x/', 'msg_1', 'delivered', 1, 1, 1)");
+  }
+
+  std::unique_ptr<SqliteStore> open() {
+    auto r = SqliteStore::open(SqliteOptions{.path = db_path()});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+
+  // How many temporary b-trees the statement's program opens.
+  static std::int64_t ephemeral_tables(RawDb& raw, const std::string& sql) {
+    raw.exec("CREATE TEMP TABLE IF NOT EXISTS plan (addr, opcode, p1, p2, p3, p4, p5, comment)");
+    std::int64_t n = 0;
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw.handle(), ("EXPLAIN " + sql).c_str(), -1, &st, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(raw.handle());
+    while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+      const auto* op = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+      if (op != nullptr && std::string(op) == "OpenEphemeral") {
+        ++n;
+      }
+    }
+    sqlite3_finalize(st);
+    return n;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(SqliteSchemaTest, MigrationSevenKeepsRowsAndWhatTheChecksAccept) {
+  make_version_6_database();
+  ASSERT_NE(open(), nullptr);
+
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT MAX(version) FROM schema_migrations"),
+            static_cast<std::int64_t>(detail::migrations().size()));
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_schema WHERE sql LIKE '%CHECK (% IN (%'"), 0);
+  EXPECT_EQ(raw.text("SELECT state FROM tasks WHERE id = 't1'"), "succeeded");
+  EXPECT_EQ(raw.integer("SELECT amount FROM ledger WHERE kind = 'topup'"), 5);
+  EXPECT_EQ(raw.text("SELECT state FROM callbacks"), "delivered");
+
+  // Every allowed word still goes in, every other one is still refused.
+  auto accepted = [&](const std::string& sql) {
+    return sqlite3_exec(raw.handle(), sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+  };
+  int row = 10;
+  for (const char* s : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+    ++row;
+    EXPECT_TRUE(accepted(
+        "INSERT INTO tasks (row_id, id, dialect, request_json, state, created_ms, "
+        "updated_ms) VALUES (" +
+        std::to_string(row) + ", 't" + std::to_string(row) + "', 'jobs', '{}', '" + s + "', 1, 1)"))
+        << s;
+  }
+  EXPECT_FALSE(
+      accepted("INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+               "VALUES ('bad', 'jobs', '{}', 'Queued', 1, 1)"));
+  EXPECT_FALSE(accepted("UPDATE tasks SET state = 'done' WHERE id = 't1'"));
+  for (const char* k : {"topup", "hold", "capture", "refund", "adjust"}) {
+    EXPECT_TRUE(accepted(std::string("INSERT INTO ledger (account_id, kind, amount, created_ms) "
+                                     "VALUES (1, '") +
+                         k + "', 0, 1)"))
+        << k;
+  }
+  EXPECT_FALSE(accepted(
+      "INSERT INTO ledger (account_id, kind, amount, created_ms) VALUES (1, 'gift', 1, 1)"));
+  for (const char* s : {"pending", "failed"}) {
+    EXPECT_TRUE(accepted(std::string("UPDATE callbacks SET state = '") + s + "'")) << s;
+  }
+  EXPECT_FALSE(accepted("UPDATE callbacks SET state = 'lost'"));
+}
+
+TEST_F(SqliteSchemaTest, WritesToTheCheckedTablesBuildNoTemporaryTree) {
+  ASSERT_NE(open(), nullptr);
+  RawDb raw(db_path());
+  EXPECT_EQ(ephemeral_tables(raw,
+                             "INSERT INTO tasks (id, dialect, request_json, state, created_ms, "
+                             "updated_ms) VALUES ('x', 'jobs', '{}', 'queued', 1, 1)"),
+            0);
+  EXPECT_EQ(ephemeral_tables(raw, "UPDATE tasks SET state = 'failed' WHERE row_id = 1"), 0);
+  EXPECT_EQ(ephemeral_tables(raw,
+                             "INSERT INTO ledger (account_id, kind, amount, created_ms) "
+                             "VALUES (1, 'hold', -1, 1)"),
+            0);
+  EXPECT_EQ(ephemeral_tables(raw, "UPDATE callbacks SET state = 'failed' WHERE id = 1"), 0);
+}
+
+TEST_F(SqliteSchemaTest, TheStoreThatAppliedMigrationSevenWritesAtOnce) {
+  // The store that applies migration 7 keeps using its connection: the bumped
+  // schema_version makes it (and every reader) parse the edited definitions, so a task
+  // insert through it still works and a bad state is still refused by a fresh connection.
+  make_version_6_database();
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  core::Task task;
+  task.id = "after-migration";
+  task.request.dialect = core::Dialect::kJobs;
+  task.request.model = "gpt-image-2-text-to-image";
+  task.request.prompt = "x";
+  task.created_ms = 2;
+  ASSERT_TRUE(store->insert_task(task).ok());
+  auto got = store->get_task("after-migration");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->state, core::TaskState::kQueued);
+}
+
+}  // namespace
+}  // namespace ig::store
