@@ -284,11 +284,13 @@ core::Result<ApiKey> SqliteStore::create_key_in_account(const ApiKey& key,
   return guarded(
       "create_key",
       [&]() -> core::Result<ApiKey> {
-        ApiKey stored = key;
-        if (stored.created_ms == 0) {
-          stored.created_ms = detail::wall_ms();
+        ApiKey given = key;
+        if (given.created_ms == 0) {
+          given.created_ms = detail::wall_ms();
         }
         return run_write<ApiKey>(*writer_, [&](Connection& c) -> core::Result<ApiKey> {
+          // A copy per run: the writer may run an operation twice (writer.hpp).
+          ApiKey stored = given;
           if (stored.account_id == 0) {
             auto st = c.prepare(sql::kInsertAccount, "create_key");
             if (!st.ok()) {

@@ -99,6 +99,35 @@ void Writer::run_batch(const std::vector<Pending*>& batch) {
     fail_all(batch, begin.error());
     return;
   }
+  // Each operation runs straight in the transaction. One that fails before it changed a row
+  // (a refused create: the checks come first) leaves nothing to undo, and the batch goes on.
+  // One that fails after changing rows would need its own rollback: the transaction is rolled
+  // back and the batch runs again with a savepoint per operation. A savepoint costs every
+  // operation a copy of each page it touches, so it is paid only in that rare case.
+  for (Pending* p : batch) {
+    const std::int64_t before = sqlite3_total_changes64(conn_.handle());
+    run_op(*p);
+    if (!conn_.in_transaction()) {
+      // SQLite rolled the whole transaction back (I/O error, disk full, …).
+      conn_.rollback();
+      fail_all(batch, core::make_error(core::ErrorCode::kInternal, "store: write failed"));
+      return;
+    }
+    if (!p->status.ok() && sqlite3_total_changes64(conn_.handle()) != before) {
+      conn_.rollback();
+      run_batch_isolated(batch);
+      return;
+    }
+  }
+  commit(batch);
+}
+
+void Writer::run_batch_isolated(const std::vector<Pending*>& batch) {
+  isolated_batches_.fetch_add(1, std::memory_order_relaxed);
+  if (core::Status begin = conn_.run("BEGIN IMMEDIATE", "begin"); !begin.ok()) {
+    fail_all(batch, begin.error());
+    return;
+  }
   for (Pending* p : batch) {
     if (!run_in_savepoint(*p) || !conn_.in_transaction()) {
       // SQLite rolled the whole transaction back (I/O error, disk full, …) or a savepoint
@@ -108,6 +137,10 @@ void Writer::run_batch(const std::vector<Pending*>& batch) {
       return;
     }
   }
+  commit(batch);
+}
+
+void Writer::commit(const std::vector<Pending*>& batch) {
   if (core::Status commit = conn_.run("COMMIT", "commit"); !commit.ok()) {
     conn_.rollback();
     fail_all(batch, commit.error());
@@ -116,11 +149,7 @@ void Writer::run_batch(const std::vector<Pending*>& batch) {
   commits_.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool Writer::run_in_savepoint(Pending& p) {
-  if (core::Status sp = conn_.run("SAVEPOINT op", "savepoint"); !sp.ok()) {
-    p.status = sp.error();
-    return false;
-  }
+void Writer::run_op(Pending& p) {
   try {
     p.status = p.op(conn_);
   } catch (const std::exception& e) {
@@ -130,6 +159,14 @@ bool Writer::run_in_savepoint(Pending& p) {
     spdlog::error("store: write operation threw");
     p.status = core::make_error(core::ErrorCode::kInternal, "store: write failed");
   }
+}
+
+bool Writer::run_in_savepoint(Pending& p) {
+  if (core::Status sp = conn_.run("SAVEPOINT op", "savepoint"); !sp.ok()) {
+    p.status = sp.error();
+    return false;
+  }
+  run_op(p);
   if (!conn_.in_transaction()) {
     return false;
   }

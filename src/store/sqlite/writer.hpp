@@ -39,10 +39,12 @@ class WriteOp {
 
 /// The single writer: a dedicated thread owning the only write connection. Callers submit an
 /// operation and block; the thread takes up to `max_batch` queued operations, runs them in one
-/// BEGIN IMMEDIATE … COMMIT (each inside its own SAVEPOINT, so a failing operation rolls back
-/// only itself) and then completes every caller with its own result. A caller returns only
-/// after the COMMIT that holds its write; if BEGIN or COMMIT fails, every operation of the
-/// batch gets that error. Thread-safe.
+/// BEGIN IMMEDIATE … COMMIT and then completes every caller with its own result. A failing
+/// operation rolls back only itself: when it had changed rows before failing, the batch runs
+/// again from the start with each operation in its own SAVEPOINT, so an operation may run
+/// more than once and must hand its results out by assignment, never by appending. A caller
+/// returns only after the COMMIT that holds its write; if BEGIN or COMMIT fails, every
+/// operation of the batch gets that error. Thread-safe.
 class Writer {
  public:
   /// Starts the thread; `conn` must be a read-write connection no other thread uses.
@@ -66,6 +68,10 @@ class Writer {
 
   /// COMMITs executed so far.
   std::uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  /// Batches run again with a savepoint per operation, after one failed having changed rows.
+  std::uint64_t isolated_batches() const {
+    return isolated_batches_.load(std::memory_order_relaxed);
+  }
   /// Operations submitted and not yet completed (queued or in the running batch).
   std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
@@ -86,6 +92,11 @@ class Writer {
 
   void loop();
   void run_batch(const std::vector<Pending*>& batch);
+  /// The batch again, each operation in its own savepoint.
+  void run_batch_isolated(const std::vector<Pending*>& batch);
+  void commit(const std::vector<Pending*>& batch);
+  /// Runs the operation into p.status; an exception becomes an error.
+  void run_op(Pending& p);
   /// Runs one operation inside its own savepoint. False: the savepoint machinery itself
   /// failed and the whole transaction must be abandoned.
   bool run_in_savepoint(Pending& p);
@@ -101,6 +112,7 @@ class Writer {
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> isolated_batches_{0};
   std::atomic<std::size_t> pending_{0};
 
   std::thread thread_;  // last: starts after every other member exists

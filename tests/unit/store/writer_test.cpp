@@ -103,6 +103,72 @@ TEST_F(WriterTest, FailedOperationRollsBackAloneInsideItsBatch) {
             "a,b");
 }
 
+TEST_F(WriterTest, AnOperationRefusedBeforeItChangedARowCostsTheOthersNothing) {
+  // Each operation runs once, without savepoints: the refused one changed nothing, so
+  // nothing has to be undone and its batch commits as it is.
+  auto hold = hold_until_pending(4);
+  core::Status held = core::ok_status(), a = core::ok_status(), dup = core::ok_status(),
+               b = core::ok_status();
+  std::atomic<int> runs{0};
+  auto counted = [&runs](std::string sql) {
+    return [&runs, sql = std::move(sql)](Connection& c) {
+      ++runs;
+      return c.exec(sql.c_str(), "test op");
+    };
+  };
+  auto taken = exec_op("INSERT INTO t (v) VALUES ('taken')");
+  ASSERT_TRUE(writer_->submit(taken).ok());
+  auto t0 = submit_async(hold, held);
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
+  auto t1 = submit_async(counted("INSERT INTO t (v) VALUES ('a')"), a);
+  auto t2 = submit_async(counted("INSERT INTO t (v) VALUES ('taken')"), dup);  // UNIQUE
+  auto t3 = submit_async(counted("INSERT INTO t (v) VALUES ('b')"), b);
+  for (auto* t : {&t0, &t1, &t2, &t3}) {
+    t->join();
+  }
+  EXPECT_TRUE(a.ok());
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(b.ok());
+  EXPECT_EQ(runs.load(), 3);
+  EXPECT_EQ(writer_->isolated_batches(), 0u);
+  EXPECT_EQ(RawDb(path_).text("SELECT group_concat(v, ',') FROM (SELECT v FROM t ORDER BY v)"),
+            "a,b,taken");
+}
+
+TEST_F(WriterTest, AFailureAfterChangesRunsTheBatchAgainWithSavepointsAndCommitsOnce) {
+  // The second operation changes a row, then fails: its batch is rolled back and run again
+  // with a savepoint per operation. The first operation ran twice; its row is there once.
+  auto hold = hold_until_pending(3);
+  core::Status held = core::ok_status(), a = core::ok_status(), bad = core::ok_status();
+  std::atomic<int> a_runs{0};
+  auto t0 = submit_async(hold, held);
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
+  auto t1 = submit_async(
+      [&a_runs](Connection& c) {
+        ++a_runs;
+        return c.exec("INSERT INTO t (v) VALUES ('a')", "test op");
+      },
+      a);
+  auto t2 = submit_async(
+      [](Connection& c) -> core::Status {
+        if (auto s = c.exec("INSERT INTO t (v) VALUES ('half')", "test op"); !s.ok()) {
+          return s;
+        }
+        return core::make_error(ErrorCode::kConflict, "refused after writing");
+      },
+      bad);
+  for (auto* t : {&t0, &t1, &t2}) {
+    t->join();
+  }
+  EXPECT_TRUE(a.ok());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "refused after writing");
+  EXPECT_EQ(a_runs.load(), 2);
+  EXPECT_EQ(writer_->isolated_batches(), 1u);
+  EXPECT_EQ(RawDb(path_).text("SELECT group_concat(v, ',') FROM t"), "a");
+}
+
 TEST_F(WriterTest, FailedCommitFailsEveryOperationOfTheBatch) {
   auto hold = hold_until_pending(3);
   core::Status held = core::ok_status(), good = core::ok_status(), bad = core::ok_status();
