@@ -11,6 +11,7 @@
 
 #include "core/codec.hpp"
 #include "core/fail_codes.hpp"
+#include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/ops.hpp"
@@ -65,16 +66,36 @@ const char* synchronous_pragma(std::string level) {
   return nullptr;
 }
 
-core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& opts) {
-  const char* sync = synchronous_pragma(opts.synchronous);
-  if (sync == nullptr) {
+core::Status check_options(const SqliteOptions& opts) {
+  if (synchronous_pragma(opts.synchronous) == nullptr) {
     return core::make_error(core::ErrorCode::kInvalidRequest,
                             "store: synchronous must be FULL or NORMAL");
   }
-  if (opts.path.empty() || opts.max_batch < 1 || opts.busy_timeout.count() < 0) {
-    return core::make_error(core::ErrorCode::kInvalidRequest,
-                            "store: path, max_batch >= 1 and busy_timeout >= 0 are required");
+  if (opts.path.empty() || opts.max_batch < 1 || opts.busy_timeout.count() < 0 ||
+      opts.checkpoint_pages < 1) {
+    return core::make_error(
+        core::ErrorCode::kInvalidRequest,
+        "store: path, max_batch >= 1, busy_timeout >= 0 and checkpoint_pages >= 1 are required");
   }
+  return core::ok_status();
+}
+
+// The checkpointer's connection syncs as the writer's does: a checkpoint syncs the WAL before
+// copying it and the database after.
+core::Result<std::unique_ptr<detail::Checkpointer>> open_checkpointer(const SqliteOptions& opts) {
+  auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout);
+  if (!conn.ok()) {
+    return conn.error();
+  }
+  if (auto s = conn->exec(synchronous_pragma(opts.synchronous), "set pragma"); !s.ok()) {
+    return s.error();
+  }
+  return std::make_unique<detail::Checkpointer>(std::move(*conn), opts.checkpoint_pages);
+}
+
+core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& opts,
+                                                          detail::Checkpointer& checkpointer) {
+  const char* sync = synchronous_pragma(opts.synchronous);
   auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout);
   if (!conn.ok()) {
     return conn.error();
@@ -97,6 +118,7 @@ core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& o
   if (auto s = detail::migrate(*conn, wall_ms()); !s.ok()) {
     return s.error();
   }
+  checkpointer.watch(conn->handle());  // replaces SQLite's checkpoint inside COMMIT
   return std::make_unique<detail::Writer>(std::move(*conn), opts.max_batch);
 }
 
@@ -108,22 +130,38 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions opts)
   return guarded(
       "open",
       [&]() -> core::Result<std::unique_ptr<SqliteStore>> {
-        auto writer = open_writer(opts);
+        if (auto s = check_options(opts); !s.ok()) {
+          return s.error();
+        }
+        auto checkpointer = open_checkpointer(opts);
+        if (!checkpointer.ok()) {
+          return checkpointer.error();
+        }
+        auto writer = open_writer(opts, **checkpointer);
         if (!writer.ok()) {
           return writer.error();
         }
-        return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(opts), std::move(*writer)));
+        return std::unique_ptr<SqliteStore>(
+            new SqliteStore(std::move(opts), std::move(*checkpointer), std::move(*writer)));
       },
       [] { return internal("open"); });
 }
 
-SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Writer> writer)
-    : opts_(std::move(opts)), instance_(g_next_instance.fetch_add(1)), writer_(std::move(writer)) {}
+SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Checkpointer> checkpointer,
+                         std::unique_ptr<detail::Writer> writer)
+    : opts_(std::move(opts)),
+      instance_(g_next_instance.fetch_add(1)),
+      checkpointer_(std::move(checkpointer)),
+      writer_(std::move(writer)) {}
 
 SqliteStore::~SqliteStore() = default;
 
 std::uint64_t SqliteStore::commits() const {
   return writer_->commits();
+}
+
+std::uint64_t SqliteStore::checkpoints() const {
+  return checkpointer_->checkpoints();
 }
 
 std::size_t SqliteStore::pending_writes() const {

@@ -20,6 +20,7 @@
 namespace ig::store {
 
 namespace detail {
+class Checkpointer;
 class Connection;
 class Writer;
 }  // namespace detail
@@ -31,6 +32,7 @@ struct SqliteOptions {
                                      // commits on power loss, never consistency)
   std::chrono::milliseconds busy_timeout{5000};  // wait for another process's lock
   int max_batch = 256;                           // write operations per group commit
+  int checkpoint_pages = 1000;  // the WAL is copied back (on a thread of its own) at this size
 };
 
 /// SQLite (WAL) implementation of Store: one writer thread with group commit, a read
@@ -143,21 +145,26 @@ class SqliteStore final : public Store {
 
   /// COMMITs the writer has executed since open (for tests and metrics).
   std::uint64_t commits() const;
+  /// WAL checkpoints run since open (for tests).
+  std::uint64_t checkpoints() const;
   /// Write operations submitted and not yet completed (for tests and metrics).
   std::size_t pending_writes() const;
 
  private:
-  SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Writer> writer);
+  SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Checkpointer> checkpointer,
+              std::unique_ptr<detail::Writer> writer);
 
   /// This thread's read connection, opened on first use; nullptr if it cannot be opened.
   detail::Connection* reader();
 
   const SqliteOptions opts_;
   const std::uint64_t instance_;  // never reused: tells this store's cached readers apart
+  // Declared before writer_: the writer's connection, which reports to it, closes first. The
+  // checkpointer's, closing last, checkpoints the WAL and removes it.
+  std::unique_ptr<detail::Checkpointer> checkpointer_;
   std::unique_ptr<detail::Writer> writer_;
   std::mutex readers_mu_;
-  // Declared after writer_ so readers close first and the writer's connection, closing last,
-  // checkpoints the WAL.
+  // Declared after writer_ so readers close first.
   std::unordered_map<std::thread::id, std::unique_ptr<detail::Connection>> readers_;
 };
 

@@ -1,0 +1,87 @@
+// The WAL is checkpointed by the store's own thread, never inside the writer's COMMIT, and
+// stays bounded while writes go on.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "store/sqlite/sqlite_store.hpp"
+#include "unit/store/test_db.hpp"
+
+namespace ig::store {
+namespace {
+
+using testing::RawDb;
+using testing::TempDir;
+
+core::Task task_numbered(int i) {
+  core::Task t;
+  t.id = "ckpt-" + std::to_string(i);
+  t.request.dialect = core::Dialect::kJobs;
+  t.request.model = "gpt-image-2-text-to-image";
+  t.request.prompt = std::string(600, 'p');  // about a page per task with its indexes
+  t.created_ms = 1'000 + i;
+  return t;
+}
+
+std::uintmax_t wal_bytes(const std::filesystem::path& db) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(db.string() + "-wal", ec);
+  return ec ? 0 : n;
+}
+
+TEST(SqliteCheckpoint, TheWalStaysNearItsThresholdWhileTheWriterWrites) {
+  TempDir dir;
+  const auto path = dir.path() / "imagegate.db";
+  auto opened = SqliteStore::open(
+      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 50});
+  ASSERT_TRUE(opened.ok());
+  auto& store = **opened;
+  for (int i = 0; i < 2'000; ++i) {
+    ASSERT_TRUE(store.insert_task(task_numbered(i)).ok()) << i;
+  }
+  // 2,000 commits of at least a page each: without checkpoints the WAL would hold well over
+  // 8 MB. The writer restarts it after each complete checkpoint, so the file keeps the size
+  // of the longest run between two of them.
+  EXPECT_GT(store.checkpoints(), 0u);
+  EXPECT_LT(wal_bytes(path), 4u * 1024 * 1024) << "checkpoints: " << store.checkpoints();
+  // Everything the checkpoints copied is in the database file and every task reads back.
+  RawDb raw(path);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM tasks WHERE id LIKE 'ckpt-%'"), 2'000);
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+}
+
+TEST(SqliteCheckpoint, TheWriterNoLongerCheckpointsInsideItsCommit) {
+  // With a threshold no test reaches, nothing checkpoints while the store is open: the WAL
+  // only grows. (SQLite's own automatic checkpoint would have run at 1,000 pages.)
+  TempDir dir;
+  const auto path = dir.path() / "imagegate.db";
+  auto opened = SqliteStore::open(
+      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 1'000'000});
+  ASSERT_TRUE(opened.ok());
+  std::uintmax_t before = 0;
+  for (int i = 0; i < 1'500; ++i) {
+    ASSERT_TRUE((*opened)->insert_task(task_numbered(i)).ok()) << i;
+    if (i == 1'400) {
+      before = wal_bytes(path);
+    }
+  }
+  EXPECT_EQ((*opened)->checkpoints(), 0u);
+  EXPECT_GT(wal_bytes(path), before);  // still appending: no restart from the beginning
+  EXPECT_GT(before, 1'000u * 4096);
+  // Closing the store checkpoints everything and removes the WAL.
+  opened->reset();
+  EXPECT_EQ(wal_bytes(path), 0u);
+  EXPECT_EQ(RawDb(path).integer("SELECT COUNT(*) FROM tasks"), 1'500);
+}
+
+TEST(SqliteCheckpoint, RejectsAThresholdBelowOnePage) {
+  TempDir dir;
+  auto r = SqliteStore::open(SqliteOptions{.path = dir.path() / "x.db", .checkpoint_pages = 0});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, core::ErrorCode::kInvalidRequest);
+}
+
+}  // namespace
+}  // namespace ig::store
