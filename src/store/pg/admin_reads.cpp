@@ -137,7 +137,7 @@ core::Result<TaskPage> PgStore::list_all_tasks(const TaskFilter& filter, std::in
   page_params.add(offset);
   page_params.add(limit);
   const bool of_key = filter.key_id != 0;
-  return pg::in_transaction<TaskPage>(
+  return pg::in_snapshot<TaskPage>(
       *pool_, "list_all_tasks", [&](Connection& c) -> core::Result<TaskPage> {
         TaskPage page;
         auto total = pg::query_int(c, of_key ? kCountAllTasksOfKey : kCountAllTasks, filter_params,
@@ -204,7 +204,7 @@ core::Result<KeyPage> PgStore::list_keys_page(std::string_view search, std::int6
   Params page_params = search_params;
   page_params.add(offset);
   page_params.add(limit);
-  return pg::in_transaction<KeyPage>(
+  return pg::in_snapshot<KeyPage>(
       *pool_, "list_keys_page", [&](Connection& c) -> core::Result<KeyPage> {
         KeyPage page;
         auto total = pg::query_int(c, kCountKeysPage, search_params, "list_keys_page");
@@ -223,7 +223,7 @@ core::Result<KeyPage> PgStore::list_keys_page(std::string_view search, std::int6
 }
 
 core::Result<AccountPage> PgStore::list_accounts(std::int64_t offset, int limit) {
-  return pg::in_transaction<AccountPage>(
+  return pg::in_snapshot<AccountPage>(
       *pool_, "list_accounts", [&](Connection& c) -> core::Result<AccountPage> {
         AccountPage page;
         auto total = pg::query_int(c, kCountAccounts, Params(), "list_accounts");
@@ -243,7 +243,7 @@ core::Result<AccountPage> PgStore::list_accounts(std::int64_t offset, int limit)
 
 core::Result<LedgerPage> PgStore::ledger_page(std::int64_t account_id, std::int64_t offset,
                                               int limit) {
-  return pg::in_transaction<LedgerPage>(
+  return pg::in_snapshot<LedgerPage>(
       *pool_, "ledger_page", [&](Connection& c) -> core::Result<LedgerPage> {
         LedgerPage page;
         auto total = pg::query_int(c, kCountLedger, Params(account_id), "ledger_page");

@@ -136,23 +136,22 @@ core::Status PgStore::record_callback_attempt(std::int64_t callback_id,
 core::Result<std::optional<std::pair<CallbackDelivery, std::vector<CallbackAttempt>>>>
 PgStore::task_callback(std::int64_t task_row) {
   using Value = std::optional<std::pair<CallbackDelivery, std::vector<CallbackAttempt>>>;
-  return pg::in_transaction<Value>(
-      *pool_, "task_callback", [&](Connection& c) -> core::Result<Value> {
-        auto delivery = pg::query_one<CallbackDelivery>(c, pg::kOfTask, Params(task_row),
-                                                        "task_callback", pg::read_delivery);
-        if (!delivery.ok()) {
-          return delivery.error();
-        }
-        if (!*delivery) {
-          return Value();
-        }
-        auto attempts = pg::query_rows<CallbackAttempt>(c, pg::kAttemptsOf, Params((*delivery)->id),
-                                                        "task_callback", pg::read_attempt);
-        if (!attempts.ok()) {
-          return attempts.error();
-        }
-        return Value(std::pair(std::move(**delivery), std::move(*attempts)));
-      });
+  return pg::in_snapshot<Value>(*pool_, "task_callback", [&](Connection& c) -> core::Result<Value> {
+    auto delivery = pg::query_one<CallbackDelivery>(c, pg::kOfTask, Params(task_row),
+                                                    "task_callback", pg::read_delivery);
+    if (!delivery.ok()) {
+      return delivery.error();
+    }
+    if (!*delivery) {
+      return Value();
+    }
+    auto attempts = pg::query_rows<CallbackAttempt>(c, pg::kAttemptsOf, Params((*delivery)->id),
+                                                    "task_callback", pg::read_attempt);
+    if (!attempts.ok()) {
+      return attempts.error();
+    }
+    return Value(std::pair(std::move(**delivery), std::move(*attempts)));
+  });
 }
 
 core::Result<bool> PgStore::redeliver_callback(std::int64_t task_row, std::int64_t now_ms) {

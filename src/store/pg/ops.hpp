@@ -60,13 +60,14 @@ core::Result<T> with_connection(Pool& pool, std::string_view what, F&& body) {
   return internal(what);
 }
 
-/// with_connection in a transaction: BEGIN, `body`, COMMIT; ROLLBACK when `body` fails, so a
-/// method's writes land together or not at all. A failed COMMIT on a lost connection is
-/// kUnavailable (its outcome is unknown; the writes are fenced, so a retry is safe).
+/// with_connection in a transaction opened by `begin`: `body`, then COMMIT; ROLLBACK when
+/// `body` fails, so a method's writes land together or not at all. A failed COMMIT on a lost
+/// connection is kUnavailable (its outcome is unknown; the writes are fenced, so a retry is
+/// safe).
 template <class T, class F>
-core::Result<T> in_transaction(Pool& pool, std::string_view what, F&& body) {
+core::Result<T> transaction(Pool& pool, const char* begin, std::string_view what, F&& body) {
   return with_connection<T>(pool, what, [&](Connection& c) -> core::Result<T> {
-    if (auto s = c.run("BEGIN", what); !s.ok()) {
+    if (auto s = c.run(begin, what); !s.ok()) {
       return s.error();
     }
     core::Result<T> r = body(c);
@@ -81,6 +82,20 @@ core::Result<T> in_transaction(Pool& pool, std::string_view what, F&& body) {
     }
     return r;
   });
+}
+
+/// A write transaction (READ COMMITTED: the row locks it takes are what order it against
+/// other nodes).
+template <class T, class F>
+core::Result<T> in_transaction(Pool& pool, std::string_view what, F&& body) {
+  return transaction<T>(pool, "BEGIN", what, std::forward<F>(body));
+}
+
+/// A read of several statements from one snapshot (a count and its page agree).
+template <class T, class F>
+core::Result<T> in_snapshot(Pool& pool, std::string_view what, F&& body) {
+  return transaction<T>(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", what,
+                        std::forward<F>(body));
 }
 
 /// Every row of `sql` read by `read(const Row&) -> T`.

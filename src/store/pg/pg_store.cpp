@@ -443,7 +443,7 @@ core::Result<Fence> PgStore::set_upstream(std::int64_t row_id, int attempt,
 }
 
 core::Result<TaskPage> PgStore::list_tasks(std::int64_t key_id, std::int64_t offset, int limit) {
-  return in_transaction<TaskPage>(
+  return pg::in_snapshot<TaskPage>(
       *pool_, "list_tasks", [&](Connection& c) -> core::Result<TaskPage> {
         TaskPage page;
         auto total = pg::query_int(c, sql::kCountKeyTasks, Params(key_id), "list_tasks");
