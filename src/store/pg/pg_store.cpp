@@ -232,6 +232,10 @@ core::Result<Fence> complete_tx(Connection& c, std::int64_t row_id, int attempt,
 
 // --- lifecycle
 
+// The migrations' connection: building an index of a large table may take longer than any one
+// request should.
+constexpr std::chrono::milliseconds kNoStatementTimeout{0};
+
 core::Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions opts) {
   if (opts.url.empty() || opts.pool_size < 1) {
     return core::make_error(core::ErrorCode::kInvalidRequest,
@@ -239,7 +243,7 @@ core::Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions opts) {
   }
   try {
     auto conn =
-        pg::connect(opts.url, opts.connect_timeout_s, opts.lock_timeout, opts.statement_timeout);
+        pg::connect(opts.url, opts.connect_timeout_s, opts.lock_timeout, kNoStatementTimeout);
     if (!conn.ok()) {
       return conn.error();
     }
