@@ -4,19 +4,22 @@ What a client was told (a `Journal`) is compared with what the server holds (a `
 A snapshot is read through the admin HTTP API (`AdminView`), which works whatever the store.
 The one thing the API cannot show, how many outbox (callback) rows a task has (the admin API
 shows a task's callback, not whether there are two), is read from the database through a small
-adapter chosen by the store's URL (`store_db`): SQLite through python's sqlite3 today.
+adapter chosen by the store's URL (`store_db`): SQLite through python's sqlite3, PostgreSQL
+through `psql` (postgresql-client), both over the same query.
 
 The store: `store_url()` is IMAGEGATE_TEST_STORE_URL (empty: the default SQLite database in the
 server's data dir); `store_env()` passes it to the server as IMAGEGATE_STORE_URL ([store] url).
 
-    ADD A STORE HERE: a PostgreSQL adapter implements `outbox_counts()` (e.g. with
-    `psql URL -At -c ...` over the same query as SqliteDb's) and is returned by store_db().
+A further store adds an adapter with `outbox_counts()` beside SqliteDb and PgDb, returned by
+store_db() for its URLs; a URL without one raises (no silent pass).
 
 Amounts are compared in integer micro-credits (the API's credits are decimals of them).
 """
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -40,6 +43,11 @@ def micros(credits):
 
 # --- what the database shows that the API does not
 
+# {task id: outbox rows}, the same on every store.
+OUTBOX_QUERY = ("SELECT t.id, COUNT(c.id) FROM tasks t LEFT JOIN callbacks c "
+                "ON c.task_row = t.row_id GROUP BY t.row_id")
+
+
 class SqliteDb:
     """The SQLite store of a data dir, read in one transaction (a consistent snapshot)."""
 
@@ -51,19 +59,46 @@ class SqliteDb:
         con = sqlite3.connect(self.path, timeout=30)
         try:
             con.execute("BEGIN")
-            rows = con.execute("SELECT t.id, COUNT(c.id) FROM tasks t LEFT JOIN callbacks c "
-                               "ON c.task_row = t.row_id GROUP BY t.row_id").fetchall()
+            rows = con.execute(OUTBOX_QUERY).fetchall()
             con.execute("COMMIT")
             return dict(rows)
         finally:
             con.close()
 
 
+class PgDb:
+    """The PostgreSQL store of a libpq URL, read with psql in one statement (one snapshot)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.psql = shutil.which("psql")
+        if not self.psql:
+            raise AssertionError("invariants.PgDb: psql is not installed (postgresql-client)")
+
+    def outbox_counts(self):
+        """{task id: outbox rows} for every task (0 for none)."""
+        out = subprocess.run([self.psql, self.url, "-X", "-At", "-F", "\t", "-v",
+                              "ON_ERROR_STOP=1", "-c", OUTBOX_QUERY],
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise AssertionError("psql (outbox counts) on %s: %s"
+                                 % (self.url.split("@")[-1], out.stderr.strip()))
+        counts = {}
+        for line in out.stdout.splitlines():
+            if not line:
+                continue
+            tid, n = line.split("\t")
+            counts[tid] = int(n)
+        return counts
+
+
 def store_db(data_dir):
     url = store_url()
     if not url or url.startswith("sqlite:"):
         return SqliteDb(data_dir)
-    # ADD A STORE HERE (see the module's docstring): no silent pass for a store without one.
+    if url.startswith(("postgres://", "postgresql://")):
+        return PgDb(url)
+    # A store without an adapter (see the module's docstring): no silent pass.
     raise NotImplementedError("invariants.store_db: no database adapter for store %r yet; "
                               "add one beside SqliteDb" % url.split("@")[-1])
 
