@@ -8,15 +8,17 @@ lasts, and recovers without a restart once it ends; money and callbacks stay rig
   past the provider's timeout, then answering again;
 - a slow callback receiver: it answers after callbacks.timeout_ms, trickles its status line, or
   says nothing; the other receivers' callbacks are not held up, and each slow one is delivered by
-  a later attempt with the same webhook-id.
+  a later attempt with the same webhook-id;
+- S3 result storage (results.storage = "s3", the test S3 server of tests/s3/ made to fail)
+  answering 500, dropping every connection, or gone (stopped, then started again on its port)
+  while tasks are created: tasks whose images cannot be stored fail (internal_error) and are
+  refunded, never succeed without their images; /files/ answers 503; nothing needs a restart.
 
 The store is the one of IMAGEGATE_TEST_STORE_URL (default SQLite in the data dir; invariants.py).
 
 Not here yet, added with their parts of #11:
 - PostgreSQL restarted mid-load: belongs with the PostgreSQL store (a FaultCase whose server
   runs on IMAGEGATE_TEST_STORE_URL, restarting that cluster under load);
-- S3 answering 500 or unreachable: belongs with the S3 result storage (a FaultCase against the
-  test S3 server, made to fail).
 """
 import errno
 import os
@@ -31,7 +33,8 @@ import urllib.parse
 
 import invariants as inv
 from callback_receiver import Receiver, standard_webhooks_verify
-from harness import FIXTURES, HttpsFixture, Server, png_size
+from harness import FIXTURES, HttpsFixture, Server, png_size, wait_for_file
+from test_s3 import HAVE_NODE, S3_DIR, S3Server, s3_config
 
 sys.path.insert(0, FIXTURES)
 import fake_openai as fo  # noqa: E402
@@ -357,6 +360,176 @@ class SlowCallbackReceiverTest(FaultCase):
         bad = inv.check_deliveries(self.journal, self.receiver.snapshot(),
                                    {self.account: secret}, self.keys, final=True, view=self.view)
         self.assertEqual(bad, [])
+
+
+class FaultyS3Server(S3Server):
+    """The test S3 server with its fault switch (tests/s3/server.mjs: DATA_DIR.fault), and
+    stopped and started again on the same port (then nothing listens: connections refused)."""
+
+    def set_fault(self, what):
+        path = os.path.join(self.dir, "data.fault")
+        if what:
+            with open(path, "w") as f:
+                f.write(what + "\n")
+        elif os.path.exists(path):
+            os.remove(path)
+
+    def start_again(self):
+        port_file = os.path.join(self.dir, "port")
+        os.remove(port_file)
+        self.log = open(os.path.join(self.dir, "s3rver.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["node", "server.mjs", os.path.join(self.dir, "data"), port_file, "imagegate"],
+            cwd=S3_DIR, stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, S3RVER_PORT=str(self.port)))
+        port = int(wait_for_file(port_file, timeout=30, proc=self.proc))
+        if port != self.port:
+            raise AssertionError("the S3 server came back on %d, not %d" % (port, self.port))
+
+
+@unittest.skipUnless(HAVE_NODE, "Node.js is not installed (the test S3 server is s3rver)")
+class S3FaultTest(FaultCase):
+    """results.storage = "s3" on the test S3 server, which fails for a while (500 to every
+    request, every connection dropped, or the server gone) under a steady trickle of creates.
+    Meanwhile the server answers at once; a task whose images cannot be stored fails with
+    internal_error and is refunded (docs/operations.md: an S3 call is tried twice, then the task
+    fails), so a generated image is never dropped from a task that says it succeeded; /files/
+    answers 503 (neither 500 nor a hang). When S3 is back, new tasks succeed and every URL given
+    out reads again, without a restart; the books and outbox hold (invariants.check)."""
+
+    SIGNING_SECRET = "fedcba9876543210" * 4
+
+    def setUp(self):
+        subprocess.run(["bash", os.path.join(S3_DIR, "setup.sh")], check=True, timeout=600)
+        self.s3 = FaultyS3Server()
+        self.addCleanup(self.s3.cleanup)
+        key_file = os.path.join(self.s3.dir, "url-signing.key")
+        with open(key_file, "w") as f:
+            f.write(self.SIGNING_SECRET + "\n")
+        self.config_text = s3_config(self.s3.endpoint, key_file)
+        self.env = {"S3_ACCESS_KEY_ID": "S3RVER", "S3_SECRET_ACCESS_KEY": "S3RVER"}
+        self.settings = {"s3.timeout_ms": "2000", "dispatcher.concurrency": "8"}
+        self.start_server()
+        self.addCleanup(self.server.cleanup)
+
+    def balance(self):
+        return inv.micros(self.admin("GET", "/admin/v1/accounts/%d" % self.account)
+                          .json()["balance"])
+
+    def read_file(self, url):
+        """(response, seconds) of a GET of a result URL (a client's timeout of 15 s)."""
+        started = time.monotonic()
+        r = self.server.request("GET", url[len(self.server.base):], timeout=15)
+        return r, time.monotonic() - started
+
+    def run_fault(self, kind):
+        # Before: a task succeeds and its result reads.
+        before_id = self.create("before the fault")
+        before = self.wait_ended(before_id)
+        self.assertEqual((before["state"], before["settlement"]), ("succeeded", "captured"),
+                         before)
+        old_url = before["results"][0]["url"]
+        r, _ = self.read_file(old_url)
+        self.assertEqual(r.status, 200, r.body[:200])
+        good_png = r.body
+
+        # Mid-load: creates keep coming while S3 fails.
+        trickle, stop = [], threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                trickle.append(self.create("trickle %s %d" % (kind, i),
+                                           dialect=("jobs", "unified")[i % 2]))
+                i += 1
+                time.sleep(0.1)
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        self.addCleanup(stop.set)
+        time.sleep(0.4)
+        if kind == "down":
+            self.s3.stop()
+        else:
+            self.s3.set_fault(kind)
+        fault_on = time.monotonic()
+        during = [self.create("during %s %d" % (kind, i), dialect=("jobs", "unified")[i % 2])
+                  for i in range(4)]
+        self.assert_responsive()
+        for tid in during:
+            t = self.wait_ended(tid, timeout=30)
+            self.assertEqual((t["state"], t["fail_code"], t["settlement"]),
+                             ("failed", "internal_error", "refunded"), t)
+            self.assertEqual(t["results"], [], t)
+        self.assert_responsive()
+        # A result URL given out before: 503 quickly (two tries of at most s3.timeout_ms).
+        r, took = self.read_file(old_url)
+        self.assertEqual(r.status, 503, r.body[:300])
+        self.assertLess(took, 6.0, "/files/ took %.1f s while S3 failed" % took)
+        self.assertIn("result storage is unavailable", r.body.decode("utf-8", "replace"))
+        r = self.server.request("HEAD", old_url[len(self.server.base):], timeout=15)
+        self.assertEqual(r.status, 503)
+        # The poll of a failed task says why in its dialect, without S3's internals.
+        rec = self.server.record(self.key, during[0]).json()["data"]
+        self.assertEqual((rec["state"], rec["failCode"]), ("fail", "internal_error"), rec)
+        self.assertNotIn(self.s3.endpoint, rec["failMsg"] or "")
+        self.assertIn("storing result failed", self.server.log_text())
+        if kind != "down":
+            self.assertIn("fault: %s" % ("500" if kind == "500" else "dropped"),
+                          self.s3.requests())
+        self.assertGreater(time.monotonic() - fault_on, 0.5)
+
+        # S3 is back: no restart of imagegate.
+        if kind == "down":
+            self.s3.start_again()
+        else:
+            self.s3.set_fault("")
+        time.sleep(0.3)
+        stop.set()
+        loader.join(10)
+        self.assertFalse(loader.is_alive())
+        after = [self.create("after %s %d" % (kind, i)) for i in range(3)]
+        for tid in after:
+            t = self.wait_ended(tid, timeout=30)
+            self.assertEqual((t["state"], t["settlement"]), ("succeeded", "captured"), t)
+            r, _ = self.read_file(t["results"][0]["url"])
+            self.assertEqual(r.status, 200, r.body[:200])
+            self.assertEqual(png_size(r.body), (1024, 1024))
+        r, _ = self.read_file(old_url)
+        self.assertEqual((r.status, r.body), (200, good_png))
+
+        # Every task of the trickle: failed and refunded, or succeeded with readable images.
+        outcomes = {}
+        for tid in trickle:
+            t = self.wait_ended(tid, timeout=30)
+            outcomes[t["state"]] = outcomes.get(t["state"], 0) + 1
+            if t["state"] == "succeeded":
+                self.assertEqual(t["settlement"], "captured", t)
+                self.assertTrue(t["results"], t)
+                for res in t["results"]:
+                    r, _ = self.read_file(res["url"])
+                    self.assertEqual(r.status, 200, (tid, r.body[:200]))
+            else:
+                self.assertEqual((t["state"], t["fail_code"], t["settlement"]),
+                                 ("failed", "internal_error", "refunded"), t)
+                self.assertEqual(t["results"], [], t)
+        self.assertGreater(outcomes.get("failed", 0), 0, outcomes)
+        self.assertGreater(outcomes.get("succeeded", 0), 0, outcomes)
+        print("\ns3 fault %s: trickle %s" % (kind, outcomes), file=sys.stderr, flush=True)
+        self.assertEqual(self.server.proc.poll(), None, "the server is still the same process")
+        inv.wait_settled(self.view, self.keys)
+        snap = self.check_invariants()
+        # The balance: what the captured tasks cost, no more.
+        spent = sum(t["price"] for t in snap.tasks.values() if t["state"] == "succeeded")
+        self.assertEqual(self.balance(), 1000 * 1_000_000 - spent)
+
+    def test_s3_answering_500(self):
+        self.run_fault("500")
+
+    def test_s3_dropping_connections(self):
+        self.run_fault("drop")
+
+    def test_s3_gone_and_back(self):
+        self.run_fault("down")
 
 
 if __name__ == "__main__":

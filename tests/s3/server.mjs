@@ -6,6 +6,9 @@
 // s3rver's: S3RVER / S3RVER. Writes the front's port to PORT_FILE, logs each request to
 // DATA_DIR.requests.log, and serves until SIGTERM.
 //   node server.mjs DATA_DIR PORT_FILE [BUCKET]
+// Faults, for the fault suite: while the file DATA_DIR.fault holds `500`, every request is
+// answered 500 InternalError (after its body is read); while it holds `drop`, every request's
+// connection is closed without an answer. Read on each request: write or delete it at any time.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -21,6 +24,15 @@ if (!dir || !portFile) {
 const SECRETS = { S3RVER: 'S3RVER' };
 // One line per request ("METHOD URL verdict"), for tests that check which calls were made.
 const requestLog = `${dir.replace(/\/+$/, '')}.requests.log`;
+const faultFile = `${dir.replace(/\/+$/, '')}.fault`;
+
+function currentFault() {
+  try {
+    return fs.readFileSync(faultFile, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
 
 fs.mkdirSync(dir, { recursive: true });
 const s3rver = new S3rver({
@@ -121,6 +133,15 @@ const front = http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
     const body = Buffer.concat(chunks);
+    const fault = currentFault();
+    if (fault === 'drop') {
+      fs.appendFileSync(requestLog, `${req.method} ${req.url} fault: dropped\n`);
+      return req.socket.destroy();
+    }
+    if (fault === '500') {
+      fs.appendFileSync(requestLog, `${req.method} ${req.url} fault: 500\n`);
+      return s3Error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+    }
     let why;
     try {
       why = await checkSignature(req, body);
