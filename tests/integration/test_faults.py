@@ -531,6 +531,36 @@ class S3FaultTest(FaultCase):
     def test_s3_gone_and_back(self):
         self.run_fault("down")
 
+    # KNOWN BUG (src/api/files.cpp, Router::serve_file, the `if (!data)` branch of the read
+    # of an object up to 4 MiB): a read that fails after the HEAD succeeded is answered
+    # 500 internal_error "could not read the result", for any error (a 5xx, a dropped
+    # connection, a timeout; a 404 of an object deleted in between too), where a HEAD that
+    # fails the same way is 503 (kUnavailable) and a missing object 404. Marked as an expected
+    # failure: it reports an unexpected success (a failed run) once the server is fixed; then
+    # drop the decorator.
+    @unittest.expectedFailure
+    def test_s3_failing_between_the_size_and_the_read(self):
+        """S3 fails after /files/ has its object's size (HEAD answers, GET gets 500 or a
+        dropped connection: an intermittent fault): still 503, the bucket unavailable, and the
+        same URL reads once S3 answers again."""
+        tid = self.create("read fault")
+        t = self.wait_ended(tid)
+        self.assertEqual(t["state"], "succeeded", t)
+        url = t["results"][0]["url"]
+        good, _ = self.read_file(url)
+        self.assertEqual(good.status, 200)
+        for fault in ("500 GET", "drop GET"):
+            self.s3.set_fault(fault)
+            r, took = self.read_file(url)
+            self.assertLess(took, 6.0)
+            self.assertEqual(self.server.request("HEAD", url[len(self.server.base):]).status,
+                             200, "HEAD needs no GET")
+            self.assertEqual(r.status, 503, "%s: %d %s" % (fault, r.status, r.body[:300]))
+            self.s3.set_fault("")
+            r, _ = self.read_file(url)
+            self.assertEqual((r.status, r.body), (200, good.body))
+        self.assert_responsive()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -8,7 +8,8 @@
 //   node server.mjs DATA_DIR PORT_FILE [BUCKET]
 // Faults, for the fault suite: while the file DATA_DIR.fault holds `500`, every request is
 // answered 500 InternalError (after its body is read); while it holds `drop`, every request's
-// connection is closed without an answer. Read on each request: write or delete it at any time.
+// connection is closed without an answer; `500 GET` (or `drop PUT`, …) does so to that method's
+// requests only. Read on each request: write or delete it at any time.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -133,7 +134,8 @@ const front = http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
     const body = Buffer.concat(chunks);
-    const fault = currentFault();
+    const [kind, method] = currentFault().split(/\s+/);
+    const fault = !method || method === req.method ? kind : '';
     if (fault === 'drop') {
       fs.appendFileSync(requestLog, `${req.method} ${req.url} fault: dropped\n`);
       return req.socket.destroy();
