@@ -10,6 +10,7 @@ PostgreSQL configured it fails: ctest always sets the file, so a silent skip wou
 fixture."""
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ def main():
     if not PSQL:
         print("pg_suite: psql is not installed (postgresql-client)", file=sys.stderr)
         return 1
-    db = "ig_suite_%s_%d" % (suite.replace("test_", ""), random.randrange(1 << 40))
+    db = "ig_suite_%s_%d" % (re.sub(r"\W", "_", suite.split(".")[0].replace("test_", "")).lower(),
+                              random.randrange(1 << 40))
     psql(admin_url, "CREATE DATABASE " + db)
     try:
         env = dict(os.environ, IMAGEGATE_TEST_STORE_URL=with_database(admin_url, db))
