@@ -148,8 +148,13 @@ class SeveralNodesTest(unittest.TestCase):
         for n in self.nodes:
             self.assertIsNotNone(n.port, "a node did not start: %s" % n.log_path)
         self.alive = list(range(NODES))
+        self.phase("nodes started")
         self.lock = threading.Lock()
         self.stats = {}
+
+    def phase(self, what):
+        print("nodes: %.1f s: %s" % (time.monotonic() - self.started, what), file=sys.stderr,
+              flush=True)
 
     def stat(self, what):
         with self.lock:
@@ -179,7 +184,7 @@ class SeveralNodesTest(unittest.TestCase):
             self.journal.attempts[callback] = {"dialect": dialect, "key": key_name,
                                                "callback": callback}
         node = first_node
-        for attempt in range(12):
+        for attempt in range(8):  # about 3 s: a key left in progress by a dead node stays so a minute
             r = self.send(node, "POST", path, body, key=self.keys[key_name]["secret"],
                           headers={"Idempotency-Key": idem})
             if r is not None and r.status == 200:
@@ -288,11 +293,13 @@ class SeveralNodesTest(unittest.TestCase):
             w.join(120)
             self.assertFalse(w.is_alive(), "a load worker is stuck")
         self.check("load done")
+        self.phase("load done")
 
         view = inv.AdminView(self.nodes[self.alive[0]], ADMIN)
         inv.wait_settled(view, self.keys, timeout=45)
         self.wait_delivered(view, timeout=30)
         snap = self.check("settled", final=True)
+        self.phase("settled, callbacks delivered")
         time.sleep(1.5)  # a lease's length: a late writer would have changed something by now
         snap = self.check("final", final=True)
 
@@ -313,7 +320,9 @@ class SeveralNodesTest(unittest.TestCase):
             self.assertIn(tid, details)
             self.assertGreater(details[tid]["attempt"], 1, "task %s ran on the killed node" % tid)
         self.assertTrue(taken_over, "no task was taken over from the killed node")
+        self.phase("timelines read")
         self.check_results(details)
+        self.phase("results read")
 
         print("nodes: seed %d, %.0f s; %d tasks %s, %d taken over (%d running on the killed "
               "node); %d callbacks received; %s"
