@@ -9,12 +9,14 @@ Idempotency-Key, sent to the nodes in turn. A create that gets no answer (its no
 it) is sent again, with the same key, to a surviving node, as a client behind a load balancer
 would. The sandbox takes a few hundred ms per run and fails a share of them (refunds); the
 dispatcher's lease is short, so the killed node's running tasks are taken over by the others.
-Workers also poll their tasks through random live nodes.
+Workers also poll their tasks through random live nodes: once a poll has seen a task ended,
+every later poll, on any node, and its final state show that end.
 
 Checked (RELIABILITY.md's invariants, through invariants.check / check_deliveries, and more):
 - every create answered with a task id is found, and every task ends; no task exists that no
   create asked for; an ended task never changes (checked once the load is done, and twice once
-  everything settled, a lease's length apart); a create retried with its Idempotency-Key made one task;
+  everything settled, a lease's length apart); no create, however often retried with its
+  Idempotency-Key on other nodes, made two tasks;
 - each task's timeline (admin API) holds exactly one end event and one settlement event;
 - one hold per task and one capture or refund, the right one; balances are their ledger's sum;
 - one outbox row per task (read from PostgreSQL), each callback delivered, every delivery of a
@@ -78,6 +80,18 @@ def poll_path(dialect, tid):
     if dialect == "jobs":
         return "/api/v1/jobs/recordInfo?taskId=" + urllib.parse.quote(tid)
     return "/v1/tasks/" + urllib.parse.quote(tid)
+
+
+def polled_end(dialect, j):
+    """"succeeded" or "failed" when a query's answer shows the task ended, else None."""
+    if dialect == "jobs":
+        state = j["data"]["state"]
+    elif dialect == "tasks":
+        state = j["data"]["status"]
+    else:
+        state = j["status"]
+    return {"success": "succeeded", "completed": "succeeded",
+            "fail": "failed", "failed": "failed"}.get(state)
 
 
 def outbox_counts(url):
@@ -151,6 +165,7 @@ class SeveralNodesTest(unittest.TestCase):
         self.phase("nodes started")
         self.lock = threading.Lock()
         self.stats = {}
+        self.polled = {}  # task id -> the end a poll saw first
 
     def phase(self, what):
         print("nodes: %.1f s: %s" % (time.monotonic() - self.started, what), file=sys.stderr,
@@ -184,7 +199,8 @@ class SeveralNodesTest(unittest.TestCase):
             self.journal.attempts[callback] = {"dialect": dialect, "key": key_name,
                                                "callback": callback}
         node = first_node
-        for attempt in range(8):  # about 3 s: a key left in progress by a dead node stays so a minute
+        # About 3 s: a key left in progress by a dead node stays so for a minute.
+        for attempt in range(8):
             r = self.send(node, "POST", path, body, key=self.keys[key_name]["secret"],
                           headers={"Idempotency-Key": idem})
             if r is not None and r.status == 200:
@@ -212,7 +228,8 @@ class SeveralNodesTest(unittest.TestCase):
         accepted, _ = self.journal.copy()
         if not accepted:
             return
-        tid = rng.choice(sorted(accepted))
+        ids = list(accepted)  # oldest first: the older half, more of them ended
+        tid = rng.choice(ids[:max(1, len(ids) // 2)])
         info = accepted[tid]
         node = self.live(rng)
         r = self.send(node, "GET", poll_path(info["dialect"], tid),
@@ -223,6 +240,16 @@ class SeveralNodesTest(unittest.TestCase):
         if r.status != 200:
             self.journal.problem("poll of %s on node %d: HTTP %d %s"
                                  % (tid, node, r.status, r.body[:200]))
+            return
+        # Once a poll has seen the task ended, every later poll, on any node, shows that end.
+        end = polled_end(info["dialect"], r.json())
+        with self.lock:
+            before = self.polled.get(tid)
+            if before is None and end is not None:
+                self.polled[tid] = end
+        if before is not None and end != before:
+            self.journal.problem("task %s: polled %s, later %s on node %d"
+                                 % (tid, before, end, node))
 
     def worker(self, index, counter):
         rng = random.Random("%d-%d" % (self.seed, index))
@@ -312,6 +339,11 @@ class SeveralNodesTest(unittest.TestCase):
         self.assertGreater(states.get("succeeded", 0), TASKS // 2, states)
         self.assertGreater(states.get("failed", 0), 0, states)  # refunds were exercised
 
+        for tid, end in sorted(self.polled.items()):
+            self.assertEqual(ours[tid]["state"], end, "task %s: a poll saw it %s" % (tid, end))
+        self.assertGreater(len(self.polled), 0, "no poll saw an ended task")
+        self.poll_everything(accepted, ours)
+        self.check_one_task_per_create()
         details = self.details(view, sorted(ours))
         self.check_timelines(details)
         taken_over = [tid for tid, d in details.items() if d["attempt"] > 1]
@@ -325,9 +357,10 @@ class SeveralNodesTest(unittest.TestCase):
         self.phase("results read")
 
         print("nodes: seed %d, %.0f s; %d tasks %s, %d taken over (%d running on the killed "
-              "node); %d callbacks received; %s"
+              "node); %d ends seen by polls; %d callbacks received; %s"
               % (self.seed, time.monotonic() - self.started, len(ours), states, len(taken_over),
-                 len(ran_on_killed), len(self.receiver.snapshot()), dict(sorted(self.stats.items()))),
+                 len(ran_on_killed), len(self.polled), len(self.receiver.snapshot()),
+                 dict(sorted(self.stats.items()))),
               file=sys.stderr, flush=True)
 
     def running_on(self, index):
@@ -337,6 +370,41 @@ class SeveralNodesTest(unittest.TestCase):
         out = psql(self.url, "SELECT id FROM tasks WHERE state = 'running' AND "
                              "lease_owner LIKE '%%:%d:%%'" % pid)
         return [line for line in out.splitlines() if line]
+
+    def poll_everything(self, accepted, ours):
+        """Every accepted task, queried through each surviving node: its end."""
+        def one(tid):
+            info = accepted[tid]
+            out = []
+            for i in self.alive:
+                r = self.send(i, "GET", poll_path(info["dialect"], tid),
+                              key=self.keys[info["key"]]["secret"])
+                if r is None or r.status != 200:
+                    out.append("task %s on node %d: %s" % (tid, i, r and (r.status, r.body[:200])))
+                elif polled_end(info["dialect"], r.json()) != ours[tid]["state"]:
+                    out.append("task %s on node %d: %s, the admin API says %s"
+                               % (tid, i, r.body[:200], ours[tid]["state"]))
+            return out
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            bad = [p for ps in pool.map(one, sorted(accepted)) for p in ps]
+        self.assertEqual(bad[:20], [], "seed %d: %d" % (self.seed, len(bad)))
+
+    def check_one_task_per_create(self):
+        """Each create (its prompt is unique) made at most one task, and each accepted one."""
+        import json
+        tasks = {}
+        for line in psql(self.url, "SELECT id || ' ' || param FROM tasks").splitlines():
+            tid, param = line.split(" ", 1)
+            j = json.loads(param)
+            prompt = j.get("prompt") or j["input"]["prompt"]
+            tasks.setdefault(prompt, []).append(tid)
+        bad = ["%r made tasks %s" % (p, ids) for p, ids in tasks.items() if len(ids) > 1]
+        accepted, _ = self.journal.copy()
+        for tid, info in accepted.items():
+            if tasks.get(info["prompt"]) != [tid]:
+                bad.append("%s: accepted as %s, tasks %s" % (info["prompt"], tid,
+                                                             tasks.get(info["prompt"])))
+        self.assertEqual(bad, [], "seed %d" % self.seed)
 
     def wait_delivered(self, view, timeout):
         deadline = time.monotonic() + timeout
