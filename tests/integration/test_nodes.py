@@ -308,6 +308,10 @@ class SeveralNodesTest(unittest.TestCase):
         while counter[0] < at:
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.3))
+        # ... at a moment it runs tasks (almost always; else wait for one, up to 5 s).
+        deadline = time.monotonic() + 5
+        while not self.running_on(KILLED) and time.monotonic() < deadline:
+            time.sleep(0.02)
         with self.lock:
             self.alive.remove(KILLED)
         self.nodes[KILLED].kill(signal.SIGKILL)
