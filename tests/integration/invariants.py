@@ -100,7 +100,7 @@ def store_db(data_dir):
         return PgDb(url)
     # A store without an adapter (see the module's docstring): no silent pass.
     raise NotImplementedError("invariants.store_db: no database adapter for store %r yet; "
-                              "add one beside SqliteDb" % url.split("@")[-1])
+                              "add one beside SqliteDb and PgDb" % url.split("@")[-1])
 
 
 # --- what the admin API shows
