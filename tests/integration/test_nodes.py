@@ -345,7 +345,6 @@ class SeveralNodesTest(unittest.TestCase):
 
         for tid, end in sorted(self.polled.items()):
             self.assertEqual(ours[tid]["state"], end, "task %s: a poll saw it %s" % (tid, end))
-        self.assertGreater(len(self.polled), 0, "no poll saw an ended task")
         self.poll_everything(accepted, ours)
         self.check_one_task_per_create()
         details = self.details(view, sorted(ours))
