@@ -168,7 +168,14 @@ boost::asio::awaitable<Response> Router::serve_file(Request& req, RequestInfo& i
       auto data =
           co_await runtime::offload(d_.pool, [&] { return d_.results.read(k, first, length); });
       if (!data) {
-        co_return render_error("", make_error(ErrorCode::kInternal, "could not read the result"));
+        // As for the size above: gone meanwhile (expired) is a 404; storage that stopped
+        // answering between the size and the read is a 503 to retry, not a 500.
+        if (data.error().code == ErrorCode::kNotFound) {
+          co_return render_error("", make_error(ErrorCode::kNotFound, "result not found"));
+        }
+        spdlog::warn("request_id={} result {}: {}", info.request_id, k, data.error().message);
+        co_return render_error(
+            "", make_error(ErrorCode::kUnavailable, "result storage is unavailable; try again"));
       }
       if (data->size() != length) {
         // Deleted (expired) between the size and the read: never send a short body under a

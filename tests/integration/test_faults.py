@@ -536,14 +536,8 @@ class S3FaultTest(FaultCase):
     def test_s3_gone_and_back(self):
         self.run_fault("down")
 
-    # KNOWN BUG (src/api/files.cpp, Router::serve_file, the `if (!data)` branch of the read
-    # of an object up to 4 MiB): a read that fails after the HEAD succeeded is answered
-    # 500 internal_error "could not read the result", for any error (a 5xx, a dropped
-    # connection, a timeout; a 404 of an object deleted in between too), where a HEAD that
-    # fails the same way is 503 (kUnavailable) and a missing object 404. Marked as an expected
-    # failure: it reports an unexpected success (a failed run) once the server is fixed; then
-    # drop the decorator.
-    @unittest.expectedFailure
+    # A read that fails after the HEAD succeeded (an object up to 4 MiB is read at once) is a
+    # 503 like a failed HEAD, not a 500 (it was, until this test found it).
     def test_s3_failing_between_the_size_and_the_read(self):
         """S3 fails after /files/ has its object's size (HEAD answers, GET gets 500 or a
         dropped connection: an intermittent fault): still 503, the bucket unavailable, and the
