@@ -5,6 +5,8 @@
 // the address of its array (inline variables: one address in the whole program). Parameters
 // that a comparison with a constant would type as int4 are cast to bigint.
 
+#include "store/row_readers.hpp"
+
 namespace ig::store::pg::sql {
 
 #define IG_TASK_COLUMNS                                                               \
@@ -13,26 +15,7 @@ namespace ig::store::pg::sql {
   "upstream_route, upstream_id, price"
 
 // Column positions in IG_TASK_COLUMNS.
-enum TaskCol {
-  kColRowId,
-  kColId,
-  kColKeyId,
-  kColRequest,
-  kColParam,
-  kColState,
-  kColAttempt,
-  kColCreated,
-  kColStarted,
-  kColCompleted,
-  kColFailCode,
-  kColFailMsg,
-  kColResults,
-  kColLeaseUntil,
-  kColUsage,
-  kColUpstreamRoute,
-  kColUpstreamId,
-  kColPrice,
-};
+using enum rows::TaskCol;  // the order row_readers.hpp reads them in
 
 inline constexpr char kInsertTask[] =
     "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "

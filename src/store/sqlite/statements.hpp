@@ -3,6 +3,8 @@
 // Every SQL statement of the SQLite store. A Connection caches its prepared statements by the
 // address of these arrays (inline variables: one address in the whole program).
 
+#include "store/row_readers.hpp"
+
 namespace ig::store::detail::sql {
 
 #define IG_TASK_COLUMNS                                                               \
@@ -11,26 +13,7 @@ namespace ig::store::detail::sql {
   "upstream_route, upstream_id, price"
 
 // Column positions in IG_TASK_COLUMNS.
-enum TaskCol {
-  kColRowId,
-  kColId,
-  kColKeyId,
-  kColRequest,
-  kColParam,
-  kColState,
-  kColAttempt,
-  kColCreated,
-  kColStarted,
-  kColCompleted,
-  kColFailCode,
-  kColFailMsg,
-  kColResults,
-  kColLeaseUntil,
-  kColUsage,
-  kColUpstreamRoute,
-  kColUpstreamId,
-  kColPrice,
-};
+using enum rows::TaskCol;  // the order row_readers.hpp reads them in
 
 inline constexpr char kInsertTask[] =
     "INSERT INTO tasks (id, key_id, dialect, request_json, param, state, attempt, created_ms, "
