@@ -264,6 +264,11 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const R
   if (auto admitted = d_.gate->admit(*key, info.peer, forwarded); !admitted) {
     co_return admitted.error();
   }
+  if (d_.gate->counts_shared(*key)) {
+    if (auto admitted = co_await d_.gate->take_shared(*key); !admitted) {
+      co_return admitted.error();
+    }
+  }
   co_return key;
 }
 

@@ -423,6 +423,14 @@ int serve(const Config& config) {
     return 2;
   }
   api::KeyGate gate(clock, std::move(*trusted));
+  if (store->shared_by_nodes()) {
+    // Several nodes may serve one key: its requests per minute are counted in the store.
+    gate.share_rates(
+        [&store](std::int64_t key_id, int rpm, int want, std::int64_t now_ms) {
+          return store->take_rate_tokens(key_id, rpm, want, now_ms);
+        },
+        pool.get_executor());
+  }
   std::unique_ptr<api::AdminApi> admin;
   if (!config.admin_token.empty()) {
     if (config.admin_token.size() < 16) {

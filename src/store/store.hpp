@@ -181,6 +181,12 @@ struct IdempotentBegin {
   std::string body;
 };
 
+/// Requests-per-minute tokens taken from a key's bucket in the database (take_rate_tokens).
+struct RateGrant {
+  int granted = 0;                 // 0..want
+  std::int64_t retry_after_ms = 0; // when none was granted: until the bucket holds one again
+};
+
 /// One day (UTC) of a key's (or everyone's) use.
 struct UsageDay {
   std::string day;  // YYYY-MM-DD
@@ -462,6 +468,23 @@ class Store {
                                          const std::string& body) = 0;
   /// The first request created nothing: the key may be used again.
   virtual core::Status abandon_idempotent(std::int64_t account_id, const std::string& key) = 0;
+
+  // --- requests per minute counted where every node sees them
+  /// True when several gateway processes may share this store (PostgreSQL): a key's requests
+  /// per minute are then counted in it, by take_rate_tokens, instead of in each process.
+  /// An embedded store (SQLite) serves one process, which counts in memory.
+  virtual bool shared_by_nodes() const { return false; }
+  /// Takes up to `want` tokens (at least 1 when any is there) from the token bucket of
+  /// `key_id` that holds `rpm` tokens and refills at rpm a minute, at `now_ms` (wall clock,
+  /// ms since the epoch; a time before the bucket's last take refills nothing). A new bucket
+  /// starts full; a changed `rpm` applies at once (the tokens held are clamped to it). The take
+  /// is atomic across every process sharing the store. Only a store that is
+  /// shared_by_nodes() keeps such buckets; the others answer kInternal.
+  virtual core::Result<RateGrant> take_rate_tokens(std::int64_t /*key_id*/, int /*rpm*/,
+                                                   int /*want*/, std::int64_t /*now_ms*/) {
+    return core::make_error(core::ErrorCode::kInternal,
+                            "store: this store keeps no shared rate limits");
+  }
 
   // --- the writes on the request path, with no thread waiting for their commit
   /// How an asynchronous write reports: called once, on a thread of the store's (its

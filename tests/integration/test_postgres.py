@@ -208,6 +208,35 @@ class PostgresStoreTest(unittest.TestCase):
                                         "WHERE account_id = a.id)"), "0")
         self.assertGreaterEqual(int(psql(self.url, "SELECT COUNT(*) FROM tasks")), len(accepted))
 
+    def test_requests_per_minute_hold_across_three_nodes(self):
+        made = cli(["keys", "create", "--name", "rpm"], config=self.config)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        key = made.stdout.strip()
+        psql(self.url, "UPDATE api_keys SET rpm = 30 WHERE name = 'rpm'")
+        nodes = [self.node() for _ in range(3)]
+        # 90 requests spread over three nodes as fast as they answer: a limit counted on each
+        # node would let all 90 through; the shared bucket lets through its 30 and what it
+        # regains meanwhile (one every 2 s).
+        start = time.time()
+        answers = [nodes[i % 3].request("GET", "/v1/credits", key=key) for i in range(90)]
+        elapsed = time.time() - start
+        passed = sum(1 for r in answers if r.status == 200)
+        refused = [r for r in answers if r.status == 429]
+        self.assertEqual(passed + len(refused), 90, [r.status for r in answers])
+        self.assertGreaterEqual(passed, 30, [r.status for r in answers])
+        self.assertLessEqual(passed, 30 + int(elapsed / 2) + 1, (passed, elapsed))
+        for r in refused:
+            self.assertEqual(r.json()["error"]["code"], "rate_limit_exceeded", r.body)
+            self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+            self.assertLessEqual(int(r.header("Retry-After")), 2)
+        # Every node refused some: each learnt the bucket was empty from the database.
+        for i in range(3):
+            self.assertTrue(any(answers[j].status == 429 for j in range(i, 90, 3)), i)
+        self.assertEqual(psql(self.url, "SELECT COUNT(*) FROM rate_buckets"), "1")
+        # A token is back after 2 s on whichever node asks.
+        time.sleep(2.1)
+        self.assertEqual(nodes[1].request("GET", "/v1/credits", key=key).status, 200)
+
     def test_a_bad_store_url_stops_the_server_with_a_clear_error(self):
         bad = cli(["keys", "list"], env={"IMAGEGATE_STORE_URL": "mysql://x@127.0.0.1/db"})
         self.assertNotEqual(bad.returncode, 0)

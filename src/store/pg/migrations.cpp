@@ -8,8 +8,8 @@
 namespace ig::store::pg {
 namespace {
 
-// The versions of store/sqlite/migrations.cpp, step for step, so that a version number means
-// the same schema in both stores. Conventions: times in ms since the Unix epoch as BIGINT, 0
+// Versions 1 to 7 are those of store/sqlite/migrations.cpp, step for step, so that such a
+// version number means the same schema in both stores; 8 on are PostgreSQL's own. Conventions: times in ms since the Unix epoch as BIGINT, 0
 // for "not yet" instead of NULL; ids are identity columns; JSON is kept as the text the codec
 // wrote (TEXT), read with ::json where a statement needs a member.
 constexpr std::string_view kV1 = R"sql(
@@ -175,9 +175,29 @@ CREATE INDEX tasks_by_created ON tasks (created_ms);
 CREATE INDEX upstream_calls_by_start ON upstream_calls (started_ms);
 )sql";
 
+// SQLite's version 7 rewrote its CHECK constraints' `IN (...)` lists as OR chains, which
+// PostgreSQL has no reason to: the same constraints, nothing to do.
+constexpr std::string_view kV7 = "SELECT 1";
+
+// From here on, steps only PostgreSQL needs (the embedded store serves one process).
+//
+// Requests-per-minute buckets shared by every node (take_rate_tokens). UNLOGGED: no WAL per
+// request; a crash of PostgreSQL empties the table, which leaves every bucket full, and a
+// standby does not have it. No foreign key: a bucket is a counter, not a fact about the key.
+// `units` are 1/60000 of a token, so that a bucket refills by exactly rpm units a millisecond;
+// `granted` is the tokens the last take gave (read back by its RETURNING).
+constexpr std::string_view kV8 = R"sql(
+CREATE UNLOGGED TABLE rate_buckets (
+  key_id  BIGINT PRIMARY KEY,
+  units   BIGINT NOT NULL,
+  at_ms   BIGINT NOT NULL,
+  granted BIGINT NOT NULL DEFAULT 0
+);
+)sql";
+
 constexpr std::array kMigrations{
-    Migration{1, kV1}, Migration{2, kV2}, Migration{3, kV3},
-    Migration{4, kV4}, Migration{5, kV5}, Migration{6, kV6},
+    Migration{1, kV1}, Migration{2, kV2}, Migration{3, kV3}, Migration{4, kV4},
+    Migration{5, kV5}, Migration{6, kV6}, Migration{7, kV7}, Migration{8, kV8},
 };
 
 // One lock per schema (tests give each store a schema of its own); the same for every node.

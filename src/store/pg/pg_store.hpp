@@ -133,6 +133,11 @@ class PgStore final : public Store {
                                  const std::string& body) override;
   core::Status abandon_idempotent(std::int64_t account_id, const std::string& key) override;
 
+  // rate_limits.cpp
+  bool shared_by_nodes() const override { return true; }
+  core::Result<RateGrant> take_rate_tokens(std::int64_t key_id, int rpm, int want,
+                                           std::int64_t now_ms) override;
+
   // The writes of the request path run on the store's own threads (as many as the pool has
   // connections), so that the caller's I/O thread never waits on the network.
   void insert_task_async(core::Task task, Done<core::Ok> done) override;

@@ -304,6 +304,75 @@ TEST_F(PgStoreTest, TwoNodesKeepTheActiveTaskLimit) {
   EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM tasks"), "3");
 }
 
+// A key's requests-per-minute bucket: starts full, gives at most what it holds, refills at
+// rpm a minute, says when the next token is there, and takes a changed rpm at once.
+TEST_F(PgStoreTest, RateBucketsGiveWhatTheyHoldAndRefillAtTheirRate) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->shared_by_nodes());
+  const std::int64_t t0 = 1'700'000'000'000;
+  // 60 a minute: a full bucket of 60; a take of 50, then 10 of the 20 asked, then none.
+  EXPECT_EQ(must(store->take_rate_tokens(7, 60, 50, t0)).granted, 50);
+  EXPECT_EQ(must(store->take_rate_tokens(7, 60, 20, t0)).granted, 10);
+  RateGrant none = must(store->take_rate_tokens(7, 60, 1, t0));
+  EXPECT_EQ(none.granted, 0);
+  EXPECT_EQ(none.retry_after_ms, 1000);  // one token a second
+  // 400 ms later: 0.4 of a token, so 600 ms to wait; at 1 s one token, and only one.
+  none = must(store->take_rate_tokens(7, 60, 1, t0 + 400));
+  EXPECT_EQ(none.granted, 0);
+  EXPECT_EQ(none.retry_after_ms, 600);
+  EXPECT_EQ(must(store->take_rate_tokens(7, 60, 5, t0 + 1000)).granted, 1);
+  // A clock behind the last take refills nothing.
+  EXPECT_EQ(must(store->take_rate_tokens(7, 60, 1, t0 + 500)).granted, 0);
+  // Another key has a bucket of its own.
+  EXPECT_EQ(must(store->take_rate_tokens(8, 3, 5, t0)).granted, 3);
+  EXPECT_EQ(must(store->take_rate_tokens(8, 3, 1, t0)).retry_after_ms, 20'000);
+  // An hour idle fills a bucket, never beyond its size.
+  EXPECT_EQ(must(store->take_rate_tokens(7, 60, 100, t0 + 3'600'000)).granted, 60);
+  // A lower rpm clamps what is held: 60 a minute full, then 2 a minute holds 2.
+  EXPECT_EQ(must(store->take_rate_tokens(9, 60, 1, t0)).granted, 1);
+  EXPECT_EQ(must(store->take_rate_tokens(9, 2, 10, t0)).granted, 2);
+  // Bad arguments are refused, not stored.
+  EXPECT_EQ(store->take_rate_tokens(10, 0, 1, t0).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(store->take_rate_tokens(10, 5, 0, t0).error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM rate_buckets WHERE key_id = 10"), "0");
+}
+
+// Two nodes taking from one bucket at once, one token at a time: exactly the bucket's size is
+// granted, never a token twice.
+TEST_F(PgStoreTest, TwoNodesNeverShareARateToken) {
+  auto a = open(4);
+  auto b = open(4);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kTakesEach = 40;
+  const std::int64_t now = 1'700'000'000'000;
+  std::atomic<int> granted{0};
+  std::atomic<int> failed{0};
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      Store& node = i % 2 == 0 ? static_cast<Store&>(*a) : static_cast<Store&>(*b);
+      start.arrive_and_wait();
+      for (int n = 0; n < kTakesEach; ++n) {
+        auto r = node.take_rate_tokens(42, 100, 1 + n % 3, now);
+        if (!r.ok()) {
+          failed.fetch_add(1);
+        } else {
+          granted.fetch_add(r->granted);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(granted.load(), 100);
+}
+
 // Two nodes claiming from one queue, with their leases: no task is claimed twice, and the
 // outbox rows of tasks ended with a callback are each leased by one sender.
 TEST_F(PgStoreTest, TwoNodesNeverClaimTheSameTaskOrCallback) {

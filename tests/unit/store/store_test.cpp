@@ -86,6 +86,17 @@ TEST_P(StoreTest, RefusesDatabaseWithNewerSchema) {
   EXPECT_THAT(r.error().message, ::testing::HasSubstr("newer"));
 }
 
+// One process serves an embedded store: it counts requests per minute in memory and the
+// store keeps no buckets (api::KeyGate never asks it).
+TEST_F(SqliteStoreTest, KeepsNoSharedRateBuckets) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->shared_by_nodes());
+  auto r = store->take_rate_tokens(1, 60, 1, 1'700'000'000'000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, core::ErrorCode::kInternal);
+}
+
 TEST_F(SqliteStoreTest, RejectsBadOptions) {
   auto bad_sync = SqliteStore::open(SqliteOptions{.path = db_path(), .synchronous = "OFF"});
   ASSERT_FALSE(bad_sync.ok());
