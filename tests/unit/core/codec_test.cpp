@@ -47,6 +47,57 @@ TEST(Codec, RequestRoundTrip) {
   EXPECT_EQ(back->size_label, r.size_label);
 }
 
+// The request text is written by hand; it must be what boost::json made of the same members
+// before (databases hold it): the same bytes, escapes included.
+TEST(Codec, RequestTextIsWhatBoostJsonWrites) {
+  auto old_encoding = [](const GenerationRequest& r) {
+    boost::json::array urls;
+    for (const auto& u : r.input_urls) {
+      urls.emplace_back(u);
+    }
+    boost::json::object o{
+        {"dialect", to_string(r.dialect)},
+        {"model", r.model},
+        {"mode", r.mode == Mode::kImageToImage ? "image_to_image" : "text_to_image"},
+        {"prompt", r.prompt},
+        {"input_urls", std::move(urls)},
+        {"mask_url", r.mask_url},
+        {"aspect_ratio", r.aspect_ratio},
+        {"tier", to_string(r.tier)},
+        {"quality", r.quality},
+        {"output_format", r.output_format},
+        {"n", r.n},
+        {"width", r.size.width},
+        {"height", r.size.height},
+        {"callback_url", r.callback_url},
+        {"safety_checker", r.safety_checker},
+        {"background", r.background},
+        {"output_compression", r.output_compression},
+        {"size_label", r.size_label},
+    };
+    return boost::json::serialize(o);
+  };
+  GenerationRequest plain;
+  EXPECT_EQ(encode_request(plain), old_encoding(plain));
+  GenerationRequest r;
+  r.dialect = Dialect::kOpenAI;
+  r.mode = Mode::kImageToImage;
+  r.prompt = std::string("quotes \" and \\ backslashes, \b\f\n\r\t, \x01\x1f\x7f, ✓ ü 🙂 /") +
+             std::string(1, '\0') + "after a NUL";
+  r.input_urls = {"https://a.example/1.png?a=\"b\"", "", "https://b.example/\x02"};
+  r.callback_url = "https://cb.example/\u2028";
+  r.n = -7;
+  r.size = {0, 2147483647};
+  r.output_compression = -1;
+  r.safety_checker = false;
+  r.size_label = "auto";
+  EXPECT_EQ(encode_request(r), old_encoding(r));
+  auto back = decode_request(encode_request(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->prompt, r.prompt);
+  EXPECT_EQ(back->input_urls, r.input_urls);
+}
+
 TEST(Codec, BrokenRequestJsonIsRefused) {
   EXPECT_FALSE(decode_request("{"));
   EXPECT_FALSE(decode_request("[]"));
