@@ -16,6 +16,11 @@ namespace ig::core {
 std::string encode_request(const GenerationRequest& r);
 std::optional<GenerationRequest> decode_request(std::string_view json);
 
+/// Appends `text` to `out` as a JSON string, escaped byte for byte as boost::json::serialize
+/// escapes it ('"', '\\' and control characters; everything else as it is), for answers
+/// written directly instead of through a json::value on hot paths.
+void append_json_string(std::string& out, std::string_view text);
+
 std::string encode_results(const std::vector<ResultObject>& results);
 std::vector<ResultObject> decode_results(std::string_view json);
 

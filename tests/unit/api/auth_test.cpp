@@ -3,6 +3,8 @@
 #include "api/auth.hpp"
 
 #include <chrono>
+#include <string>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -83,6 +85,24 @@ TEST_F(AuthTest, AKnownKeyIsServedFromMemoryAndForgottenAtOnce) {
   auto r = auth("Bearer sk-known-key-1");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "this API key is disabled");
+}
+
+}  // namespace
+}  // namespace ig::api
+
+namespace ig::api {
+namespace {
+
+// Keys are stored and looked up by their SHA-256 in lower-case hex (FIPS 180-2's vectors),
+// the same on every thread, each of which keeps its own hashing context.
+TEST(HashKey, IsTheSha256OfTheKeyInHex) {
+  EXPECT_EQ(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hash_key(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  std::string other;
+  std::thread t([&] { other = hash_key("abc"); });
+  t.join();
+  EXPECT_EQ(other, hash_key("abc"));
+  EXPECT_EQ(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "core/fail_codes.hpp"
+
 namespace ig::api::jobs {
 namespace {
 
@@ -183,6 +185,60 @@ core::Task sample_task() {
   t.param = R"({"model":"gpt-image-2-text-to-image","input":{"prompt":"x"}})";
   t.created_ms = 1777467208141;
   return t;
+}
+
+// recordInfo's answer is written by hand; it must be, byte for byte, what boost::json made of
+// the same members before (clients may compare answers as text), in every state.
+TEST(JobsRender, RecordTextIsWhatBoostJsonWrites) {
+  auto old_render = [](const core::Task& task, const std::vector<std::string>& result_urls) {
+    json::object data;
+    data["taskId"] = task.id;
+    data["model"] = task.request.model;
+    const bool waiting = !core::is_terminal(task.state);
+    data["state"] = waiting ? "waiting" : task.state == core::TaskState::kSucceeded ? "success"
+                                                                                    : "fail";
+    data["param"] = task.param;
+    data["resultJson"] = nullptr;
+    if (task.state == core::TaskState::kSucceeded) {
+      json::array urls;
+      for (const auto& u : result_urls) {
+        urls.emplace_back(u);
+      }
+      data["resultJson"] = json::serialize(json::object{{"resultUrls", std::move(urls)}});
+    }
+    const bool failed =
+        task.state == core::TaskState::kFailed || task.state == core::TaskState::kCancelled;
+    data["failCode"] =
+        failed ? json::value(core::fail::public_code(core::Dialect::kJobs, task.fail_code))
+               : json::value(nullptr);
+    data["failMsg"] = failed ? json::value(task.fail_msg) : json::value(nullptr);
+    if (core::is_terminal(task.state) && task.completed_ms > 0) {
+      data["costTime"] = task.completed_ms - task.created_ms;
+      data["completeTime"] = task.completed_ms;
+    } else {
+      data["costTime"] = nullptr;
+      data["completeTime"] = nullptr;
+    }
+    data["createTime"] = task.created_ms;
+    json::object o{{"code", 200}, {"msg", "success"}, {"data", std::move(data)}};
+    return json::serialize(o);
+  };
+  core::Task t = sample_task();
+  t.param = "{\"prompt\":\"quotes \\\" and \\\\, a tab\\t\"}\n\x01 ✓";
+  t.fail_code = "upstream_timeout";
+  t.fail_msg = "the \"provider\" said:\n\tno";
+  const std::vector<std::string> urls = {"https://cdn.example/1.png?sig=a&b=\"c\"",
+                                         "https://cdn.example/2.png"};
+  for (auto state : {core::TaskState::kQueued, core::TaskState::kRunning,
+                     core::TaskState::kSucceeded, core::TaskState::kFailed,
+                     core::TaskState::kCancelled}) {
+    for (std::int64_t completed : {std::int64_t{0}, t.created_ms + 4321}) {
+      t.state = state;
+      t.completed_ms = completed;
+      EXPECT_EQ(render_record(t, urls), old_render(t, urls)) << core::to_string(state);
+      EXPECT_EQ(render_record(t, {}), old_render(t, {})) << core::to_string(state);
+    }
+  }
 }
 
 TEST(JobsRender, WaitingRecordHasNullsAndParamAsString) {

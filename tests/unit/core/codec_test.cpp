@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 #include <boost/json.hpp>
 
 namespace ig::core {
@@ -96,6 +99,111 @@ TEST(Codec, RequestTextIsWhatBoostJsonWrites) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->prompt, r.prompt);
   EXPECT_EQ(back->input_urls, r.input_urls);
+}
+
+// decode_request reads with a SAX handler; it must read every text as the DOM reading it
+// replaced did: absent or mistyped members, duplicates, nesting, escapes, other roots, bad JSON.
+TEST(Codec, RequestReadingIsWhatTheDomReadingRead) {
+  auto dom_decode = [](std::string_view text) -> std::optional<GenerationRequest> {
+    namespace json = boost::json;
+    auto str_of = [](const json::object& o, std::string_view k) {
+      const auto* v = o.if_contains(k);
+      return v && v->is_string() ? std::string(v->get_string()) : std::string();
+    };
+    auto int_of = [](const json::object& o, std::string_view k, std::int64_t def) {
+      const auto* v = o.if_contains(k);
+      return v && v->is_int64() ? v->get_int64() : def;
+    };
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec || !v.is_object()) {
+      return std::nullopt;
+    }
+    const auto& o = v.get_object();
+    GenerationRequest r;
+    if (!parse_dialect(str_of(o, "dialect"), r.dialect)) {
+      return std::nullopt;
+    }
+    r.model = str_of(o, "model");
+    r.mode = str_of(o, "mode") == "image_to_image" ? Mode::kImageToImage : Mode::kTextToImage;
+    r.prompt = str_of(o, "prompt");
+    if (const auto* a = o.if_contains("input_urls"); a && a->is_array()) {
+      for (const auto& u : a->get_array()) {
+        if (u.is_string()) {
+          r.input_urls.emplace_back(u.get_string());
+        }
+      }
+    }
+    r.mask_url = str_of(o, "mask_url");
+    r.aspect_ratio = str_of(o, "aspect_ratio");
+    r.tier = parse_tier(str_of(o, "tier")).value_or(Tier::k1K);
+    r.quality = str_of(o, "quality");
+    r.output_format = str_of(o, "output_format");
+    r.n = static_cast<int>(int_of(o, "n", 1));
+    r.size.width = static_cast<int>(int_of(o, "width", 0));
+    r.size.height = static_cast<int>(int_of(o, "height", 0));
+    r.callback_url = str_of(o, "callback_url");
+    if (const auto* b = o.if_contains("safety_checker"); b && b->is_bool()) {
+      r.safety_checker = b->get_bool();
+    }
+    r.background = str_of(o, "background");
+    r.output_compression = static_cast<int>(int_of(o, "output_compression", -1));
+    r.size_label = str_of(o, "size_label");
+    return r;
+  };
+  auto same = [](const std::optional<GenerationRequest>& a,
+                 const std::optional<GenerationRequest>& b) {
+    if (!a || !b) {
+      return !a && !b;
+    }
+    return encode_request(*a) == encode_request(*b);
+  };
+  GenerationRequest full;
+  full.dialect = Dialect::kTasks;
+  full.mode = Mode::kImageToImage;
+  full.prompt = std::string(5000, 'p') + "\\ \" \n \u00e9 🙂";
+  full.input_urls = {"https://a.example/1.png", "https://b.example/\"2\".png"};
+  full.mask_url = "https://m.example/m.png";
+  full.tier = Tier::k4K;
+  full.n = 4;
+  full.size = {3840, 2160};
+  full.safety_checker = false;
+  full.output_compression = 80;
+  const std::string texts[] = {
+      encode_request(GenerationRequest{}),
+      encode_request(full),
+      R"({"dialect":"jobs"})",
+      R"({"dialect":"openai","model":"gpt-image-1","n":3,"width":1024,"height":1536})",
+      R"({"dialect":"jobs","n":"4","width":1.5,"height":18446744073709551615,"output_compression":null})",
+      R"({"dialect":"jobs","n":2,"n":"x"})",
+      R"({"dialect":"jobs","n":"x","n":7})",
+      R"({"model":"a","dialect":"jobs","model":"b","model":{"model":"c"}})",
+      R"({"dialect":"jobs","prompt":"first","prompt":"sec\u00f6nd \ud83d\ude42"})",
+      R"({"dialect":"jobs","input_urls":["a",1,null,["b"],{"c":"d"},"e"]})",
+      R"({"dialect":"jobs","input_urls":["a"],"input_urls":"b"})",
+      R"({"dialect":"jobs","input_urls":{"0":"a"}})",
+      R"({"dialect":"jobs","safety_checker":false,"safety_checker":"true"})",
+      R"({"dialect":"jobs","safety_checker":true,"x":{"safety_checker":false}})",
+      R"({"dialect":"jobs","tier":"2K","mode":"image_to_image","aspect_ratio":"16:9"})",
+      R"({"dialect":"jobs","deep":[[[[{"a":[1,2,{"b":"c"}]}]]]],"model":"m"})",
+      R"(  {"dialect":"jobs"}  )",
+      R"({"dialect":"nope"})",
+      R"({"dialect":5})",
+      R"({"dialect":"jobs"} x)",
+      R"({"dialect":"jobs",})",
+      R"({"dialect":"jobs")",
+      R"([{"dialect":"jobs"}])",
+      R"("jobs")",
+      "5",
+      "",
+      "null",
+      "{\"dialect\":\"jobs\",\"prompt\":\"\xff\"}",
+  };
+  for (const auto& text : texts) {
+    EXPECT_TRUE(same(decode_request(text), dom_decode(text))) << text;
+  }
+  std::string nested = R"({"dialect":"jobs","x":)" + std::string(40, '[') + std::string(40, ']') + "}";
+  EXPECT_TRUE(same(decode_request(nested), dom_decode(nested)));
 }
 
 TEST(Codec, BrokenRequestJsonIsRefused) {
