@@ -187,6 +187,14 @@ core::Task sample_task() {
   return t;
 }
 
+// createTask's answer, written by hand: the text boost::json made of it.
+TEST(JobsRender, CreatedTextIsWhatBoostJsonWrites) {
+  for (std::string_view id : {"3ebe82c2-3abc-4015-9608-901baca54948", "a\"b\\c\n", ""}) {
+    json::object o{{"code", 200}, {"msg", "success"}, {"data", json::object{{"taskId", id}}}};
+    EXPECT_EQ(render_created(id), json::serialize(o)) << id;
+  }
+}
+
 // recordInfo's answer is written by hand; it must be, byte for byte, what boost::json made of
 // the same members before (clients may compare answers as text), in every state.
 TEST(JobsRender, RecordTextIsWhatBoostJsonWrites) {
