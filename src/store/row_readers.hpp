@@ -164,4 +164,60 @@ UpstreamCall upstream_call(const Row& row) {
   return c;
 }
 
+/// A row of the account columns (kAccountById, kListAccounts): id, name, metered, balance,
+/// created, purchased, consumed.
+template <class Row>
+Account account(const Row& row) {
+  Account a;
+  a.id = row.int64(0);
+  a.name = row.text(1);
+  a.metered = flag(row, 2);
+  a.balance = row.int64(3);
+  a.created_ms = row.int64(4);
+  a.total_purchased = row.int64(5);
+  a.total_consumed = row.int64(6);
+  return a;
+}
+
+/// A row of the callback columns (the outbox row, its task's public id, its account and secret).
+template <class Row>
+CallbackDelivery delivery(const Row& row) {
+  CallbackDelivery d;
+  d.id = row.int64(0);
+  d.task_row = row.int64(1);
+  d.task_id = row.text(2);
+  d.url = row.text(3);
+  d.msg_id = row.text(4);
+  d.state = row.text(5);
+  d.attempts = static_cast<int>(row.int64(6));
+  d.next_ms = row.int64(7);
+  d.created_ms = row.int64(8);
+  d.account_id = row.int64(9);
+  d.webhook_secret = row.text(10);
+  return d;
+}
+
+/// A row of kAttemptsOf: started, HTTP status, latency, error.
+template <class Row>
+CallbackAttempt callback_attempt(const Row& row) {
+  return CallbackAttempt{row.int64(0), static_cast<int>(row.int64(1)), row.int64(2), row.text(3)};
+}
+
+/// A row of kUpstreamStats.
+template <class Row>
+RouteStats route_stats(const Row& row) {
+  RouteStats s;
+  s.route = row.text(0);
+  s.provider_kind = row.text(1);
+  s.requests = row.int64(2);
+  s.succeeded = row.int64(3);
+  s.errors = row.int64(4);
+  s.in_flight = row.int64(5);
+  s.last_started_ms = row.int64(6);
+  s.p50_ms = row.int64(7);
+  s.p95_ms = row.int64(8);
+  s.cancelled = row.int64(9);
+  return s;
+}
+
 }  // namespace ig::store::rows

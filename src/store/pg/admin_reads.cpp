@@ -9,6 +9,7 @@
 #include "store/pg/pg_store.hpp"
 #include "store/pg/rows.hpp"
 #include "store/pg/statements.hpp"
+#include "store/row_readers.hpp"
 
 namespace ig::store {
 namespace {
@@ -274,20 +275,7 @@ core::Result<std::vector<RouteStats>> PgStore::upstream_stats(std::int64_t since
                                                               std::int64_t until_ms) {
   return pg::with_connection<std::vector<RouteStats>>(*pool_, "upstream_stats", [&](Connection& c) {
     return pg::query_rows<RouteStats>(c, kUpstreamStats, Params(since_ms, until_ms),
-                                      "upstream_stats", [](const pg::Row& r) {
-                                        RouteStats s;
-                                        s.route = r.text(0);
-                                        s.provider_kind = r.text(1);
-                                        s.requests = r.int64(2);
-                                        s.succeeded = r.int64(3);
-                                        s.errors = r.int64(4);
-                                        s.in_flight = r.int64(5);
-                                        s.last_started_ms = r.int64(6);
-                                        s.p50_ms = r.int64(7);
-                                        s.p95_ms = r.int64(8);
-                                        s.cancelled = r.int64(9);
-                                        return s;
-                                      });
+                                      "upstream_stats", rows::route_stats<pg::Row>);
   });
 }
 

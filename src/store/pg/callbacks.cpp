@@ -7,6 +7,7 @@
 #include "store/pg/billing.hpp"
 #include "store/pg/ops.hpp"
 #include "store/pg/pg_store.hpp"
+#include "store/row_readers.hpp"
 
 namespace ig::store {
 
@@ -63,23 +64,11 @@ constexpr char kSetSecret[] = "UPDATE accounts SET webhook_secret = $2 WHERE id 
 #undef IG_CALLBACK_JOIN
 
 CallbackDelivery read_delivery(const Row& r) {
-  CallbackDelivery d;
-  d.id = r.int64(0);
-  d.task_row = r.int64(1);
-  d.task_id = r.text(2);
-  d.url = r.text(3);
-  d.msg_id = r.text(4);
-  d.state = r.text(5);
-  d.attempts = static_cast<int>(r.int64(6));
-  d.next_ms = r.int64(7);
-  d.created_ms = r.int64(8);
-  d.account_id = r.int64(9);
-  d.webhook_secret = r.text(10);
-  return d;
+  return rows::delivery(r);
 }
 
 CallbackAttempt read_attempt(const Row& r) {
-  return CallbackAttempt{r.int64(0), static_cast<int>(r.int64(1)), r.int64(2), r.text(3)};
+  return rows::callback_attempt(r);
 }
 
 }  // namespace

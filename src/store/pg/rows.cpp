@@ -18,15 +18,7 @@ ApiKey read_key(const Row& row) {
 }
 
 Account read_account(const Row& row) {
-  Account a;
-  a.id = row.int64(0);
-  a.name = row.text(1);
-  a.metered = row.boolean(2);
-  a.balance = row.int64(3);
-  a.created_ms = row.int64(4);
-  a.total_purchased = row.int64(5);
-  a.total_consumed = row.int64(6);
-  return a;
+  return rows::account(row);
 }
 
 LedgerEntry read_ledger_entry(const Row& row) {

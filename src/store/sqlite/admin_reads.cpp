@@ -9,6 +9,7 @@
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statements.hpp"
+#include "store/row_readers.hpp"
 
 namespace ig::store {
 namespace {
@@ -147,15 +148,7 @@ core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int li
                              st->bind(2, std::int64_t{limit});
                              int rc = SQLITE_OK;
                              while ((rc = st->step()) == SQLITE_ROW) {
-                               Account a;
-                               a.id = st->int64(0);
-                               a.name = st->text(1);
-                               a.metered = st->int64(2) != 0;
-                               a.balance = st->int64(3);
-                               a.created_ms = st->int64(4);
-                               a.total_purchased = st->int64(5);
-                               a.total_consumed = st->int64(6);
-                               page.accounts.push_back(std::move(a));
+                               page.accounts.push_back(rows::account(*st));
                              }
                              if (rc != SQLITE_DONE) {
                                return c.error(rc, "list_accounts");
@@ -224,18 +217,7 @@ core::Result<std::vector<RouteStats>> SqliteStore::upstream_stats(std::int64_t s
                                          std::vector<RouteStats> out;
                                          int rc = SQLITE_OK;
                                          while ((rc = st->step()) == SQLITE_ROW) {
-                                           RouteStats r;
-                                           r.route = st->text(0);
-                                           r.provider_kind = st->text(1);
-                                           r.requests = st->int64(2);
-                                           r.succeeded = st->int64(3);
-                                           r.errors = st->int64(4);
-                                           r.in_flight = st->int64(5);
-                                           r.last_started_ms = st->int64(6);
-                                           r.p50_ms = st->int64(7);
-                                           r.p95_ms = st->int64(8);
-                                           r.cancelled = st->int64(9);
-                                           out.push_back(std::move(r));
+                                           out.push_back(rows::route_stats(*st));
                                          }
                                          if (rc != SQLITE_DONE) {
                                            return c.error(rc, "upstream_stats");

@@ -13,6 +13,7 @@
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statements.hpp"
+#include "store/row_readers.hpp"
 
 namespace ig::store {
 
@@ -233,15 +234,7 @@ core::Result<std::optional<Account>> account_by_id(Connection& c, std::int64_t i
   if (rc != SQLITE_ROW) {
     return c.error(rc, what);
   }
-  Account a;
-  a.id = st->int64(0);
-  a.name = st->text(1);
-  a.metered = st->int64(2) != 0;
-  a.balance = st->int64(3);
-  a.created_ms = st->int64(4);
-  a.total_purchased = st->int64(5);
-  a.total_consumed = st->int64(6);
-  return std::optional<Account>(std::move(a));
+  return std::optional<Account>(rows::account(*st));
 }
 
 void bind_key(detail::Statement& st, const ApiKey& k) {

@@ -6,6 +6,7 @@
 #include "store/sqlite/billing.hpp"
 #include "store/sqlite/ops.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/row_readers.hpp"
 
 namespace ig::store {
 
@@ -60,19 +61,7 @@ constexpr char kSetSecret[] = "UPDATE accounts SET webhook_secret = ?2 WHERE id 
 #undef IG_CALLBACK_JOIN
 
 CallbackDelivery read_delivery(const Statement& st) {
-  CallbackDelivery d;
-  d.id = st.int64(0);
-  d.task_row = st.int64(1);
-  d.task_id = st.text(2);
-  d.url = st.text(3);
-  d.msg_id = st.text(4);
-  d.state = st.text(5);
-  d.attempts = static_cast<int>(st.int64(6));
-  d.next_ms = st.int64(7);
-  d.created_ms = st.int64(8);
-  d.account_id = st.int64(9);
-  d.webhook_secret = st.text(10);
-  return d;
+  return rows::delivery(st);
 }
 
 core::Result<std::optional<std::string>> read_secret(Connection& c, std::int64_t account) {
@@ -227,8 +216,7 @@ SqliteStore::task_callback(std::int64_t task_row) {
         }
         at->bind(1, out.first.id);
         while ((rc = at->step()) == SQLITE_ROW) {
-          out.second.push_back(CallbackAttempt{at->int64(0), static_cast<int>(at->int64(1)),
-                                                at->int64(2), at->text(3)});
+          out.second.push_back(rows::callback_attempt(*at));
         }
         if (rc != SQLITE_DONE) {
           return c->error(rc, "task_callback");
