@@ -37,10 +37,6 @@ void KeyGate::share_rates(TakeTokens take, runtime::BlockingExecutor pool) {
   pool_.emplace(pool);
 }
 
-std::int64_t KeyGate::shared_takes() const {
-  return takes_.load(std::memory_order_relaxed);
-}
-
 core::Status KeyGate::refuse(const store::ApiKey& key, std::int64_t retry_after_s) const {
   auto e = core::make_error(core::ErrorCode::kRateLimited,
                             "too many requests: this API key allows " +
@@ -98,7 +94,6 @@ boost::asio::awaitable<core::Status> KeyGate::take_shared(const store::ApiKey& k
   }
   // A tenth of a second's worth at the key's rate, at least one token and at most 64.
   const int want = std::clamp(rpm / 600, 1, 64);
-  takes_.fetch_add(1, std::memory_order_relaxed);
   auto grant = co_await runtime::offload(*pool_, [this, id = key.id, rpm, want, now] {
     return take_(id, rpm, want, now);
   });

@@ -65,9 +65,6 @@ class KeyGate {
   /// bucket is empty. Suspends only when it takes tokens from the database.
   boost::asio::awaitable<core::Status> take_shared(const store::ApiKey& key);
 
-  /// Calls to `take` so far (for tests).
-  std::int64_t shared_takes() const;
-
  private:
   // What this node knows of a key's shared bucket.
   struct Lease {
@@ -88,7 +85,6 @@ class KeyGate {
   std::optional<runtime::BlockingExecutor> pool_;
   std::mutex lease_mu_;
   std::unordered_map<std::int64_t, Lease> leases_;
-  std::atomic<std::int64_t> takes_{0};
   std::atomic<std::int64_t> last_take_error_log_ms_{0};
   // Parsed allowlists by key id, re-parsed when the key's list changes.
   struct Parsed {
