@@ -1,5 +1,6 @@
 #include "app/serve.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -555,7 +557,9 @@ int serve(const Config& config) {
 
   std::vector<std::thread> threads;
   for (auto& c : more_iocs) {
-    threads.emplace_back([&c] {
+    threads.emplace_back([&c, n = threads.size() + 1] {
+      const std::string name = "ig-io-" + std::to_string(n);
+      pthread_setname_np(pthread_self(), name.c_str());
       // Kept running between connections (and after drain closed its listener) until stop_all.
       auto guard = asio::make_work_guard(*c);
       c->run();

@@ -1,5 +1,6 @@
 #include "store/pg/pg_store.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,7 +22,10 @@ namespace pg {
 
 Workers::Workers(int threads) {
   for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] { loop(); });
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "ig-pg");
+      loop();
+    });
   }
 }
 

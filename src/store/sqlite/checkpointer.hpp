@@ -17,8 +17,10 @@ namespace ig::store::detail {
 /// checkpoint runs inside the COMMIT that crosses its threshold: the writer then copies a
 /// thousand pages and waits on two fsyncs while every create queued behind it waits too.
 /// Installed as the writer connection's WAL hook (which turns that automatic checkpoint off),
-/// it is told the WAL's size after every commit and, once the WAL holds `threshold` pages,
-/// runs a PASSIVE checkpoint on its thread: it blocks neither the writer nor the readers.
+/// it is told the WAL's size after every commit and, once the WAL holds `threshold` pages
+/// more than its last checkpoint copied, runs a PASSIVE checkpoint on its thread: it blocks
+/// neither the writer nor the readers, and each one copies a threshold's worth of pages (its
+/// two fsyncs are paid that seldom, not once per commit).
 ///
 /// The WAL only starts again from its beginning when the writer begins a transaction with
 /// every frame already copied, which a checkpoint racing a busy writer never achieves. So
@@ -40,7 +42,7 @@ class Checkpointer {
   /// connection must be closed (or its hook removed) before this object is destroyed.
   void watch(sqlite3* writer);
 
-  /// Checkpoints run so far (whole or partial).
+  /// Checkpoints run so far (whole or partial; the thread's count only those that copied).
   std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
 
  private:
@@ -57,6 +59,9 @@ class Checkpointer {
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> checkpoints_{0};
+  // Frames of the WAL the thread's last checkpoint had copied; set by the thread, read by the
+  // writer's commit hook.
+  std::atomic<int> copied_{0};
   std::thread thread_;  // last: starts after every other member exists
 };
 

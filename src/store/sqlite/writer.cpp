@@ -1,5 +1,6 @@
 #include "store/sqlite/writer.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,7 +12,10 @@ namespace ig::store::detail {
 Writer::Writer(Connection conn, int max_batch)
     : conn_(std::move(conn)),
       max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
-      thread_([this] { loop(); }) {}
+      thread_([this] {
+        pthread_setname_np(pthread_self(), "ig-writer");  // what `top -H` shows
+        loop();
+      }) {}
 
 Writer::~Writer() {
   {

@@ -1,8 +1,10 @@
 // The WAL is checkpointed by the store's own thread, never inside the writer's COMMIT, and
 // stays bounded while writes go on.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -50,6 +52,55 @@ TEST(SqliteCheckpoint, TheWalStaysNearItsThresholdWhileTheWriterWrites) {
   RawDb raw(path);
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM tasks WHERE id LIKE 'ckpt-%'"), 2'000);
   EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+}
+
+TEST(SqliteCheckpoint, TheThreadCopiesTheWalIntoTheDatabaseOfANewStore) {
+  // A new database is switched to WAL by the writer, after the checkpointer's connection was
+  // opened: that connection must still checkpoint, not return "nothing to do". The WAL is
+  // kept under the writer's own checkpoint size (4 × threshold), so only the thread copies.
+  TempDir dir;
+  const auto path = dir.path() / "imagegate.db";
+  auto opened = SqliteStore::open(
+      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 100});
+  ASSERT_TRUE(opened.ok());
+  const auto db_bytes = [&] { return std::filesystem::file_size(path); };
+  const auto before = db_bytes();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*opened)->insert_task(task_numbered(i)).ok()) << i;
+  }
+  ASSERT_GT(wal_bytes(path), 100u * 4096);
+  ASSERT_LT(wal_bytes(path), 400u * 4096);
+  // The thread runs on its own; wait (up to 10 s) for the pages it copies.
+  for (int i = 0; i < 1'000 && db_bytes() == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(db_bytes(), before);
+  EXPECT_GT((*opened)->checkpoints(), 0u);
+}
+
+TEST(SqliteCheckpoint, EachCheckpointCopiesAThresholdsWorth) {
+  // Past the threshold, the thread is asked again only once the writer has added another
+  // threshold's worth of pages since what it last copied: a checkpoint per commit would
+  // cost two fsyncs per commit, each queueing the writer's own. FULL, as served, so that
+  // commits take as long as they do in production.
+  TempDir dir;
+  const auto path = dir.path() / "imagegate.db";
+  auto opened = SqliteStore::open(
+      SqliteOptions{.path = path, .synchronous = "FULL", .checkpoint_pages = 100});
+  ASSERT_TRUE(opened.ok());
+  auto& store = **opened;
+  const auto commits_before = store.commits();
+  for (int i = 0; i < 1'500; ++i) {
+    ASSERT_TRUE(store.insert_task(task_numbered(i)).ok()) << i;
+  }
+  const auto commits = store.commits() - commits_before;
+  // Each commit adds about six pages (the task's and its indexes'), so a threshold's worth
+  // is some 17 commits: about 140 checkpoints here, thread's and writer's. Asked on every
+  // commit past the threshold, the thread ran about 1,100.
+  EXPECT_GT(store.checkpoints(), 0u);
+  EXPECT_LT(store.checkpoints() * 4, commits) << "checkpoints: " << store.checkpoints();
+  EXPECT_LT(wal_bytes(path), 2u * 1024 * 1024);
+  EXPECT_EQ(RawDb(path).integer("SELECT COUNT(*) FROM tasks WHERE id LIKE 'ckpt-%'"), 1'500);
 }
 
 TEST(SqliteCheckpoint, TheWriterNoLongerCheckpointsInsideItsCommit) {
