@@ -42,6 +42,8 @@ using asio::use_awaitable;
 constexpr auto kTuple = asio::as_tuple(use_awaitable);
 constexpr std::size_t kSmallBody = 4096;
 constexpr std::size_t kBodyReadChunk = 64 * 1024;
+// What the idle keep-alive read takes at once: most requests whole (Beast reads on if not).
+constexpr std::size_t kIdleReadBytes = 4096;
 // Drain: how often it looks whether the connections are gone, and how long the 503s of the
 // handlers it cancelled at its deadline may take to be written before every socket is closed.
 constexpr std::chrono::milliseconds kDrainPoll{20};
@@ -338,9 +340,13 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     co_return false;
   }
   if (conn.buffer.size() == 0) {
-    // Idle keep-alive wait: close quietly when the client sends nothing.
+    // Idle keep-alive wait: close quietly when the client sends nothing. A read, not a wait
+    // for readability: Asio re-arms the socket's epoll registration (an epoll_ctl call) for
+    // every wait, and a read whose socket is known to be empty just queues for the next edge.
     conn.arm(limits_.idle_timeout, conn.self);
-    auto [ec] = co_await conn.socket.async_wait(tcp::socket::wait_read, kTuple);
+    auto [ec, n] =
+        co_await conn.socket.async_read_some(conn.buffer.prepare(kIdleReadBytes), kTuple);
+    conn.buffer.commit(n);
     conn.disarm();
     if (ec || draining_) {
       co_return false;

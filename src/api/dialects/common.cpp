@@ -17,43 +17,52 @@ namespace {
 
 // Boost.JSON reads a number beyond a double's range (1e400) as ±infinity, which serializes as
 // no JSON at all: such a body, echoed as the task's `param`, would be text no client can parse.
-// Returns the path of the first such number ("input.x", "image_urls[1]"); the parser's depth
-// limit (32) bounds the recursion.
-std::optional<std::string> infinite_number(const json::value& v, const std::string& path) {
-  if (v.is_double() && !std::isfinite(v.get_double())) {
-    return path;
+// True when `v` holds such a number; `path` then names the first one ("input.x",
+// "image_urls[1]"), built on the way back so that a clean body (every create) costs no string.
+// The parser's depth limit (32) bounds the recursion.
+bool infinite_number(const json::value& v, std::string& path) {
+  if (v.is_double()) {
+    return !std::isfinite(v.get_double());
   }
+  // Puts `segment` (a key, or "[i]") before what was found below it.
+  auto prefix = [&path](std::string segment) {
+    if (!path.empty() && path.front() != '[') {
+      segment += '.';
+    }
+    path.insert(0, segment);
+  };
   if (const json::array* a = v.if_array()) {
     for (std::size_t i = 0; i < a->size(); ++i) {
-      if (auto found = infinite_number((*a)[i], path + "[" + std::to_string(i) + "]")) {
-        return found;
+      if (infinite_number((*a)[i], path)) {
+        prefix("[" + std::to_string(i) + "]");
+        return true;
       }
     }
   }
   if (const json::object* o = v.if_object()) {
     for (const json::key_value_pair& kv : *o) {
-      const std::string key(kv.key());
-      if (auto found = infinite_number(kv.value(), path.empty() ? key : path + "." + key)) {
-        return found;
+      if (infinite_number(kv.value(), path)) {
+        prefix(std::string(kv.key()));
+        return true;
       }
     }
   }
-  return std::nullopt;
+  return false;
 }
 
 }  // namespace
 
-core::Result<json::object> parse_object(std::string_view body) {
+core::Result<json::object> parse_object(std::string_view body, json::storage_ptr storage) {
   boost::system::error_code ec;
-  json::value doc = json::parse(body, ec);
+  json::value doc = json::parse(body, ec, std::move(storage));
   if (ec) {
     return invalid("request body is not valid JSON: " + ec.message());
   }
   if (!doc.is_object()) {
     return invalid("request body must be a JSON object");
   }
-  if (auto path = infinite_number(doc, {})) {
-    const std::string name = core::echo_text(*path, 100);
+  if (std::string path; infinite_number(doc, path)) {
+    const std::string name = core::echo_text(path, 100);
     return invalid((name.empty() ? "a number" : name) + " is out of range", name);
   }
   return std::move(doc.get_object());

@@ -206,7 +206,8 @@ Tier explicit_size_tier(Size size) {
 }
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  auto parsed = dialects::parse_object(body);
+  dialects::ScratchMemory scratch;
+  auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();
   }

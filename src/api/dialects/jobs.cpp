@@ -165,7 +165,8 @@ core::Status check_passthrough(const json::object& input, core::GenerationReques
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  auto parsed = dialects::parse_object(body);
+  dialects::ScratchMemory scratch;
+  auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();
   }

@@ -491,7 +491,8 @@ bool is_served_model(std::string_view model) {
 }
 
 core::Result<ParsedCreate> parse_generation(std::string_view json_body) {
-  auto parsed = dialects::parse_object(json_body);
+  dialects::ScratchMemory scratch;
+  auto parsed = dialects::parse_object(json_body, scratch.storage());
   if (!parsed) {
     return parsed.error();
   }

@@ -246,7 +246,8 @@ std::optional<int> query_int(std::string_view s, int fallback) {
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  auto parsed = dialects::parse_object(body);
+  dialects::ScratchMemory scratch;
+  auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();
   }

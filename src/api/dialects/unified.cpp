@@ -236,7 +236,8 @@ json::object task_error(const core::Task& task) {
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  auto parsed = dialects::parse_object(body);
+  dialects::ScratchMemory scratch;
+  auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();
   }

@@ -36,6 +36,8 @@ TEST(ParseObject, RefusesNumbersBeyondADoublesRange) {
       {R"({"a":[1,-1e400]})", "a[1]"},
       {R"({"a":{"b":{"c":1e999}}})", "a.b.c"},
       {R"({"":1e999})", ""},
+      {R"({"ok":{"n":1.5},"a":[1,{"b":[{"c":1e999}]}]})", "a[1].b[0].c"},
+      {R"({"x":[[1,2e308]]})", "x[0][1]"},
   };
   for (const auto& [body, path] : cases) {
     auto o = parse_object(body);

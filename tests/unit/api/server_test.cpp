@@ -189,6 +189,32 @@ TEST_F(ServerTest, AnExpiryQueuedWithItsReadDoesNotCancelTheNextRead) {
   EXPECT_EQ(res.body(), "ok");
 }
 
+// The idle read takes what has arrived: two requests sent in one write are both answered, in
+// order, and a request whose first bytes came alone is read on to its end.
+TEST_F(ServerTest, AnswersPipelinedRequestsAndOnesThatArriveInPieces) {
+  start(ServerLimits{});
+  tcp::socket s = connect();
+  send(s,
+       "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+       "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond");
+  beast::flat_buffer buffer;
+  for (const char* body : {"first", "second"}) {
+    http::response<http::string_body> res;
+    http::read(s, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), body);
+  }
+  send(s, "POST /c HT");
+  std::this_thread::sleep_for(100ms);  // the server's idle read returns with these bytes
+  send(s, "TP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nth");
+  std::this_thread::sleep_for(100ms);
+  send(s, "ird");
+  http::response<http::string_body> res;
+  http::read(s, buffer, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "third");
+}
+
 // The drain lets a request in progress finish: its handler's answer is sent, and the drain
 // ends after it.
 TEST_F(ServerTest, DrainLetsARequestFinishBeforeItsDeadline) {
