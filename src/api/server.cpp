@@ -52,29 +52,56 @@ constexpr std::chrono::milliseconds kAnswerGrace{1000};
 /// One accepted socket. Shared by its session coroutine, its deadline timer and the server's
 /// registry (for drain); all of them run on the connection's strand.
 struct Server::Connection {
+  using Clock = std::chrono::steady_clock;
   explicit Connection(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
 
   // Arms the deadline of the operations that follow: when it passes, the socket's pending
-  // operations are cancelled and `timed_out` tells the session why. An expiry acts only when
-  // no arm() or disarm() came after its own arm(): an operation and its deadline can complete
-  // together, and the expiry, already queued when disarm() runs, would cancel whatever was
-  // armed next (timer.cancel() cannot take back a completion that is already queued).
+  // operations are cancelled and `timed_out` tells the session why. disarm() takes it back.
+  //
+  // Both only set `deadline`: a request arms and disarms three or four deadlines, and a timer
+  // wait started and cancelled for each cost a heap insert, a cancelled handler run through
+  // the scheduler and, often, a timerfd_settime call. The timer waits for the earliest
+  // deadline it has been given and is moved only when a deadline comes before it; when it
+  // fires it looks at the deadline of that moment: none, or one still ahead (the operation it
+  // was set for completed and another was armed), and it waits again or rests. An expiry
+  // already queued when its operation completes therefore never cancels the next operation.
   void arm(std::chrono::milliseconds d, const std::shared_ptr<Connection>& self) {
     timed_out = false;
-    const std::uint64_t armed = ++deadline_generation;
-    timer.expires_after(d);
-    timer.async_wait([self, armed](boost::system::error_code ec) {
-      if (ec || armed != self->deadline_generation) {
+    deadline = Clock::now() + d;
+    if (!timer_waiting || deadline < timer_at) {
+      wait_until(deadline, self);
+    }
+  }
+  void disarm() { deadline = Clock::time_point::max(); }
+  // Ends the timer's wait (its handler holds the connection): the session is over.
+  void stop_deadlines() {
+    disarm();
+    ++timer_generation;
+    timer_waiting = false;
+    timer.cancel();
+  }
+
+  void wait_until(Clock::time_point at, const std::shared_ptr<Connection>& self) {
+    const std::uint64_t generation = ++timer_generation;  // a wait being replaced is ignored
+    timer_waiting = true;
+    timer_at = at;
+    timer.expires_at(at);
+    timer.async_wait([self, generation](boost::system::error_code ec) {
+      if (ec || generation != self->timer_generation) {
+        return;
+      }
+      self->timer_waiting = false;
+      if (self->deadline == Clock::time_point::max()) {
+        return;  // nothing armed: the next arm() starts the timer again
+      }
+      if (Clock::now() < self->deadline) {
+        self->wait_until(self->deadline, self);
         return;
       }
       self->timed_out = true;
       boost::system::error_code ignored;
       self->socket.cancel(ignored);
     });
-  }
-  void disarm() {
-    ++deadline_generation;
-    timer.cancel();
   }
 
   tcp::socket socket;
@@ -84,7 +111,10 @@ struct Server::Connection {
   std::string remote;
   boost::asio::ip::address peer;  // unspecified when unknown
   bool timed_out = false;
-  std::uint64_t deadline_generation = 0;  // counts arm() and disarm() calls
+  Clock::time_point deadline = Clock::time_point::max();  // max: none armed
+  Clock::time_point timer_at;                             // when the waiting timer fires
+  bool timer_waiting = false;
+  std::uint64_t timer_generation = 0;  // counts the timer's waits
   bool busy = false;                      // a request is being read, handled or written
   // The session's cancellation slot: drain() cancels the request in progress through it, and
   // only while `in_handler` (a handler, the upload gate or a stream's body runs).
@@ -317,6 +347,7 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
               spdlog::error("connection {} ended by an exception: {}", conn->remote, ex.what());
             }
           }
+          conn->stop_deadlines();  // also after an exception: the timer holds the connection
           conn->self.reset();
           std::lock_guard lock(mu_);
           connections_.erase(conn);
@@ -328,7 +359,7 @@ asio::awaitable<void> Server::session(std::shared_ptr<Connection> conn) {
   conn->self = conn;
   while (co_await serve_one(*conn)) {
   }
-  conn->disarm();
+  conn->stop_deadlines();
   boost::system::error_code ec;
   conn->socket.shutdown(tcp::socket::shutdown_both, ec);
   conn->socket.close(ec);

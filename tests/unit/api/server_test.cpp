@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <poll.h>
+
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -213,6 +215,49 @@ TEST_F(ServerTest, AnswersPipelinedRequestsAndOnesThatArriveInPieces) {
   http::read(s, buffer, res);
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_EQ(res.body(), "third");
+}
+
+/// Whether `s` has something to read (bytes, or the end of the stream) within `d`: a test
+/// fails instead of waiting as long as a broken deadline would make it.
+bool readable_within(tcp::socket& s, std::chrono::milliseconds d) {
+  pollfd p{s.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(d.count())) == 1;
+}
+
+// A deadline shorter than the one the connection's timer already waits for must still be
+// kept. Here the header's 300 ms, armed after the idle wait's minute: a timer that could only
+// move later would answer after a minute.
+TEST_F(ServerTest, AHeaderDeadlineShorterThanTheIdleWaitIsKept) {
+  ServerLimits limits;
+  limits.idle_timeout = 60'000ms;
+  limits.request_timeout = 300ms;
+  start(limits);
+  tcp::socket s = connect();
+  send(s, "GET /echo HTTP/1.1\r\n");  // and never the rest of the header
+  ASSERT_TRUE(readable_within(s, 5'000ms));
+  const auto res = receive(s);
+  EXPECT_EQ(res.result_int(), 408u);
+}
+
+// And the idle wait's 300 ms, armed after the answer's write deadline of 30 s (the handler
+// took longer than the first idle wait, so the timer had rested): the connection is closed
+// then, not 30 s later. Reading on gets the end of the stream.
+TEST_F(ServerTest, AnIdleWaitShorterThanTheWriteDeadlineIsKept) {
+  ServerLimits limits;
+  limits.idle_timeout = 300ms;
+  start(limits);
+  tcp::socket s = connect();
+  send(s, "GET /wait?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n");
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(s, buffer, res);
+  EXPECT_EQ(res.body(), "waited");
+  ASSERT_TRUE(readable_within(s, 5'000ms));
+  char byte = 0;
+  boost::system::error_code ec;
+  const std::size_t n = s.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
 }
 
 // The drain lets a request in progress finish: its handler's answer is sent, and the drain
