@@ -72,18 +72,21 @@ Authenticator::Authenticator(store::Store& store, runtime::BlockingExecutor pool
                              const core::Clock& clock, std::chrono::milliseconds ttl)
     : store_(store), pool_(pool), clock_(clock), ttl_(ttl) {}
 
-boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
-    std::string_view header) {
-  auto unauthorized = [](std::string msg) {
-    return core::make_error(core::ErrorCode::kUnauthorized, std::move(msg));
-  };
+namespace {
+
+core::Error unauthorized(std::string msg) {
+  return core::make_error(core::ErrorCode::kUnauthorized, std::move(msg));
+}
+
+// The key of an `Authorization: Bearer sk-…` value, or what is wrong with the value.
+core::Result<std::string_view> bearer_token(std::string_view header) {
   if (header.empty()) {
-    co_return unauthorized("missing API key: send Authorization: Bearer <key>");
+    return unauthorized("missing API key: send Authorization: Bearer <key>");
   }
   constexpr std::string_view kBearer = "bearer ";
   if (header.size() <= kBearer.size() ||
       !boost::beast::iequals(header.substr(0, kBearer.size()), kBearer)) {
-    co_return unauthorized("Authorization header must be: Bearer <key>");
+    return unauthorized("Authorization header must be: Bearer <key>");
   }
   std::string_view token = header.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') {
@@ -93,9 +96,37 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
     token.remove_suffix(1);
   }
   if (token.size() < 3 || token.substr(0, 3) != "sk-") {
-    co_return unauthorized("invalid API key: keys start with sk-");
+    return unauthorized("invalid API key: keys start with sk-");
   }
-  std::string hash = hash_key(token);
+  return token;
+}
+
+}  // namespace
+
+std::optional<core::Result<store::ApiKey>> Authenticator::known(std::string_view header) {
+  auto token = bearer_token(header);
+  if (!token) {
+    return token.error();
+  }
+  const std::string hash = hash_key(*token);
+  const std::int64_t now = clock_.now_ms();
+  std::lock_guard lock(mu_);
+  if (auto it = cache_.find(hash); it != cache_.end() && it->second.expires_ms > now) {
+    return it->second.key;
+  }
+  if (auto it = unknown_.find(hash); it != unknown_.end() && it->second > now) {
+    return unauthorized("invalid API key");
+  }
+  return std::nullopt;
+}
+
+boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
+    std::string_view header) {
+  auto token = bearer_token(header);
+  if (!token) {
+    co_return token.error();
+  }
+  std::string hash = hash_key(*token);
   const std::int64_t now = clock_.now_ms();
   {
     std::lock_guard lock(mu_);

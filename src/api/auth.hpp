@@ -43,6 +43,10 @@ class Authenticator {
   /// cannot be read.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(std::string_view header);
 
+  /// authenticate()'s answer when it needs no store read (a malformed value, a key this node
+  /// knows, or one it remembers as unknown), without a coroutine; nullopt: call authenticate().
+  std::optional<core::Result<store::ApiKey>> known(std::string_view header);
+
   /// Forgets every cached answer for the key (disabled, rotated or its limits changed on this
   /// node): the next request reads the store.
   void forget(std::int64_t key_id);

@@ -244,24 +244,43 @@ std::vector<std::string> Router::result_urls(const core::Task& task) const {
   return urls;
 }
 
-boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req,
-                                                                        const RequestInfo& info) {
-  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
-  if (!key || d_.gate == nullptr) {
-    co_return key;
-  }
+core::Status Router::admit(const store::ApiKey& key, const Request& req,
+                           const RequestInfo& info) {
   // Several X-Forwarded-For lines are one list (RFC 9110 §5.3); read only for an allowlist.
   std::string forwarded;
-  for (auto [it, end] = key->limits.ip_allowlist.empty()
-                            ? std::pair(req.end(), req.end())
-                            : req.equal_range("X-Forwarded-For");
+  for (auto [it, end] = key.limits.ip_allowlist.empty() ? std::pair(req.end(), req.end())
+                                                        : req.equal_range("X-Forwarded-For");
        it != end; ++it) {
     if (!forwarded.empty()) {
       forwarded += ',';
     }
     forwarded += it->value();
   }
-  if (auto admitted = d_.gate->admit(*key, info.peer, forwarded); !admitted) {
+  return d_.gate->admit(key, info.peer, forwarded);
+}
+
+std::optional<core::Result<store::ApiKey>> Router::authenticate_now(const Request& req,
+                                                                    const RequestInfo& info) {
+  auto key = d_.auth.known(req[http::field::authorization]);
+  if (!key || !*key || d_.gate == nullptr) {
+    return key;
+  }
+  if (d_.gate->counts_shared(**key)) {
+    return std::nullopt;  // its rate is counted in the store: authenticate() admits it
+  }
+  if (auto admitted = admit(**key, req, info); !admitted) {
+    return admitted.error();
+  }
+  return key;
+}
+
+boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req,
+                                                                        const RequestInfo& info) {
+  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
+  if (!key || d_.gate == nullptr) {
+    co_return key;
+  }
+  if (auto admitted = admit(*key, req, info); !admitted) {
     co_return admitted.error();
   }
   if (d_.gate->counts_shared(*key)) {
@@ -354,7 +373,11 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
       co_return method_not_allowed(Dialect::kJobs, "GET");
     }
     if (task_id.empty()) {
-      auto key = co_await authenticate(req, info);
+      auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
       co_return error_in(Dialect::kJobs,
                          key ? make_error(ErrorCode::kInvalidRequest,
                                           "taskId query parameter is required", "taskId")
@@ -480,7 +503,11 @@ boost::asio::awaitable<Response> Router::route_openai(Request& req, RequestInfo&
 template <class Parse, class Render>
 boost::asio::awaitable<Response> Router::create(Request& req, RequestInfo& info,
                                                 Dialect dialect, Parse parse, Render render) {
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(dialect, key.error());
   }
@@ -602,23 +629,23 @@ boost::asio::awaitable<void> Router::idempotency_abandon(const Idempotency& idem
       d_.pool, [&] { return d_.store.abandon_idempotent(idem.account, idem.key); });
 }
 
-boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate_for_task(
-    const Request& req, const RequestInfo& info, Dialect envelope, std::string_view id) {
-  auto key = co_await authenticate(req, info);
-  if (!key) {
-    co_return key;
-  }
-  if (envelope == Dialect::kUnified) {
+core::Result<store::ApiKey> Router::for_task(core::Result<store::ApiKey> key, Dialect envelope,
+                                             std::string_view id) {
+  if (key && envelope == Dialect::kUnified) {
     if (auto st = unified::check_task_id(id); !st) {
-      co_return st.error();
+      return st.error();
     }
   }
-  co_return key;
+  return key;
 }
 
 boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& info, Dialect envelope,
                                                   std::string_view id, std::string_view query) {
-  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = for_task(std::move(*known), envelope, id);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -643,7 +670,11 @@ boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& inf
 
 boost::asio::awaitable<Response> Router::task_events(Request& req, RequestInfo& info,
                                                      Dialect envelope, std::string_view id) {
-  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = for_task(std::move(*known), envelope, id);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -710,7 +741,11 @@ boost::asio::awaitable<void> Router::stream_task(StreamWriter& out, store::ApiKe
 
 boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& info,
                                                     std::string_view query) {
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(Dialect::kTasks, key.error());
   }
@@ -753,7 +788,11 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& i
 boost::asio::awaitable<Response> Router::cancel_task(Request& req, RequestInfo& info,
                                                      std::string_view id) {
   const Dialect envelope = dialect_for_task_id(id);
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -771,7 +810,11 @@ boost::asio::awaitable<Response> Router::cancel_task(Request& req, RequestInfo& 
 
 boost::asio::awaitable<Response> Router::openai_images(Request& req, RequestInfo& info,
                                                        bool edit) {
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(Dialect::kOpenAI, key.error());
   }
@@ -933,7 +976,11 @@ Response Router::answer_refused(const RequestInfo& info, const core::Task& task,
 }
 
 boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info) {
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(Dialect::kGenerations, key.error());
   }
@@ -960,7 +1007,11 @@ boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info
 
 boost::asio::awaitable<Response> Router::usage(Request& req, RequestInfo& info,
                                                std::string_view query) {
-  auto key = co_await authenticate(req, info);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = std::move(*known);
   if (!key) {
     co_return error_in(Dialect::kGenerations, key.error());
   }
@@ -985,7 +1036,11 @@ boost::asio::awaitable<Response> Router::usage(Request& req, RequestInfo& info,
 boost::asio::awaitable<Response> Router::task_detail(Request& req, RequestInfo& info,
                                                      std::string_view id) {
   const Dialect envelope = dialect_for_task_id(id);
-  auto key = co_await authenticate_for_task(req, info, envelope, id);
+  auto known = authenticate_now(req, info);
+  if (!known) {
+    known = co_await authenticate(req, info);
+  }
+  auto key = for_task(std::move(*known), envelope, id);
   if (!key) {
     co_return error_in(envelope, key.error());
   }

@@ -113,9 +113,10 @@ class Router {
   /// change, until the task ends, the client goes or the server drains.
   boost::asio::awaitable<void> stream_task(StreamWriter& out, store::ApiKey key, core::Task task,
                                            std::string seen);
-  /// The key of a request about task `id`, once the id's format is checked too.
-  boost::asio::awaitable<core::Result<store::ApiKey>> authenticate_for_task(
-      const Request& req, const RequestInfo& info, core::Dialect envelope, std::string_view id);
+  /// The key of a request about task `id` (authenticate's answer), once the id's format is
+  /// checked too.
+  static core::Result<store::ApiKey> for_task(core::Result<store::ApiKey> key,
+                                              core::Dialect envelope, std::string_view id);
   Handler list_tasks(Request& req, RequestInfo& info, std::string_view query);
   Handler cancel_task(Request& req, RequestInfo& info, std::string_view id);
   Handler credits(Request& req, RequestInfo& info);
@@ -140,6 +141,16 @@ class Router {
   /// The key of the request, admitted by its IP allowlist and requests per minute.
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req,
                                                                    const RequestInfo& info);
+  /// authenticate()'s answer when it needs neither a store read nor the shared rate count,
+  /// without a coroutine (every request of a known key); nullopt: co_await authenticate().
+  /// Callers assign the co_await in a statement of its own, never inside `?:` (GCC 12 then
+  /// destroys the operand twice):
+  ///   auto known = authenticate_now(req, info);
+  ///   if (!known) known = co_await authenticate(req, info);
+  std::optional<core::Result<store::ApiKey>> authenticate_now(const Request& req,
+                                                              const RequestInfo& info);
+  /// The key's IP allowlist and local requests-per-minute check.
+  core::Status admit(const store::ApiKey& key, const Request& req, const RequestInfo& info);
 
   /// An Idempotency-Key of a create: none (key ""), a first use (go on, then finish or
   /// abandon it), or an answer to replay.
