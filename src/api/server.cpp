@@ -42,8 +42,10 @@ using asio::use_awaitable;
 constexpr auto kTuple = asio::as_tuple(use_awaitable);
 constexpr std::size_t kSmallBody = 4096;
 constexpr std::size_t kBodyReadChunk = 64 * 1024;
-// What the idle keep-alive read takes at once: most requests whole (Beast reads on if not).
-constexpr std::size_t kIdleReadBytes = 4096;
+// What the idle keep-alive read asks for at least, as Beast's own reads do (it reads on if the
+// request is longer). The buffer's capacity is used when larger, and is not grown for this: an
+// idle connection keeps its buffer, and ten thousand of them at 4 KiB each would be 40 MB.
+constexpr std::size_t kIdleReadBytes = 512;
 // Drain: how often it looks whether the connections are gone, and how long the 503s of the
 // handlers it cancelled at its deadline may take to be written before every socket is closed.
 constexpr std::chrono::milliseconds kDrainPoll{20};
@@ -376,7 +378,8 @@ asio::awaitable<bool> Server::serve_one(Connection& conn) {
     // every wait, and a read whose socket is known to be empty just queues for the next edge.
     conn.arm(limits_.idle_timeout, conn.self);
     auto [ec, n] =
-        co_await conn.socket.async_read_some(conn.buffer.prepare(kIdleReadBytes), kTuple);
+        co_await conn.socket.async_read_some(
+            conn.buffer.prepare(std::max(kIdleReadBytes, conn.buffer.capacity())), kTuple);
     conn.buffer.commit(n);
     conn.disarm();
     if (ec || draining_) {
