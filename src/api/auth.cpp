@@ -103,13 +103,8 @@ core::Result<std::string_view> bearer_token(std::string_view header) {
 
 }  // namespace
 
-std::optional<core::Result<store::ApiKey>> Authenticator::known(std::string_view header) {
-  auto token = bearer_token(header);
-  if (!token) {
-    return token.error();
-  }
-  const std::string hash = hash_key(*token);
-  const std::int64_t now = clock_.now_ms();
+std::optional<core::Result<store::ApiKey>> Authenticator::cached(const std::string& hash,
+                                                                  std::int64_t now) {
   std::lock_guard lock(mu_);
   if (auto it = cache_.find(hash); it != cache_.end() && it->second.expires_ms > now) {
     return it->second.key;
@@ -120,6 +115,14 @@ std::optional<core::Result<store::ApiKey>> Authenticator::known(std::string_view
   return std::nullopt;
 }
 
+std::optional<core::Result<store::ApiKey>> Authenticator::known(std::string_view header) {
+  auto token = bearer_token(header);
+  if (!token) {
+    return token.error();
+  }
+  return cached(hash_key(*token), clock_.now_ms());
+}
+
 boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
     std::string_view header) {
   auto token = bearer_token(header);
@@ -128,17 +131,12 @@ boost::asio::awaitable<core::Result<store::ApiKey>> Authenticator::authenticate(
   }
   std::string hash = hash_key(*token);
   const std::int64_t now = clock_.now_ms();
+  if (auto answer = cached(hash, now)) {
+    co_return std::move(*answer);
+  }
   {
     std::lock_guard lock(mu_);
-    if (auto it = cache_.find(hash); it != cache_.end() && it->second.expires_ms > now) {
-      co_return it->second.key;
-    }
-    if (auto it = unknown_.find(hash); it != unknown_.end()) {
-      if (it->second > now) {
-        co_return unauthorized("invalid API key");
-      }
-      unknown_.erase(it);
-    }
+    unknown_.erase(hash);  // remembered as unknown once, and expired since
   }
   auto found = co_await runtime::run_here_or_offload(
       store_.inline_point_reads(), pool_, [&] { return store_.find_key_by_hash(hash); });

@@ -52,6 +52,9 @@ class Authenticator {
   void forget(std::int64_t key_id);
 
  private:
+  /// The answer remembered for a key's hash (a cached key, or a key remembered as unknown).
+  std::optional<core::Result<store::ApiKey>> cached(const std::string& hash, std::int64_t now);
+
   struct Entry {
     store::ApiKey key;
     std::int64_t expires_ms = 0;

@@ -276,7 +276,12 @@ std::optional<core::Result<store::ApiKey>> Router::authenticate_now(const Reques
 
 boost::asio::awaitable<core::Result<store::ApiKey>> Router::authenticate(const Request& req,
                                                                         const RequestInfo& info) {
-  auto key = co_await d_.auth.authenticate(req[http::field::authorization]);
+  const std::string_view header = req[http::field::authorization];
+  auto known = d_.auth.known(header);
+  if (!known) {
+    known = co_await d_.auth.authenticate(header);
+  }
+  auto key = std::move(*known);
   if (!key || d_.gate == nullptr) {
     co_return key;
   }
@@ -373,11 +378,7 @@ boost::asio::awaitable<Response> Router::route_jobs(Request& req, RequestInfo& i
       co_return method_not_allowed(Dialect::kJobs, "GET");
     }
     if (task_id.empty()) {
-      auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = std::move(*known);
+      auto key = co_await authenticate(req, info);
       co_return error_in(Dialect::kJobs,
                          key ? make_error(ErrorCode::kInvalidRequest,
                                           "taskId query parameter is required", "taskId")
@@ -670,11 +671,8 @@ boost::asio::awaitable<Response> Router::get_task(Request& req, RequestInfo& inf
 
 boost::asio::awaitable<Response> Router::task_events(Request& req, RequestInfo& info,
                                                      Dialect envelope, std::string_view id) {
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = for_task(std::move(*known), envelope, id);
+  auto authed = co_await authenticate(req, info);
+  auto key = for_task(std::move(authed), envelope, id);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -741,11 +739,7 @@ boost::asio::awaitable<void> Router::stream_task(StreamWriter& out, store::ApiKe
 
 boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& info,
                                                     std::string_view query) {
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = std::move(*known);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(Dialect::kTasks, key.error());
   }
@@ -788,11 +782,7 @@ boost::asio::awaitable<Response> Router::list_tasks(Request& req, RequestInfo& i
 boost::asio::awaitable<Response> Router::cancel_task(Request& req, RequestInfo& info,
                                                      std::string_view id) {
   const Dialect envelope = dialect_for_task_id(id);
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = std::move(*known);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(envelope, key.error());
   }
@@ -976,11 +966,7 @@ Response Router::answer_refused(const RequestInfo& info, const core::Task& task,
 }
 
 boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info) {
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = std::move(*known);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(Dialect::kGenerations, key.error());
   }
@@ -1007,11 +993,7 @@ boost::asio::awaitable<Response> Router::credits(Request& req, RequestInfo& info
 
 boost::asio::awaitable<Response> Router::usage(Request& req, RequestInfo& info,
                                                std::string_view query) {
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = std::move(*known);
+  auto key = co_await authenticate(req, info);
   if (!key) {
     co_return error_in(Dialect::kGenerations, key.error());
   }
@@ -1036,11 +1018,8 @@ boost::asio::awaitable<Response> Router::usage(Request& req, RequestInfo& info,
 boost::asio::awaitable<Response> Router::task_detail(Request& req, RequestInfo& info,
                                                      std::string_view id) {
   const Dialect envelope = dialect_for_task_id(id);
-  auto known = authenticate_now(req, info);
-  if (!known) {
-    known = co_await authenticate(req, info);
-  }
-  auto key = for_task(std::move(*known), envelope, id);
+  auto authed = co_await authenticate(req, info);
+  auto key = for_task(std::move(authed), envelope, id);
   if (!key) {
     co_return error_in(envelope, key.error());
   }

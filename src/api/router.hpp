@@ -142,7 +142,8 @@ class Router {
   boost::asio::awaitable<core::Result<store::ApiKey>> authenticate(const Request& req,
                                                                    const RequestInfo& info);
   /// authenticate()'s answer when it needs neither a store read nor the shared rate count,
-  /// without a coroutine (every request of a known key); nullopt: co_await authenticate().
+  /// without a coroutine; nullopt: co_await authenticate(). Used where every request counts
+  /// (creates and task reads); elsewhere authenticate() alone is enough.
   /// Callers assign the co_await in a statement of its own, never inside `?:` (GCC 12 then
   /// destroys the operand twice):
   ///   auto known = authenticate_now(req, info);
