@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -33,16 +34,28 @@ std::uintmax_t wal_bytes(const std::filesystem::path& db) {
   return ec ? 0 : n;
 }
 
+std::unique_ptr<SqliteStore> open_store(const std::filesystem::path& path, const char* sync,
+                                        int checkpoint_pages) {
+  auto opened = SqliteStore::open(
+      SqliteOptions{.path = path, .synchronous = sync, .checkpoint_pages = checkpoint_pages});
+  EXPECT_TRUE(opened.ok());
+  return opened.ok() ? std::move(*opened) : nullptr;
+}
+
+// Tasks [from, to), one insert (one commit) each.
+void insert_numbered(SqliteStore& store, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    ASSERT_TRUE(store.insert_task(task_numbered(i)).ok()) << i;
+  }
+}
+
 TEST(SqliteCheckpoint, TheWalStaysNearItsThresholdWhileTheWriterWrites) {
   TempDir dir;
   const auto path = dir.path() / "imagegate.db";
-  auto opened = SqliteStore::open(
-      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 50});
-  ASSERT_TRUE(opened.ok());
-  auto& store = **opened;
-  for (int i = 0; i < 2'000; ++i) {
-    ASSERT_TRUE(store.insert_task(task_numbered(i)).ok()) << i;
-  }
+  auto opened = open_store(path, "NORMAL", 50);
+  ASSERT_TRUE(opened);
+  auto& store = *opened;
+  ASSERT_NO_FATAL_FAILURE(insert_numbered(store, 0, 2'000));
   // 2,000 commits of at least a page each: without checkpoints the WAL would hold well over
   // 8 MB. The writer restarts it after each complete checkpoint, so the file keeps the size
   // of the longest run between two of them.
@@ -60,14 +73,11 @@ TEST(SqliteCheckpoint, TheThreadCopiesTheWalIntoTheDatabaseOfANewStore) {
   // kept under the writer's own checkpoint size (4 × threshold), so only the thread copies.
   TempDir dir;
   const auto path = dir.path() / "imagegate.db";
-  auto opened = SqliteStore::open(
-      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 100});
-  ASSERT_TRUE(opened.ok());
+  auto opened = open_store(path, "NORMAL", 100);
+  ASSERT_TRUE(opened);
   const auto db_bytes = [&] { return std::filesystem::file_size(path); };
   const auto before = db_bytes();
-  for (int i = 0; i < 40; ++i) {
-    ASSERT_TRUE((*opened)->insert_task(task_numbered(i)).ok()) << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(insert_numbered(*opened, 0, 40));
   ASSERT_GT(wal_bytes(path), 100u * 4096);
   ASSERT_LT(wal_bytes(path), 400u * 4096);
   // The thread runs on its own; wait (up to 10 s) for the pages it copies.
@@ -75,7 +85,7 @@ TEST(SqliteCheckpoint, TheThreadCopiesTheWalIntoTheDatabaseOfANewStore) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GT(db_bytes(), before);
-  EXPECT_GT((*opened)->checkpoints(), 0u);
+  EXPECT_GT(opened->checkpoints(), 0u);
 }
 
 TEST(SqliteCheckpoint, EachCheckpointCopiesAThresholdsWorth) {
@@ -85,14 +95,11 @@ TEST(SqliteCheckpoint, EachCheckpointCopiesAThresholdsWorth) {
   // commits take as long as they do in production.
   TempDir dir;
   const auto path = dir.path() / "imagegate.db";
-  auto opened = SqliteStore::open(
-      SqliteOptions{.path = path, .synchronous = "FULL", .checkpoint_pages = 100});
-  ASSERT_TRUE(opened.ok());
-  auto& store = **opened;
+  auto opened = open_store(path, "FULL", 100);
+  ASSERT_TRUE(opened);
+  auto& store = *opened;
   const auto commits_before = store.commits();
-  for (int i = 0; i < 1'500; ++i) {
-    ASSERT_TRUE(store.insert_task(task_numbered(i)).ok()) << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(insert_numbered(store, 0, 1'500));
   const auto commits = store.commits() - commits_before;
   // Each commit adds about six pages (the task's and its indexes'), so a threshold's worth
   // is some 17 commits: about 140 checkpoints here, thread's and writer's. Asked on every
@@ -108,21 +115,16 @@ TEST(SqliteCheckpoint, TheWriterNoLongerCheckpointsInsideItsCommit) {
   // only grows. (SQLite's own automatic checkpoint would have run at 1,000 pages.)
   TempDir dir;
   const auto path = dir.path() / "imagegate.db";
-  auto opened = SqliteStore::open(
-      SqliteOptions{.path = path, .synchronous = "NORMAL", .checkpoint_pages = 1'000'000});
-  ASSERT_TRUE(opened.ok());
-  std::uintmax_t before = 0;
-  for (int i = 0; i < 1'500; ++i) {
-    ASSERT_TRUE((*opened)->insert_task(task_numbered(i)).ok()) << i;
-    if (i == 1'400) {
-      before = wal_bytes(path);
-    }
-  }
-  EXPECT_EQ((*opened)->checkpoints(), 0u);
+  auto opened = open_store(path, "NORMAL", 1'000'000);
+  ASSERT_TRUE(opened);
+  ASSERT_NO_FATAL_FAILURE(insert_numbered(*opened, 0, 1'401));
+  const std::uintmax_t before = wal_bytes(path);
+  ASSERT_NO_FATAL_FAILURE(insert_numbered(*opened, 1'401, 1'500));
+  EXPECT_EQ(opened->checkpoints(), 0u);
   EXPECT_GT(wal_bytes(path), before);  // still appending: no restart from the beginning
   EXPECT_GT(before, 1'000u * 4096);
   // Closing the store checkpoints everything and removes the WAL.
-  opened->reset();
+  opened.reset();
   EXPECT_EQ(wal_bytes(path), 0u);
   EXPECT_EQ(RawDb(path).integer("SELECT COUNT(*) FROM tasks"), 1'500);
 }
