@@ -2,12 +2,13 @@
 
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/monotonic_resource.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <utility>
+
+#include "core/json_scratch.hpp"
 
 namespace ig::core {
 namespace json = boost::json;
@@ -28,20 +29,6 @@ std::int64_t int_of(const json::object& o, std::string_view k, std::int64_t def)
   return def;
 }
 
-// The stored JSON of a task (its request, results and usage) is read on every poll. Parsed into
-// a stack buffer (and, past it, blocks that are freed together), the document costs no heap
-// allocation and no per-value free; it lives as long as the buffer, so only what is copied out
-// of it may leave the function.
-class ScratchJson {
- public:
-  json::value parse(std::string_view text, boost::system::error_code& ec) {
-    return json::parse(text, ec, json::storage_ptr(&mr_));
-  }
-
- private:
-  unsigned char buf_[4096];
-  json::monotonic_resource mr_{buf_, sizeof buf_};
-};
 
 }  // namespace
 
@@ -374,8 +361,8 @@ std::string encode_results(const std::vector<ResultObject>& results) {
 std::vector<ResultObject> decode_results(std::string_view text) {
   std::vector<ResultObject> out;
   boost::system::error_code ec;
-  ScratchJson scratch;
-  json::value v = scratch.parse(text, ec);
+  JsonScratch scratch;
+  json::value v = json::parse(text, ec, scratch.storage());
   if (ec || !v.is_array()) {
     return out;
   }
@@ -420,8 +407,8 @@ TokenUsage decode_usage(std::string_view text) {
     return u;
   }
   boost::system::error_code ec;
-  ScratchJson scratch;
-  json::value v = scratch.parse(text, ec);
+  JsonScratch scratch;
+  json::value v = json::parse(text, ec, scratch.storage());
   if (ec || !v.is_object()) {
     return u;
   }

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include <boost/json/fwd.hpp>
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/storage_ptr.hpp>
 
 #include "core/error.hpp"
@@ -43,22 +42,6 @@ inline core::Error rule(std::string msg, std::string param = {}) {
 /// object's memory comes from `storage` (the default resource when empty).
 core::Result<boost::json::object> parse_object(std::string_view body,
                                                boost::json::storage_ptr storage = {});
-
-/// Memory for one request's parse: a 4 KiB buffer inside this object (on the stack where it is
-/// declared), then the heap; nothing is freed before the whole object goes, which makes the
-/// DOM's destruction free. Whatever is parsed into it must not outlive it: copy the fields
-/// out as strings, never a json::value (a copy keeps its source's memory).
-class ScratchMemory {
- public:
-  ScratchMemory() = default;
-  ScratchMemory(const ScratchMemory&) = delete;
-  ScratchMemory& operator=(const ScratchMemory&) = delete;
-  boost::json::storage_ptr storage() { return boost::json::storage_ptr(&resource_); }
-
- private:
-  unsigned char buffer_[4096];
-  boost::json::monotonic_resource resource_{buffer_, sizeof buffer_};
-};
 
 /// Optional string field; present but not a string → kInvalidRequest naming `param`.
 core::Result<std::optional<std::string>> opt_string(const boost::json::object& o,

@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_scratch.hpp"
 #include "core/codec.hpp"
 #include "core/fail_codes.hpp"
 #include "core/url_check.hpp"
@@ -206,7 +207,7 @@ Tier explicit_size_tier(Size size) {
 }
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  dialects::ScratchMemory scratch;
+  core::JsonScratch scratch;  // the DOM dies with this function
   auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();

@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "core/json_scratch.hpp"
 #include "core/codec.hpp"
 #include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
@@ -165,7 +166,7 @@ core::Status check_passthrough(const json::object& input, core::GenerationReques
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  dialects::ScratchMemory scratch;
+  core::JsonScratch scratch;  // the DOM dies with this function
   auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();

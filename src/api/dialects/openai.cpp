@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "api/multipart.hpp"
+#include "core/json_scratch.hpp"
 #include "core/codec.hpp"
 
 namespace ig::api::openai_dialect {
@@ -491,7 +492,7 @@ bool is_served_model(std::string_view model) {
 }
 
 core::Result<ParsedCreate> parse_generation(std::string_view json_body) {
-  dialects::ScratchMemory scratch;
+  core::JsonScratch scratch;  // the DOM dies with this function
   auto parsed = dialects::parse_object(json_body, scratch.storage());
   if (!parsed) {
     return parsed.error();

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_scratch.hpp"
 #include "core/codec.hpp"
 #include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
@@ -246,7 +247,7 @@ std::optional<int> query_int(std::string_view s, int fallback) {
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  dialects::ScratchMemory scratch;
+  core::JsonScratch scratch;  // the DOM dies with this function
   auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();

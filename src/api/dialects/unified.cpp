@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_scratch.hpp"
 #include "core/codec.hpp"
 #include "core/fail_codes.hpp"
 #include "core/sizes.hpp"
@@ -236,7 +237,7 @@ json::object task_error(const core::Task& task) {
 }  // namespace
 
 core::Result<ParsedCreate> parse_create(std::string_view body) {
-  dialects::ScratchMemory scratch;
+  core::JsonScratch scratch;  // the DOM dies with this function
   auto parsed = dialects::parse_object(body, scratch.storage());
   if (!parsed) {
     return parsed.error();
