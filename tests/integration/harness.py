@@ -25,8 +25,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 
 def wait_for_file(path, timeout=15.0, proc=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if os.path.exists(path) and os.path.getsize(path) > 0:
             with open(path) as f:
                 content = f.read().strip()
@@ -114,10 +114,10 @@ class Server:
     def wait_log(self, needle, timeout=5.0):
         """The log text once it contains `needle`: the access line of a request is
         written just after its response, so a client can be faster than the log."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             text = self.log_text()
-            if needle in text or time.time() > deadline:
+            if needle in text or time.monotonic() > deadline:
                 return text
             time.sleep(0.02)
 
@@ -180,9 +180,9 @@ class Server:
                             key=key)
 
     def wait_job(self, key, task_id, timeout=60):
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         states = []
-        while time.time() < deadline:
+        while time.monotonic() < deadline:
             r = self.record(key, task_id)
             assert r.status == 200, (r.status, r.body)
             data = r.json()["data"]

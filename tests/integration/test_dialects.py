@@ -44,9 +44,9 @@ class DialectsTest(unittest.TestCase):
         return self.server.request("GET", path, key=key or self.key)
 
     def poll(self, task_id, done, key=None, timeout=30):
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         seen = []
-        while time.time() < deadline:
+        while time.monotonic() < deadline:
             r = self.get("/v1/tasks/" + task_id, key=key)
             self.assertEqual(r.status, 200, r.body)
             body = r.json()
@@ -270,9 +270,9 @@ class CancelTest(unittest.TestCase):
                                    body={"model": "gpt-image-2", "prompt": prompt})
                 self.assertEqual(r.status, 200, r.body)
                 ids.append(r.json()["id"])
-            deadline = time.time() + 10
+            deadline = time.monotonic() + 10
             while server.request("GET", "/v1/tasks/" + ids[0], key=key).json()["status"] != "processing":
-                self.assertLess(time.time(), deadline)
+                self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.05)
             for task_id in reversed(ids):  # the queued one, then the running one
                 r = server.request("POST", "/v1/tasks/%s/cancel" % task_id, key=key)

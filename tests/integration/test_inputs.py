@@ -141,10 +141,10 @@ class DocumentByteLimitsTest(unittest.TestCase):
             "model": "gpt-image-2", "prompt": "x", "image_urls": [self.https.url("35mb.png")]})
         self.assertEqual(r.status, 200, r.body)
         task_id = r.json()["id"]
-        deadline = time.time() + 60
+        deadline = time.monotonic() + 60
         while True:
             body = self.server.request("GET", "/v1/tasks/" + task_id, key=self.key).json()
-            if body["status"] in ("completed", "failed") or time.time() > deadline:
+            if body["status"] in ("completed", "failed") or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         self.assertEqual(body["status"], "completed", body)

@@ -177,9 +177,9 @@ class PostgresStoreTest(unittest.TestCase):
             time.sleep(0.02)
         restart.join()
         # Back without restarting the node: creates succeed again within a few seconds.
-        deadline = time.time() + 20
+        deadline = time.monotonic() + 20
         while create() != 200:
-            self.assertLess(time.time(), deadline, statuses[-20:])
+            self.assertLess(time.monotonic(), deadline, statuses[-20:])
             time.sleep(0.1)
         for _ in range(3):
             self.assertEqual(create(), 200)
@@ -193,10 +193,10 @@ class PostgresStoreTest(unittest.TestCase):
             self.assertEqual(data["state"], "success", (task_id, states))
         # Every task in the database (a create cut off at its commit may have landed without
         # its answer) ends, and is held once and settled once; the balance is the ledger's sum.
-        deadline = time.time() + 30
+        deadline = time.monotonic() + 30
         while psql(self.url, "SELECT COUNT(*) FROM tasks WHERE key_id IS NOT NULL "
                              "AND state IN ('queued', 'running')") != "0":
-            self.assertLess(time.time(), deadline, "tasks left unfinished")
+            self.assertLess(time.monotonic(), deadline, "tasks left unfinished")
             time.sleep(0.2)
         self.assertEqual(psql(self.url, "SELECT COUNT(*) FROM tasks t WHERE (SELECT COUNT(*) "
                                         "FROM ledger l WHERE l.task_row = t.row_id AND "
@@ -217,9 +217,9 @@ class PostgresStoreTest(unittest.TestCase):
         # 90 requests spread over three nodes as fast as they answer: a limit counted on each
         # node would let all 90 through; the shared bucket lets through its 30 and what it
         # regains meanwhile (one every 2 s).
-        start = time.time()
+        start = time.monotonic()
         answers = [nodes[i % 3].request("GET", "/v1/credits", key=key) for i in range(90)]
-        elapsed = time.time() - start
+        elapsed = time.monotonic() - start
         passed = sum(1 for r in answers if r.status == 200)
         refused = [r for r in answers if r.status == 429]
         self.assertEqual(passed + len(refused), 90, [r.status for r in answers])

@@ -90,8 +90,8 @@ def outcome(server, key, dialect, task_id):
 
 
 def wait_task(server, key, dialect, task_id, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         out = outcome(server, key, dialect, task_id)
         if out is not None:
             return out
@@ -196,12 +196,12 @@ class RelayResumeTest(RelayCase):
         a, a_key = self.gateway(b, b_key, "unified", settings=lease)
         task_id = create(a, a_key, "jobs")
         # Polling: B holds the task and A has recorded B's id.
-        deadline = time.time() + 15
+        deadline = time.monotonic() + 15
         while True:
             row = db_rows(a, "SELECT state, upstream_id FROM tasks WHERE id = ?", (task_id,))[0]
             if row["upstream_id"]:
                 break
-            self.assertLess(time.time(), deadline, "A never recorded an upstream id")
+            self.assertLess(time.monotonic(), deadline, "A never recorded an upstream id")
             time.sleep(0.02)
         upstream_id = row["upstream_id"]
         self.assertTrue(upstream_id.startswith("task-unified-"), upstream_id)

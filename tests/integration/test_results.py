@@ -167,8 +167,8 @@ class ExpiryTest(unittest.TestCase):
             r = server.get_url(url)
             self.assertEqual(r.status, 403)
             self.assertIn(b"expired", r.body)
-            deadline = time.time() + 5
-            while os.path.exists(result_dir) and os.listdir(result_dir) and time.time() < deadline:
+            deadline = time.monotonic() + 5
+            while os.path.exists(result_dir) and os.listdir(result_dir) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertFalse(os.path.exists(result_dir) and os.listdir(result_dir))
         finally:

@@ -259,9 +259,9 @@ class S3StorageTest(unittest.TestCase):
         self.assertEqual(data["state"], "success", data)
         [url] = self.result_urls(data)
         object_key = urllib.parse.urlsplit(url).path[len("/files/"):]
-        deadline = time.time() + 20
+        deadline = time.monotonic() + 20
         keys = self.s3.read_back()["keys"]
-        while object_key in keys and time.time() < deadline:
+        while object_key in keys and time.monotonic() < deadline:
             time.sleep(1)
             keys = self.s3.read_back()["keys"]
         self.assertNotIn(object_key, keys, "the janitor left an expired object")

@@ -174,8 +174,8 @@ def poll(server, key, dialect, task_id):
 
 
 def wait_task(server, key, dialect, task_id, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         out = poll(server, key, dialect, task_id)
         if out is not None:
             return out
