@@ -156,6 +156,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.max_connections", integer(&Config::max_connections, 1, 1'000'000)},
       {"server.data_dir", path(&Config::data_dir)},
       {"store.sqlite_synchronous", text(&Config::sqlite_synchronous)},
+      {"store.sqlite_task_cache", integer(&Config::sqlite_task_cache, 0, 10'000'000)},
       {"store.url", text(&Config::store_url)},
       {"store.pool_size", integer(&Config::store_pool_size, 1, 1000)},
       {"dispatcher.concurrency", integer(&Config::concurrency, 1, 100'000)},

@@ -46,6 +46,7 @@ struct Config {
   std::filesystem::path data_dir = "./data";
   // [store]
   std::string sqlite_synchronous = "FULL";
+  std::int64_t sqlite_task_cache = 16384;  // tasks kept decoded in memory for reads; 0: none
   // [store] PostgreSQL: several nodes share one database (docs/postgres.md)
   std::string store_url;     // postgres://user:password@host:port/db; "": SQLite in data_dir
   int store_pool_size = 10;  // PostgreSQL connections of this process, at most

@@ -191,6 +191,7 @@ core::Result<std::unique_ptr<store::Store>> open_store(const Config& config) {
   store::SqliteOptions opts;
   opts.path = config.data_dir / "imagegate.db";
   opts.synchronous = config.sqlite_synchronous;
+  opts.task_cache = static_cast<std::size_t>(config.sqlite_task_cache);
   auto sqlite = store::SqliteStore::open(opts);
   if (!sqlite) {
     return sqlite.error();

@@ -17,6 +17,7 @@
 #include "store/sqlite/ops.hpp"
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/statements.hpp"
+#include "store/sqlite/task_cache.hpp"
 #include "store/sqlite/writer.hpp"
 #include "store/sqlite/billing.hpp"
 
@@ -94,7 +95,8 @@ core::Result<std::unique_ptr<detail::Checkpointer>> open_checkpointer(const Sqli
 }
 
 core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& opts,
-                                                          detail::Checkpointer& checkpointer) {
+                                                          detail::Checkpointer& checkpointer,
+                                                          detail::TaskCache& tasks) {
   const char* sync = synchronous_pragma(opts.synchronous);
   auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout);
   if (!conn.ok()) {
@@ -119,7 +121,7 @@ core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& o
     return s.error();
   }
   checkpointer.watch(conn->handle());  // replaces SQLite's checkpoint inside COMMIT
-  return std::make_unique<detail::Writer>(std::move(*conn), opts.max_batch);
+  return std::make_unique<detail::Writer>(std::move(*conn), opts.max_batch, &tasks);
 }
 
 }  // namespace
@@ -137,20 +139,23 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(SqliteOptions opts)
         if (!checkpointer.ok()) {
           return checkpointer.error();
         }
-        auto writer = open_writer(opts, **checkpointer);
+        auto tasks = std::make_unique<detail::TaskCache>(opts.task_cache);
+        auto writer = open_writer(opts, **checkpointer, *tasks);
         if (!writer.ok()) {
           return writer.error();
         }
-        return std::unique_ptr<SqliteStore>(
-            new SqliteStore(std::move(opts), std::move(*checkpointer), std::move(*writer)));
+        return std::unique_ptr<SqliteStore>(new SqliteStore(
+            std::move(opts), std::move(tasks), std::move(*checkpointer), std::move(*writer)));
       },
       [] { return internal("open"); });
 }
 
-SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Checkpointer> checkpointer,
+SqliteStore::SqliteStore(SqliteOptions opts, std::unique_ptr<detail::TaskCache> tasks,
+                         std::unique_ptr<detail::Checkpointer> checkpointer,
                          std::unique_ptr<detail::Writer> writer)
     : opts_(std::move(opts)),
       instance_(g_next_instance.fetch_add(1)),
+      tasks_(std::move(tasks)),
       checkpointer_(std::move(checkpointer)),
       writer_(std::move(writer)) {}
 
@@ -166,6 +171,10 @@ std::uint64_t SqliteStore::checkpoints() const {
 
 std::size_t SqliteStore::pending_writes() const {
   return writer_->pending();
+}
+
+detail::TaskCache::Stats SqliteStore::task_cache_stats() const {
+  return tasks_->stats();
 }
 
 Connection* SqliteStore::reader() {
@@ -494,6 +503,10 @@ core::Result<std::optional<core::Task>> SqliteStore::get_task(const std::string&
   return guarded(
       "get_task",
       [&]() -> Out {
+        if (auto kept = tasks_->find(id)) {
+          return std::optional<core::Task>(*kept);
+        }
+        const std::uint64_t epoch = tasks_->epoch();  // before the read: see TaskCache::put
         Connection* c = reader();
         if (c == nullptr) {
           return no_reader("get_task");
@@ -514,6 +527,7 @@ core::Result<std::optional<core::Task>> SqliteStore::get_task(const std::string&
         if (!task.ok()) {
           return task.error();
         }
+        tasks_->put(epoch, *task);
         return std::optional<core::Task>(std::move(*task));
       },
       [] { return Out(internal("get_task")); });

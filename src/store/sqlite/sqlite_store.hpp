@@ -15,6 +15,7 @@
 
 #include "core/result.hpp"
 #include "core/task.hpp"
+#include "store/sqlite/task_cache.hpp"
 #include "store/store.hpp"
 
 namespace ig::store {
@@ -33,6 +34,7 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};  // wait for another process's lock
   int max_batch = 256;                           // write operations per group commit
   int checkpoint_pages = 1000;  // the WAL is copied back (on a thread of its own) at this size
+  std::size_t task_cache = 16384;  // tasks kept decoded for get_task (0: none); about 1 KB each
 };
 
 /// SQLite (WAL) implementation of Store: one writer thread with group commit, a read
@@ -149,9 +151,12 @@ class SqliteStore final : public Store {
   std::uint64_t checkpoints() const;
   /// Write operations submitted and not yet completed (for tests and metrics).
   std::size_t pending_writes() const;
+  /// get_task's cache of decoded tasks (for tests).
+  detail::TaskCache::Stats task_cache_stats() const;
 
  private:
-  SqliteStore(SqliteOptions opts, std::unique_ptr<detail::Checkpointer> checkpointer,
+  SqliteStore(SqliteOptions opts, std::unique_ptr<detail::TaskCache> tasks,
+              std::unique_ptr<detail::Checkpointer> checkpointer,
               std::unique_ptr<detail::Writer> writer);
 
   /// This thread's read connection, opened on first use; nullptr if it cannot be opened.
@@ -159,6 +164,7 @@ class SqliteStore final : public Store {
 
   const SqliteOptions opts_;
   const std::uint64_t instance_;  // never reused: tells this store's cached readers apart
+  std::unique_ptr<detail::TaskCache> tasks_;  // before writer_, which drops from it
   // Declared before writer_: the writer's connection, which reports to it, closes first. The
   // checkpointer's, closing last, checkpoints the WAL and removes it.
   std::unique_ptr<detail::Checkpointer> checkpointer_;

@@ -4,18 +4,27 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <utility>
 
 namespace ig::store::detail {
 
-Writer::Writer(Connection conn, int max_batch)
+namespace {
+inline constexpr char kDataVersion[] = "PRAGMA data_version";
+}  // namespace
+
+Writer::Writer(Connection conn, int max_batch, TaskCache* cache)
     : conn_(std::move(conn)),
       max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
+      cache_(cache != nullptr && cache->enabled() ? cache : nullptr),
       thread_([this] {
         pthread_setname_np(pthread_self(), "ig-writer");  // what `top -H` shows
         loop();
-      }) {}
+      }) {
+  // The hook and the first data_version are in place before any read can fill the cache.
+  ready_.acquire();
+}
 
 Writer::~Writer() {
   {
@@ -71,10 +80,23 @@ void Writer::submit_async(std::function<core::Status(Connection&)> op,
 void Writer::loop() {
   std::vector<Pending*> batch;
   batch.reserve(max_batch_);
+  if (cache_ != nullptr) {
+    sqlite3_update_hook(conn_.handle(), &Writer::on_row_change, this);
+    check_other_writers();
+  }
+  ready_.release();
   for (;;) {
+    if (cache_ != nullptr && std::chrono::steady_clock::now() - checked_ >= kExternalCheck) {
+      check_other_writers();
+    }
     {
       std::unique_lock lk(mu_);
-      work_cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      if (cache_ == nullptr) {
+        work_cv_.wait(lk, ready);
+      } else if (!work_cv_.wait_until(lk, checked_ + kExternalCheck, ready)) {
+        continue;  // time to look at data_version again
+      }
       if (queue_.empty()) {
         return;  // stopping, and everything queued before has been completed
       }
@@ -90,6 +112,11 @@ void Writer::loop() {
       for (Pending* p : batch) {
         p->status = core::make_error(core::ErrorCode::kInternal, "store: write failed");
       }
+    }
+    if (!changed_rows_.empty()) {
+      // Committed or rolled back, the rows' cached tasks go before any caller hears back.
+      cache_->drop_rows(changed_rows_);
+      changed_rows_.clear();
     }
     complete(batch);
     batch.clear();
@@ -190,6 +217,29 @@ void Writer::fail_all(const std::vector<Pending*>& batch, const core::Error& e) 
   for (Pending* p : batch) {
     p->status = e;
   }
+}
+
+void Writer::on_row_change(void* self, int op, const char*, const char* table,
+                           sqlite3_int64 row) {
+  // An insert is a new row: nothing of it can be cached. Updates and deletes are dropped.
+  if (op != SQLITE_INSERT && std::strcmp(table, "tasks") == 0) {
+    static_cast<Writer*>(self)->changed_rows_.push_back(row);
+  }
+}
+
+void Writer::check_other_writers() {
+  checked_ = std::chrono::steady_clock::now();
+  auto st = conn_.prepare(kDataVersion, "data_version");
+  if (!st.ok() || st->step() != SQLITE_ROW) {
+    cache_->clear();  // cannot tell: assume the worst
+    data_version_ = -1;
+    return;
+  }
+  const std::int64_t version = st->int64(0);
+  if (data_version_ != -1 && version != data_version_) {
+    cache_->clear();
+  }
+  data_version_ = version;
 }
 
 void Writer::complete(const std::vector<Pending*>& batch) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "core/result.hpp"
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/task_cache.hpp"
 
 namespace ig::store::detail {
 
@@ -48,8 +50,10 @@ class WriteOp {
 class Writer {
  public:
   /// Starts the thread; `conn` must be a read-write connection no other thread uses.
-  /// Throws std::system_error if the thread cannot be started.
-  Writer(Connection conn, int max_batch);
+  /// With a `cache`, every batch drops the tasks whose rows it changed before it answers its
+  /// callers, and the writer clears the cache once another connection has committed (it looks
+  /// at least every kExternalCheck). Throws std::system_error if the thread cannot be started.
+  Writer(Connection conn, int max_batch, TaskCache* cache = nullptr);
   /// Stops accepting operations, completes those already queued, joins the thread.
   ~Writer();
   Writer(const Writer&) = delete;
@@ -102,9 +106,22 @@ class Writer {
   bool run_in_savepoint(Pending& p);
   void fail_all(const std::vector<Pending*>& batch, const core::Error& e);
   void complete(const std::vector<Pending*>& batch);
+  /// sqlite3_update_hook: remembers the rows of `tasks` changed in the running batch.
+  static void on_row_change(void* self, int op, const char* db, const char* table,
+                            sqlite3_int64 row);
+  /// Clears the cache if another connection committed since the last look (PRAGMA
+  /// data_version), and notes when it looked.
+  void check_other_writers();
+
+  static constexpr std::chrono::milliseconds kExternalCheck{500};
 
   Connection conn_;  // used only by thread_
   const std::size_t max_batch_;
+  TaskCache* const cache_;                 // may be null
+  std::vector<std::int64_t> changed_rows_;  // thread_ only: rows of `tasks` the batch changed
+  std::int64_t data_version_ = -1;          // thread_ only: the last PRAGMA data_version
+  std::chrono::steady_clock::time_point checked_;  // thread_ only: when it was read
+  std::binary_semaphore ready_{0};  // thread_ has set the hook up
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // queue_ gained an operation, or stopping_
