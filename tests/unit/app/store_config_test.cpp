@@ -53,5 +53,17 @@ TEST(StoreConfig, APoolOutsideItsRangeIsRefused) {
   EXPECT_EQ(c.store_pool_size, 1);
 }
 
+TEST(StoreConfig, TheSqliteTaskCacheIsACountOfTasksAndZeroTurnsItOff) {
+  Config c;
+  EXPECT_EQ(c.sqlite_task_cache, 16384);
+  EXPECT_TRUE(set_option(c, "store.sqlite_task_cache", "0"));
+  EXPECT_EQ(c.sqlite_task_cache, 0);
+  EXPECT_TRUE(set_option(c, "store.sqlite_task_cache", "100000"));
+  EXPECT_EQ(c.sqlite_task_cache, 100000);
+  EXPECT_FALSE(set_option(c, "store.sqlite_task_cache", "-1"));
+  EXPECT_FALSE(set_option(c, "store.sqlite_task_cache", "lots"));
+  EXPECT_EQ(c.sqlite_task_cache, 100000);
+}
+
 }  // namespace
 }  // namespace ig::app

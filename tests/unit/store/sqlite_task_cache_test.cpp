@@ -166,6 +166,27 @@ TEST_F(SqliteStoreTest, ACommitByAnotherConnectionIsSeenWithoutAWriteOfOurOwn) {
   EXPECT_GE(store->task_cache_stats().clears, 1u);
 }
 
+TEST_F(SqliteStoreTest, OurOwnCheckpointsDoNotEmptyTheCache) {
+  // The checkpoint thread has a connection of its own: what it copies out of the WAL must not
+  // look like another process's commit, or every checkpoint would empty the cache.
+  SqliteOptions opts;
+  opts.synchronous = "NORMAL";
+  opts.checkpoint_pages = 50;
+  auto store = open_sqlite(opts);
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 1'500; ++i) {
+    ASSERT_TRUE(store->insert_task(make_task("t" + std::to_string(i), i)).ok());
+    if (i % 100 == 0) {
+      ASSERT_TRUE(get(*store, "t0").has_value());
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));  // two looks at data_version
+  ASSERT_TRUE(get(*store, "t0").has_value());
+  EXPECT_GT(store->checkpoints(), 0u);
+  EXPECT_EQ(store->task_cache_stats().clears, 0u);
+  EXPECT_GE(store->task_cache_stats().hits, 15u);
+}
+
 TEST_F(SqliteStoreTest, WithoutACacheEveryReadIsARead) {
   SqliteOptions opts;
   opts.task_cache = 0;
