@@ -39,6 +39,8 @@
 #   BENCH_GROWTH_STEPS ("1000 10000 100000")  store sizes of the growth table
 #   BENCH_GROWTH_SECONDS (3)            the createTask run at each step
 #   BENCH_SETTLE_SECONDS (60)           at most this long for the dispatcher to start its M tasks
+#   BENCH_SET ("")                      more `--set key=value` for every imagegate, space-separated
+#                                       (an A/B of one setting: BENCH_SET="store.sqlite_task_cache=0")
 #   BENCH_RESULTS_DIR (bench/results), BENCH_KEEP=1 keeps the work directory
 set -euo pipefail
 src_bin=${1:-build/imagegate}
@@ -59,6 +61,8 @@ growth_steps=${BENCH_GROWTH_STEPS:-1000 10000 100000}
 growth_seconds=${BENCH_GROWTH_SECONDS:-3}
 settle=${BENCH_SETTLE_SECONDS:-60}
 results_dir=${BENCH_RESULTS_DIR:-$here/results}
+extra_sets=()
+for kv in ${BENCH_SET:-}; do extra_sets+=(--set "$kv"); done
 
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh)"; exit 1; }
@@ -118,7 +122,7 @@ start_imagegate() {  # name data_dir [--set ...]
   shift 2
   ig_port=$(free_port)
   "$bin" serve --listen "127.0.0.1:$ig_port" --data-dir "$data" --set log.level=warn \
-    --set store.sqlite_synchronous="$sync" "$@" >"$work/imagegate-$name.log" 2>&1 &
+    --set store.sqlite_synchronous="$sync" "${extra_sets[@]}" "$@" >"$work/imagegate-$name.log" 2>&1 &
   ig_pid=$!
   for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$ig_port/healthz" >/dev/null && { pids+=("$ig_pid"); return 0; }
@@ -134,7 +138,7 @@ fact machine_cores "$(nproc)"
 fact machine_cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 fact machine_kernel "$(uname -r)"
 fact load_start "$(cut -d' ' -f1 /proc/loadavg)"
-fact binary "$(realpath "$src_bin") ($(stat -c %y "$src_bin" | cut -d. -f1))"
+fact binary "$(realpath "$src_bin") ($(stat -c %y "$src_bin" | cut -d. -f1))${BENCH_SET:+; BENCH_SET=$BENCH_SET}"
 
 # --- nginx: the static 200 (what this machine's loopback HTTP can do) and /files/ for downloads
 nginx_port=$(free_port)
