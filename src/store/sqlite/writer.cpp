@@ -231,12 +231,14 @@ void Writer::check_other_writers() {
   checked_ = std::chrono::steady_clock::now();
   auto st = conn_.prepare(kDataVersion, "data_version");
   if (!st.ok() || st->step() != SQLITE_ROW) {
-    cache_->clear();  // cannot tell: assume the worst
-    data_version_ = -1;
+    // Cannot tell: assume the worst, now and at the next look that can (what is read until
+    // then may miss a commit made meanwhile).
+    cache_->clear();
+    data_version_ = kUnreadable;
     return;
   }
   const std::int64_t version = st->int64(0);
-  if (data_version_ != -1 && version != data_version_) {
+  if (data_version_ != kNeverRead && version != data_version_) {
     cache_->clear();
   }
   data_version_ = version;

@@ -119,7 +119,11 @@ class Writer {
   const std::size_t max_batch_;
   TaskCache* const cache_;                 // may be null
   std::vector<std::int64_t> changed_rows_;  // thread_ only: rows of `tasks` the batch changed
-  std::int64_t data_version_ = -1;          // thread_ only: the last PRAGMA data_version
+  // PRAGMA data_version is never negative: these two mark "not read yet" (the cache is still
+  // empty) and "the last look failed" (the next look that succeeds clears the cache).
+  static constexpr std::int64_t kNeverRead = -1;
+  static constexpr std::int64_t kUnreadable = -2;
+  std::int64_t data_version_ = kNeverRead;  // thread_ only: the last PRAGMA data_version
   std::chrono::steady_clock::time_point checked_;  // thread_ only: when it was read
   std::binary_semaphore ready_{0};  // thread_ has set the hook up
 

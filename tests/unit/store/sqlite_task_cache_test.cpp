@@ -1,7 +1,7 @@
 // SQLite's store keeps the tasks get_task read, decoded (store/sqlite/task_cache.hpp): a read
 // after any write through the store sees that write, a read that overlapped a write does not
-// leave the old row behind, a commit by another connection is seen without any write through the store, and
-// the cache holds no more than it is given.
+// leave the old row behind, a commit by another connection is seen without any write through
+// the store, and the cache holds no more than it is given.
 
 #include <atomic>
 #include <chrono>
