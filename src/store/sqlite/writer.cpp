@@ -8,6 +8,8 @@
 #include <exception>
 #include <utility>
 
+#include "runtime/post_batch.hpp"
+
 namespace ig::store::detail {
 
 namespace {
@@ -246,6 +248,9 @@ void Writer::check_other_writers() {
 
 void Writer::complete(const std::vector<Pending*>& batch) {
   pending_.fetch_sub(batch.size(), std::memory_order_relaxed);
+  // The batch's asynchronous callers hear back together: one post per I/O thread, not one per
+  // caller (each post to a sleeping io_context costs an epoll_ctl here and a wake-up there).
+  runtime::PostBatch together;
   for (Pending* p : batch) {
     if (p->on_done) {
       auto on_done = std::move(p->on_done);
