@@ -12,7 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+
+#include "runtime/post_batch.hpp"
 
 #include "unit/store/test_db.hpp"
 
@@ -255,6 +259,37 @@ TEST_F(WriterTest, AsyncOperationsCompleteAfterTheirCommitWithTheirOwnResult) {
   EXPECT_TRUE(sync_ok.ok());
   EXPECT_EQ(writer_->commits() - commits_before, 2u);  // `hold`, then the three together
   EXPECT_EQ(writer_->pending(), 0u);
+}
+
+// A batch's answers that go to an I/O thread (through runtime::post_batched, as await_callback
+// sends them) reach its io_context as one handler, in the batch's order: one wake-up of that
+// thread per commit, not one per request.
+TEST_F(WriterTest, ABatchsAnswersReachAnIoContextAsOneHandler) {
+  constexpr int kOps = 5;
+  auto hold = hold_until_pending(1 + kOps);
+  core::Status held = core::ok_status();
+  auto t0 = submit_async(hold, held);
+  EXPECT_TRUE(wait_until([this] { return holding_.load(); }));
+  boost::asio::io_context ioc;
+  auto keep = boost::asio::make_work_guard(ioc);  // poll() must not stop it while it is idle
+  std::vector<int> answered;
+  for (int i = 0; i < kOps; ++i) {
+    writer_->submit_async(exec_op("INSERT INTO t (v) VALUES ('p" + std::to_string(i) + "')"),
+                          [&ioc, &answered, i](core::Status s) {
+                            EXPECT_TRUE(s.ok());
+                            runtime::post_batched(ioc.get_executor(),
+                                                  [&answered, i] { answered.push_back(i); });
+                          });
+  }
+  t0.join();
+  ASSERT_TRUE(held.ok());
+  std::size_t handlers = 0;
+  ASSERT_TRUE(wait_until([&] {
+    handlers += ioc.poll();
+    return answered.size() == static_cast<std::size_t>(kOps);
+  }));
+  EXPECT_EQ(handlers, 1u);
+  EXPECT_EQ(answered, (std::vector<int>{0, 1, 2, 3, 4}));
 }
 
 TEST_F(WriterTest, AsyncOperationsQueuedWhenTheWriterStopsStillComplete) {
