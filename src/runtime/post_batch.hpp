@@ -12,25 +12,11 @@ namespace ig::runtime {
 
 namespace detail {
 
+// What a batch holds for one executor, and the handler it becomes when the batch closes: it
+// runs the functions in the order they were posted. Should one throw (which escapes
+// io_context::run, as it would have from a handler of its own), the ones after it are posted
+// again first, so that none is lost.
 struct PostGroup {
-  boost::asio::any_io_executor executor;
-  std::vector<std::function<void()>> fns;
-};
-
-struct PostBatchState {
-  int depth = 0;
-  std::vector<PostGroup> groups;
-};
-
-inline PostBatchState& post_batch_state() {
-  static thread_local PostBatchState state;
-  return state;
-}
-
-// One posted handler that runs a group's functions in the order they were posted. Should one
-// throw (which escapes io_context::run, as it would have from a handler of its own), the
-// ones after it are posted again first, so that none is lost.
-struct RunGroup {
   boost::asio::any_io_executor executor;
   std::vector<std::function<void()>> fns;
   std::size_t next = 0;
@@ -50,6 +36,16 @@ struct RunGroup {
     }
   }
 };
+
+struct PostBatchState {
+  int depth = 0;
+  std::vector<PostGroup> groups;
+};
+
+inline PostBatchState& post_batch_state() {
+  static thread_local PostBatchState state;
+  return state;
+}
 
 }  // namespace detail
 
@@ -73,7 +69,7 @@ class PostBatch {
     groups.swap(state.groups);
     for (auto& g : groups) {
       auto ex = g.executor;
-      boost::asio::post(ex, detail::RunGroup{std::move(g.executor), std::move(g.fns)});
+      boost::asio::post(ex, std::move(g));
     }
   }
   PostBatch(const PostBatch&) = delete;
@@ -94,7 +90,7 @@ void post_batched(const boost::asio::any_io_executor& executor, F&& f) {
       return;
     }
   }
-  state.groups.push_back(detail::PostGroup{executor, {}});
+  state.groups.push_back(detail::PostGroup{executor, {}, 0});
   state.groups.back().fns.emplace_back(std::forward<F>(f));
 }
 
