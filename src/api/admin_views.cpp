@@ -161,6 +161,14 @@ boost::asio::awaitable<Response> AdminApi::providers(std::string_view query) {
   if (!since || !until) {
     co_return error_response(!since ? since.error() : until.error());
   }
+  // The live figures first, then the clock and the log: a call counted as running has its
+  // log row committed (it is written before the call starts) with a start before `now`, so
+  // the default window holds it and `unfinished` counts it too. Read the other way round, a
+  // call that started between the two showed as running but not in the log.
+  std::vector<tasks::RouteStatus> live;
+  if (links_.routes) {
+    live = links_.routes();
+  }
   const std::int64_t now = clock_.now_ms();
   const std::int64_t until_ms = *until != 0 ? *until : now + 1;
   const std::int64_t since_ms = *since != 0 ? *since : until_ms - 24 * kHourMs;
@@ -171,10 +179,6 @@ boost::asio::awaitable<Response> AdminApi::providers(std::string_view query) {
       co_await runtime::offload(pool_, [&] { return store_.upstream_stats(since_ms, until_ms); });
   if (!stats) {
     co_return error_response(stats.error());
-  }
-  std::vector<tasks::RouteStatus> live;
-  if (links_.routes) {
-    live = links_.routes();
   }
   // Every configured route (with zeros when it had no call), then the routes the log knows
   // that are no longer configured.
