@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <memory>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -117,7 +118,7 @@ class detail::StoreCallLog final : public CallLog {
       // A success: closed in the task's completion once its images are stored (take_success),
       // or by flush() when they are not. A crash before that leaves the call in flight, and
       // the next run treats it as the paid work it was.
-      deferred_.emplace(id, call);
+      deferred_ = std::make_unique<std::pair<std::int64_t, CallRecord>>(id, call);
       co_return;
     }
     co_await write(id, call);
@@ -197,7 +198,9 @@ class detail::StoreCallLog final : public CallLog {
   std::int64_t row_;
   int attempt_;
   std::function<bool()> still_ours_;
-  std::optional<std::pair<std::int64_t, CallRecord>> deferred_;
+  // Held by pointer: the log lives in a frame that waits through the upstream call, thousands
+  // at once, and a success's end is only set after it.
+  std::unique_ptr<std::pair<std::int64_t, CallRecord>> deferred_;
 };
 
 Dispatcher::Dispatcher(asio::io_context& ioc, runtime::BlockingExecutor pool, store::Store& store,
@@ -386,11 +389,6 @@ void Dispatcher::launch(store::Claim claim, bool slot_taken) {
   spawned();
 }
 
-asio::awaitable<void> Dispatcher::run(store::Claim claim) {
-  // Its lease is kept by keep_leases(), which cancels the run when the lease is lost.
-  co_await execute(claim);
-}
-
 // Cancellation is checked explicitly in these coroutines (throw_if_cancelled is off), so a
 // step that has started, such as storing paid-for images, is never cut off halfway.
 asio::awaitable<bool> Dispatcher::cancelled() {
@@ -447,14 +445,15 @@ asio::awaitable<void> Dispatcher::keep_leases() {
   }
 }
 
-asio::awaitable<void> Dispatcher::execute(store::Claim& claim) {
+// Its lease is kept by keep_leases(), which cancels the run when the lease is lost.
+asio::awaitable<void> Dispatcher::run(store::Claim claim) {
   co_await asio::this_coro::throw_if_cancelled(false);
   core::Task& task = claim.task;
   const int attempt = task.attempt;
   core::TaskOutcome outcome;
   std::vector<std::string> images;
   try {
-    outcome = co_await produce(task, attempt, images);
+    co_await produce(task, attempt, images, outcome);
   } catch (const std::exception& e) {
     if (!is_cancellation(e)) {
       spdlog::error("task={} attempt={} failed with an exception: {}", task.id, attempt,
@@ -599,38 +598,63 @@ asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::earlier_calls(
 
 // produce() is split in stages, each its own coroutine: a coroutine's frame holds every local
 // and temporary of its body for its whole life, and this one lives through the upstream wait,
-// thousands at once. Only what the wait needs stays in it.
-asio::awaitable<core::TaskOutcome> Dispatcher::produce(core::Task& task, int attempt,
-                                                       std::vector<std::string>& images) {
+// thousands at once. Only what the wait needs stays in it, and results are written where the
+// caller keeps them (`outcome`, `routed`) rather than returned: a returned value is held twice,
+// in the callee's promise and in a temporary of the caller's frame.
+asio::awaitable<void> Dispatcher::produce(core::Task& task, int attempt,
+                                          std::vector<std::string>& images,
+                                          core::TaskOutcome& outcome) {
   std::string resume_route;
   providers::GenerateJob job;
-  if (auto settled = co_await prepare(task, attempt, resume_route, job)) {
-    co_return std::move(*settled);
+  if (co_await prepare(task, attempt, resume_route, job, outcome)) {
+    co_return;
   }
   // The router and providers see cancellation as error codes (their waits do not throw); what
   // follows them, storing images they produced, runs to the end.
   detail::StoreCallLog log(store_, pool_, clock_, task, attempt,
                            [this, row = task.row_id, attempt] { return holds(row, attempt); });
-  providers::GenerateResult generated = co_await call_upstream(task, attempt, resume_route, job, log);
-  co_return co_await conclude(task, attempt, generated, log, images);
+  RoutedResult routed;
+  // Lent, not copied: the job holds the task's request through the call, so that a running
+  // task keeps one copy of it. Nothing reads `task.request` until it is given back below.
+  job.request = std::move(task.request);
+  try {
+    if (!resume_route.empty()) {
+      co_await router_.resume(resume_route, job, log, routed);
+    } else {
+      co_await router_.generate(core::model_family(job.request), job, log, routed);
+    }
+  } catch (const std::exception& e) {
+    if (!is_cancellation(e)) {
+      spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, e.what());
+    }
+    routed.result = providers::GenerateResult{};
+    routed.result.error =
+        providers::GenerateError{"internal_error", "internal error while generating the image"};
+  }
+  task.request = std::move(job.request);
+  co_await conclude(task, attempt, routed.result, log, images, outcome);
 }
 
-asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::prepare(
-    core::Task& task, int attempt, std::string& resume_route, providers::GenerateJob& job) {
+asio::awaitable<bool> Dispatcher::prepare(core::Task& task, int attempt,
+                                          std::string& resume_route, providers::GenerateJob& job,
+                                          core::TaskOutcome& outcome) {
   if (auto settled = co_await earlier_calls(task, attempt, resume_route)) {
-    co_return settled;
+    outcome = std::move(*settled);
+    co_return true;
   }
   core::GenerationRequest& req = task.request;
   const std::size_t max_bytes = core::document_input_max_bytes(req.dialect);
   const auto stopped = [] { return failed("cancelled", "the run was cancelled"); };
   for (std::size_t i = 0; i < req.input_urls.size(); ++i) {
     if (co_await cancelled()) {
-      co_return stopped();
+      outcome = stopped();
+      co_return true;
     }
     auto loaded = co_await inputs_.load(req.input_urls[i],
                                         core::input_field_name(req.dialect, i), max_bytes);
     if (loaded.failure) {
-      co_return failed(loaded.failure->code, loaded.failure->message);
+      outcome = failed(loaded.failure->code, loaded.failure->message);
+      co_return true;
     }
     job.references.push_back(std::move(*loaded.image));
   }
@@ -638,13 +662,15 @@ asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::prepare(
     auto loaded = co_await inputs_.load(
         req.mask_url, std::string(core::mask_field_name(req.dialect)), max_bytes);
     if (loaded.failure) {
-      co_return failed(loaded.failure->code, loaded.failure->message);
+      outcome = failed(loaded.failure->code, loaded.failure->message);
+      co_return true;
     }
     const auto& ref = job.references.front();
     const auto& m = *loaded.image;
     if (auto problem = media::check_mask(m.mime, m.has_alpha, m.width, m.height, ref.width,
                                          ref.height)) {
-      co_return failed("invalid_mask", *problem);
+      outcome = failed("invalid_mask", *problem);
+      co_return true;
     }
     job.mask = std::move(*loaded.image);
   }
@@ -654,69 +680,51 @@ asio::awaitable<std::optional<core::TaskOutcome>> Dispatcher::prepare(
     (void)co_await runtime::offload(
         pool_, [&] { return store_.set_task_size(row, attempt, size.width, size.height); });
   }
-  job.request = req;
   job.task_id = task.id;
   job.attempt = attempt;
   if (!resume_route.empty()) {
     job.resume_upstream_id = task.upstream_id;
   }
   if (co_await cancelled()) {
-    co_return stopped();
+    outcome = stopped();
+    co_return true;
   }
-  co_return std::nullopt;
+  co_return false;
 }
 
-asio::awaitable<providers::GenerateResult> Dispatcher::call_upstream(
-    const core::Task& task, int attempt, const std::string& resume_route,
-    providers::GenerateJob& job, CallLog& log) {
-  try {
-    RoutedResult routed;
-    if (!resume_route.empty()) {
-      routed = co_await router_.resume(resume_route, job, log);
-    } else {
-      routed = co_await router_.generate(core::model_family(job.request), job, log);
-    }
-    co_return std::move(routed.result);
-  } catch (const std::exception& e) {
-    if (!is_cancellation(e)) {
-      spdlog::error("task={} attempt={} provider threw: {}", task.id, attempt, e.what());
-    }
-  }
-  providers::GenerateResult r;
-  r.error = providers::GenerateError{"internal_error", "internal error while generating the image"};
-  co_return r;
-}
-
-asio::awaitable<core::TaskOutcome> Dispatcher::conclude(const core::Task& task, int attempt,
-                                                        providers::GenerateResult& generated,
-                                                        detail::StoreCallLog& log,
-                                                        std::vector<std::string>& images) {
+asio::awaitable<void> Dispatcher::conclude(const core::Task& task, int attempt,
+                                           providers::GenerateResult& generated,
+                                           detail::StoreCallLog& log,
+                                           std::vector<std::string>& images,
+                                           core::TaskOutcome& outcome) {
   co_await asio::this_coro::throw_if_cancelled(false);
   if (generated.error) {
     co_await log.flush();
-    co_return failed(generated.error->code, generated.error->message);
+    outcome = failed(generated.error->code, generated.error->message);
+    co_return;
   }
   if (static_cast<int>(generated.images.size()) != task.request.n) {
     co_await log.flush();
-    co_return failed("upstream_error", "the provider returned " +
+    outcome = failed("upstream_error", "the provider returned " +
                                            std::to_string(generated.images.size()) +
                                            " images instead of " +
                                            std::to_string(task.request.n));
+    co_return;
   }
-  core::TaskOutcome outcome;
+  outcome = core::TaskOutcome{};
   outcome.state = core::TaskState::kSucceeded;
   outcome.usage = generated.usage;
   const core::Status stored = co_await store_results(task, attempt, generated.images, outcome);
   if (!stored) {
     co_await log.flush();
-    co_return failed("internal_error", "could not store the generated image");
+    outcome = failed("internal_error", "could not store the generated image");
+    co_return;
   }
   // The call's end is written with the task's outcome: one commit, not two.
   outcome.call_end = log.take_success();
   for (auto& img : generated.images) {
     images.push_back(std::move(img.bytes));
   }
-  co_return outcome;
 }
 
 asio::awaitable<core::Status> Dispatcher::store_results(const core::Task& task, int attempt,

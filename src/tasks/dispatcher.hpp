@@ -96,28 +96,23 @@ class Dispatcher final : public TaskStarter {
   void launch(store::Claim claim, bool slot_taken = false);
   /// Under mu_: asks a run to stop (its strand delivers the cancellation).
   static void request_cancel(Run& run);
+  /// One run of a claimed task, from its inputs to its end written (fenced by the attempt).
   boost::asio::awaitable<void> run(store::Claim claim);
-  boost::asio::awaitable<void> execute(store::Claim& claim);
-  /// Runs the task; on success the stored images' bytes are moved to `images`.
-  boost::asio::awaitable<core::TaskOutcome> produce(core::Task& task, int attempt,
-                                                    std::vector<std::string>& images);
+  /// Runs the task into `outcome`; on success the stored images' bytes are moved to `images`.
+  boost::asio::awaitable<void> produce(core::Task& task, int attempt,
+                                       std::vector<std::string>& images,
+                                       core::TaskOutcome& outcome);
   /// Before the upstream call: what earlier runs left (earlier_calls), the inputs, the size.
-  /// The outcome to end with instead of a call, or nullopt with `job` ready.
-  boost::asio::awaitable<std::optional<core::TaskOutcome>> prepare(core::Task& task, int attempt,
-                                                                   std::string& resume_route,
-                                                                   providers::GenerateJob& job);
-  /// The routed call (or the resumption of earlier work); a thrown error becomes an
-  /// internal_error result.
-  boost::asio::awaitable<providers::GenerateResult> call_upstream(const core::Task& task,
-                                                                  int attempt,
-                                                                  const std::string& resume_route,
-                                                                  providers::GenerateJob& job,
-                                                                  CallLog& log);
-  /// After it: the failure, or the images stored and the outcome that names them.
-  boost::asio::awaitable<core::TaskOutcome> conclude(const core::Task& task, int attempt,
-                                                     providers::GenerateResult& generated,
-                                                     detail::StoreCallLog& log,
-                                                     std::vector<std::string>& images);
+  /// True with `outcome` set when the run ends here instead of calling; false with `job` ready
+  /// but for its request, which produce() lends it from the task for the call.
+  boost::asio::awaitable<bool> prepare(core::Task& task, int attempt, std::string& resume_route,
+                                       providers::GenerateJob& job, core::TaskOutcome& outcome);
+  /// After the call: the failure, or the images stored and the outcome that names them.
+  boost::asio::awaitable<void> conclude(const core::Task& task, int attempt,
+                                        providers::GenerateResult& generated,
+                                        detail::StoreCallLog& log,
+                                        std::vector<std::string>& images,
+                                        core::TaskOutcome& outcome);
   /// Writes the images to result storage under the attempt's keys, adding them to `outcome`.
   boost::asio::awaitable<core::Status> store_results(const core::Task& task, int attempt,
                                                      std::vector<providers::ImageBytes>& images,

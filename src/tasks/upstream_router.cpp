@@ -72,15 +72,57 @@ std::size_t outcome_index(std::string_view outcome) {
 /// What a provider reports during one call, passed on to the log with the route's name.
 class RouteObserver final : public providers::CallObserver {
  public:
-  RouteObserver(CallLog& log, std::string route) : log_(log), route_(std::move(route)) {}
+  RouteObserver(CallLog& log, const std::string& route) : log_(log), route_(route) {}
   asio::awaitable<bool> upstream_accepted(std::string upstream_id) override {
     co_return co_await log_.upstream_accepted(route_, std::move(upstream_id));
   }
 
  private:
   CallLog& log_;
-  std::string route_;
+  const std::string& route_;  // the route's name; the route outlives its calls
 };
+
+// The start and the end of a call in the log, each a coroutine of its own: call() waits
+// through the upstream call, thousands at once, and a record kept in its frame would be held
+// all that time.
+CallRecord call_record(const std::string& route, std::string_view kind) {
+  CallRecord record;
+  record.route = route;
+  record.provider_kind = std::string(kind);
+  return record;
+}
+
+asio::awaitable<std::int64_t> begin_call(CallLog& log, const std::string& route,
+                                         std::string_view kind) {
+  const CallRecord record = call_record(route, kind);
+  co_return co_await log.begin(record);
+}
+
+/// `result` as it came back after `duration_ms`, or (null) a call cancelled before its
+/// request was sent.
+asio::awaitable<void> end_call(CallLog& log, std::int64_t id, const std::string& route,
+                               std::string_view kind, const GenerateResult* result,
+                               std::int64_t duration_ms) {
+  CallRecord record = call_record(route, kind);
+  if (result == nullptr) {
+    record.error_class = std::string(providers::to_string(FailureClass::kNoWork));
+    record.error_code = "cancelled";
+    record.message = "cancelled before the request was sent";
+  } else {
+    record.upstream_id = result->upstream_id;
+    record.http_status = result->http_status;
+    record.duration_ms = duration_ms;
+    if (result->error) {
+      record.error_class = std::string(providers::to_string(result->error->cls));
+      record.error_code = result->error->code;
+      record.message = result->error->message;
+      if (record.http_status == 0) {
+        record.http_status = result->error->http_status;
+      }
+    }
+  }
+  co_await log.finish(id, record);
+}
 
 }  // namespace
 
@@ -299,10 +341,7 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, Generat
       out.result = error_result("cancelled", "the run was cancelled", FailureClass::kNoWork);
       co_return Step::kDone;
     }
-    CallRecord record;
-    record.route = route.name;
-    record.provider_kind = std::string(route.provider->kind());
-    const std::int64_t call_id = co_await log.begin(record);
+    const std::int64_t call_id = co_await begin_call(log, route.name, route.provider->kind());
     if (call_id == 0) {
       // Without the record a crash during the call would send it again after the restart:
       // a paid call is not made unless it is on record first.
@@ -318,17 +357,14 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, Generat
       // Stopped before anything was sent: nothing to pay for, nothing to retry here.
       route.slots.release();
       route.breaker.abandoned();
-      record.error_class = std::string(providers::to_string(FailureClass::kNoWork));
-      record.error_code = "cancelled";
-      record.message = "cancelled before the request was sent";
-      co_await log.finish(call_id, record);
+      co_await end_call(log, call_id, route.name, route.provider->kind(), nullptr, 0);
       out.route = route.name;
       out.result = error_result("cancelled", "the run was cancelled", FailureClass::kNoWork);
       co_return Step::kDone;
     }
     ++route.in_flight;
     const auto started = Clock::now();
-    GenerateResult result;
+    GenerateResult& result = out.result;  // written in place: this frame waits with the call
     RouteObserver observer(log, route.name);
     job.observer = &observer;
     try {
@@ -344,23 +380,12 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, Generat
     route.slots.release();
     const auto elapsed = Clock::now() - started;
     const double seconds = std::chrono::duration<double>(elapsed).count();
-    record.upstream_id = result.upstream_id;
-    record.http_status = result.http_status;
-    record.duration_ms = std::chrono::duration_cast<milliseconds>(elapsed).count();
-    if (result.error) {
-      record.error_class = std::string(providers::to_string(result.error->cls));
-      record.error_code = result.error->code;
-      record.message = result.error->message;
-      if (record.http_status == 0) {
-        record.http_status = result.error->http_status;
-      }
-    }
-    co_await log.finish(call_id, record);
+    co_await end_call(log, call_id, route.name, route.provider->kind(), &result,
+                      std::chrono::duration_cast<milliseconds>(elapsed).count());
     out.route = route.name;
     if (!result.error) {
       route.breaker.success();
       route.observe("ok", seconds);
-      out.result = std::move(result);
       co_return Step::kDone;
     }
     const GenerateError& e = *result.error;
@@ -371,8 +396,8 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, Generat
       cls = FailureClass::kNoWork;  // the operator accepts paying twice over losing a task
     }
     spdlog::warn("task={} upstream={} call failed: class={} code={} status={} ({})", job.task_id,
-                 route.name, providers::to_string(e.cls), e.code, record.http_status, e.message);
-    out.result = std::move(result);
+                 route.name, providers::to_string(e.cls), e.code,
+                 result.http_status != 0 ? result.http_status : e.http_status, e.message);
     if (was_cancelled) {
       route.breaker.abandoned();
       co_return Step::kDone;
@@ -408,16 +433,16 @@ asio::awaitable<UpstreamRouter::Step> UpstreamRouter::call(Route& route, Generat
   }
 }
 
-asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, GenerateJob& job,
-                                                       CallLog& log) {
+asio::awaitable<void> UpstreamRouter::generate(std::string family, GenerateJob& job,
+                                               CallLog& log, RoutedResult& out) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  RoutedResult out;
+  out = RoutedResult{};
   const auto names = routes_for(family);
   if (names.empty()) {
     out.result = error_result(std::string(core::fail::kNoRoute),
                               "no configured provider serves the model family " + family,
                               FailureClass::kRejected);
-    co_return out;
+    co_return;
   }
   std::string tried;
   for (const auto& name : names) {
@@ -427,11 +452,11 @@ asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, Gener
     }
     if (co_await cancelled()) {
       out.result = error_result("cancelled", "the run was cancelled", FailureClass::kNoWork);
-      co_return out;
+      co_return;
     }
     const Step step = co_await call(*route, job, log, out);
     if (step == Step::kDone) {
-      co_return out;
+      co_return;
     }
     if (out.result.error) {
       tried += (tried.empty() ? "" : "; ") + out.result.error->message;
@@ -442,24 +467,22 @@ asio::awaitable<RoutedResult> UpstreamRouter::generate(std::string family, Gener
   out.result = error_result(std::string(core::fail::kUpstreamError),
                             "every upstream failed: " + tried, FailureClass::kNoWork);
   out.result.error->http_status = status;
-  co_return out;
 }
 
-asio::awaitable<RoutedResult> UpstreamRouter::resume(std::string route_name, GenerateJob& job,
-                                                     CallLog& log) {
+asio::awaitable<void> UpstreamRouter::resume(std::string route_name, GenerateJob& job,
+                                             CallLog& log, RoutedResult& out) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  RoutedResult out;
+  out = RoutedResult{};
   Route* route = find(route_name);
   if (route == nullptr || !route->provider->can_resume()) {
     out.route = route_name;
     out.result = error_result(std::string(core::fail::kUpstreamUnknownOutcome),
                               "the upstream " + route_name + " cannot be asked about earlier work",
                               FailureClass::kUnknown);
-    co_return out;
+    co_return;
   }
   // A resumed call creates nothing new upstream, and is never failed over to another route.
   co_await call(*route, job, log, out);
-  co_return out;
 }
 
 std::string UpstreamRouter::metrics() const {

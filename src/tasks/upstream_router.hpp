@@ -134,17 +134,19 @@ class UpstreamRouter {
   /// The routes of a family in order ("*" is the fallback family); empty when none.
   std::vector<std::string> routes_for(std::string_view family) const;
 
-  /// Runs the job down the family's routes. A result without error has request.n images.
-  /// `job` stays the caller's (by reference: see Provider::generate); the router sets its
-  /// observer for each call.
-  boost::asio::awaitable<RoutedResult> generate(std::string family, providers::GenerateJob& job,
-                                                CallLog& log);
+  /// Runs the job down the family's routes into `out` (a result without error has request.n
+  /// images). `job` stays the caller's (by reference: see Provider::generate); the router sets
+  /// its observer for each call. The result is written where the caller keeps it rather than
+  /// returned: the caller's frame lives through the upstream call, thousands at once, and a
+  /// returned value would be held twice meanwhile (the promise's, and the caller's temporary).
+  boost::asio::awaitable<void> generate(std::string family, providers::GenerateJob& job,
+                                        CallLog& log, RoutedResult& out);
 
   /// Continues work an earlier run left at `route` under job.resume_upstream_id, when that
   /// route's provider can_resume(); nullopt when it cannot (the caller decides).
   bool can_resume(std::string_view route) const;
-  boost::asio::awaitable<RoutedResult> resume(std::string route, providers::GenerateJob& job,
-                                              CallLog& log);
+  boost::asio::awaitable<void> resume(std::string route, providers::GenerateJob& job,
+                                      CallLog& log, RoutedResult& out);
 
   /// Prometheus text: imagegate_upstream_requests_total{provider,outcome},
   /// imagegate_upstream_latency_seconds{provider} (histogram), imagegate_provider_breaker_state

@@ -168,16 +168,27 @@ GenerateJob job(int n = 1) {
   return j;
 }
 
+// The router writes into its caller's result; a test coroutine keeps one and returns it.
+asio::awaitable<RoutedResult> generated(UpstreamRouter& router, std::string family,
+                                        GenerateJob& j, CallLog& log) {
+  RoutedResult out;
+  co_await router.generate(std::move(family), j, log, out);
+  co_return out;
+}
+
 RoutedResult run(UpstreamRouter& router, GenerateJob j, CallLog& log,
                  std::string family = "gpt-image-2") {
   asio::io_context io;
   RoutedResult out;
-  asio::co_spawn(io, router.generate(std::move(family), j, log),
+  bool done = false;
+  asio::co_spawn(io, generated(router, std::move(family), j, log),
                  [&](std::exception_ptr e, RoutedResult r) {
                    ASSERT_FALSE(e);
                    out = std::move(r);
+                   done = true;
                  });
   io.run();
+  EXPECT_TRUE(done);
   return out;
 }
 
@@ -383,7 +394,7 @@ TEST(UpstreamRouter, ConcurrencyIsLimitedPerRoute) {
   int done = 0;
   std::vector<GenerateJob> jobs(6, job());  // each run's, alive until io.run() returns
   for (int i = 0; i < 6; ++i) {
-    asio::co_spawn(asio::make_strand(io), router.generate("gpt-image-2", jobs[i], log),
+    asio::co_spawn(asio::make_strand(io), generated(router, "gpt-image-2", jobs[i], log),
                    [&](std::exception_ptr e, RoutedResult r) {
                      EXPECT_FALSE(e);
                      EXPECT_FALSE(r.result.error);
@@ -410,9 +421,9 @@ TEST(UpstreamRouter, CancellationWhileWaitingInLineEndsTheRun) {
   std::optional<RoutedResult> second;
   GenerateJob first_job = job();
   GenerateJob second_job = job();
-  asio::co_spawn(io, router.generate("gpt-image-2", first_job, log), asio::detached);
+  asio::co_spawn(io, generated(router, "gpt-image-2", first_job, log), asio::detached);
   asio::co_spawn(
-      io, router.generate("gpt-image-2", second_job, log),
+      io, generated(router, "gpt-image-2", second_job, log),
       asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, RoutedResult r) {
         EXPECT_FALSE(e);
         second = std::move(r);
@@ -456,9 +467,13 @@ TEST(UpstreamRouter, ResumeGoesToTheRecordedRouteOnly) {
   j.resume_upstream_id = "up-7";
   asio::io_context io;
   RoutedResult out;
-  asio::co_spawn(io, router.resume("r", j, log),
-                 [&](std::exception_ptr, RoutedResult res) { out = std::move(res); });
+  bool done = false;
+  asio::co_spawn(io, router.resume("r", j, log, out), [&](std::exception_ptr e) {
+    EXPECT_FALSE(e);
+    done = true;
+  });
   io.run();
+  EXPECT_TRUE(done);
   EXPECT_FALSE(out.result.error);
   EXPECT_EQ(out.route, "r");
   EXPECT_EQ(relay->resumed(), std::vector<std::string>{"up-7"});
