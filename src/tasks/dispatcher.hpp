@@ -42,6 +42,7 @@ class StoreCallLog;
 struct DispatcherConfig {
   int concurrency = 4;                     // tasks run at once by this process
   std::chrono::milliseconds lease{30'000};  // a running task's lease; renewed every lease/3
+  std::size_t lease_slice = 512;            // leases renewed per commit (paced; keep_leases)
   std::chrono::milliseconds poll{500};      // how often to look for work without a wake-up
   std::string owner;                        // lease owner name ("host:pid:random")
   int max_attempts = 3;  // claims of one task before it fails with too_many_attempts
@@ -129,9 +130,12 @@ class Dispatcher final : public TaskStarter {
                                                                const core::TaskOutcome& outcome);
   /// Whether this run still counts the task as its own (lease not lost, not abandoned).
   bool holds(std::int64_t row, int attempt);
-  /// Renews the leases of every run in flight, in one store call each lease/3; a run whose
-  /// lease was lost (another process took the task over) is cancelled.
+  /// Renews the leases of every run in flight each lease/3, in slices of `lease_slice` spread over the
+  /// first half of that period; a run whose lease was lost (another process took the task
+  /// over) is cancelled.
   boost::asio::awaitable<void> keep_leases();
+  /// Renews one slice of leases (one store call) and cancels the runs that lost theirs.
+  boost::asio::awaitable<void> renew(const std::vector<store::RunRef>& runs);
   static boost::asio::awaitable<bool> cancelled();
 
   boost::asio::io_context& ioc_;

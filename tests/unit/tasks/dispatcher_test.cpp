@@ -490,6 +490,28 @@ TEST_F(DispatcherTest, RunThatLosesItsLeaseIsAbandonedAndTheNewAttemptCompletes)
   EXPECT_EQ(provider_->calls(), (std::vector<std::pair<std::string, int>>{{id, 1}, {id, 3}}));
 }
 
+// 2c. Leases are renewed in paced slices: every slice of a round is renewed, the last one too.
+// Five runs in slices of two: after the store's clock jumps, no lease is left for another
+// process to take.
+TEST_F(DispatcherTest, EverySliceOfLeasesIsRenewed) {
+  provider_->hold(Hold::kCancellable);
+  for (int i = 0; i < 5; ++i) {
+    insert("job-slice-" + std::to_string(i));
+  }
+  auto c = config(5, 600ms);  // a round every 200 ms, three slices 33 ms apart
+  c.lease_slice = 2;
+  start(std::move(c));
+  ASSERT_TRUE(wait_until([&] { return provider_->call_count() == 5; }, kWait));
+
+  // Leases were taken until kT0 + 600 ms; from now on each renewal gives kT0 + 10,600 ms.
+  clock_.set_ms(kT0 + 10'000);
+  std::this_thread::sleep_for(700ms);  // more than a round and its pacing
+  auto other = store::testing::claim(*store_, "other-host:2:x", 10, kT0 + 10'300, kT0 + 20'000);
+  EXPECT_TRUE(other.empty()) << other.size() << " leases were not renewed, first "
+                             << (other.empty() ? "" : other[0].task.id);
+  EXPECT_EQ(dispatcher_->running(), 5);
+}
+
 // 3. The owner cancels a running task (TaskService: store.cancel_task, then abandon): the
 // provider call is cancelled and the run writes nothing.
 TEST_F(DispatcherTest, AbandonCancelsTheRunAndItWritesNothing) {
