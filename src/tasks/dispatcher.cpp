@@ -422,7 +422,8 @@ asio::awaitable<void> Dispatcher::keep_leases() {
       }
     }
     const std::size_t slices = (held.size() + kSlice - 1) / kSlice;
-    const auto gap = slices > 1 ? every / 2 / static_cast<long>(slices) : std::chrono::milliseconds(0);
+    const auto gap =
+        slices > 1 ? every / 2 / static_cast<long>(slices) : std::chrono::milliseconds(0);
     for (std::size_t from = 0; from < held.size() && !stopping_; from += kSlice) {
       if (from > 0 && gap.count() > 0) {
         keeper_timer_.expires_after(gap);
@@ -431,8 +432,8 @@ asio::awaitable<void> Dispatcher::keep_leases() {
           break;
         }
       }
-      slice.assign(held.begin() + static_cast<std::ptrdiff_t>(from),
-                   held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), from + kSlice)));
+      const auto first = held.begin() + static_cast<std::ptrdiff_t>(from);
+      slice.assign(first, first + static_cast<std::ptrdiff_t>(std::min(kSlice, held.size() - from)));
       co_await renew(slice);
     }
   }
@@ -442,8 +443,8 @@ asio::awaitable<void> Dispatcher::renew(const std::vector<store::RunRef>& runs) 
   const std::int64_t until = clock_.now_ms() + config_.lease.count();
   core::Result<std::vector<store::RunRef>> lost = std::vector<store::RunRef>{};
   try {
-    lost = co_await runtime::offload(pool_,
-                                     [this, &runs, until] { return store_.renew_leases(runs, until); });
+    lost = co_await runtime::offload(
+        pool_, [this, &runs, until] { return store_.renew_leases(runs, until); });
   } catch (const std::exception& e) {
     lost = core::make_error(core::ErrorCode::kInternal, e.what());
   }

@@ -130,9 +130,9 @@ class Dispatcher final : public TaskStarter {
                                                                const core::TaskOutcome& outcome);
   /// Whether this run still counts the task as its own (lease not lost, not abandoned).
   bool holds(std::int64_t row, int attempt);
-  /// Renews the leases of every run in flight each lease/3, in slices of `lease_slice` spread over the
-  /// first half of that period; a run whose lease was lost (another process took the task
-  /// over) is cancelled.
+  /// Renews the leases of every run in flight each lease/3, in slices of `lease_slice` spread
+  /// over the first half of that period; a run whose lease was lost (another process took the
+  /// task over) is cancelled.
   boost::asio::awaitable<void> keep_leases();
   /// Renews one slice of leases (one store call) and cancels the runs that lost theirs.
   boost::asio::awaitable<void> renew(const std::vector<store::RunRef>& runs);

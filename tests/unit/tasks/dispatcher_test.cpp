@@ -505,7 +505,15 @@ TEST_F(DispatcherTest, EverySliceOfLeasesIsRenewed) {
 
   // Leases were taken until kT0 + 600 ms; from now on each renewal gives kT0 + 10,600 ms.
   clock_.set_ms(kT0 + 10'000);
-  std::this_thread::sleep_for(700ms);  // more than a round and its pacing
+  store::testing::RawDb db(dir_.path() / "imagegate.db");
+  const auto renewed = [&] {
+    return db.integer("SELECT count(*) FROM tasks WHERE state = 'running' AND "
+                      "lease_until_ms >= " + std::to_string(kT0 + 10'600)) == 5;
+  };
+  ASSERT_TRUE(wait_until(renewed, kWait))
+      << db.integer("SELECT count(*) FROM tasks WHERE lease_until_ms < " +
+                    std::to_string(kT0 + 10'600))
+      << " leases were not renewed";
   auto other = store::testing::claim(*store_, "other-host:2:x", 10, kT0 + 10'300, kT0 + 20'000);
   EXPECT_TRUE(other.empty()) << other.size() << " leases were not renewed, first "
                              << (other.empty() ? "" : other[0].task.id);
