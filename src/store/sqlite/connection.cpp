@@ -7,6 +7,8 @@
 #include <mutex>
 #include <utility>
 
+#include "store/sqlite/wal_vfs.hpp"
+
 namespace ig::store::detail {
 
 Statement::Statement(Statement&& other) noexcept
@@ -100,13 +102,15 @@ void configure_sqlite_once() {
 }  // namespace
 
 core::Result<Connection> Connection::open(const std::filesystem::path& path, Mode mode,
-                                          std::chrono::milliseconds busy_timeout) {
+                                          std::chrono::milliseconds busy_timeout, Wal wal) {
   configure_sqlite_once();
+  // After configure_sqlite_once: registering a VFS initialises SQLite.
+  const char* vfs = wal == Wal::kGathered ? coalescing_wal_vfs() : nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |=
       mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
   // sqlite3_open_v2 hands back a handle even on failure; it must still be closed.
   Connection conn(raw);
   if (rc != SQLITE_OK) {

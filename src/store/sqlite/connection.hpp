@@ -57,10 +57,16 @@ class Connection {
  public:
   enum class Mode { kReadWrite, kReadOnly };
 
+  /// How the connection writes its WAL: as SQLite does (two pwrite calls a frame), or
+  /// gathered into one pwrite before each sync (wal_vfs.hpp; only for a connection whose
+  /// every commit syncs, `synchronous = FULL`).
+  enum class Wal { kPlain, kGathered };
+
   /// Opens (creating it in kReadWrite mode) the database file, with extended result codes and
   /// the busy timeout set.
   static core::Result<Connection> open(const std::filesystem::path& path, Mode mode,
-                                       std::chrono::milliseconds busy_timeout);
+                                       std::chrono::milliseconds busy_timeout,
+                                       Wal wal = Wal::kPlain);
 
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;

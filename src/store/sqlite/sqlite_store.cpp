@@ -98,7 +98,12 @@ core::Result<std::unique_ptr<detail::Writer>> open_writer(const SqliteOptions& o
                                                           detail::Checkpointer& checkpointer,
                                                           detail::TaskCache& tasks) {
   const char* sync = synchronous_pragma(opts.synchronous);
-  auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout);
+  // Every commit syncs only with FULL: the one case where a commit's WAL writes may wait in
+  // memory for its sync (wal_vfs.hpp).
+  const auto wal = std::string_view(sync) == synchronous_pragma("FULL")
+                       ? Connection::Wal::kGathered
+                       : Connection::Wal::kPlain;
+  auto conn = Connection::open(opts.path, Connection::Mode::kReadWrite, opts.busy_timeout, wal);
   if (!conn.ok()) {
     return conn.error();
   }
