@@ -18,8 +18,9 @@
 #      (a slow provider) with dispatcher.concurrency = BENCH_INFLIGHT_RUNNING; its store is filled
 #      through the API (wrk and bench/wrk/fill.lua) to each of BENCH_GROWTH_STEPS and to
 #      BENCH_INFLIGHT_TASKS; at each step: server RSS (/proc), recordInfo over random stored tasks
-#      with wrk -c64 (p99, rate), then a createTask run of BENCH_GROWTH_SECONDS (its rate; it
-#      adds tasks, the table says how many). The step at BENCH_INFLIGHT_TASKS is the in-flight
+#      with wrk -c64 (p99, rate), then a createTask run of BENCH_GROWTH_SECONDS, stopped once it
+#      has added half the tasks to the next step (its rate; the table says how many the store
+#      holds after it). The step at BENCH_INFLIGHT_TASKS is the in-flight
 #      figure; creates refused are counted over every create sent to that server.
 #
 #   bash bench/run.sh [build/imagegate]
@@ -37,7 +38,7 @@
 #                                       binary refuses it, the largest value it allows (printed)
 #   BENCH_INFLIGHT_LATENCY_MS (3600000) the sandbox's latency: the slow provider (longer than the run)
 #   BENCH_GROWTH_STEPS ("1000 10000 100000")  store sizes of the growth table
-#   BENCH_GROWTH_SECONDS (3)            the createTask run at each step
+#   BENCH_GROWTH_SECONDS (3)            the createTask run at each step (at most; see above)
 #   BENCH_SETTLE_SECONDS (60)           at most this long for the dispatcher to start its M tasks
 #   BENCH_SET ("")                      more `--set key=value` for every imagegate, space-separated
 #                                       (an A/B of one setting: BENCH_SET="store.sqlite_task_cache=0")
@@ -305,7 +306,45 @@ fill_to() {  # target step: creates tasks through the API until the store holds 
   printf '   fill to %-8s %s creates in %s s\n' "$step" "$need" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e9}')"
 }
 
+# The createTask run of a step: BENCH_GROWTH_SECONDS, but never past halfway to the next step
+# (at 25,000 creates a second, 3 s from the 1,000 step would fill the store past 10,000 and the
+# table would have no row there). With a cap (bench/wrk/fill.lua) the rate is the threads'
+# answers over their own first-to-last time, written as the fact create_<step>.
+create_run() {  # step next_step
+  local step=$1 next=$2 have cap quota wrk_pid name="createTask-$1"
+  if [ -z "$next" ]; then
+    seconds=$growth_seconds IG_KEY=$key run_wrk "$name" "$conns" -s "$here/wrk/create.lua" "$create_url"
+    return
+  fi
+  have=$(tasks_in_store "$ig_port")
+  cap=$(((next - have) / 2))
+  [ "$cap" -ge $((conns * 4)) ] || cap=$((conns * 4))
+  quota=$(((cap + threads - 1) / threads))
+  rm -rf "$work/done" && mkdir "$work/done"
+  IG_KEY=$key IG_QUOTA=$quota IG_DONE_DIR=$work/done \
+    wrk -t"$threads" -c"$conns" -d"${growth_seconds}s" --timeout 10s --latency -s "$here/wrk/fill.lua" \
+    "$create_url" >"$work/wrk-$name.txt" 2>&1 &
+  wrk_pid=$!
+  while [ "$(find "$work/done" -type f | wc -l)" -lt "$threads" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.05; done
+  kill -INT "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" || true
+  if [ "$(find "$work/done" -type f | wc -l)" -ge "$threads" ]; then
+    local answers_ns  # "<answers> <ns from the first thread's start to the last one's end>"
+    answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
+                                           END {printf "%d %d\n", n, e - s}')
+    fact "create_$step" "$answers_ns"
+    printf '   %-26s %s req/s (%s creates, the cap; p99 %s)\n' "$name" \
+      "$(awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$answers_ns")" "${answers_ns%% *}" \
+      "$(awk '/ 99%/ {print $2}' "$work/wrk-$name.txt")"
+  else
+    printf '   %-26s %s\n' "$name" "$(wrk_line "$work/wrk-$name.txt")"
+  fi
+}
+
+set -- $steps
 for step in $steps; do
+  shift
+  next=${1:-}
   fill_to "$step" "$step"
   # Let the dispatcher start its tasks (up to M) before measuring.
   want=$(python3 -c "print(min($running_used, $(tasks_in_store "$ig_port")))")
@@ -324,7 +363,7 @@ PY
   echo "   step $step: $stored tasks in the store, $running running, RSS $((rss / 1024)) MiB"
   IG_KEY=$key IG_IDS=$work/ids.txt run_wrk "recordInfo-$step" "$conns" -s "$here/wrk/record_random.lua" \
     "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo"
-  seconds=$growth_seconds IG_KEY=$key run_wrk "createTask-$step" "$conns" -s "$here/wrk/create.lua" "$create_url"
+  create_run "$step" "$next"
   fact "step_$step" "$stored $running $rss $(tasks_in_store "$ig_port") $(rss_kb "$ig_pid" VmRSS)"
 done
 fact hwm_inflight "$(rss_kb "$ig_pid" VmHWM)"
@@ -385,6 +424,9 @@ sent = 0
 for s in steps:
     stored, running, rss, after, rss_after = map(int, facts[f"step_{s}"].split())
     rec, cre = wrk(f"recordInfo-{s}"), wrk(f"createTask-{s}")
+    if f"create_{s}" in facts:  # capped run: answers over the threads' own time, not wrk's
+        answers, ns = map(int, facts[f"create_{s}"].split())
+        cre["rps"] = answers / (ns / 1e9) if ns > 0 else 0.0
     fill_need, fill_ns, _ = map(int, facts[f"fill_{s}"].split())
     fill = wrk(f"fill-{s}") if fill_need > 0 else None
     for r in (cre, fill):
@@ -417,7 +459,7 @@ table = [
     f"| in flight: creates refused (non-2xx) / timed out, of {n(sent)} answered | {n(refused)} / {n(timed_out)} | — | — | 0 | {yes(refused == 0 and timed_out == 0)} |",
 ]
 growth = [
-    f"| tasks in the store | running | RSS | `createTask` req/s ({growth_seconds} s; store after) | p99 | `recordInfo` req/s (random tasks) | p99 | fill rate to this step |",
+    f"| tasks in the store | running | RSS | `createTask` req/s ({growth_seconds} s or half the way to the next step; store after) | p99 | `recordInfo` req/s (random tasks) | p99 | fill rate to this step |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for r in rows_g:
