@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <mutex>
 
 namespace ig::store::detail {
 
@@ -83,8 +82,8 @@ bool reserve(WalFile* f, sqlite3_uint64 amt) {
 int x_close(sqlite3_file* file) {
   WalFile* f = self(file);
   if (f->paired != nullptr) {
-    // A database closed before its WAL (SQLite closes the WAL first): the WAL writes straight
-    // through from here on, with nothing held.
+    // Unpaired. A database closed before its WAL (SQLite closes the WAL first) leaves the WAL
+    // writing straight through from here on, with nothing held.
     flush(f->paired);
     f->paired->wal = false;
     f->paired->paired = nullptr;
@@ -174,7 +173,12 @@ int x_check_reserved_lock(sqlite3_file* file, int* out) {
   return real_methods(self(file)).xCheckReservedLock(self(file)->real, out);
 }
 int x_file_control(sqlite3_file* file, int op, void* arg) {
-  return real_methods(self(file)).xFileControl(self(file)->real, op, arg);
+  WalFile* f = self(file);
+  // Some act on the file (a size hint extends it): what is held goes first. Rare on a WAL.
+  if (int rc = flush(f); rc != SQLITE_OK) {
+    return rc;
+  }
+  return real_methods(f).xFileControl(f->real, op, arg);
 }
 int x_sector_size(sqlite3_file* file) {
   return real_methods(self(file)).xSectorSize(self(file)->real);

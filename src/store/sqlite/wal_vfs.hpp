@@ -10,9 +10,13 @@
 // pwrite before anything that must see it:
 // - xSync (the commit's fdatasync),
 // - a write elsewhere in the file (SQLite rewrites a frame in place),
-// - xRead, xFileSize, xTruncate and xClose,
+// - xRead, xFileSize, xTruncate, xFileControl and xClose,
+// - the release of the WAL write lock (through the database file's xShmLock): a transaction
+//   that rolled back may leave frames held, and once another connection may write the WAL
+//   they must not reach the file after its frames,
 // - or when the buffer reaches kWalBufferBytes.
-// Every other file, and every other method, is the default VFS's own.
+// Every other file, and every other method, is the default VFS's own. A WAL is gathered only
+// when the database it belongs to was opened through this VFS too (its locks are watched).
 //
 // Safe only where each commit syncs the WAL: SQLite publishes a commit to readers (the
 // wal-index header) after its xSync, so with `synchronous = FULL` a reader never looks at a
