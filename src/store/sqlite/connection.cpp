@@ -105,7 +105,7 @@ core::Result<Connection> Connection::open(const std::filesystem::path& path, Mod
                                           std::chrono::milliseconds busy_timeout, Wal wal) {
   configure_sqlite_once();
   // After configure_sqlite_once: registering a VFS initialises SQLite.
-  const char* vfs = wal == Wal::kGathered ? coalescing_wal_vfs() : nullptr;
+  const char* vfs = wal == Wal::kGathered ? gathering_wal_vfs() : nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |=
       mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

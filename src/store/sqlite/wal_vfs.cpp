@@ -318,7 +318,7 @@ const char* v_next_system_call(sqlite3_vfs*, const char* name) {
 
 }  // namespace
 
-const char* coalescing_wal_vfs() {
+const char* gathering_wal_vfs() {
   static const char* name = [] () -> const char* {
     g_root = sqlite3_vfs_find(nullptr);
     if (g_root == nullptr) {

@@ -34,7 +34,7 @@ inline constexpr std::size_t kWalBufferBytes = std::size_t{4} << 20;
 /// The name to pass to sqlite3_open_v2 for this VFS, registered (not as the default) on the
 /// first call. Null if the default VFS is missing or registration failed: open with the
 /// default VFS then.
-const char* coalescing_wal_vfs();
+const char* gathering_wal_vfs();
 
 /// pwrite calls this process's WAL buffers have made, and writes they gathered (for tests).
 struct WalVfsCounters {
