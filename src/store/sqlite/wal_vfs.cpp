@@ -225,15 +225,15 @@ int x_shm_unmap(sqlite3_file* file, int delete_flag) {
 }
 int x_fetch(sqlite3_file* file, sqlite3_int64 off, int amt, void** out) {
   const auto& m = real_methods(self(file));
-  if (self(file)->wal || m.iVersion < 3 || m.xFetch == nullptr) {
-    *out = nullptr;  // "read it instead"; a WAL is never mapped by SQLite anyway
+  if (m.iVersion < 3 || m.xFetch == nullptr) {
+    *out = nullptr;  // "read it instead"
     return SQLITE_OK;
   }
   return m.xFetch(self(file)->real, off, amt, out);
 }
 int x_unfetch(sqlite3_file* file, sqlite3_int64 off, void* p) {
   const auto& m = real_methods(self(file));
-  if (self(file)->wal || m.iVersion < 3 || m.xUnfetch == nullptr) {
+  if (m.iVersion < 3 || m.xUnfetch == nullptr) {
     return SQLITE_OK;
   }
   return m.xUnfetch(self(file)->real, off, p);
@@ -295,25 +295,19 @@ int v_randomness(sqlite3_vfs*, int n, char* out) { return g_root->xRandomness(g_
 int v_sleep(sqlite3_vfs*, int us) { return g_root->xSleep(g_root, us); }
 int v_current_time(sqlite3_vfs*, double* out) { return g_root->xCurrentTime(g_root, out); }
 int v_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g_root->xGetLastError != nullptr ? g_root->xGetLastError(g_root, n, out) : 0;
+  return g_root->xGetLastError(g_root, n, out);
 }
 int v_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
-  if (g_root->iVersion >= 2 && g_root->xCurrentTimeInt64 != nullptr) {
-    return g_root->xCurrentTimeInt64(g_root, out);
-  }
-  double days = 0;
-  const int rc = g_root->xCurrentTime(g_root, &days);
-  *out = static_cast<sqlite3_int64>(days * 86400000.0);
-  return rc;
+  return g_root->xCurrentTimeInt64(g_root, out);
 }
 int v_set_system_call(sqlite3_vfs*, const char* name, sqlite3_syscall_ptr p) {
-  return g_root->iVersion >= 3 ? g_root->xSetSystemCall(g_root, name, p) : SQLITE_NOTFOUND;
+  return g_root->xSetSystemCall(g_root, name, p);
 }
 sqlite3_syscall_ptr v_get_system_call(sqlite3_vfs*, const char* name) {
-  return g_root->iVersion >= 3 ? g_root->xGetSystemCall(g_root, name) : nullptr;
+  return g_root->xGetSystemCall(g_root, name);
 }
 const char* v_next_system_call(sqlite3_vfs*, const char* name) {
-  return g_root->iVersion >= 3 ? g_root->xNextSystemCall(g_root, name) : nullptr;
+  return g_root->xNextSystemCall(g_root, name);
 }
 
 }  // namespace
@@ -321,8 +315,9 @@ const char* v_next_system_call(sqlite3_vfs*, const char* name) {
 const char* gathering_wal_vfs() {
   static const char* name = [] () -> const char* {
     g_root = sqlite3_vfs_find(nullptr);
-    if (g_root == nullptr) {
-      spdlog::warn("store: no default SQLite VFS; WAL writes are not gathered");
+    // Version 3 has every method this one forwards (os_unix.c's VFSes all are).
+    if (g_root == nullptr || g_root->iVersion < 3 || g_root->xGetLastError == nullptr) {
+      spdlog::warn("store: the default SQLite VFS cannot be wrapped; WAL writes are not gathered");
       return nullptr;
     }
     g_vfs = sqlite3_vfs{};
