@@ -285,51 +285,48 @@ steps=$(printf '%s\n' $growth_steps "$inflight_tasks" | sort -n | uniq | paste -
 fact steps "$steps"
 echo "== 3. in flight and growth: dispatcher.concurrency=$running_used, sandbox.latency_ms=$inflight_latency, steps: $steps"
 
+# wrk with bench/wrk/fill.lua: creates until each thread has `quota` answers (the threads then
+# write their done files and wrk is stopped) or `duration` has passed. Output in
+# $work/wrk-<name>.txt; true when every thread reached its quota.
+quota_wrk() {  # name quota duration
+  local name=$1 quota=$2 duration=$3 wrk_pid
+  rm -rf "$work/done" && mkdir "$work/done"
+  IG_KEY=$key IG_QUOTA=$quota IG_DONE_DIR=$work/done \
+    wrk -t"$threads" -c"$conns" -d"$duration" --timeout 10s --latency -s "$here/wrk/fill.lua" \
+    "$create_url" >"$work/wrk-$name.txt" 2>&1 &
+  wrk_pid=$!
+  while [ "$(find "$work/done" -type f | wc -l)" -lt "$threads" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.05; done
+  kill -INT "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" || true
+  [ "$(find "$work/done" -type f | wc -l)" -ge "$threads" ]
+}
+
 fill_to() {  # target step: creates tasks through the API until the store holds about `target`
-  local target=$1 step=$2 have need quota wrk_pid
+  local target=$1 step=$2 have need t0 t1
   have=$(tasks_in_store "$ig_port")
   need=$((target - have))
   [ "$need" -gt 0 ] || { fact "fill_$step" "0 0 0"; return 0; }
-  quota=$(((need + threads - 1) / threads))
-  rm -rf "$work/done" && mkdir "$work/done"
-  local t0 t1
   t0=$(date +%s%N)
-  IG_KEY=$key IG_QUOTA=$quota IG_DONE_DIR=$work/done \
-    wrk -t"$threads" -c"$conns" -d3600s --timeout 10s -s "$here/wrk/fill.lua" "$create_url" \
-    >"$work/wrk-fill-$step.txt" 2>&1 &
-  wrk_pid=$!
-  while [ "$(find "$work/done" -type f | wc -l)" -lt "$threads" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.1; done
+  quota_wrk "fill-$step" $(((need + threads - 1) / threads)) 3600s || true
   t1=$(date +%s%N)
-  kill -INT "$wrk_pid" 2>/dev/null || true
-  wait "$wrk_pid" || true
   fact "fill_$step" "$need $((t1 - t0)) $have"
   printf '   fill to %-8s %s creates in %s s\n' "$step" "$need" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1e9}')"
 }
 
 # The createTask run of a step: BENCH_GROWTH_SECONDS, but never past halfway to the next step
 # (at 25,000 creates a second, 3 s from the 1,000 step would fill the store past 10,000 and the
-# table would have no row there). With a cap (bench/wrk/fill.lua) the rate is the threads'
-# answers over their own first-to-last time, written as the fact create_<step>.
+# table would have no row there). With a cap the rate is the threads' answers over their own
+# first-to-last time (bench/wrk/fill.lua), written as the fact create_<step>.
 create_run() {  # step next_step
-  local step=$1 next=$2 have cap quota wrk_pid name="createTask-$1"
+  local step=$1 next=$2 cap name="createTask-$1"
   if [ -z "$next" ]; then
     seconds=$growth_seconds IG_KEY=$key run_wrk "$name" "$conns" -s "$here/wrk/create.lua" "$create_url"
     return
   fi
-  have=$(tasks_in_store "$ig_port")
-  cap=$(((next - have) / 2))
+  cap=$(((next - $(tasks_in_store "$ig_port")) / 2))
   [ "$cap" -ge $((conns * 4)) ] || cap=$((conns * 4))
-  quota=$(((cap + threads - 1) / threads))
-  rm -rf "$work/done" && mkdir "$work/done"
-  IG_KEY=$key IG_QUOTA=$quota IG_DONE_DIR=$work/done \
-    wrk -t"$threads" -c"$conns" -d"${growth_seconds}s" --timeout 10s --latency -s "$here/wrk/fill.lua" \
-    "$create_url" >"$work/wrk-$name.txt" 2>&1 &
-  wrk_pid=$!
-  while [ "$(find "$work/done" -type f | wc -l)" -lt "$threads" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.05; done
-  kill -INT "$wrk_pid" 2>/dev/null || true
-  wait "$wrk_pid" || true
-  if [ "$(find "$work/done" -type f | wc -l)" -ge "$threads" ]; then
-    local answers_ns  # "<answers> <ns from the first thread's start to the last one's end>"
+  if quota_wrk "$name" $(((cap + threads - 1) / threads)) "${growth_seconds}s"; then
+    local answers_ns  # "<answers> <ns from the first thread's first answer to the last one's last>"
     answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
                                            END {printf "%d %d\n", n, e - s}')
     fact "create_$step" "$answers_ns"
