@@ -19,9 +19,8 @@ using detail::guarded;
 using detail::internal;
 namespace sql = detail::sql;
 
-/// Runs `body(Connection&)` on this thread's read connection, in one read transaction: a
-/// page's total and its rows, and a balance and the ledger sums, come from one snapshot even
-/// while the writer commits between their statements (as PgStore's in_snapshot).
+/// Runs `body(Connection&)` on this thread's read connection, in one snapshot
+/// (detail::in_snapshot).
 template <class T, class F>
 core::Result<T> read(Connection* c, std::string_view what, F&& body) {
   return guarded(
@@ -30,14 +29,7 @@ core::Result<T> read(Connection* c, std::string_view what, F&& body) {
         if (c == nullptr) {
           return detail::no_reader(what);
         }
-        if (auto begun = c->run("BEGIN", what); !begun.ok()) {
-          return begun.error();
-        }
-        struct End {  // a read transaction: nothing to undo, on every way out
-          Connection& c;
-          ~End() { c.rollback(); }
-        } end{*c};
-        return body(*c);
+        return detail::in_snapshot<T>(*c, what, body);
       },
       [&] { return core::Result<T>(internal(what)); });
 }

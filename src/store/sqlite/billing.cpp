@@ -535,6 +535,57 @@ core::Result<std::vector<LedgerEntry>> SqliteStore::list_ledger(std::int64_t acc
       [] { return core::Result<std::vector<LedgerEntry>>(internal("list_ledger")); });
 }
 
+namespace {
+
+// One page of everyone's tasks (or one key's) with their total; list_all_tasks runs it in one
+// snapshot.
+core::Result<TaskPage> all_tasks_page(Connection& c, const TaskFilter& filter,
+                                      std::int64_t offset, int limit) {
+  auto bind_filter = [&](detail::Statement& st) {
+    st.bind(1, filter.state);
+    st.bind(2, filter.key_id);
+    st.bind(3, filter.model);
+    st.bind(4, filter.since_ms);
+    st.bind(5, filter.until_ms);
+    st.bind(8, filter.dialect);
+  };
+  TaskPage page;
+  {
+    auto st = c.prepare(filter.key_id != 0 ? sql::kCountAllTasksOfKey : sql::kCountAllTasks,
+                        "list_all_tasks");
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind_filter(*st);
+    if (int rc = st->step(); rc != SQLITE_ROW) {
+      return c.error(rc, "list_all_tasks");
+    }
+    page.total = st->int64(0);
+  }
+  auto st = c.prepare(filter.key_id != 0 ? sql::kListAllTasksOfKey : sql::kListAllTasks,
+                      "list_all_tasks");
+  if (!st.ok()) {
+    return st.error();
+  }
+  bind_filter(*st);
+  st->bind(6, offset);
+  st->bind(7, std::int64_t{limit});
+  int rc = SQLITE_OK;
+  while ((rc = st->step()) == SQLITE_ROW) {
+    auto t = detail::read_task(*st);
+    if (!t.ok()) {
+      return t.error();
+    }
+    page.tasks.push_back(std::move(*t));
+  }
+  if (rc != SQLITE_DONE) {
+    return c.error(rc, "list_all_tasks");
+  }
+  return page;
+}
+
+}  // namespace
+
 core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std::int64_t offset,
                                                    int limit) {
   return guarded(
@@ -544,47 +595,9 @@ core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std
         if (c == nullptr) {
           return detail::no_reader("list_all_tasks");
         }
-        auto bind_filter = [&](detail::Statement& st) {
-          st.bind(1, filter.state);
-          st.bind(2, filter.key_id);
-          st.bind(3, filter.model);
-          st.bind(4, filter.since_ms);
-          st.bind(5, filter.until_ms);
-          st.bind(8, filter.dialect);
-        };
-        TaskPage page;
-        {
-          auto st = c->prepare(filter.key_id != 0 ? sql::kCountAllTasksOfKey : sql::kCountAllTasks,
-                               "list_all_tasks");
-          if (!st.ok()) {
-            return st.error();
-          }
-          bind_filter(*st);
-          if (int rc = st->step(); rc != SQLITE_ROW) {
-            return c->error(rc, "list_all_tasks");
-          }
-          page.total = st->int64(0);
-        }
-        auto st = c->prepare(filter.key_id != 0 ? sql::kListAllTasksOfKey : sql::kListAllTasks,
-                             "list_all_tasks");
-        if (!st.ok()) {
-          return st.error();
-        }
-        bind_filter(*st);
-        st->bind(6, offset);
-        st->bind(7, std::int64_t{limit});
-        int rc = SQLITE_OK;
-        while ((rc = st->step()) == SQLITE_ROW) {
-          auto t = detail::read_task(*st);
-          if (!t.ok()) {
-            return t.error();
-          }
-          page.tasks.push_back(std::move(*t));
-        }
-        if (rc != SQLITE_DONE) {
-          return c->error(rc, "list_all_tasks");
-        }
-        return page;
+        return detail::in_snapshot<TaskPage>(*c, "list_all_tasks", [&](Connection& conn) {
+          return all_tasks_page(conn, filter, offset, limit);
+        });
       },
       [] { return core::Result<TaskPage>(internal("list_all_tasks")); });
 }

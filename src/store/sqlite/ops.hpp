@@ -36,6 +36,22 @@ inline core::Error no_reader(std::string_view what) {
                           "store: " + std::string(what) + " failed: the database cannot be read");
 }
 
+/// Runs `body(c)` on the read connection `c` in one read transaction, for a read of several
+/// statements: a page's total and its rows, a balance and the ledger's sums, come from one
+/// snapshot even while the writer commits between them (as PgStore's in_snapshot). Each
+/// statement alone would be its own snapshot.
+template <class T, class F>
+core::Result<T> in_snapshot(Connection& c, std::string_view what, F&& body) {
+  if (auto begun = c.run("BEGIN", what); !begun.ok()) {
+    return begun.error();
+  }
+  struct End {  // a read transaction: nothing to undo, on every way out
+    Connection& c;
+    ~End() { c.rollback(); }
+  } end{c};
+  return body(c);
+}
+
 /// Runs `body`; an exception becomes `fallback()` and a log line, so none escapes a Store
 /// method.
 template <class F, class Fallback>

@@ -199,17 +199,18 @@ TEST_P(AdminReadsTest, ALedgerPageIsOneSnapshotWhileTheWriterCommits) {
   // in separate statements, a row committed between the count and the page moved the page to
   // the second oldest row (the crash suite's "balance is not the ledger's sum").
   ApiKey k = new_key(100 * kCredit);
-  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
   std::thread writer([&] {
-    for (int i = 0; !stop.load(); ++i) {
+    for (int i = 0; i < 500; ++i) {
       if (!store_->add_credits(k.account_id, "adjust", kCredit, "race", kT0 + 1000 + i).ok()) {
-        return;
+        break;
       }
     }
+    done = true;
   });
   int torn = 0;
   std::int64_t total = 1;
-  for (int i = 0; i < 3'000; ++i) {
+  while (!done.load()) {
     auto page = must(store_->ledger_page(k.account_id, total - 1, 1));
     if (page.total == total && page.lines.size() == 1 &&
         page.lines[0].balance_after != page.lines[0].entry.amount) {
@@ -217,7 +218,6 @@ TEST_P(AdminReadsTest, ALedgerPageIsOneSnapshotWhileTheWriterCommits) {
     }
     total = page.total;
   }
-  stop = true;
   writer.join();
   EXPECT_EQ(torn, 0);
 }
@@ -331,6 +331,33 @@ TEST_P(AdminReadsTest, UpstreamStatsPerRouteOverAWindow) {
   auto only = must(store_->upstream_stats(kT0 + 50, kT0 + 51));
   ASSERT_EQ(only.size(), 1u);
   EXPECT_EQ(only[0].p50_ms, -1);
+}
+
+TEST_P(AdminReadsTest, ATasksPageIsOneSnapshotWhileTasksAreCreated) {
+  // The last page's row is the oldest task only when the total and the rows were read at one
+  // moment; a task inserted between the count and the page would push the oldest off it.
+  ApiKey k = new_key(std::nullopt);
+  ASSERT_TRUE(store_->insert_task(make_task("oldest", kT0, k.id)).ok());
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 1; i <= 500; ++i) {
+      if (!store_->insert_task(make_task("t" + std::to_string(i), kT0 + i, k.id)).ok()) {
+        break;
+      }
+    }
+    done = true;
+  });
+  int torn = 0;
+  std::int64_t total = 1;
+  while (!done.load()) {
+    auto page = must(store_->list_all_tasks(TaskFilter{}, total - 1, 1));
+    if (page.total == total && page.tasks.size() == 1 && page.tasks[0].id != "oldest") {
+      ++torn;
+    }
+    total = page.total;
+  }
+  writer.join();
+  EXPECT_EQ(torn, 0);
 }
 
 TEST_P(AdminReadsTest, EveryonesTasksFilterByDialect) {
