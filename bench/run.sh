@@ -5,8 +5,9 @@
 # See docs/benchmarks.md.
 #
 #   1. rates: nginx answering a static `return 200`, imagegate's recordInfo (one task) and
-#      createTask, each with wrk -c64 for BENCH_SECONDS; generation held back (concurrency 1, the
-#      sandbox waiting an hour), so the run measures the gateway, not the renderer.
+#      createTask, each with wrk -c64 for BENCH_SECONDS, taking turns in BENCH_RATE_ROUNDS rounds;
+#      generation held back (concurrency 1, the sandbox waiting an hour), so the run measures the
+#      gateway, not the renderer.
 #   2. result downloads: a real result of about 8 MiB hosted by imagegate (an image-to-image
 #      edit through POST /openai/v1/images/edits, 3840x2160 PNG, drawn by the sandbox from an
 #      uploaded reference that is part noise, so the PNG does not compress; the noise rows are
@@ -24,13 +25,15 @@
 #      figure; creates refused are counted over every create sent to that server.
 #
 #   bash bench/run.sh [build/imagegate]
-#   BENCH_SECONDS (10)                  each measured wrk run (rates, downloads, recordInfo steps)
+#   BENCH_SECONDS (10)                  each measured figure (rates, downloads: all rounds; recordInfo steps)
 #   BENCH_CONNECTIONS (64)              wrk connections for rates, fills and recordInfo steps
 #   BENCH_THREADS (2)                   wrk threads
 #   BENCH_SYNCHRONOUS (FULL)            imagegate's store.sqlite_synchronous
 #   BENCH_NGINX_WORKERS (2)             nginx worker processes
 #   BENCH_FILE_BYTES (8388608)          size asked of the downloaded result (8 MiB; within 2 %)
 #   BENCH_DOWNLOAD_CONNECTIONS (8)      wrk connections for the downloads
+#   BENCH_RATE_ROUNDS (2)               the rates' runs take turns this many times, each run
+#                                       BENCH_SECONDS / rounds long; their runs are added up
 #   BENCH_DOWNLOAD_ROUNDS (2)           nginx and imagegate alternate this many times, each run
 #                                       BENCH_SECONDS / rounds long; their runs are added up
 #   BENCH_INFLIGHT_TASKS (100000)       N: tasks accepted (queued or running) in the in-flight step
@@ -55,6 +58,8 @@ file_bytes=${BENCH_FILE_BYTES:-8388608}
 dl_conns=${BENCH_DOWNLOAD_CONNECTIONS:-8}
 dl_rounds=${BENCH_DOWNLOAD_ROUNDS:-2}
 dl_seconds=$(((seconds + dl_rounds - 1) / dl_rounds))
+rate_rounds=${BENCH_RATE_ROUNDS:-2}
+rate_seconds=$(((seconds + rate_rounds - 1) / rate_rounds))
 inflight_tasks=${BENCH_INFLIGHT_TASKS:-100000}
 inflight_running=${BENCH_INFLIGHT_RUNNING:-10000}
 inflight_latency=${BENCH_INFLIGHT_LATENCY_MS:-3600000}
@@ -174,12 +179,17 @@ task=$(curl -sf -X POST "http://127.0.0.1:$ig_port/api/v1/jobs/createTask" \
   -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
   -d '{"model":"gpt-image-2-text-to-image","input":{"prompt":"bench"}}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["taskId"])')
-echo "== 1. rates: wrk -t$threads -c$conns, ${seconds}s each"
-run_wrk nginx-static "$conns" "http://127.0.0.1:$nginx_port/"
-IG_KEY=$key run_wrk recordInfo "$conns" -s "$here/wrk/auth.lua" \
-  "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo?taskId=$task"
-IG_KEY=$key run_wrk createTask "$conns" -s "$here/wrk/create.lua" \
-  "http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
+echo "== 1. rates: wrk -t$threads -c$conns, $rate_rounds rounds of ${rate_seconds}s each"
+# nginx and imagegate's two endpoints take turns, round after round, so that a change in the
+# load of a shared machine does not fall on one of them only (the ratios compare them).
+for round in $(seq "$rate_rounds"); do
+  seconds=$rate_seconds run_wrk "nginx-static-$round" "$conns" "http://127.0.0.1:$nginx_port/"
+  seconds=$rate_seconds IG_KEY=$key run_wrk "recordInfo-$round" "$conns" -s "$here/wrk/auth.lua" \
+    "http://127.0.0.1:$ig_port/api/v1/jobs/recordInfo?taskId=$task"
+  seconds=$rate_seconds IG_KEY=$key run_wrk "createTask-$round" "$conns" -s "$here/wrk/create.lua" \
+    "http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
+done
+fact rate_rounds "$rate_rounds"
 stop_imagegate
 
 # === 2. result downloads =====================================================================
@@ -403,13 +413,13 @@ def yes(ok): return "**yes**" if ok else "**no**"
 def mb(kb): return f"{int(kb) * 1024 / 1e6:.0f} MB"  # decimal, as #9 states its goal
 def n(x): return f"{x:,.0f}"
 
-nginx, record, create = wrk("nginx-static"), wrk("recordInfo"), wrk("createTask")
-def rounds(name):  # the rounds of one server added up: rate over their total time, worst p99
-    rs = [wrk(f"{name}-{i}") for i in range(1, int(facts["dl_rounds"]) + 1)]
+def rounds(name, count):  # the rounds of one run added up: rate over their total time, worst p99
+    rs = [wrk(f"{name}-{i}") for i in range(1, int(count) + 1)]
     total = sum(r["seconds"] for r in rs)
     return {"requests": sum(r["requests"] for r in rs), "rps": sum(r["requests"] for r in rs) / total if total else 0.0,
             "p99": max(r["p99"] for r in rs), "each": [r["rps"] for r in rs]}
-ndl, idl = rounds("nginx-download"), rounds("imagegate-download")
+nginx, record, create = (rounds(name, facts["rate_rounds"]) for name in ("nginx-static", "recordInfo", "createTask"))
+ndl, idl = rounds("nginx-download", facts["dl_rounds"]), rounds("imagegate-download", facts["dl_rounds"])
 size = int(facts["dl_size"])
 steps = [int(s) for s in facts["steps"].split()]
 N = int(facts["inflight_tasks"])
@@ -477,6 +487,8 @@ notes = [
     f"peak {mb(facts['dl_hwm'])}; rounds, req/s: imagegate {', '.join(f'{x:.0f}' for x in idl['each'])}, "
     f"nginx {', '.join(f'{x:.0f}' for x in ndl['each'])}; the result is a 3840×2160 PNG drawn by the sandbox from a reference whose "
     f"top {facts['dl_rows']} rows are noise, served from its signed `/files/` URL; nginx serves a copy of the same bytes.",
+    f"- rates, each round's req/s in turn: nginx {' / '.join(n(x) for x in nginx['each'])}; `recordInfo` "
+    f"{' / '.join(n(x) for x in record['each'])}; `createTask` {' / '.join(n(x) for x in create['each'])}.",
     f"- in-flight server: peak RSS {mb(facts['hwm_inflight'])}; tasks are queued or running (the sandbox waits {int(latency) / 1000:.0f} s), none ends during the run.",
 ]
 cpu = facts["machine_cpu"]
@@ -485,7 +497,7 @@ head = [f"# `make bench`, {now:%Y-%m-%d %H:%M}", "",
         f"- machine: {facts['machine_cores']} cores ({cpu}), kernel {facts['machine_kernel']}; load average "
         f"{facts['load_start']} at the start, {facts['load_end']} at the end; wrk, nginx and imagegate share the cores",
         f"- binary: `{facts['binary']}`",
-        f"- wrk -t{threads}, {seconds} s per run (-c{conns}; downloads -c{dl_conns}); nginx {nginx_workers} workers, "
+        f"- wrk -t{threads}, {seconds} s per figure (-c{conns}; downloads -c{dl_conns}; rates in {facts['rate_rounds']} rounds, downloads in {facts['dl_rounds']}); nginx {nginx_workers} workers, "
         f"keepalive_requests 1000000, sendfile on; total run {int(facts['elapsed']) // 60} min {int(facts['elapsed']) % 60} s", ""]
 text = "\n".join(head + ["## Goals of #9", ""] + table + ["", "## How cost grows (tasks queued or running, one server)", ""]
                  + growth + [""] + notes) + "\n"
