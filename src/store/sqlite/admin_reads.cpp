@@ -5,34 +5,18 @@
 #include <algorithm>
 #include <string>
 
+#include "store/row_readers.hpp"
 #include "store/sqlite/ops.hpp"
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statements.hpp"
-#include "store/row_readers.hpp"
 
 namespace ig::store {
 namespace {
 
 using detail::Connection;
-using detail::guarded;
-using detail::internal;
+using detail::snapshot_read;
 namespace sql = detail::sql;
-
-/// Runs `body(Connection&)` on this thread's read connection, in one snapshot
-/// (detail::in_snapshot).
-template <class T, class F>
-core::Result<T> read(Connection* c, std::string_view what, F&& body) {
-  return guarded(
-      what,
-      [&]() -> core::Result<T> {
-        if (c == nullptr) {
-          return detail::no_reader(what);
-        }
-        return detail::in_snapshot<T>(*c, what, body);
-      },
-      [&] { return core::Result<T>(internal(what)); });
-}
 
 /// The single number a COUNT statement gives.
 core::Result<std::int64_t> count(Connection& c, const char* sql_text, std::int64_t arg,
@@ -53,7 +37,7 @@ core::Result<std::int64_t> count(Connection& c, const char* sql_text, std::int64
 }  // namespace
 
 core::Result<std::vector<UsageRow>> SqliteStore::usage_rows(const UsageQuery& q) {
-  return read<std::vector<UsageRow>>(
+  return snapshot_read<std::vector<UsageRow>>(
       reader(), "usage_rows", [&](Connection& c) -> core::Result<std::vector<UsageRow>> {
         auto st =
             c.prepare(q.key_id != 0 ? sql::kUsageRowsOfKey : sql::kUsageRowsAll, "usage_rows");
@@ -103,64 +87,66 @@ core::Result<KeyPage> SqliteStore::list_keys_page(std::string_view search, std::
     st.bind(3, prefix_pattern);
     st.bind(4, id);
   };
-  return read<KeyPage>(reader(), "list_keys_page", [&](Connection& c) -> core::Result<KeyPage> {
-    KeyPage page;
-    auto counted = c.prepare(sql::kCountKeysPage, "list_keys_page");
-    if (!counted.ok()) {
-      return counted.error();
-    }
-    bind_search(*counted);
-    if (int rc = counted->step(); rc != SQLITE_ROW) {
-      return c.error(rc, "list_keys_page");
-    }
-    page.total = counted->int64(0);
-    auto st = c.prepare(sql::kListKeysPage, "list_keys_page");
-    if (!st.ok()) {
-      return st.error();
-    }
-    bind_search(*st);
-    st->bind(5, offset);
-    st->bind(6, std::int64_t{limit});
-    int rc = SQLITE_OK;
-    while ((rc = st->step()) == SQLITE_ROW) {
-      page.keys.push_back(detail::read_key(*st));
-    }
-    if (rc != SQLITE_DONE) {
-      return c.error(rc, "list_keys_page");
-    }
-    return page;
-  });
+  return snapshot_read<KeyPage>(reader(), "list_keys_page",
+                                [&](Connection& c) -> core::Result<KeyPage> {
+                                  KeyPage page;
+                                  auto counted = c.prepare(sql::kCountKeysPage, "list_keys_page");
+                                  if (!counted.ok()) {
+                                    return counted.error();
+                                  }
+                                  bind_search(*counted);
+                                  if (int rc = counted->step(); rc != SQLITE_ROW) {
+                                    return c.error(rc, "list_keys_page");
+                                  }
+                                  page.total = counted->int64(0);
+                                  auto st = c.prepare(sql::kListKeysPage, "list_keys_page");
+                                  if (!st.ok()) {
+                                    return st.error();
+                                  }
+                                  bind_search(*st);
+                                  st->bind(5, offset);
+                                  st->bind(6, std::int64_t{limit});
+                                  int rc = SQLITE_OK;
+                                  while ((rc = st->step()) == SQLITE_ROW) {
+                                    page.keys.push_back(detail::read_key(*st));
+                                  }
+                                  if (rc != SQLITE_DONE) {
+                                    return c.error(rc, "list_keys_page");
+                                  }
+                                  return page;
+                                });
 }
 
 core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int limit) {
-  return read<AccountPage>(reader(), "list_accounts",
-                           [&](Connection& c) -> core::Result<AccountPage> {
-                             AccountPage page;
-                             auto total = count(c, sql::kCountAccounts, 0, "list_accounts");
-                             if (!total.ok()) {
-                               return total.error();
-                             }
-                             page.total = *total;
-                             auto st = c.prepare(sql::kListAccounts, "list_accounts");
-                             if (!st.ok()) {
-                               return st.error();
-                             }
-                             st->bind(1, offset);
-                             st->bind(2, std::int64_t{limit});
-                             int rc = SQLITE_OK;
-                             while ((rc = st->step()) == SQLITE_ROW) {
-                               page.accounts.push_back(rows::account(*st));
-                             }
-                             if (rc != SQLITE_DONE) {
-                               return c.error(rc, "list_accounts");
-                             }
-                             return page;
-                           });
+  return snapshot_read<AccountPage>(
+      reader(), "list_accounts", [&](Connection& c) -> core::Result<AccountPage> {
+        AccountPage page;
+        auto total = count(c, sql::kCountAccounts, 0, "list_accounts");
+        if (!total.ok()) {
+          return total.error();
+        }
+        page.total = *total;
+        auto st = c.prepare(sql::kListAccounts, "list_accounts");
+        if (!st.ok()) {
+          return st.error();
+        }
+        st->bind(1, offset);
+        st->bind(2, std::int64_t{limit});
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          page.accounts.push_back(rows::account(*st));
+        }
+        if (rc != SQLITE_DONE) {
+          return c.error(rc, "list_accounts");
+        }
+        return page;
+      });
 }
 
 core::Result<LedgerPage> SqliteStore::ledger_page(std::int64_t account_id, std::int64_t offset,
                                                   int limit) {
-  return read<LedgerPage>(reader(), "ledger_page", [&](Connection& c) -> core::Result<LedgerPage> {
+  return snapshot_read<
+      LedgerPage>(reader(), "ledger_page", [&](Connection& c) -> core::Result<LedgerPage> {
     LedgerPage page;
     auto total = count(c, sql::kCountLedger, account_id, "ledger_page");
     if (!total.ok()) {
@@ -186,7 +172,7 @@ core::Result<LedgerPage> SqliteStore::ledger_page(std::int64_t account_id, std::
 }
 
 core::Result<std::vector<LedgerEntry>> SqliteStore::task_ledger(std::int64_t task_row) {
-  return read<std::vector<LedgerEntry>>(
+  return snapshot_read<std::vector<LedgerEntry>>(
       reader(), "task_ledger", [&](Connection& c) -> core::Result<std::vector<LedgerEntry>> {
         auto st = c.prepare(sql::kTaskLedger, "task_ledger");
         if (!st.ok()) {
@@ -207,24 +193,24 @@ core::Result<std::vector<LedgerEntry>> SqliteStore::task_ledger(std::int64_t tas
 
 core::Result<std::vector<RouteStats>> SqliteStore::upstream_stats(std::int64_t since_ms,
                                                                   std::int64_t until_ms) {
-  return read<std::vector<RouteStats>>(reader(), "upstream_stats",
-                                       [&](Connection& c) -> core::Result<std::vector<RouteStats>> {
-                                         auto st = c.prepare(sql::kUpstreamStats, "upstream_stats");
-                                         if (!st.ok()) {
-                                           return st.error();
-                                         }
-                                         st->bind(1, since_ms);
-                                         st->bind(2, until_ms);
-                                         std::vector<RouteStats> out;
-                                         int rc = SQLITE_OK;
-                                         while ((rc = st->step()) == SQLITE_ROW) {
-                                           out.push_back(rows::route_stats(*st));
-                                         }
-                                         if (rc != SQLITE_DONE) {
-                                           return c.error(rc, "upstream_stats");
-                                         }
-                                         return out;
-                                       });
+  return snapshot_read<std::vector<RouteStats>>(
+      reader(), "upstream_stats", [&](Connection& c) -> core::Result<std::vector<RouteStats>> {
+        auto st = c.prepare(sql::kUpstreamStats, "upstream_stats");
+        if (!st.ok()) {
+          return st.error();
+        }
+        st->bind(1, since_ms);
+        st->bind(2, until_ms);
+        std::vector<RouteStats> out;
+        int rc = SQLITE_OK;
+        while ((rc = st->step()) == SQLITE_ROW) {
+          out.push_back(rows::route_stats(*st));
+        }
+        if (rc != SQLITE_DONE) {
+          return c.error(rc, "upstream_stats");
+        }
+        return out;
+      });
 }
 
 }  // namespace ig::store

@@ -588,18 +588,9 @@ core::Result<TaskPage> all_tasks_page(Connection& c, const TaskFilter& filter,
 
 core::Result<TaskPage> SqliteStore::list_all_tasks(const TaskFilter& filter, std::int64_t offset,
                                                    int limit) {
-  return guarded(
-      "list_all_tasks",
-      [&]() -> core::Result<TaskPage> {
-        Connection* c = reader();
-        if (c == nullptr) {
-          return detail::no_reader("list_all_tasks");
-        }
-        return detail::in_snapshot<TaskPage>(*c, "list_all_tasks", [&](Connection& conn) {
-          return all_tasks_page(conn, filter, offset, limit);
-        });
-      },
-      [] { return core::Result<TaskPage>(internal("list_all_tasks")); });
+  return detail::snapshot_read<TaskPage>(reader(), "list_all_tasks", [&](Connection& c) {
+    return all_tasks_page(c, filter, offset, limit);
+  });
 }
 
 core::Result<std::vector<UsageDay>> SqliteStore::usage(std::int64_t key_id, std::int64_t from_ms,

@@ -66,6 +66,21 @@ auto guarded(std::string_view what, F&& body, Fallback&& fallback) -> decltype(b
   return fallback();
 }
 
+/// `body(Connection&) -> Result<T>` on the read connection `c` (this thread's), in one
+/// snapshot (in_snapshot) and guarded: no reader, or an exception, is an error.
+template <class T, class F>
+core::Result<T> snapshot_read(Connection* c, std::string_view what, F&& body) {
+  return guarded(
+      what,
+      [&]() -> core::Result<T> {
+        if (c == nullptr) {
+          return no_reader(what);
+        }
+        return in_snapshot<T>(*c, what, body);
+      },
+      [&] { return core::Result<T>(internal(what)); });
+}
+
 /// Runs `body(Connection&) -> Result<T>` on the writer and hands back its value once
 /// committed, or the error of the operation or of its batch.
 template <class T, class F>
