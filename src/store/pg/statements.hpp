@@ -60,12 +60,14 @@ inline constexpr char kExhaustTasks[] =
     "FROM w WHERE t.row_id = w.row_id AND w.attempt >= $4 "
     "RETURNING " IG_TASK_COLUMNS_T;
 
-// Claims the oldest $4 candidates that may run again (attempt < $5, max_attempts).
+// Claims the oldest $4 candidates that may run again (attempt < $5, max_attempts); never
+// started before created (as SQLite's kClaimTasks).
 inline constexpr char kClaimTasks[] =
     "WITH c AS (" IG_CANDIDATES("$3", "$4", " AND attempt < $5") ") "
     "UPDATE tasks t SET state = 'running', attempt = t.attempt + 1, lease_owner = $1, "
-    "lease_until_ms = $2, started_ms = CASE WHEN t.started_ms = 0 THEN $3 ELSE t.started_ms "
-    "END, updated_ms = $3 FROM c WHERE t.row_id = c.row_id "
+    "lease_until_ms = $2, started_ms = CASE WHEN t.started_ms = 0 THEN "
+    "GREATEST($3, t.created_ms) ELSE t.started_ms END, updated_ms = $3 "
+    "FROM c WHERE t.row_id = c.row_id "
     "RETURNING " IG_TASK_COLUMNS_T;
 
 // The fence (RELIABILITY.md): a write lands only while the task is running under `attempt`.

@@ -46,10 +46,13 @@ inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE 
   "    WHERE state = 'running' AND lease_until_ms < ?3" extra                               \
   "    ORDER BY created_ms, row_id LIMIT ?4)"
 
-// Claims the oldest ?4 candidates that may run again (attempt < ?5, max_attempts).
+// Claims the oldest ?4 candidates that may run again (attempt < ?5, max_attempts). A task is
+// never started before it was created: a claimer reads its clock before it runs the claim,
+// and a task committed in between would otherwise start before its creation.
 inline constexpr char kClaimTasks[] =
     "UPDATE tasks SET state = 'running', attempt = attempt + 1, lease_owner = ?1, "
-    "lease_until_ms = ?2, started_ms = COALESCE(NULLIF(started_ms, 0), ?3), updated_ms = ?3 "
+    "lease_until_ms = ?2, started_ms = COALESCE(NULLIF(started_ms, 0), MAX(?3, created_ms)), "
+    "updated_ms = ?3 "
     "WHERE row_id IN (SELECT row_id FROM (" IG_CLAIM_WALK(" AND attempt < ?5")
     ") ORDER BY created_ms, row_id LIMIT ?4) "
     "RETURNING " IG_TASK_COLUMNS;

@@ -314,6 +314,21 @@ TEST_P(StoreTest, ClaimTakesOldestFirstUpToMax) {
   EXPECT_THAT(ids_of(claim(*store, "w4", 10, 5000, 9000)), ElementsAre("d", "c", "a", "e"));
 }
 
+// A claimer reads its clock, then claims; a task committed in between is newer than that
+// time. Its start is its creation then, never before it (the timeline of the admin's task
+// page showed "claimed" above "created").
+TEST_P(StoreTest, AClaimNeverStartsATaskBeforeItWasCreated) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->insert_task(make_task("early", 50)).ok());
+  ASSERT_TRUE(store->insert_task(make_task("late", 130)).ok());
+  auto claims = claim(*store, "w", 10, 100, 1000);
+  ASSERT_THAT(ids_of(claims), ElementsAre("early", "late"));
+  EXPECT_EQ(claims[0].task.started_ms, 100);
+  EXPECT_EQ(claims[1].task.started_ms, 130);
+  EXPECT_EQ(get(*store, "late")->started_ms, 130);
+}
+
 TEST_P(StoreTest, ATaskInsertedClaimedRunsUnderItsCreatorsLease) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
