@@ -87,34 +87,34 @@ core::Result<KeyPage> SqliteStore::list_keys_page(std::string_view search, std::
     st.bind(3, prefix_pattern);
     st.bind(4, id);
   };
-  return snapshot_read<KeyPage>(reader(), "list_keys_page",
-                                [&](Connection& c) -> core::Result<KeyPage> {
-                                  KeyPage page;
-                                  auto counted = c.prepare(sql::kCountKeysPage, "list_keys_page");
-                                  if (!counted.ok()) {
-                                    return counted.error();
-                                  }
-                                  bind_search(*counted);
-                                  if (int rc = counted->step(); rc != SQLITE_ROW) {
-                                    return c.error(rc, "list_keys_page");
-                                  }
-                                  page.total = counted->int64(0);
-                                  auto st = c.prepare(sql::kListKeysPage, "list_keys_page");
-                                  if (!st.ok()) {
-                                    return st.error();
-                                  }
-                                  bind_search(*st);
-                                  st->bind(5, offset);
-                                  st->bind(6, std::int64_t{limit});
-                                  int rc = SQLITE_OK;
-                                  while ((rc = st->step()) == SQLITE_ROW) {
-                                    page.keys.push_back(detail::read_key(*st));
-                                  }
-                                  if (rc != SQLITE_DONE) {
-                                    return c.error(rc, "list_keys_page");
-                                  }
-                                  return page;
-                                });
+  const auto page_of = [&](Connection& c) -> core::Result<KeyPage> {
+    KeyPage page;
+    auto counted = c.prepare(sql::kCountKeysPage, "list_keys_page");
+    if (!counted.ok()) {
+      return counted.error();
+    }
+    bind_search(*counted);
+    if (int rc = counted->step(); rc != SQLITE_ROW) {
+      return c.error(rc, "list_keys_page");
+    }
+    page.total = counted->int64(0);
+    auto st = c.prepare(sql::kListKeysPage, "list_keys_page");
+    if (!st.ok()) {
+      return st.error();
+    }
+    bind_search(*st);
+    st->bind(5, offset);
+    st->bind(6, std::int64_t{limit});
+    int rc = SQLITE_OK;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      page.keys.push_back(detail::read_key(*st));
+    }
+    if (rc != SQLITE_DONE) {
+      return c.error(rc, "list_keys_page");
+    }
+    return page;
+  };
+  return snapshot_read<KeyPage>(reader(), "list_keys_page", page_of);
 }
 
 core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int limit) {
@@ -145,8 +145,7 @@ core::Result<AccountPage> SqliteStore::list_accounts(std::int64_t offset, int li
 
 core::Result<LedgerPage> SqliteStore::ledger_page(std::int64_t account_id, std::int64_t offset,
                                                   int limit) {
-  return snapshot_read<
-      LedgerPage>(reader(), "ledger_page", [&](Connection& c) -> core::Result<LedgerPage> {
+  const auto page_of = [&](Connection& c) -> core::Result<LedgerPage> {
     LedgerPage page;
     auto total = count(c, sql::kCountLedger, account_id, "ledger_page");
     if (!total.ok()) {
@@ -168,7 +167,8 @@ core::Result<LedgerPage> SqliteStore::ledger_page(std::int64_t account_id, std::
       return c.error(rc, "ledger_page");
     }
     return page;
-  });
+  };
+  return snapshot_read<LedgerPage>(reader(), "ledger_page", page_of);
 }
 
 core::Result<std::vector<LedgerEntry>> SqliteStore::task_ledger(std::int64_t task_row) {
