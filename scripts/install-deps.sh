@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkgconf ccache git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libvips-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libjemalloc-dev
   # libpq: the PostgreSQL store; postgresql-15: the throwaway server its tests start
   # (scripts/pg-test.sh)
   libpq-dev postgresql-15

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/allocator.hpp"
 #include "app/config.hpp"
 #include "app/generate.hpp"
 #include "app/keys_cli.hpp"
@@ -163,7 +164,8 @@ int main(int argc, char** argv) {
   }
 
   if (version->parsed()) {
-    std::cout << "imagegate " << kVersion << "\n";
+    std::cout << "imagegate " << kVersion << "\n"
+              << "allocator: " << ig::app::allocator_in_use() << "\n";
     return 0;
   }
   ig::app::Config config;

@@ -28,6 +28,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 
 #include "api/admin.hpp"
+#include "app/allocator.hpp"
 #include "http/async_client.hpp"
 #include "api/auth.hpp"
 #include "api/dialect_dispatch.hpp"
@@ -507,8 +508,8 @@ int serve(const Config& config) {
   dispatcher.start();
   callbacks.start();
   janitor.start();
-  spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads)", host,
-               bound.port(), config.data_dir.string(), io_threads);
+  spdlog::info("imagegate listening on http://{}:{} (data dir {}, {} I/O threads, malloc: {})",
+               host, bound.port(), config.data_dir.string(), io_threads, allocator_in_use());
 
   // First SIGTERM/SIGINT: drain within drain_timeout_ms in all. In-flight requests may finish
   // until the deadline (the dispatcher keeps running tasks meanwhile, so a waiting synchronous
