@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 #if defined(IG_WITH_JEMALLOC)
 #include <jemalloc/jemalloc.h>
@@ -45,7 +46,9 @@ std::string allocator_in_use() {
       version == nullptr) {
     return "jemalloc";
   }
-  return std::string("jemalloc ") + version;
+  // "5.3.0-0-g54eaed1d…": the release, then commits since it and the commit's hash.
+  const std::string_view release(version);
+  return "jemalloc " + std::string(release.substr(0, release.find('-')));
 #else
   return system_malloc();
 #endif
