@@ -15,7 +15,11 @@ namespace ig::app {
 namespace {
 
 std::string system_malloc() {
+#if defined(__SANITIZE_ADDRESS__)
+  return "system (AddressSanitizer's)";  // it replaces libc's malloc
+#else
   return std::string("system (glibc ") + gnu_get_libc_version() + ")";
+#endif
 }
 
 }  // namespace
