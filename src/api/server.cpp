@@ -112,6 +112,7 @@ struct Server::Connection {
   std::shared_ptr<Connection> self;  // set while the session runs, for arm()
   std::string remote;
   boost::asio::ip::address peer;  // unspecified when unknown
+  std::size_t context = 0;        // the listener whose context serves it (open_)
   bool timed_out = false;
   Clock::time_point deadline = Clock::time_point::max();  // max: none armed
   Clock::time_point timer_at;                             // when the waiting timer fires
@@ -226,8 +227,9 @@ Server::Server(std::vector<asio::io_context*> iocs, ServerLimits limits, Handler
       strand_per_connection_(false) {
   listeners_.reserve(iocs.size());
   for (auto* ioc : iocs) {
-    listeners_.push_back(Listener{ioc, tcp::acceptor(asio::make_strand(*ioc))});
+    listeners_.push_back(Listener{listeners_.size(), ioc, tcp::acceptor(asio::make_strand(*ioc))});
   }
+  open_.assign(listeners_.size(), 0);
 }
 
 Server::~Server() = default;
@@ -272,6 +274,22 @@ tcp::endpoint Server::local_endpoint() const {
   return listeners_.front().acceptor.local_endpoint(ec);
 }
 
+std::size_t Server::least_loaded(std::size_t accepting) const {
+  std::lock_guard lock(mu_);
+  std::size_t best = accepting;
+  for (std::size_t i = 0; i < open_.size(); ++i) {
+    if (open_[i] < open_[best]) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+std::vector<std::size_t> Server::open_connections() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
 void Server::start() {
   for (auto& l : listeners_) {
     ++accepting_;
@@ -294,9 +312,13 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
   std::chrono::steady_clock::time_point last_warning{};
   std::size_t failures = 0;
   while (!draining_) {
-    const asio::any_io_executor where =
-        strand_per_connection_ ? asio::any_io_executor(asio::make_strand(*listener.ioc))
-                               : asio::any_io_executor(listener.ioc->get_executor());
+    // Chosen when the accept starts: in a burst each accept completes at once, so the choice
+    // sees every connection accepted before it (two loops racing may both pick one context).
+    const std::size_t target = least_loaded(listener.index);
+    asio::io_context& ioc = *listeners_[target].ioc;
+    const asio::any_io_executor where = strand_per_connection_
+                                            ? asio::any_io_executor(asio::make_strand(ioc))
+                                            : asio::any_io_executor(ioc.get_executor());
     auto [ec, socket] = co_await acceptor.async_accept(where, kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || draining_) {
@@ -321,6 +343,7 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
       continue;
     }
     auto conn = std::make_shared<Connection>(std::move(socket));
+    conn->context = target;
     {
       std::lock_guard lock(mu_);
       if (connections_.size() >= limits_.max_connections) {
@@ -329,6 +352,7 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
         continue;  // the socket closes as conn goes out of scope
       }
       connections_.insert(conn);
+      ++open_[target];
     }
     boost::system::error_code rec;
     auto ep = conn->socket.remote_endpoint(rec);
@@ -352,7 +376,9 @@ asio::awaitable<void> Server::accept_loop(Listener& listener) {
           conn->stop_deadlines();  // also after an exception: the timer holds the connection
           conn->self.reset();
           std::lock_guard lock(mu_);
-          connections_.erase(conn);
+          if (connections_.erase(conn) != 0) {
+            --open_[conn->context];
+          }
         }));
   }
 }

@@ -63,8 +63,9 @@ class Server {
   Server(boost::asio::io_context& ioc, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);
   /// One listening socket, accepted from by every context (each through a descriptor of its
-  /// own, in its own event loop), each context run by exactly one thread. A connection stays on
-  /// the context that accepted it and needs no strand; no lock or wake-up is shared between the
+  /// own, in its own event loop), each context run by exactly one thread. Each accepted
+  /// connection goes to the context with the fewest open connections (the accepting one on a
+  /// tie) and stays there; it needs no strand, and no lock or wake-up is shared between the
   /// threads on the request path.
   Server(std::vector<boost::asio::io_context*> iocs, ServerLimits limits, Handler handler,
          ErrorRenderer render_error, Metrics& metrics);
@@ -87,14 +88,20 @@ class Server {
   boost::asio::awaitable<void> drain(std::chrono::milliseconds deadline);
   bool draining() const { return draining_.load(); }
 
+  /// Open connections served by each context, in the order the contexts were given.
+  std::vector<std::size_t> open_connections() const;
+
  private:
   struct Connection;
   struct StreamState;
   class StreamSink;
   struct Listener {
+    std::size_t index;  // in listeners_ and open_
     boost::asio::io_context* ioc;
     boost::asio::ip::tcp::acceptor acceptor;
   };
+  /// The context the next connection accepted by `accepting` goes to.
+  std::size_t least_loaded(std::size_t accepting) const;
   boost::asio::awaitable<void> accept_loop(Listener& listener);
   boost::asio::awaitable<void> session(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<bool> serve_one(Connection& conn);
@@ -134,8 +141,11 @@ class Server {
   std::vector<Listener> listeners_;
   std::atomic<bool> draining_{false};
   std::atomic<int> accepting_{0};  // accept loops running
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_set<std::shared_ptr<Connection>> connections_;
+  // Per context, the connections of connections_ it serves. A burst of connections would
+  // otherwise mostly land on whichever thread woke first: it accepts what the backlog holds.
+  std::vector<std::size_t> open_;
 };
 
 }  // namespace ig::api

@@ -64,6 +64,18 @@ using ms = std::chrono::milliseconds;
 
 namespace {
 
+// The open client connections of each I/O thread (the server balances new ones across them).
+std::string connection_metrics(const api::Server& server) {
+  std::string out =
+      "# HELP imagegate_http_connections Open client connections, by I/O thread.\n"
+      "# TYPE imagegate_http_connections gauge\n";
+  const std::vector<std::size_t> open = server.open_connections();
+  for (std::size_t i = 0; i < open.size(); ++i) {
+    out += fmt::format("imagegate_http_connections{{io_thread=\"{}\"}} {}\n", i, open[i]);
+  }
+  return out;
+}
+
 // The server logs through a thread of its own: a request's access-log line is formatted and
 // queued by the I/O thread, and written to stderr by the log thread, so a slow terminal, pipe
 // or disk never holds a request. When the queue (8,192 lines) is full, the logging thread
@@ -490,7 +502,8 @@ int serve(const Config& config) {
   router = std::make_unique<api::Router>(api::RouterDeps{
       task_service, auth, results, signer, *store, metrics, pool.get_executor(), clock, public_base,
       config.result_ttl_s, [&server] { return !server.draining(); }, ms(config.sync_timeout_ms),
-      [&upstreams] { return upstreams.metrics(); }, &gate, admin.get(),
+      [&upstreams, &server] { return upstreams.metrics() + connection_metrics(server); }, &gate,
+      admin.get(),
       static_cast<std::size_t>(config.answer_memory_bytes), config.console_dir, object_url});
   if (admin) {
     admin->set_links(api::AdminLinks{

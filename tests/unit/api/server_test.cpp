@@ -3,9 +3,11 @@
 
 #include "api/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -339,10 +341,10 @@ TEST_F(ServerTest, AStreamThatFailsHalfWayEndsWithoutItsLastChunk) {
 }
 
 // With one context per I/O thread, each accepts from the listening socket in its own event
-// loop, and serves what it accepted on its own thread. The first request holds its thread
-// until another thread has served one: only the other listener can accept the second
-// connection, so the test passes only if both accept. A drain ends the accept loops and
-// connections of both.
+// loop. The first request holds its thread until another thread has served one: only the
+// other listener can accept the second connection, and it gives it to its own context, the
+// one with fewer connections, so the test passes only if both accept and serve. A drain ends
+// the accept loops and connections of both.
 TEST(ServerOnSeveralContexts, EachContextAcceptsAndServesItsOwnConnections) {
   asio::io_context a{1};
   asio::io_context b{1};
@@ -418,6 +420,85 @@ TEST(ServerOnSeveralContexts, EachContextAcceptsAndServesItsOwnConnections) {
   guard_a.reset();
   guard_b.reset();
   ta.join();  // both contexts run out of work: no accept loop or connection is left
+  tb.join();
+}
+
+// A burst of connections is spread over the contexts: each goes to the context with the
+// fewest open connections, whichever thread accepted it. The 40 connections wait in the
+// backlog before either context runs, so the thread that starts first finds them all (and
+// used to keep them all). Each is then served on the context it was given.
+TEST(ServerOnSeveralContexts, ABurstOfConnectionsIsSpreadOverTheContexts) {
+  asio::io_context a{1};
+  asio::io_context b{1};
+  auto guard_a = asio::make_work_guard(a);
+  auto guard_b = asio::make_work_guard(b);
+  std::mutex mu;
+  std::map<std::thread::id, int> served;  // requests per thread
+  Metrics metrics;
+  Server server(
+      std::vector<asio::io_context*>{&a, &b}, ServerLimits{},
+      [&](Request& req, RequestInfo&) -> asio::awaitable<Response> {
+        {
+          std::lock_guard lock(mu);
+          ++served[std::this_thread::get_id()];
+        }
+        co_return text_response(200, req.body(), "text/plain");
+      },
+      [](std::string_view, const core::Error& e) {
+        return text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
+                             "text/plain");
+      },
+      metrics);
+  ASSERT_TRUE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+  server.start();
+
+  constexpr std::size_t kConnections = 40;
+  asio::io_context client;
+  std::vector<tcp::socket> sockets;
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    sockets.emplace_back(client).connect(server.local_endpoint());
+  }
+  std::thread ta([&] { a.run(); });
+  std::thread tb([&] { b.run(); });
+  std::vector<std::size_t> open;
+  for (int i = 0; i < 500; ++i) {  // until every connection has been accepted (at most 5 s)
+    open = server.open_connections();
+    if (open.size() == 2 && open[0] + open[1] == kConnections) {
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0] + open[1], kConnections);
+  EXPECT_LE(std::max(open[0], open[1]) - std::min(open[0], open[1]), 2u)
+      << "context a serves " << open[0] << " connections, b " << open[1];
+
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    const std::string body = "n" + std::to_string(i);
+    const std::string req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::write(sockets[i], asio::buffer(req));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(sockets[i], buffer, res);
+    EXPECT_EQ(res.body(), body);
+  }
+  {
+    // One request a connection: each thread served as many as its context has connections.
+    std::lock_guard lock(mu);
+    std::vector<std::size_t> per_thread;
+    for (const auto& [thread, n] : served) {
+      per_thread.push_back(static_cast<std::size_t>(n));
+    }
+    std::sort(per_thread.begin(), per_thread.end());
+    std::sort(open.begin(), open.end());
+    EXPECT_EQ(per_thread, open);
+  }
+  asio::co_spawn(a, server.drain(1s), asio::use_future).get();
+  EXPECT_EQ(server.open_connections(), (std::vector<std::size_t>{0, 0}));
+  guard_a.reset();
+  guard_b.reset();
+  ta.join();
   tb.join();
 }
 
