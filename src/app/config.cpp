@@ -142,6 +142,7 @@ const std::vector<std::pair<std::string, Setter>>& options() {
       {"server.public_url", text(&Config::public_url)},
       {"server.port_file", text(&Config::port_file)},
       {"server.io_threads", integer(&Config::io_threads, 0, 256)},
+      {"server.io_slice_us", integer(&Config::io_slice_us, 0, 100'000)},
       {"server.blocking_threads", integer(&Config::blocking_threads, 1, 1024)},
       {"server.max_header_bytes", integer(&Config::max_header_bytes, 1024, 1 << 20)},
       {"server.max_body_bytes", integer(&Config::max_body_bytes, 1024, kBig)},

@@ -42,6 +42,7 @@
 #include "media/probe.hpp"
 #include "providers/factory.hpp"
 #include "providers/sandbox/sandbox_provider.hpp"
+#include "runtime/time_slice.hpp"
 #include "storage/fs_storage.hpp"
 #include "storage/s3_storage.hpp"
 #include "storage/secret.hpp"
@@ -570,15 +571,33 @@ int serve(const Config& config) {
   };
   signals.async_wait(on_signal);
 
+  // The I/O threads ask for short time slices: one woken by a request is then picked sooner
+  // when the cores are busy (with 300 µs, the in-flight recordInfo p99 of bench/ went from
+  // 4.5–5.4 ms to 3.7 ms). Asked by each I/O thread for itself, after every other thread was
+  // started, so that none inherits it.
+  const auto slice = std::chrono::microseconds(config.io_slice_us);
   std::vector<std::thread> threads;
   for (auto& c : more_iocs) {
-    threads.emplace_back([&c, n = threads.size() + 1] {
+    threads.emplace_back([&c, slice, n = threads.size() + 1] {
       const std::string name = "ig-io-" + std::to_string(n);
       pthread_setname_np(pthread_self(), name.c_str());
+      if (slice.count() > 0) {
+        runtime::request_time_slice(slice);
+      }
       // Kept running between connections (and after drain closed its listener) until stop_all.
       auto guard = asio::make_work_guard(*c);
       c->run();
     });
+  }
+  if (slice.count() > 0) {
+    const auto granted = runtime::request_time_slice(slice);
+    if (granted.count() > 0) {
+      spdlog::info("I/O threads run in time slices of {} µs (server.io_slice_us)",
+                   std::chrono::duration_cast<std::chrono::microseconds>(granted).count());
+    } else {
+      spdlog::info("this kernel keeps the default time slice for the I/O threads (before "
+                   "Linux 6.12, server.io_slice_us has no effect)");
+    }
   }
   ioc.run();
   for (auto& t : threads) {

@@ -25,6 +25,7 @@ TEST(Config, DefaultsMatchTheCommandLineContract) {
   EXPECT_EQ(c.result_ttl_s, 86400);
   EXPECT_EQ(c.input_max_bytes, 50 * 1024 * 1024);
   EXPECT_TRUE(c.unsafe_allow_cidrs.empty());
+  EXPECT_EQ(c.io_slice_us, 300);
 }
 
 TEST(Config, TomlFileSetsEveryKind) {
@@ -32,6 +33,7 @@ TEST(Config, TomlFileSetsEveryKind) {
 [server]
 listen = "0.0.0.0:9000"
 io_threads = 3
+io_slice_us = 0
 [sandbox]
 failure_rate = 0.25
 latency_ms = 5
@@ -43,6 +45,7 @@ unsafe_allow_cidrs = ["127.0.0.1/32", "::1/128"]
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(c.listen, "0.0.0.0:9000");
   EXPECT_EQ(c.io_threads, 3);
+  EXPECT_EQ(c.io_slice_us, 0);
   EXPECT_DOUBLE_EQ(c.sandbox_failure_rate, 0.25);
   EXPECT_EQ(c.sandbox_latency_ms, 5);
   EXPECT_EQ(c.unsafe_allow_cidrs, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
