@@ -340,6 +340,12 @@ TEST_F(ServerTest, AStreamThatFailsHalfWayEndsWithoutItsLastChunk) {
   EXPECT_EQ(parser.get().body(), "first");
 }
 
+// The error renderer of the tests on several contexts: the message, as plain text.
+Response plain_error(std::string_view, const core::Error& e) {
+  return text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
+                       "text/plain");
+}
+
 // With one context per I/O thread, each accepts from the listening socket in its own event
 // loop. The first request holds its thread until another thread has served one: only the
 // other listener can accept the second connection, and it gives it to its own context, the
@@ -371,11 +377,7 @@ TEST(ServerOnSeveralContexts, EachContextAcceptsAndServesItsOwnConnections) {
         }
         co_return text_response(200, req.body(), "text/plain");
       },
-      [](std::string_view, const core::Error& e) {
-        return text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
-                             "text/plain");
-      },
-      metrics);
+      plain_error, metrics);
   ASSERT_TRUE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
   server.start();
   std::thread ta([&] { a.run(); });
@@ -444,11 +446,7 @@ TEST(ServerOnSeveralContexts, ABurstOfConnectionsIsSpreadOverTheContexts) {
         }
         co_return text_response(200, req.body(), "text/plain");
       },
-      [](std::string_view, const core::Error& e) {
-        return text_response(static_cast<unsigned>(core::http_status(e.code)), e.message,
-                             "text/plain");
-      },
-      metrics);
+      plain_error, metrics);
   ASSERT_TRUE(server.listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
   server.start();
 
