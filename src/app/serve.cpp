@@ -572,9 +572,9 @@ int serve(const Config& config) {
   signals.async_wait(on_signal);
 
   // The I/O threads ask for short time slices: one woken by a request is then picked sooner
-  // when the cores are busy (with 300 µs, the in-flight recordInfo p99 of bench/ went from
-  // 4.5–5.4 ms to 3.7 ms). Asked by each I/O thread for itself, after every other thread was
-  // started, so that none inherits it.
+  // when the cores are busy (with 300 µs, the in-flight recordInfo p99 of bench/'s in-flight
+  // step went from 5.0 ms to 3.3 ms). Asked by each I/O thread for itself, after every other
+  // thread was started, so that none inherits it.
   const auto slice = std::chrono::microseconds(config.io_slice_us);
   std::vector<std::thread> threads;
   for (auto& c : more_iocs) {
@@ -595,8 +595,8 @@ int serve(const Config& config) {
       spdlog::info("I/O threads run in time slices of {} µs (server.io_slice_us)",
                    std::chrono::duration_cast<std::chrono::microseconds>(granted).count());
     } else {
-      spdlog::info("this kernel keeps the default time slice for the I/O threads (before "
-                   "Linux 6.12, server.io_slice_us has no effect)");
+      spdlog::info("the I/O threads keep the kernel's default time slice: server.io_slice_us "
+                   "needs Linux 6.12 or later, and sched_setattr(2) allowed");
     }
   }
   ioc.run();
