@@ -296,9 +296,11 @@ class Store {
   /// The task with this public id, whoever owns it (callers check key_id); nullopt when none.
   virtual core::Result<std::optional<core::Task>> get_task(const std::string& id) = 0;
 
-  /// Claims up to `max` tasks that are queued, or running with an expired lease (oldest
-  /// first): state → running, attempt + 1, started_ms set if 0, lease to `lease_until_ms`,
-  /// lease owner recorded. A candidate already claimed `max_attempts` times is never claimed:
+  /// Claims up to `max` tasks that are queued, or running with an expired lease: of the `max`
+  /// oldest queued tasks and the `max` running ones whose lease ended first, the `max` oldest
+  /// by (created_ms, row_id). A claim reads about as many tasks as it takes, however many run
+  /// or have finished. State → running, attempt + 1, started_ms set if 0, lease to
+  /// `lease_until_ms`, lease owner recorded. A candidate already claimed `max_attempts` times is never claimed:
   /// when it is among the oldest `max` candidates it is failed in the same transaction
   /// ("too_many_attempts", completed_ms = now_ms, lease cleared) and returned in `exhausted`
   /// (one further back is failed by a later call that reaches it). Up to `max` others are still

@@ -41,12 +41,21 @@ inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE 
   "t.started_ms, t.completed_ms, t.fail_code, t.fail_msg, t.results_json, "               \
   "t.lease_until_ms, t.usage_json, t.upstream_route, t.upstream_id, t.price"
 
-// The candidates of a claim, oldest first: queued tasks and running ones whose lease ended
-// before `now`. Rows another node holds locked are skipped, not waited for.
-#define IG_CANDIDATES(now, limit, extra)                                                 \
-  "SELECT row_id, attempt FROM tasks WHERE (state = 'queued' OR (state = 'running' AND " \
-  "lease_until_ms < " now "))" extra " ORDER BY created_ms, row_id LIMIT " limit         \
-  " FOR UPDATE SKIP LOCKED"
+// The candidates of a claim, oldest first: of the `limit` oldest queued tasks (tasks_claim)
+// and the `limit` running ones whose lease ended first, before `now` (tasks_lease_end), the
+// `limit` oldest. Each branch reads no more index entries than it takes, however many tasks
+// run or have finished: one query ordered by created_ms over both states made PostgreSQL walk
+// tasks_by_created through every older task (#9). Rows another node holds locked are skipped,
+// not waited for; a branch's rows that the merge leaves out stay locked until the claim's
+// transaction ends (PostgreSQL allows no FOR UPDATE beside a UNION, hence the CTEs).
+#define IG_CANDIDATES(now, limit, extra)                                                     \
+  "WITH q AS (SELECT row_id, attempt, created_ms FROM tasks WHERE state = 'queued'" extra    \
+  " ORDER BY created_ms, row_id LIMIT " limit " FOR UPDATE SKIP LOCKED), "                   \
+  "r AS (SELECT row_id, attempt, created_ms FROM tasks WHERE state = 'running' AND "         \
+  "lease_until_ms < " now extra " ORDER BY lease_until_ms, created_ms, row_id LIMIT " limit  \
+  " FOR UPDATE SKIP LOCKED) "                                                                \
+  "SELECT row_id, attempt FROM (SELECT * FROM q UNION ALL SELECT * FROM r) u "               \
+  "ORDER BY created_ms, row_id LIMIT " limit
 
 // Runs first in the claim's transaction: fails those of the oldest $3 candidates that another
 // claim would take past max_attempts ($4), at $2. Bounded like the claim (an exhausted task

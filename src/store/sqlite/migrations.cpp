@@ -217,6 +217,20 @@ UPDATE sqlite_schema SET sql = replace(sql,
   WHERE type = 'table' AND name = 'callbacks';
 )sql";
 
+// A claim also takes running tasks whose lease has ended. tasks_claim found them by walking
+// every running task in creation order and reading its lease: with 10,000 tasks running, each
+// claim read 10,000 index entries, twice (the exhaust step walks too), even when no lease had
+// ended (#9). tasks_lease_end holds the running tasks in the order their leases end, so a
+// claim reads the ones that ended, and no more than it takes. tasks_claim loses
+// lease_until_ms, which only that walk read: a lease renewal now moves one entry, in the small
+// index, instead of one in each.
+constexpr std::string_view kV8 = R"sql(
+DROP INDEX tasks_claim;
+CREATE INDEX tasks_claim ON tasks (state, created_ms, row_id, attempt);
+CREATE INDEX tasks_lease_end ON tasks (lease_until_ms, created_ms, row_id, attempt)
+  WHERE state = 'running';
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1},
     Migration{2, kV2},
@@ -225,6 +239,7 @@ constexpr std::array kMigrations{
     Migration{5, kV5},
     Migration{6, kV6},
     Migration{7, kV7, true},
+    Migration{8, kV8},
 };
 
 core::Result<std::int64_t> current_version(Connection& conn) {

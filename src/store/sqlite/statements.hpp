@@ -34,17 +34,19 @@ inline constexpr char kTieIdempotencyKey[] =
 
 inline constexpr char kGetTask[] = "SELECT " IG_TASK_COLUMNS " FROM tasks WHERE id = ?1";
 
-// The candidates of a claim: queued tasks, and running tasks whose lease ended before ?3.
-// Each branch walks tasks_claim in (created_ms, row_id) order, reading the lease and attempt
-// from the index alone (no sort, no table read), and stops after ?4 rows; the callers' ORDER
-// BY merges the two short lists. `extra` filters on attempt.
+// The candidates of a claim: the ?4 oldest queued tasks, walking tasks_claim in (created_ms,
+// row_id) order, and the ?4 running tasks whose lease ended first (before ?3), walking
+// tasks_lease_end; each reads the index alone and stops after ?4 rows, however many tasks run.
+// The callers' ORDER BY merges the two short lists. `extra` filters on attempt. INDEXED BY:
+// SQLite's planner would rather walk tasks_claim for the running branch, reading every running
+// task.
 #define IG_CLAIM_WALK(extra)                                                                \
   "  SELECT row_id, created_ms, attempt FROM (SELECT row_id, created_ms, attempt FROM tasks" \
   "    WHERE state = 'queued'" extra " ORDER BY created_ms, row_id LIMIT ?4)"               \
   "  UNION ALL"                                                                             \
   "  SELECT row_id, created_ms, attempt FROM (SELECT row_id, created_ms, attempt FROM tasks" \
-  "    WHERE state = 'running' AND lease_until_ms < ?3" extra                               \
-  "    ORDER BY created_ms, row_id LIMIT ?4)"
+  "    INDEXED BY tasks_lease_end WHERE state = 'running' AND lease_until_ms < ?3" extra    \
+  "    ORDER BY lease_until_ms, created_ms, row_id LIMIT ?4)"
 
 // Claims the oldest ?4 candidates that may run again (attempt < ?5, max_attempts). A task is
 // never started before it was created: a claimer reads its clock before it runs the claim,

@@ -1,7 +1,7 @@
 // What only the PostgreSQL store has: migrations under an advisory lock by many nodes at once,
 // a bounded pool, connections lost and re-established, several stores (nodes) sharing one
-// database without overdrawing an account or sharing a task, and SQL that never takes user
-// text as SQL.
+// database without overdrawing an account or sharing a task, SQL that never takes user text as
+// SQL, and a claim whose plan reads no task it does not take.
 
 #include "store/pg/pg_store.hpp"
 
@@ -16,10 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "store/pg/migrations.hpp"
+#include "store/pg/statements.hpp"
 #include "unit/store/store_test_util.hpp"
 
 namespace ig::store::testing {
@@ -29,6 +31,36 @@ using core::ErrorCode;
 using core::TaskState;
 
 constexpr std::int64_t kCredit = 1'000'000;
+
+// Rows the scans of table `tasks` in an EXPLAIN (ANALYZE, FORMAT JSON) plan read to find a
+// claim's candidates (under the plan's CTEs; the UPDATE's own join to the rows it changes is
+// left out): those they returned and those their filter removed, over every loop.
+std::int64_t candidate_rows_read(const boost::json::value& plan, bool in_cte = false) {
+  std::int64_t n = 0;
+  if (const auto* o = plan.if_object()) {
+    const auto* subplan = o->if_contains("Subplan Name");
+    in_cte = in_cte || (subplan != nullptr && subplan->is_string() &&
+                        subplan->as_string().starts_with("CTE "));
+    const auto* relation = o->if_contains("Relation Name");
+    if (in_cte && relation != nullptr && relation->is_string() &&
+        relation->as_string() == "tasks") {
+      const auto count = [&](const char* field) -> std::int64_t {
+        const auto* v = o->if_contains(field);
+        return v != nullptr && v->is_number() ? v->to_number<std::int64_t>() : 0;
+      };
+      n += count("Actual Rows") * std::max<std::int64_t>(count("Actual Loops"), 1);
+      n += count("Rows Removed by Filter") + count("Rows Removed by Index Recheck");
+    }
+    for (const auto& [k, v] : *o) {
+      n += candidate_rows_read(v, in_cte);
+    }
+  } else if (const auto* a = plan.if_array()) {
+    for (const auto& v : *a) {
+      n += candidate_rows_read(v, in_cte);
+    }
+  }
+  return n;
+}
 
 class PgStoreTest : public ::testing::Test {
  protected:
@@ -488,6 +520,47 @@ TEST_F(PgStoreTest, AsynchronousWritesComplete) {
   EXPECT_EQ(value_of(completed.get_future().get()), Fence::kApplied);
   EXPECT_EQ(get(*store, "async-claimed")->state, TaskState::kFailed);
   EXPECT_EQ(get(*store, "async")->state, TaskState::kQueued);
+}
+
+TEST_F(PgStoreTest, AClaimReadsNoTaskItDoesNotTake) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  // 2,000 finished tasks, 2,000 running under leases that hold, 3 queued: a claim takes the
+  // 3. (One query ordered by created_ms over both states walked tasks_by_created through the
+  // 4,000 older tasks.)
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms, "
+      "lease_owner, lease_until_ms) SELECT 'done' || i, 'jobs', '{}', 'succeeded', 1, i, 1, "
+      "NULL, 0 FROM generate_series(1, 2000) i");
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms, "
+      "lease_owner, lease_until_ms) SELECT 'run' || i, 'jobs', '{}', 'running', 1, 2000 + i, "
+      "1, 'other', 1000000 FROM generate_series(1, 2000) i");
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "SELECT 'queued' || i, 'jobs', '{}', 'queued', 5000 + i, 1 FROM generate_series(1, 3) i");
+  schema_->exec("ANALYZE tasks");
+  schema_->exec(std::string("PREPARE claim (text, bigint, bigint, bigint, bigint) AS ") +
+                pg::sql::kClaimTasks);
+  schema_->exec(std::string("PREPARE exhaust (text, bigint, bigint, bigint) AS ") +
+                pg::sql::kExhaustTasks);
+
+  const auto rows_read = [&](const std::string& execute) {
+    const std::string plan = schema_->text("EXPLAIN (ANALYZE, FORMAT JSON) " + execute);
+    boost::system::error_code ec;
+    const auto json = boost::json::parse(plan, ec);
+    EXPECT_FALSE(ec) << plan;
+    return ec ? std::int64_t{-1} : candidate_rows_read(json);
+  };
+  const std::int64_t exhaust = rows_read("EXECUTE exhaust('too_many_attempts', 10000, 64, 3)");
+  EXPECT_GE(exhaust, 3);  // the three queued are read
+  EXPECT_LE(exhaust, 10);
+  const std::int64_t claim = rows_read("EXECUTE claim('node', 70000, 10000, 64, 3)");
+  EXPECT_GE(claim, 3);
+  EXPECT_LE(claim, 10);
+  EXPECT_EQ(schema_->text("SELECT string_agg(id, ' ' ORDER BY created_ms) FROM tasks "
+                          "WHERE lease_owner = 'node'"),
+            "queued1 queued2 queued3");
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Migration 7: the CHECK constraints written as OR chains instead of IN lists, edited in
 // sqlite_schema. What they accept must not change, rows must survive, and no statement that
 // writes the three tables may build a temporary b-tree to check them.
+// Migration 8: a claim finds the running tasks whose lease ended through tasks_lease_end, and
+// reads none of those whose lease holds.
 #include <cstdint>
 #include <string>
 
@@ -8,6 +10,7 @@
 
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/statements.hpp"
 #include "unit/store/test_db.hpp"
 
 namespace ig::store {
@@ -66,6 +69,47 @@ class SqliteSchemaTest : public ::testing::Test {
     }
     sqlite3_finalize(st);
     return n;
+  }
+
+  // Runs a claim statement (kClaimTasks or kExhaustTasks) at `now_ms` and returns how many
+  // steps SQLite's virtual machine took; `rows` gets the number of rows it returned.
+  static std::int64_t claim_steps(RawDb& raw, const char* sql, std::int64_t now_ms, int* rows) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw.handle(), sql, -1, &st, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(raw.handle());
+    if (st == nullptr) {
+      return -1;
+    }
+    if (sql == std::string(detail::sql::kClaimTasks)) {
+      sqlite3_bind_text(st, 1, "node", -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 2, now_ms + 30'000);
+    } else {
+      sqlite3_bind_text(st, 1, "too_many_attempts", -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 3, now_ms);
+    sqlite3_bind_int64(st, 4, 64);
+    sqlite3_bind_int64(st, 5, 3);
+    *rows = 0;
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      ++*rows;
+    }
+    EXPECT_EQ(rc, SQLITE_DONE) << sqlite3_errmsg(raw.handle());
+    const std::int64_t steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
+    sqlite3_finalize(st);
+    return steps;
+  }
+
+  // `n` running tasks created at `first`, `first` + 1, …, leased until `lease_until_ms`.
+  static void add_running(RawDb& raw, const std::string& prefix, int n, std::int64_t first,
+                          std::int64_t lease_until_ms, int attempt = 1) {
+    raw.exec(
+        "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms, "
+        "lease_owner, lease_until_ms) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 "
+        "FROM n WHERE i + 1 < " +
+        std::to_string(n) + ") SELECT '" + prefix + "' || i, 'jobs', '{}', 'running', " +
+        std::to_string(attempt) + ", " + std::to_string(first) + " + i, 1, 'other', " +
+        std::to_string(lease_until_ms) + " FROM n");
   }
 
   TempDir dir_;
@@ -148,6 +192,45 @@ TEST_F(SqliteSchemaTest, TheStoreThatAppliedMigrationSevenWritesAtOnce) {
   ASSERT_TRUE(got.ok());
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->state, core::TaskState::kQueued);
+}
+
+TEST_F(SqliteSchemaTest, AClaimReadsNoRunningTaskWhoseLeaseHolds) {
+  ASSERT_NE(open(), nullptr);
+  RawDb raw(db_path());
+  constexpr std::int64_t kNow = 1'000'000;
+  add_running(raw, "held-a-", 10, 1, kNow + 60'000);
+  int rows = 0;
+  const std::int64_t claim_few = claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows);
+  EXPECT_EQ(rows, 0);
+  const std::int64_t exhaust_few = claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows);
+  EXPECT_EQ(rows, 0);
+
+  // 2,000 more runs that keep their lease: a claim and its exhaust step take no more steps.
+  // (Walking tasks_claim, each read every running task: about 14,000 more steps each.)
+  add_running(raw, "held-b-", 2000, 100, kNow + 60'000);
+  EXPECT_EQ(claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows), claim_few);
+  EXPECT_EQ(rows, 0);
+  EXPECT_EQ(claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows), exhaust_few);
+  EXPECT_EQ(rows, 0);
+
+  // Runs whose lease ended are still found, and taken oldest first with the queue.
+  add_running(raw, "ended-", 3, 50, kNow - 1);
+  add_running(raw, "worn-", 1, 40, kNow - 1, /*attempt=*/3);
+  raw.exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) VALUES "
+      "('queued-0', 'jobs', '{}', 'queued', 51, 1)");
+  EXPECT_GT(claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows), 0);
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(raw.text("SELECT state FROM tasks WHERE id = 'worn-0'"), "failed");
+  EXPECT_GT(claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows), 0);
+  EXPECT_EQ(rows, 4);
+  EXPECT_EQ(raw.text("SELECT group_concat(id, ' ') FROM (SELECT id FROM tasks WHERE "
+                     "lease_owner = 'node' ORDER BY created_ms, row_id)"),
+            "ended-0 ended-1 queued-0 ended-2");
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM tasks WHERE lease_owner = 'node' AND "
+                        "attempt = 2 AND lease_until_ms = " +
+                        std::to_string(kNow + 30'000)),
+            3);
 }
 
 }  // namespace

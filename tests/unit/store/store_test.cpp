@@ -392,6 +392,34 @@ TEST_P(StoreTest, ExpiredLeaseIsReclaimedWithTheNextAttempt) {
   EXPECT_EQ(get(*store, "x")->attempt, 2);
 }
 
+TEST_P(StoreTest, RunsWhoseLeaseEndedAreTakenInTheOrderTheirLeasesEnded) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  for (const auto& [id, created] : {std::pair{"a", 10}, {"b", 20}, {"c", 30}}) {
+    ASSERT_TRUE(store->insert_task(make_task(id, created)).ok());
+  }
+  // Each claimed alone: a's lease ends last, b's first.
+  ASSERT_EQ(claim(*store, "w1", 1, 1000, 5000)[0].task.id, "a");
+  ASSERT_EQ(claim(*store, "w1", 1, 1000, 3000)[0].task.id, "b");
+  ASSERT_EQ(claim(*store, "w1", 1, 1000, 4000)[0].task.id, "c");
+
+  // All three leases have ended: the two that ended first are taken, oldest first.
+  auto two = claim(*store, "w2", 2, 6000, 9000);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].task.id, "b");
+  EXPECT_EQ(two[1].task.id, "c");
+
+  // A queued task older than a is taken before it; then a.
+  ASSERT_TRUE(store->insert_task(make_task("d", 5)).ok());
+  auto next = claim(*store, "w2", 1, 6001, 9000);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].task.id, "d");
+  next = claim(*store, "w2", 1, 6002, 9000);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].task.id, "a");
+  EXPECT_EQ(next[0].task.attempt, 2);
+}
+
 TEST_P(StoreTest, LeasesAreRenewedInBatchesAndTheLostOnesAreNamed) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
