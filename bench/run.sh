@@ -23,6 +23,10 @@
 #      has added half the tasks to the next step (its rate; the table says how many the store
 #      holds after it). The step at BENCH_INFLIGHT_TASKS is the in-flight
 #      figure; creates refused are counted over every create sent to that server.
+#   4. creates dispatched at once: section 1 holds generation back, so its creates only queue.
+#      A gateway below its concurrency starts each task as it is created; this run creates
+#      BENCH_DISPATCH_TASKS tasks with dispatcher.concurrency 100,000 (the sandbox waiting as in
+#      3), waits until they all run, and reports the create rate and the server's CPU per task.
 #
 #   bash bench/run.sh [build/imagegate]
 #   BENCH_SECONDS (10)                  each measured figure (rates, downloads: all rounds; recordInfo steps)
@@ -43,6 +47,7 @@
 #   BENCH_GROWTH_STEPS ("1000 10000 100000")  store sizes of the growth table
 #   BENCH_GROWTH_SECONDS (3)            the createTask run at each step (at most; see above)
 #   BENCH_SETTLE_SECONDS (60)           at most this long for the dispatcher to start its M tasks
+#   BENCH_DISPATCH_TASKS (30000)        creates of section 4, each started at once (at most 100000)
 #   BENCH_SET ("")                      more `--set key=value` for every imagegate, space-separated
 #                                       (an A/B of one setting: BENCH_SET="store.sqlite_task_cache=0")
 #   BENCH_RESULTS_DIR (bench/results), BENCH_KEEP=1 keeps the work directory
@@ -66,6 +71,7 @@ inflight_latency=${BENCH_INFLIGHT_LATENCY_MS:-3600000}
 growth_steps=${BENCH_GROWTH_STEPS:-1000 10000 100000}
 growth_seconds=${BENCH_GROWTH_SECONDS:-3}
 settle=${BENCH_SETTLE_SECONDS:-60}
+dispatch_tasks=${BENCH_DISPATCH_TASKS:-30000}
 results_dir=${BENCH_RESULTS_DIR:-$here/results}
 extra_sets=()
 for kv in ${BENCH_SET:-}; do extra_sets+=(--set "$kv"); done
@@ -338,7 +344,7 @@ create_run() {  # step next_step
   if quota_wrk "$name" $(((cap + threads - 1) / threads)) "${growth_seconds}s"; then
     local answers_ns  # "<answers> <ns from the first thread's first answer to the last one's last>"
     answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
-                                           END {printf "%d %d\n", n, e - s}')
+                                           END {printf "%d %.0f\n", n, e - s}')
     fact "create_$step" "$answers_ns"
     printf '   %-26s %s req/s (%s creates, the cap; p99 %s)\n' "$name" \
       "$(awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$answers_ns")" "${answers_ns%% *}" \
@@ -374,6 +380,32 @@ PY
   fact "step_$step" "$stored $running $rss $(tasks_in_store "$ig_port") $(rss_kb "$ig_pid" VmRSS)"
 done
 fact hwm_inflight "$(rss_kb "$ig_pid" VmHWM)"
+stop_imagegate
+
+# === 4. creates dispatched at once ===========================================================
+echo "== 4. creates dispatched at once: $dispatch_tasks creates, dispatcher.concurrency=100000"
+key=$("$bin" keys create --name bench --data-dir "$work/data-dispatch" 2>>"$work/keys.log")
+start_imagegate dispatch "$work/data-dispatch" --set dispatcher.concurrency=100000 \
+  --set sandbox.latency_ms="$inflight_latency" ||
+  { tail -5 "$work/imagegate-dispatch.log"; echo "bench: imagegate did not start"; exit 1; }
+create_url="http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
+c0=$(cpu_ticks "$ig_pid")
+if quota_wrk dispatch $(((dispatch_tasks + threads - 1) / threads)) 600s; then
+  answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
+                                         END {printf "%d %.0f\n", n, e - s}')
+  # The CPU of a create includes starting its run: wait until every task runs.
+  t_end=$(($(date +%s) + settle))
+  while [ "$(tasks_running "$ig_port")" -lt "${answers_ns%% *}" ] && [ "$(date +%s)" -lt "$t_end" ]; do
+    sleep 0.2
+  done
+  running=$(tasks_running "$ig_port")
+  fact dispatch "$answers_ns $(($(cpu_ticks "$ig_pid") - c0)) $running $(rss_kb "$ig_pid" VmRSS)"
+  printf '   %-26s %s req/s (%s creates; %s running after)\n' "createTask-dispatched" \
+    "$(awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$answers_ns")" "${answers_ns%% *}" "$running"
+else
+  echo "   createTask-dispatched: the creates did not all answer ($(wrk_line "$work/wrk-dispatch.txt"))"
+  fact dispatch "0 0 0 0 0"
+fi
 stop_imagegate
 
 fact load_end "$(cut -d' ' -f1 /proc/loadavg)"
@@ -412,6 +444,15 @@ def timeouts(r):
 def yes(ok): return "**yes**" if ok else "**no**"
 def mb(kb): return f"{int(kb) * 1024 / 1e6:.0f} MB"  # decimal, as #9 states its goal
 def n(x): return f"{x:,.0f}"
+
+def dispatched_note(fact):  # "<answers> <ns> <cpu ticks> <running> <rss kB>" of section 4
+    answers, ns, ticks, running, rss = (int(x) for x in fact.split())
+    if not answers or not ns:
+        return "- creates dispatched at once (section 4): the run did not complete; see its wrk output."
+    cpu_us = ticks / int(facts["clk_tck"]) * 1e6 / answers
+    return (f"- creates dispatched at once (dispatcher.concurrency 100,000, each task started as it is created, "
+            f"the sandbox waiting): {n(answers / (ns / 1e9))} req/s over {n(answers)} creates, "
+            f"server CPU {cpu_us:.0f} µs per create with its start (user + system); {n(running)} running after, RSS {mb(rss)}.")
 
 def rounds(name, count):  # the rounds of one run added up: rate over their total time, worst p99
     rs = [wrk(f"{name}-{i}") for i in range(1, int(count) + 1)]
@@ -490,6 +531,7 @@ notes = [
     f"- rates, each round's req/s in turn: nginx {' / '.join(n(x) for x in nginx['each'])}; `recordInfo` "
     f"{' / '.join(n(x) for x in record['each'])}; `createTask` {' / '.join(n(x) for x in create['each'])}.",
     f"- in-flight server: peak RSS {mb(facts['hwm_inflight'])}; tasks are queued or running (the sandbox waits {int(latency) / 1000:.0f} s), none ends during the run.",
+    dispatched_note(facts["dispatch"]),
 ]
 cpu = facts["machine_cpu"]
 now = datetime.datetime.now()
