@@ -317,6 +317,14 @@ quota_wrk() {  # name quota duration
   [ "$(find "$work/done" -type f | wc -l)" -ge "$threads" ]
 }
 
+# What the threads of the last quota_wrk run wrote: "<answers> <ns from the first thread's first
+# answer to the last one's last>" (%.0f: awk's %d stops at 2^31 - 1, 2.147 s of nanoseconds).
+done_answers_ns() {
+  cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
+                            END {printf "%d %.0f\n", n, e - s}'
+}
+answers_rate() { awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$1"; }  # req/s of done_answers_ns
+
 fill_to() {  # target step: creates tasks through the API until the store holds about `target`
   local target=$1 step=$2 have need t0 t1
   have=$(tasks_in_store "$ig_port")
@@ -342,12 +350,11 @@ create_run() {  # step next_step
   cap=$(((next - $(tasks_in_store "$ig_port")) / 2))
   [ "$cap" -ge $((conns * 4)) ] || cap=$((conns * 4))
   if quota_wrk "$name" $(((cap + threads - 1) / threads)) "${growth_seconds}s"; then
-    local answers_ns  # "<answers> <ns from the first thread's first answer to the last one's last>"
-    answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
-                                           END {printf "%d %.0f\n", n, e - s}')
+    local answers_ns
+    answers_ns=$(done_answers_ns)
     fact "create_$step" "$answers_ns"
     printf '   %-26s %s req/s (%s creates, the cap; p99 %s)\n' "$name" \
-      "$(awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$answers_ns")" "${answers_ns%% *}" \
+      "$(answers_rate "$answers_ns")" "${answers_ns%% *}" \
       "$(awk '/ 99%/ {print $2}' "$work/wrk-$name.txt")"
   else
     printf '   %-26s %s\n' "$name" "$(wrk_line "$work/wrk-$name.txt")"
@@ -391,19 +398,20 @@ start_imagegate dispatch "$work/data-dispatch" --set dispatcher.concurrency=1000
 create_url="http://127.0.0.1:$ig_port/api/v1/jobs/createTask"
 c0=$(cpu_ticks "$ig_pid")
 if quota_wrk dispatch $(((dispatch_tasks + threads - 1) / threads)) 600s; then
-  answers_ns=$(cat "$work"/done/* | awk '{n += $1; if (!s || $2 < s) s = $2; if ($3 > e) e = $3}
-                                         END {printf "%d %.0f\n", n, e - s}')
+  answers_ns=$(done_answers_ns)
   # The CPU of a create includes starting its run: wait until every task runs.
   t_end=$(($(date +%s) + settle))
-  while [ "$(tasks_running "$ig_port")" -lt "${answers_ns%% *}" ] && [ "$(date +%s)" -lt "$t_end" ]; do
+  while [ "$(tasks_running "$ig_port")" -lt "${answers_ns%% *}" ] &&
+    [ "$(date +%s)" -lt "$t_end" ]; do
     sleep 0.2
   done
   running=$(tasks_running "$ig_port")
   fact dispatch "$answers_ns $(($(cpu_ticks "$ig_pid") - c0)) $running $(rss_kb "$ig_pid" VmRSS)"
   printf '   %-26s %s req/s (%s creates; %s running after)\n' "createTask-dispatched" \
-    "$(awk '{printf "%.2f", $1 / ($2 / 1e9)}' <<<"$answers_ns")" "${answers_ns%% *}" "$running"
+    "$(answers_rate "$answers_ns")" "${answers_ns%% *}" "$running"
 else
-  echo "   createTask-dispatched: the creates did not all answer ($(wrk_line "$work/wrk-dispatch.txt"))"
+  echo "   createTask-dispatched: the creates did not all answer" \
+    "($(wrk_line "$work/wrk-dispatch.txt"))"
   fact dispatch "0 0 0 0 0"
 fi
 stop_imagegate

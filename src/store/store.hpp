@@ -300,11 +300,11 @@ class Store {
   /// oldest queued tasks and the `max` running ones whose lease ended first, the `max` oldest
   /// by (created_ms, row_id). A claim reads about as many tasks as it takes, however many run
   /// or have finished. State → running, attempt + 1, started_ms set if 0, lease to
-  /// `lease_until_ms`, lease owner recorded. A candidate already claimed `max_attempts` times is never claimed:
-  /// when it is among the oldest `max` candidates it is failed in the same transaction
-  /// ("too_many_attempts", completed_ms = now_ms, lease cleared) and returned in `exhausted`
-  /// (one further back is failed by a later call that reaches it). Up to `max` others are still
-  /// claimed. `max_attempts` must be >= 1 (else kInvalidRequest).
+  /// `lease_until_ms`, lease owner recorded. A candidate already claimed `max_attempts` times
+  /// is never claimed: when it is among the oldest `max` candidates it is failed in the same
+  /// transaction ("too_many_attempts", completed_ms = now_ms, lease cleared) and returned in
+  /// `exhausted` (one further back is failed by a later call that reaches it). Up to `max`
+  /// others are still claimed. `max_attempts` must be >= 1 (else kInvalidRequest).
   virtual core::Result<ClaimBatch> claim_tasks(const std::string& owner, int max,
                                                std::int64_t now_ms, std::int64_t lease_until_ms,
                                                int max_attempts) = 0;

@@ -71,16 +71,19 @@ class SqliteSchemaTest : public ::testing::Test {
     return n;
   }
 
-  // Runs a claim statement (kClaimTasks or kExhaustTasks) at `now_ms` and returns how many
-  // steps SQLite's virtual machine took; `rows` gets the number of rows it returned.
-  static std::int64_t claim_steps(RawDb& raw, const char* sql, std::int64_t now_ms, int* rows) {
+  enum class Step { kExhaust, kClaim };
+
+  // Runs a claim's step (kExhaustTasks or kClaimTasks) at `now_ms` and returns how many steps
+  // SQLite's virtual machine took; `rows` gets the number of rows it returned.
+  static std::int64_t claim_steps(RawDb& raw, Step step, std::int64_t now_ms, int* rows) {
+    const char* sql = step == Step::kClaim ? detail::sql::kClaimTasks : detail::sql::kExhaustTasks;
     sqlite3_stmt* st = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(raw.handle(), sql, -1, &st, nullptr), SQLITE_OK)
         << sqlite3_errmsg(raw.handle());
     if (st == nullptr) {
       return -1;
     }
-    if (sql == std::string(detail::sql::kClaimTasks)) {
+    if (step == Step::kClaim) {
       sqlite3_bind_text(st, 1, "node", -1, SQLITE_STATIC);
       sqlite3_bind_int64(st, 2, now_ms + 30'000);
     } else {
@@ -200,17 +203,17 @@ TEST_F(SqliteSchemaTest, AClaimReadsNoRunningTaskWhoseLeaseHolds) {
   constexpr std::int64_t kNow = 1'000'000;
   add_running(raw, "held-a-", 10, 1, kNow + 60'000);
   int rows = 0;
-  const std::int64_t claim_few = claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows);
+  const std::int64_t claim_few = claim_steps(raw, Step::kClaim, kNow, &rows);
   EXPECT_EQ(rows, 0);
-  const std::int64_t exhaust_few = claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows);
+  const std::int64_t exhaust_few = claim_steps(raw, Step::kExhaust, kNow, &rows);
   EXPECT_EQ(rows, 0);
 
   // 2,000 more runs that keep their lease: a claim and its exhaust step take no more steps.
   // (Walking tasks_claim, each read every running task: about 14,000 more steps each.)
   add_running(raw, "held-b-", 2000, 100, kNow + 60'000);
-  EXPECT_EQ(claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows), claim_few);
+  EXPECT_EQ(claim_steps(raw, Step::kClaim, kNow, &rows), claim_few);
   EXPECT_EQ(rows, 0);
-  EXPECT_EQ(claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows), exhaust_few);
+  EXPECT_EQ(claim_steps(raw, Step::kExhaust, kNow, &rows), exhaust_few);
   EXPECT_EQ(rows, 0);
 
   // Runs whose lease ended are still found, and taken oldest first with the queue.
@@ -219,10 +222,10 @@ TEST_F(SqliteSchemaTest, AClaimReadsNoRunningTaskWhoseLeaseHolds) {
   raw.exec(
       "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) VALUES "
       "('queued-0', 'jobs', '{}', 'queued', 51, 1)");
-  EXPECT_GT(claim_steps(raw, detail::sql::kExhaustTasks, kNow, &rows), 0);
+  EXPECT_GT(claim_steps(raw, Step::kExhaust, kNow, &rows), 0);
   EXPECT_EQ(rows, 1);
   EXPECT_EQ(raw.text("SELECT state FROM tasks WHERE id = 'worn-0'"), "failed");
-  EXPECT_GT(claim_steps(raw, detail::sql::kClaimTasks, kNow, &rows), 0);
+  EXPECT_GT(claim_steps(raw, Step::kClaim, kNow, &rows), 0);
   EXPECT_EQ(rows, 4);
   EXPECT_EQ(raw.text("SELECT group_concat(id, ' ') FROM (SELECT id FROM tasks WHERE "
                      "lease_owner = 'node' ORDER BY created_ms, row_id)"),
