@@ -9,8 +9,8 @@ namespace ig::store::pg {
 namespace {
 
 // Versions 1 to 7 are those of store/sqlite/migrations.cpp, step for step, so that such a
-// version number means the same schema in both stores; 8 on are PostgreSQL's own. Conventions: times in ms since the Unix epoch as BIGINT, 0
-// for "not yet" instead of NULL; ids are identity columns; JSON is kept as the text the codec
+// version number means the same schema in both stores; 8 on are PostgreSQL's own.
+// Conventions: times in ms since the Unix epoch as BIGINT, 0 for "not yet" instead of NULL; ids are identity columns; JSON is kept as the text the codec
 // wrote (TEXT), read with ::json where a statement needs a member.
 constexpr std::string_view kV1 = R"sql(
 CREATE TABLE api_keys (
@@ -202,10 +202,54 @@ CREATE INDEX tasks_lease_end ON tasks (lease_until_ms, created_ms, row_id, attem
   WHERE state = 'running';
 )sql";
 
+// The count per state (/metrics, the admin summary) read every task ever created with
+// SELECT ... GROUP BY state: its cost grew with history, on an endpoint anyone may call (#9).
+// The tasks queued or running are still counted (tasks_claim: as many entries as there are in
+// flight); the finished ones are task_counts plus the rows of task_count_deltas, which
+// triggers append in the same transaction as the change. Appended, not added to one row:
+// every node's transactions would queue on a shared counter's row lock. Only a change into or
+// out of a finished state fires, so a task appends one row in its life. The store folds the
+// deltas into task_counts now and then (PgStore::fold_task_counts); a read sees both tables
+// in one snapshot, so a fold never changes what it counts.
+constexpr std::string_view kV10 = R"sql(
+CREATE TABLE task_counts (
+  state TEXT   PRIMARY KEY,  -- 'succeeded', 'failed' or 'cancelled'
+  n     BIGINT NOT NULL
+);
+CREATE TABLE task_count_deltas (
+  state TEXT   NOT NULL,
+  delta BIGINT NOT NULL
+);
+INSERT INTO task_counts (state, n)
+  SELECT s, (SELECT COUNT(*) FROM tasks WHERE tasks.state = s)
+  FROM unnest(ARRAY['succeeded', 'failed', 'cancelled']) AS s;
+CREATE FUNCTION ig_count_finished_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' AND OLD.state <> 'queued' AND OLD.state <> 'running' THEN
+    INSERT INTO task_count_deltas (state, delta) VALUES (OLD.state, -1);
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.state <> 'queued' AND NEW.state <> 'running' THEN
+    INSERT INTO task_count_deltas (state, delta) VALUES (NEW.state, 1);
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks FOR EACH ROW
+  WHEN (NEW.state <> 'queued' AND NEW.state <> 'running')
+  EXECUTE FUNCTION ig_count_finished_tasks();
+CREATE TRIGGER tasks_count_state AFTER UPDATE OF state ON tasks FOR EACH ROW
+  WHEN (OLD.state <> NEW.state AND (OLD.state <> 'queued' AND OLD.state <> 'running' OR
+                                    NEW.state <> 'queued' AND NEW.state <> 'running'))
+  EXECUTE FUNCTION ig_count_finished_tasks();
+CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks FOR EACH ROW
+  WHEN (OLD.state <> 'queued' AND OLD.state <> 'running')
+  EXECUTE FUNCTION ig_count_finished_tasks();
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kV1}, Migration{2, kV2}, Migration{3, kV3}, Migration{4, kV4},
     Migration{5, kV5}, Migration{6, kV6}, Migration{7, kV7}, Migration{8, kV8},
-    Migration{9, kV9},
+    Migration{9, kV9}, Migration{10, kV10},
 };
 
 // One lock per schema (tests give each store a schema of its own); the same for every node.

@@ -428,8 +428,12 @@ core::Result<Fence> PgStore::complete_task(std::int64_t row_id, int attempt,
   if (!core::is_terminal(out.state)) {
     return not_terminal(row_id, out.state);
   }
-  return in_transaction<Fence>(*pool_, "complete_task",
-                               [&](Connection& c) { return complete_tx(c, row_id, attempt, out); });
+  auto fence = in_transaction<Fence>(
+      *pool_, "complete_task", [&](Connection& c) { return complete_tx(c, row_id, attempt, out); });
+  if (fence.ok() && *fence == Fence::kApplied) {
+    finished_one();
+  }
+  return fence;
 }
 
 core::Result<Fence> PgStore::release_task(std::int64_t row_id, int attempt) {
@@ -474,6 +478,14 @@ core::Result<TaskPage> PgStore::list_tasks(std::int64_t key_id, std::int64_t off
 }
 
 core::Result<bool> PgStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
+  auto cancelled = cancel_tx(row_id, now_ms);
+  if (cancelled.ok() && *cancelled) {
+    finished_one();
+  }
+  return cancelled;
+}
+
+core::Result<bool> PgStore::cancel_tx(std::int64_t row_id, std::int64_t now_ms) {
   return in_transaction<bool>(*pool_, "cancel_task", [&](Connection& c) -> core::Result<bool> {
     auto n = pg::affected(c, sql::kCancelTask, Params(row_id, now_ms), "cancel_task");
     if (!n.ok()) {
@@ -551,6 +563,31 @@ std::map<core::TaskState, std::int64_t> PgStore::count_tasks_by_state() {
     }
   }
   return counts;
+}
+
+void PgStore::finished_one() {
+  if (finished_.fetch_add(1, std::memory_order_relaxed) % kFoldEvery == kFoldEvery - 1) {
+    workers_->post([this] { fold_task_counts(); });
+  }
+}
+
+void PgStore::fold_task_counts() {
+  const auto fold = [](Connection& c) -> core::Result<core::Ok> {
+    auto mine = pg::query_int(c, sql::kLockTaskCountFold, Params(), "fold_task_counts");
+    if (!mine.ok()) {
+      return mine.error();
+    }
+    if (*mine == 1) {
+      if (auto s = c.run(sql::kFoldTaskCounts, "fold_task_counts"); !s.ok()) {
+        return s.error();
+      }
+    }
+    return core::Ok{};
+  };
+  if (auto folded = in_transaction<core::Ok>(*pool_, "fold_task_counts", fold); !folded.ok()) {
+    // The deltas stay, and are still counted; the next fold takes them.
+    spdlog::warn("store: folding the task counts failed: {}", folded.error().message);
+  }
 }
 
 bool PgStore::healthy() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -154,14 +155,25 @@ class PgStore final : public Store {
   std::map<core::TaskState, std::int64_t> count_tasks_by_state() override;
   bool healthy() override;
 
+  /// Folds the finished tasks' count deltas (appended by triggers, migration 10) into
+  /// task_counts, unless another node is folding. The store does it itself after every
+  /// kFoldEvery tasks this node finishes, so the deltas stay few; public for tests.
+  void fold_task_counts();
+  static constexpr std::uint64_t kFoldEvery = 1024;
+
   /// Connections open now (for tests and metrics).
   int open_connections() const;
 
  private:
   PgStore(PgOptions opts, std::unique_ptr<pg::Pool> pool);
 
+  core::Result<bool> cancel_tx(std::int64_t row_id, std::int64_t now_ms);
+  // Counts a task this node finished; every kFoldEvery, posts a fold.
+  void finished_one();
+
   const PgOptions opts_;
   std::unique_ptr<pg::Pool> pool_;
+  std::atomic<std::uint64_t> finished_{0};
   // Declared last: destroyed (drained) first, while the pool still serves its writes.
   std::unique_ptr<pg::Workers> workers_;
 };

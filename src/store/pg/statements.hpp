@@ -130,7 +130,23 @@ inline constexpr char kUpstreamCallExists[] = "SELECT 1 FROM upstream_calls WHER
 inline constexpr char kListUpstreamCalls[] =
     "SELECT " IG_CALL_COLUMNS " FROM upstream_calls WHERE task_row = $1 ORDER BY id";
 
-inline constexpr char kCountByState[] = "SELECT state, COUNT(*) FROM tasks GROUP BY state";
+// The tasks in flight are counted (tasks_claim); the finished ones are task_counts plus the
+// deltas not yet folded into it (migration 10), read in one snapshot: one statement.
+inline constexpr char kCountByState[] =
+    "SELECT 'queued', COUNT(*) FROM tasks WHERE state = 'queued' "
+    "UNION ALL SELECT 'running', COUNT(*) FROM tasks WHERE state = 'running' "
+    "UNION ALL SELECT state, SUM(n)::bigint FROM (SELECT state, n FROM task_counts "
+    "UNION ALL SELECT state, delta FROM task_count_deltas) AS c GROUP BY state";
+// One fold at a time (per schema); a node that finds another folding leaves it the work.
+inline constexpr char kLockTaskCountFold[] =
+    "SELECT pg_try_advisory_xact_lock(hashtextextended("
+    "'imagegate task counts ' || current_schema(), 0))::int";
+// Moves every delta into task_counts, in one transaction: a count sees before or after.
+inline constexpr char kFoldTaskCounts[] =
+    "WITH moved AS (DELETE FROM task_count_deltas RETURNING state, delta), "
+    "sums AS (SELECT state, SUM(delta) AS d FROM moved GROUP BY state) "
+    "UPDATE task_counts SET n = task_counts.n + sums.d FROM sums "
+    "WHERE task_counts.state = sums.state";
 
 #define IG_KEY_COLUMNS                                                                   \
   "id, name, prefix, secret_hash, disabled, account_id, rpm, max_active, spend_hourly, " \

@@ -1,7 +1,8 @@
 // What only the PostgreSQL store has: migrations under an advisory lock by many nodes at once,
 // a bounded pool, connections lost and re-established, several stores (nodes) sharing one
 // database without overdrawing an account or sharing a task, SQL that never takes user text as
-// SQL, and a claim whose plan reads no task it does not take.
+// SQL, a claim whose plan reads no task it does not take, and counts per state that read no
+// finished task.
 
 #include "store/pg/pg_store.hpp"
 
@@ -12,6 +13,7 @@
 #include <latch>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,17 +34,19 @@ using core::TaskState;
 
 constexpr std::int64_t kCredit = 1'000'000;
 
-// Rows the scans of table `tasks` in an EXPLAIN (ANALYZE, FORMAT JSON) plan read to find a
-// claim's candidates (under the plan's CTEs; the UPDATE's own join to the rows it changes is
-// left out): those they returned and those their filter removed, over every loop.
-std::int64_t candidate_rows_read(const boost::json::value& plan, bool in_cte = false) {
+// Rows the scans of table `tasks` in an EXPLAIN (ANALYZE, FORMAT JSON) plan read: those they
+// returned and those their filter removed, over every loop. With `under_cte`, only the scans
+// under the plan's CTEs (a claim's candidates; the UPDATE's own join to the rows it changes is
+// left out).
+std::int64_t tasks_rows_read(const boost::json::value& plan, bool under_cte,
+                             bool in_cte = false) {
   std::int64_t n = 0;
   if (const auto* o = plan.if_object()) {
     const auto* subplan = o->if_contains("Subplan Name");
     in_cte = in_cte || (subplan != nullptr && subplan->is_string() &&
                         subplan->as_string().starts_with("CTE "));
     const auto* relation = o->if_contains("Relation Name");
-    if (in_cte && relation != nullptr && relation->is_string() &&
+    if ((in_cte || !under_cte) && relation != nullptr && relation->is_string() &&
         relation->as_string() == "tasks") {
       const auto count = [&](const char* field) -> std::int64_t {
         const auto* v = o->if_contains(field);
@@ -52,11 +56,11 @@ std::int64_t candidate_rows_read(const boost::json::value& plan, bool in_cte = f
       n += count("Rows Removed by Filter") + count("Rows Removed by Index Recheck");
     }
     for (const auto& [k, v] : *o) {
-      n += candidate_rows_read(v, in_cte);
+      n += tasks_rows_read(v, under_cte, in_cte);
     }
   } else if (const auto* a = plan.if_array()) {
     for (const auto& v : *a) {
-      n += candidate_rows_read(v, in_cte);
+      n += tasks_rows_read(v, under_cte, in_cte);
     }
   }
   return n;
@@ -550,7 +554,7 @@ TEST_F(PgStoreTest, AClaimReadsNoTaskItDoesNotTake) {
     boost::system::error_code ec;
     const auto json = boost::json::parse(plan, ec);
     EXPECT_FALSE(ec) << plan;
-    return ec ? std::int64_t{-1} : candidate_rows_read(json);
+    return ec ? std::int64_t{-1} : tasks_rows_read(json, /*under_cte=*/true);
   };
   const std::int64_t exhaust = rows_read("EXECUTE exhaust('too_many_attempts', 10000, 64, 3)");
   EXPECT_GE(exhaust, 3);  // the three queued are read
@@ -561,6 +565,136 @@ TEST_F(PgStoreTest, AClaimReadsNoTaskItDoesNotTake) {
   EXPECT_EQ(schema_->text("SELECT string_agg(id, ' ' ORDER BY created_ms) FROM tasks "
                           "WHERE lease_owner = 'node'"),
             "queued1 queued2 queued3");
+}
+
+// The counts per state, against the tasks table itself.
+void expect_counts_are_the_tasks(PgSchema& schema, PgStore& store) {
+  auto counts = store.count_tasks_by_state();
+  ASSERT_EQ(counts.size(), 5u);
+  for (auto [state, n] : counts) {
+    const std::string s(core::to_string(state));
+    EXPECT_EQ(std::to_string(n),
+              schema.text("SELECT COUNT(*) FROM tasks WHERE state = '" + s + "'"))
+        << s;
+  }
+}
+
+TEST_F(PgStoreTest, MigrationTenCountsTheTasksAlreadyThere) {
+  // A schema that a binary of migration 9 wrote to.
+  schema_->exec(
+      "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)");
+  for (const auto& m : pg::migrations()) {
+    if (m.version > 9) {
+      break;
+    }
+    schema_->exec(std::string(m.sql));
+    schema_->exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
+  }
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "SELECT 'done' || i, 'jobs', '{}', CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'succeeded' END,"
+      " i, 1 FROM generate_series(1, 30) i");
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "VALUES ('q', 'jobs', '{}', 'queued', 1, 1), ('c', 'jobs', '{}', 'cancelled', 1, 1)");
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  auto counts = store->count_tasks_by_state();
+  EXPECT_EQ(counts[TaskState::kQueued], 1);
+  EXPECT_EQ(counts[TaskState::kSucceeded], 20);
+  EXPECT_EQ(counts[TaskState::kFailed], 10);
+  EXPECT_EQ(counts[TaskState::kCancelled], 1);
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "0");
+}
+
+TEST_F(PgStoreTest, TheCountsFollowEveryWriteToTasksAndAFoldChangesNone) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  // Whatever writes: inserts of many rows at once, updates that change some states and leave
+  // others, finished to finished and back in flight, one that changes no state, a delete, a
+  // rolled-back change.
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms, "
+      "lease_owner, lease_until_ms) SELECT 'run-' || i, 'jobs', '{}', 'running', 1, i, 1, "
+      "'other', 1000 FROM generate_series(0, 49) i");
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "VALUES ('q1', 'jobs', '{}', 'queued', 1, 1), ('q2', 'jobs', '{}', 'queued', 1, 1)");
+  schema_->exec("UPDATE tasks SET state = 'succeeded' WHERE id LIKE 'run-1%'");  // 11
+  schema_->exec("UPDATE tasks SET state = 'failed' WHERE id IN ('run-2', 'q1')");
+  schema_->exec("UPDATE tasks SET lease_until_ms = 5, state = state WHERE state = 'running'");
+  schema_->exec("DELETE FROM tasks WHERE id IN ('run-4', 'q2', 'run-10')");
+  schema_->exec("UPDATE tasks SET state = 'cancelled' WHERE id = 'run-11'");
+  schema_->exec("UPDATE tasks SET state = 'queued' WHERE id = 'run-12'");
+  schema_->exec("BEGIN; UPDATE tasks SET state = 'cancelled'; ROLLBACK");
+  expect_counts_are_the_tasks(*schema_, *store);
+  auto counts = store->count_tasks_by_state();
+  EXPECT_EQ(counts[TaskState::kQueued], 1);
+  EXPECT_EQ(counts[TaskState::kRunning], 37);
+  EXPECT_EQ(counts[TaskState::kSucceeded], 8);
+  EXPECT_EQ(counts[TaskState::kFailed], 2);
+  EXPECT_EQ(counts[TaskState::kCancelled], 1);
+  EXPECT_NE(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "0");
+
+  store->fold_task_counts();
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "0");
+  expect_counts_are_the_tasks(*schema_, *store);
+  // A fold with another one in progress (its lock held) leaves the deltas to it.
+  schema_->exec("UPDATE tasks SET state = 'failed' WHERE id = 'run-3'");
+  RawPg other(schema_->url());
+  other.exec("BEGIN");
+  other.text(pg::sql::kLockTaskCountFold);
+  store->fold_task_counts();
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "1");
+  other.exec("ROLLBACK");
+  expect_counts_are_the_tasks(*schema_, *store);
+}
+
+TEST_F(PgStoreTest, TheStoreFoldsTheCountsAsItFinishesTasks) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  constexpr auto kTasks = static_cast<int>(PgStore::kFoldEvery);
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "SELECT 'q' || i, 'jobs', '{}', 'queued', i, 1 FROM generate_series(1, " +
+      std::to_string(kTasks) + ") i");
+  const std::string rows = schema_->text("SELECT string_agg(row_id::text, ' ') FROM tasks");
+  std::istringstream in(rows);
+  for (std::int64_t row = 0; in >> row;) {
+    ASSERT_TRUE(value_of(store->cancel_task(row, 10)));
+  }
+  // The fold runs on the store's own threads after the last cancel.
+  for (int i = 0; i < 200 && schema_->text("SELECT COUNT(*) FROM task_count_deltas") != "0";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "0");
+  EXPECT_EQ(store->count_tasks_by_state()[TaskState::kCancelled], kTasks);
+  EXPECT_EQ(schema_->text("SELECT n FROM task_counts WHERE state = 'cancelled'"),
+            std::to_string(kTasks));
+}
+
+TEST_F(PgStoreTest, ACountReadsNoFinishedTask) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "SELECT 'done' || i, 'jobs', '{}', 'succeeded', i, 1 FROM generate_series(1, 2000) i");
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
+      "SELECT 'queued' || i, 'jobs', '{}', 'queued', 5000 + i, 1 FROM generate_series(1, 3) i");
+  store->fold_task_counts();
+  schema_->exec("ANALYZE tasks");
+  // Rows read from tasks: the 3 queued, none of the 2,000 finished. (GROUP BY state read all.)
+  const std::string plan =
+      schema_->text(std::string("EXPLAIN (ANALYZE, FORMAT JSON) ") + pg::sql::kCountByState);
+  boost::system::error_code ec;
+  const auto json = boost::json::parse(plan, ec);
+  ASSERT_FALSE(ec) << plan;
+  const std::int64_t read = tasks_rows_read(json, /*under_cte=*/false);
+  EXPECT_GE(read, 3);
+  EXPECT_LE(read, 10) << plan;
+  EXPECT_EQ(store->count_tasks_by_state()[TaskState::kSucceeded], 2000);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // writes the three tables may build a temporary b-tree to check them.
 // Migration 8: a claim finds the running tasks whose lease ended through tasks_lease_end, and
 // reads none of those whose lease holds.
+// Migration 9: the finished tasks are counted in task_counts: counted once from the tasks
+// already there (the store keeps the count after), and a count reads no finished task.
 #include <cstdint>
 #include <string>
 
@@ -23,20 +25,27 @@ class SqliteSchemaTest : public ::testing::Test {
  protected:
   std::filesystem::path db_path() const { return dir_.path() / "imagegate.db"; }
 
-  // A database as a binary of migration 6 left it, with a row in each edited table.
-  void make_version_6_database() {
+  // A database as a binary of migration `version` left it (at most 6: migration 7 edits the
+  // schema, which a plain exec cannot), or of migration 8 after one of 6.
+  void make_database_at(int version) {
     RawDb raw(db_path());
     raw.exec("PRAGMA journal_mode = WAL");
     raw.exec(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
         "applied_ms INTEGER NOT NULL) STRICT");
     for (const auto& m : detail::migrations()) {
-      if (m.version > 6) {
+      if (m.version > version) {
         break;
       }
       raw.exec(std::string(m.sql));
       raw.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
     }
+  }
+
+  // A database as a binary of migration 6 left it, with a row in each edited table.
+  void make_version_6_database() {
+    make_database_at(6);
+    RawDb raw(db_path());
     raw.exec("INSERT INTO accounts (id, name, created_ms) VALUES (1, 'a', 1)");
     raw.exec(
         "INSERT INTO tasks (row_id, id, dialect, request_json, state, created_ms, updated_ms) "
@@ -234,6 +243,55 @@ TEST_F(SqliteSchemaTest, AClaimReadsNoRunningTaskWhoseLeaseHolds) {
                         "attempt = 2 AND lease_until_ms = " +
                         std::to_string(kNow + 30'000)),
             3);
+}
+
+TEST_F(SqliteSchemaTest, MigrationNineCountsTheTasksAlreadyThere) {
+  // A database that a binary of migration 8 wrote to (migration 7 only rewrote CHECKs, which
+  // are not needed here): the counts start from the tasks it holds.
+  make_database_at(6);
+  {
+    RawDb raw(db_path());
+    raw.exec("INSERT INTO schema_migrations VALUES (7, 1)");
+    raw.exec(std::string(detail::migrations()[7].sql));
+    raw.exec("INSERT INTO schema_migrations VALUES (8, 1)");
+    add_running(raw, "run-", 4, 1, 1'000);
+    raw.exec(
+        "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) VALUES "
+        "('q1', 'jobs', '{}', 'queued', 1, 1), ('s1', 'jobs', '{}', 'succeeded', 1, 1), "
+        "('s2', 'jobs', '{}', 'succeeded', 1, 1), ('c1', 'jobs', '{}', 'cancelled', 1, 1)");
+  }
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  auto counts = store->count_tasks_by_state();
+  EXPECT_EQ(counts[core::TaskState::kQueued], 1);
+  EXPECT_EQ(counts[core::TaskState::kRunning], 4);
+  EXPECT_EQ(counts[core::TaskState::kSucceeded], 2);
+  EXPECT_EQ(counts[core::TaskState::kFailed], 0);
+  EXPECT_EQ(counts[core::TaskState::kCancelled], 1);
+}
+
+TEST_F(SqliteSchemaTest, ACountReadsNoFinishedTask) {
+  ASSERT_NE(open(), nullptr);
+  RawDb raw(db_path());
+  const auto count_steps = [&] {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw.handle(), detail::sql::kCountByState, -1, &st, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(raw.handle());
+    while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+    }
+    const std::int64_t steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
+    sqlite3_finalize(st);
+    return steps;
+  };
+  add_running(raw, "running-", 10, 1, 1'000);
+  raw.exec("UPDATE tasks SET state = 'succeeded' WHERE id = 'running-0'");
+  const std::int64_t few = count_steps();
+  // 2,000 more finished tasks: the same steps. (SELECT state, COUNT(*) ... GROUP BY state took
+  // a step or more for each.)
+  add_running(raw, "done-", 2000, 100, 1'000);
+  raw.exec("UPDATE tasks SET state = 'failed' WHERE id LIKE 'done-%'");
+  EXPECT_EQ(count_steps(), few);
 }
 
 }  // namespace

@@ -559,6 +559,45 @@ TEST_P(StoreTest, CountsEveryState) {
   EXPECT_TRUE(store->healthy());
 }
 
+TEST_P(StoreTest, TheCountsFollowEveryWayATaskFinishes) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(store->insert_task(make_task("t" + std::to_string(i), 10 + i)).ok());
+  }
+  auto run = claim(*store, "w", 6, 100, 1000);  // t0..t5 run, t6 and t7 wait
+  ASSERT_EQ(run.size(), 6u);
+  const auto row = [&](int i) { return run.at(static_cast<std::size_t>(i)).task.row_id; };
+  ASSERT_EQ(value_of(store->complete_task(row(0), 1, outcome(TaskState::kSucceeded, "", 150))),
+            Fence::kApplied);
+  ASSERT_EQ(value_of(store->complete_task(row(1), 1, outcome(TaskState::kFailed, "x", 150))),
+            Fence::kApplied);
+  // Fenced out: a second end of t0 and an end under a wrong attempt count nothing.
+  ASSERT_EQ(value_of(store->complete_task(row(0), 1, outcome(TaskState::kFailed, "x", 160))),
+            Fence::kFencedOut);
+  ASSERT_EQ(value_of(store->complete_task(row(2), 7, outcome(TaskState::kFailed, "x", 160))),
+            Fence::kFencedOut);
+  ASSERT_EQ(value_of(store->cancel_task(row(2), 170)), true);   // running, cancelled
+  ASSERT_EQ(value_of(store->cancel_task(row(2), 171)), false);  // already: nothing
+  ASSERT_EQ(value_of(store->release_task(row(3), 1)), Fence::kApplied);  // back to the queue
+  // t4 and t5's leases end; with max_attempts 1 the next claim fails them and t3 (released
+  // after one attempt), and t6, t7 run.
+  auto batch = must(store->claim_tasks("w2", 10, 2000, 3000, /*max_attempts=*/1));
+  EXPECT_EQ(batch.exhausted.size(), 3u);
+  EXPECT_EQ(batch.claims.size(), 2u);
+  const auto counts = store->count_tasks_by_state();
+  for (auto [state, n] : counts) {
+    const std::string s(core::to_string(state));
+    EXPECT_EQ(std::to_string(n), sql_text("SELECT COUNT(*) FROM tasks WHERE state = '" + s + "'"))
+        << s;
+  }
+  EXPECT_EQ(counts.at(TaskState::kSucceeded), 1);
+  EXPECT_EQ(counts.at(TaskState::kFailed), 4);
+  EXPECT_EQ(counts.at(TaskState::kCancelled), 1);
+  EXPECT_EQ(counts.at(TaskState::kRunning), 2);
+  EXPECT_EQ(counts.at(TaskState::kQueued), 0);
+}
+
 TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   std::int64_t row = 0;
   {
