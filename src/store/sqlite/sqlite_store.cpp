@@ -259,21 +259,6 @@ core::Result<std::vector<core::Task>> returned_tasks(Connection& c, Statement& s
   return out;
 }
 
-// Adds `n` tasks that just finished in `state` to task_counts (migration 9), in the
-// transaction that finished them.
-core::Status count_finished(Connection& c, std::string_view state, std::int64_t n) {
-  auto st = c.prepare(sql::kCountFinished, "count finished tasks");
-  if (!st.ok()) {
-    return st.error();
-  }
-  st->bind(1, n);
-  st->bind(2, state);
-  if (int rc = st->step(); rc != SQLITE_DONE) {
-    return c.error(rc, "count finished tasks");
-  }
-  return core::ok_status();
-}
-
 // The claim transaction: first fail the exhausted candidates, then claim. Both statements walk
 // the same window of candidates, so the claim never takes a task the first one left behind.
 core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, int max,
@@ -294,12 +279,6 @@ core::Result<ClaimBatch> claim_batch(Connection& c, const std::string& owner, in
       return exhausted.error();
     }
     out.exhausted = std::move(*exhausted);
-    if (!out.exhausted.empty()) {
-      const auto n = static_cast<std::int64_t>(out.exhausted.size());
-      if (auto counted = count_finished(c, "failed", n); !counted.ok()) {
-        return counted.error();
-      }
-    }
     for (const auto& t : out.exhausted) {
       if (auto settled = detail::settle(c, t.row_id, /*capture=*/false, now_ms); !settled.ok()) {
         return settled.error();
@@ -697,9 +676,6 @@ auto complete_op(std::int64_t row_id, int attempt, const core::TaskOutcome& out)
     if (st->changes() != 1) {
       return Fence::kFencedOut;  // not this attempt's to end, nor to settle
     }
-    if (auto counted = count_finished(c, state, 1); !counted.ok()) {
-      return counted.error();
-    }
     if (auto settled = detail::settle(c, row_id, capture, completed); !settled.ok()) {
       return settled.error();
     }
@@ -846,9 +822,6 @@ core::Result<bool> SqliteStore::cancel_task(std::int64_t row_id, std::int64_t no
           }
           if (st->changes() != 1) {
             return false;
-          }
-          if (auto counted = count_finished(c, "cancelled", 1); !counted.ok()) {
-            return counted.error();
           }
           if (auto settled = detail::settle(c, row_id, /*capture=*/false, now_ms); !settled.ok()) {
             return settled.error();

@@ -123,13 +123,11 @@ inline constexpr char kListUpstreamCalls[] =
     "SELECT " IG_CALL_COLUMNS " FROM upstream_calls WHERE task_row = ?1 ORDER BY id";
 
 // The tasks in flight are counted (tasks_claim, one entry each); the finished ones are kept in
-// task_counts (migration 9): the cost follows the tasks in flight, not history.
+// task_counts by triggers (migration 9): the cost follows the tasks in flight, not history.
 inline constexpr char kCountByState[] =
     "SELECT 'queued', COUNT(*) FROM tasks WHERE state = 'queued' "
     "UNION ALL SELECT 'running', COUNT(*) FROM tasks WHERE state = 'running' "
     "UNION ALL SELECT state, n FROM task_counts";
-// In the transaction that finished ?1 tasks in state ?2.
-inline constexpr char kCountFinished[] = "UPDATE task_counts SET n = n + ?1 WHERE state = ?2";
 
 #define IG_KEY_COLUMNS                                                                    \
   "id, name, prefix, secret_hash, disabled, account_id, rpm, max_active, spend_hourly, "    \

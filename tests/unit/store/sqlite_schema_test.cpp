@@ -3,8 +3,9 @@
 // writes the three tables may build a temporary b-tree to check them.
 // Migration 8: a claim finds the running tasks whose lease ended through tasks_lease_end, and
 // reads none of those whose lease holds.
-// Migration 9: the finished tasks are counted in task_counts: counted once from the tasks
-// already there (the store keeps the count after), and a count reads no finished task.
+// Migration 9: the finished tasks are counted in task_counts by triggers: counted once from
+// the tasks already there, kept in step by any update or delete, whoever writes it, and a
+// count reads no finished task.
 #include <cstdint>
 #include <string>
 
@@ -268,6 +269,72 @@ TEST_F(SqliteSchemaTest, MigrationNineCountsTheTasksAlreadyThere) {
   EXPECT_EQ(counts[core::TaskState::kSucceeded], 2);
   EXPECT_EQ(counts[core::TaskState::kFailed], 0);
   EXPECT_EQ(counts[core::TaskState::kCancelled], 1);
+}
+
+TEST_F(SqliteSchemaTest, TheCountsFollowEveryFinishAndDeleteWhoeverMakesIt) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  // Written as a process that knows nothing of task_counts would (an older binary still
+  // draining on the same data directory), each finish with its completed_ms as the store
+  // writes it: finishes of many rows at once, finished to finished and back in flight,
+  // updates that change no finished state, a delete, a rolled-back change.
+  RawDb raw(db_path());
+  add_running(raw, "run-", 50, 1, 1'000);
+  raw.exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) VALUES "
+      "('q1', 'jobs', '{}', 'queued', 1, 1), ('q2', 'jobs', '{}', 'queued', 1, 1)");
+  const auto finish = [&](const std::string& state, const std::string& where) {
+    raw.exec("UPDATE tasks SET state = '" + state + "', completed_ms = 7 WHERE " + where);
+  };
+  finish("succeeded", "id LIKE 'run-1%'");  // 11 of them
+  finish("failed", "id IN ('run-2', 'q1')");
+  finish("running", "id = 'run-3'");  // already running
+  raw.exec("UPDATE tasks SET state = 'queued' WHERE id = 'run-5'");  // a release
+  raw.exec("UPDATE tasks SET completed_ms = 9 WHERE state = 'succeeded'");  // no change of state
+  raw.exec("DELETE FROM tasks WHERE id IN ('run-4', 'q2', 'run-10')");
+  finish("cancelled", "id = 'run-11'");  // finished to finished
+  raw.exec("UPDATE tasks SET state = 'queued', completed_ms = 0 WHERE id = 'run-12'");  // back
+  raw.exec("BEGIN; UPDATE tasks SET state = 'cancelled', completed_ms = 8; ROLLBACK");
+  const auto truth = [&](std::string_view state) {
+    return raw.integer("SELECT COUNT(*) FROM tasks WHERE state = '" + std::string(state) + "'");
+  };
+  auto counts = store->count_tasks_by_state();
+  for (auto [state, n] : counts) {
+    EXPECT_EQ(n, truth(core::to_string(state))) << core::to_string(state);
+  }
+  EXPECT_EQ(counts[core::TaskState::kQueued], 2);
+  EXPECT_EQ(counts[core::TaskState::kRunning], 36);
+  EXPECT_EQ(counts[core::TaskState::kSucceeded], 8);
+  EXPECT_EQ(counts[core::TaskState::kFailed], 2);
+  EXPECT_EQ(counts[core::TaskState::kCancelled], 1);
+}
+
+TEST_F(SqliteSchemaTest, OnlyTheStatementsThatFinishATaskFireATrigger) {
+  ASSERT_NE(open(), nullptr);
+  RawDb raw(db_path());
+  // OP_Program runs a trigger's program; a statement that has one keeps a statement journal.
+  const auto fires = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw.handle(), (std::string("EXPLAIN ") + sql).c_str(), -1, &st,
+                                 nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(raw.handle());
+    bool program = false;
+    while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+      const auto* op = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+      program = program || (op != nullptr && std::string(op) == "Program");
+    }
+    sqlite3_finalize(st);
+    return program;
+  };
+  EXPECT_FALSE(fires(detail::sql::kInsertTask));
+  EXPECT_FALSE(fires(detail::sql::kInsertClaimedTask));
+  EXPECT_FALSE(fires(detail::sql::kClaimTasks));
+  EXPECT_FALSE(fires(detail::sql::kRenewLease));
+  EXPECT_FALSE(fires(detail::sql::kReleaseTask));
+  EXPECT_TRUE(fires(detail::sql::kCompleteTask));
+  EXPECT_TRUE(fires(detail::sql::kCancelTask));
+  EXPECT_TRUE(fires(detail::sql::kExhaustTasks));
 }
 
 TEST_F(SqliteSchemaTest, ACountReadsNoFinishedTask) {
