@@ -14,6 +14,7 @@
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statements.hpp"
+#include "unit/store/store_test_util.hpp"
 #include "unit/store/test_db.hpp"
 
 namespace ig::store {
@@ -263,12 +264,8 @@ TEST_F(SqliteSchemaTest, MigrationNineCountsTheTasksAlreadyThere) {
   }
   auto store = open();
   ASSERT_NE(store, nullptr);
-  auto counts = store->count_tasks_by_state();
-  EXPECT_EQ(counts[core::TaskState::kQueued], 1);
-  EXPECT_EQ(counts[core::TaskState::kRunning], 4);
-  EXPECT_EQ(counts[core::TaskState::kSucceeded], 2);
-  EXPECT_EQ(counts[core::TaskState::kFailed], 0);
-  EXPECT_EQ(counts[core::TaskState::kCancelled], 1);
+  EXPECT_EQ(testing::counts_text(store->count_tasks_by_state()),
+            "queued=1 running=4 succeeded=2 failed=0 cancelled=1");
 }
 
 TEST_F(SqliteSchemaTest, TheCountsFollowEveryFinishAndDeleteWhoeverMakesIt) {
@@ -295,18 +292,9 @@ TEST_F(SqliteSchemaTest, TheCountsFollowEveryFinishAndDeleteWhoeverMakesIt) {
   finish("cancelled", "id = 'run-11'");  // finished to finished
   raw.exec("UPDATE tasks SET state = 'queued', completed_ms = 0 WHERE id = 'run-12'");  // back
   raw.exec("BEGIN; UPDATE tasks SET state = 'cancelled', completed_ms = 8; ROLLBACK");
-  const auto truth = [&](std::string_view state) {
-    return raw.integer("SELECT COUNT(*) FROM tasks WHERE state = '" + std::string(state) + "'");
-  };
-  auto counts = store->count_tasks_by_state();
-  for (auto [state, n] : counts) {
-    EXPECT_EQ(n, truth(core::to_string(state))) << core::to_string(state);
-  }
-  EXPECT_EQ(counts[core::TaskState::kQueued], 2);
-  EXPECT_EQ(counts[core::TaskState::kRunning], 36);
-  EXPECT_EQ(counts[core::TaskState::kSucceeded], 8);
-  EXPECT_EQ(counts[core::TaskState::kFailed], 2);
-  EXPECT_EQ(counts[core::TaskState::kCancelled], 1);
+  const std::string counts = testing::counts_text(store->count_tasks_by_state());
+  EXPECT_EQ(counts, raw.text(testing::kCountsOfTheTasksTable));
+  EXPECT_EQ(counts, "queued=2 running=36 succeeded=8 failed=2 cancelled=1");
 }
 
 TEST_F(SqliteSchemaTest, OnlyTheStatementsThatFinishATaskFireATrigger) {

@@ -15,10 +15,12 @@ namespace ig::store {
 namespace {
 
 using testing::claim;
+using testing::counts_text;
 using ::testing::ElementsAre;
 using testing::found;
 using testing::get;
 using testing::ids_of;
+using testing::kCountsOfTheTasksTable;
 using ::testing::IsEmpty;
 using testing::make_key;
 using testing::make_task;
@@ -585,17 +587,9 @@ TEST_P(StoreTest, TheCountsFollowEveryWayATaskFinishes) {
   auto batch = must(store->claim_tasks("w2", 10, 2000, 3000, /*max_attempts=*/1));
   EXPECT_EQ(batch.exhausted.size(), 3u);
   EXPECT_EQ(batch.claims.size(), 2u);
-  const auto counts = store->count_tasks_by_state();
-  for (auto [state, n] : counts) {
-    const std::string s(core::to_string(state));
-    EXPECT_EQ(std::to_string(n), sql_text("SELECT COUNT(*) FROM tasks WHERE state = '" + s + "'"))
-        << s;
-  }
-  EXPECT_EQ(counts.at(TaskState::kSucceeded), 1);
-  EXPECT_EQ(counts.at(TaskState::kFailed), 4);
-  EXPECT_EQ(counts.at(TaskState::kCancelled), 1);
-  EXPECT_EQ(counts.at(TaskState::kRunning), 2);
-  EXPECT_EQ(counts.at(TaskState::kQueued), 0);
+  const std::string counts = counts_text(store->count_tasks_by_state());
+  EXPECT_EQ(counts, sql_text(kCountsOfTheTasksTable));
+  EXPECT_EQ(counts, "queued=0 running=2 succeeded=1 failed=4 cancelled=1");
 }
 
 TEST_P(StoreTest, DataSurvivesCloseAndReopen) {

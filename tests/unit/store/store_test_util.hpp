@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -199,6 +200,28 @@ inline std::vector<Claim> claim(Store& store, const std::string& owner, int max,
                                 int max_attempts = 100) {
   return must(store.claim_tasks(owner, max, now_ms, lease_until_ms, max_attempts)).claims;
 }
+
+/// count_tasks_by_state as one line, "queued=1 running=4 succeeded=2 failed=0 cancelled=1"
+/// ("-" for a state missing), so that a test compares every count at once.
+inline std::string counts_text(const std::map<core::TaskState, std::int64_t>& counts) {
+  std::string out;
+  for (core::TaskState s : {core::TaskState::kQueued, core::TaskState::kRunning,
+                            core::TaskState::kSucceeded, core::TaskState::kFailed,
+                            core::TaskState::kCancelled}) {
+    const auto it = counts.find(s);
+    out += (out.empty() ? "" : " ") + std::string(core::to_string(s)) + "=" +
+           (it == counts.end() ? std::string("-") : std::to_string(it->second));
+  }
+  return out;
+}
+
+/// The counts of counts_text, counted from the tasks table itself (SQLite and PostgreSQL).
+inline constexpr char kCountsOfTheTasksTable[] =
+    "SELECT 'queued=' || (SELECT COUNT(*) FROM tasks WHERE state = 'queued') || "
+    "' running=' || (SELECT COUNT(*) FROM tasks WHERE state = 'running') || "
+    "' succeeded=' || (SELECT COUNT(*) FROM tasks WHERE state = 'succeeded') || "
+    "' failed=' || (SELECT COUNT(*) FROM tasks WHERE state = 'failed') || "
+    "' cancelled=' || (SELECT COUNT(*) FROM tasks WHERE state = 'cancelled')";
 
 inline std::optional<core::Task> get(Store& store, const std::string& id) {
   return found(store.get_task(id));
