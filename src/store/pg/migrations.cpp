@@ -210,8 +210,12 @@ CREATE INDEX tasks_lease_end ON tasks (lease_until_ms, created_ms, row_id, attem
 // every node's transactions would queue on a shared counter's row lock. Only a change into or
 // out of a finished state fires, so a task appends one row in its life. The store folds the
 // deltas into task_counts now and then (PgStore::fold_task_counts); a read sees both tables
-// in one snapshot, so a fold never changes what it counts.
+// in one snapshot, so a fold never changes what it counts. The lock first: with nodes of the
+// older binary still running, a task they finish between the first count and the triggers
+// would be counted by neither; the lock (which CREATE TRIGGER takes anyway) waits for their
+// writes in progress and holds new ones until this step commits.
 constexpr std::string_view kV10 = R"sql(
+LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE task_counts (
   state TEXT   PRIMARY KEY,  -- 'succeeded', 'failed' or 'cancelled'
   n     BIGINT NOT NULL

@@ -567,17 +567,21 @@ TEST_F(PgStoreTest, AClaimReadsNoTaskItDoesNotTake) {
             "queued1 queued2 queued3");
 }
 
-TEST_F(PgStoreTest, MigrationTenCountsTheTasksAlreadyThere) {
-  // A schema that a binary of migration 9 wrote to.
-  schema_->exec(
+// The schema as a binary of migration `version` left it.
+void make_schema_at(PgSchema& schema, int version) {
+  schema.exec(
       "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)");
   for (const auto& m : pg::migrations()) {
-    if (m.version > 9) {
+    if (m.version > version) {
       break;
     }
-    schema_->exec(std::string(m.sql));
-    schema_->exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
+    schema.exec(std::string(m.sql));
+    schema.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 1)");
   }
+}
+
+TEST_F(PgStoreTest, MigrationTenCountsTheTasksAlreadyThere) {
+  make_schema_at(*schema_, 9);
   schema_->exec(
       "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
       "SELECT 'done' || i, 'jobs', '{}', CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'succeeded' END,"
@@ -590,6 +594,32 @@ TEST_F(PgStoreTest, MigrationTenCountsTheTasksAlreadyThere) {
   EXPECT_EQ(counts_text(store->count_tasks_by_state()),
             "queued=1 running=0 succeeded=20 failed=10 cancelled=1");
   EXPECT_EQ(schema_->text("SELECT COUNT(*) FROM task_count_deltas"), "0");
+}
+
+TEST_F(PgStoreTest, MigrationTenCountsATaskAnOlderNodeFinishesMeanwhile) {
+  // A node of the older binary finishes a task in a transaction still open when a new node
+  // migrates. (Counted before its commit and with the triggers made after it, the task would
+  // be in neither: the migration locks tasks first.)
+  make_schema_at(*schema_, 9);
+  schema_->exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms) "
+      "VALUES ('r', 'jobs', '{}', 'running', 1, 1, 1)");
+  RawPg older(schema_->url());
+  older.exec("BEGIN");
+  older.exec("UPDATE tasks SET state = 'succeeded', completed_ms = 5 WHERE id = 'r'");
+  auto opened = std::async(std::launch::async, [&] { return open(); });
+  const std::string waiting =
+      "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '" + app_name_ +
+      "' AND wait_event_type = 'Lock'";
+  for (int i = 0; i < 200 && schema_->text(waiting) != "1"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(schema_->text(waiting), "1");
+  older.exec("COMMIT");
+  auto store = opened.get();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(counts_text(store->count_tasks_by_state()),
+            "queued=0 running=0 succeeded=1 failed=0 cancelled=0");
 }
 
 TEST_F(PgStoreTest, TheCountsFollowEveryWriteToTasksAndAFoldChangesNone) {
