@@ -28,7 +28,7 @@ class SqliteSchemaTest : public ::testing::Test {
   std::filesystem::path db_path() const { return dir_.path() / "imagegate.db"; }
 
   // A database as a binary of migration `version` left it (at most 6: migration 7 edits the
-  // schema, which a plain exec cannot), or of migration 8 after one of 6.
+  // schema, which a plain exec cannot).
   void make_database_at(int version) {
     RawDb raw(db_path());
     raw.exec("PRAGMA journal_mode = WAL");
