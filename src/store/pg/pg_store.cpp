@@ -262,7 +262,10 @@ core::Result<std::unique_ptr<PgStore>> PgStore::open(PgOptions opts) {
         .lock_timeout = opts.lock_timeout,
         .statement_timeout = opts.statement_timeout,
     });
-    return std::unique_ptr<PgStore>(new PgStore(std::move(opts), std::move(pool)));
+    auto store = std::unique_ptr<PgStore>(new PgStore(std::move(opts), std::move(pool)));
+    // The deltas a node left unfolded when it stopped (fewer than kFoldEvery finishes).
+    store->fold_task_counts();
+    return store;
   } catch (const std::exception& e) {
     spdlog::error("store: open threw: {}", e.what());
   }
@@ -275,6 +278,7 @@ PgStore::PgStore(PgOptions opts, std::unique_ptr<pg::Pool> pool)
       workers_(std::make_unique<pg::Workers>(opts_.pool_size)) {}
 
 PgStore::~PgStore() {
+  closing_ = true;   // the last writes post no fold: workers_ is null while they run
   workers_.reset();  // its last writes still use the pool
 }
 
@@ -382,6 +386,9 @@ core::Result<ClaimBatch> PgStore::claim_tasks(const std::string& owner, int max,
   std::sort(batch->claims.begin(), batch->claims.end(),
             [](const Claim& a, const Claim& b) { return older(a.task, b.task); });
   std::sort(batch->exhausted.begin(), batch->exhausted.end(), older);
+  if (!batch->exhausted.empty()) {
+    finished(batch->exhausted.size());
+  }
   return batch;
 }
 
@@ -431,7 +438,7 @@ core::Result<Fence> PgStore::complete_task(std::int64_t row_id, int attempt,
   auto fence = in_transaction<Fence>(
       *pool_, "complete_task", [&](Connection& c) { return complete_tx(c, row_id, attempt, out); });
   if (fence.ok() && *fence == Fence::kApplied) {
-    finished_one();
+    finished(1);
   }
   return fence;
 }
@@ -480,7 +487,7 @@ core::Result<TaskPage> PgStore::list_tasks(std::int64_t key_id, std::int64_t off
 core::Result<bool> PgStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
   auto cancelled = cancel_tx(row_id, now_ms);
   if (cancelled.ok() && *cancelled) {
-    finished_one();
+    finished(1);
   }
   return cancelled;
 }
@@ -565,8 +572,9 @@ std::map<core::TaskState, std::int64_t> PgStore::count_tasks_by_state() {
   return counts;
 }
 
-void PgStore::finished_one() {
-  if (finished_.fetch_add(1, std::memory_order_relaxed) % kFoldEvery == kFoldEvery - 1) {
+void PgStore::finished(std::uint64_t n) {
+  const std::uint64_t before = finished_.fetch_add(n, std::memory_order_relaxed);
+  if ((before + n) / kFoldEvery != before / kFoldEvery && !closing_) {
     workers_->post([this] { fold_task_counts(); });
   }
 }

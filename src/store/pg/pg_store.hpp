@@ -156,8 +156,8 @@ class PgStore final : public Store {
   bool healthy() override;
 
   /// Folds the finished tasks' count deltas (appended by triggers, migration 10) into
-  /// task_counts, unless another node is folding. The store does it itself after every
-  /// kFoldEvery tasks this node finishes, so the deltas stay few; public for tests.
+  /// task_counts, unless another node is folding. The store does it itself when it opens and
+  /// after every kFoldEvery tasks it finishes, so the deltas stay few; public for tests.
   void fold_task_counts();
   static constexpr std::uint64_t kFoldEvery = 1024;
 
@@ -168,12 +168,14 @@ class PgStore final : public Store {
   PgStore(PgOptions opts, std::unique_ptr<pg::Pool> pool);
 
   core::Result<bool> cancel_tx(std::int64_t row_id, std::int64_t now_ms);
-  // Counts a task this node finished; every kFoldEvery, posts a fold.
-  void finished_one();
+  // Counts `n` tasks this node finished; every kFoldEvery, posts a fold (not once the store is
+  // being destroyed: its workers are running their last jobs).
+  void finished(std::uint64_t n);
 
   const PgOptions opts_;
   std::unique_ptr<pg::Pool> pool_;
   std::atomic<std::uint64_t> finished_{0};
+  std::atomic<bool> closing_{false};
   // Declared last: destroyed (drained) first, while the pool still serves its writes.
   std::unique_ptr<pg::Workers> workers_;
 };

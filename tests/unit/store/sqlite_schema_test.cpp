@@ -340,13 +340,14 @@ TEST_F(SqliteSchemaTest, ACountReadsNoFinishedTask) {
     return steps;
   };
   add_running(raw, "running-", 10, 1, 1'000);
-  raw.exec("UPDATE tasks SET state = 'succeeded' WHERE id = 'running-0'");
+  raw.exec("UPDATE tasks SET state = 'succeeded', completed_ms = 5 WHERE id = 'running-0'");
   const std::int64_t few = count_steps();
   // 2,000 more finished tasks: the same steps. (SELECT state, COUNT(*) ... GROUP BY state took
   // a step or more for each.)
   add_running(raw, "done-", 2000, 100, 1'000);
-  raw.exec("UPDATE tasks SET state = 'failed' WHERE id LIKE 'done-%'");
+  raw.exec("UPDATE tasks SET state = 'failed', completed_ms = 5 WHERE id LIKE 'done-%'");
   EXPECT_EQ(count_steps(), few);
+  EXPECT_EQ(raw.integer("SELECT n FROM task_counts WHERE state = 'failed'"), 2000);
 }
 
 }  // namespace
