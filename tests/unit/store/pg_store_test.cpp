@@ -661,17 +661,26 @@ TEST_F(PgStoreTest, TheCountsFollowEveryWriteToTasksAndAFoldChangesNone) {
   EXPECT_EQ(counts_text(store->count_tasks_by_state()), schema_->text(kCountsOfTheTasksTable));
 }
 
+// `n` tasks in `state` (attempt 1), by SQL; their row ids.
+std::vector<std::int64_t> insert_tasks(PgSchema& schema, int n, const std::string& state) {
+  schema.exec(
+      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms) "
+      "SELECT '" + state + "-' || i, 'jobs', '{}', '" + state + "', 1, i, 1 "
+      "FROM generate_series(1, " + std::to_string(n) + ") i");
+  std::istringstream in(schema.text("SELECT string_agg(row_id::text, ' ' ORDER BY row_id) "
+                                    "FROM tasks WHERE state = '" + state + "'"));
+  std::vector<std::int64_t> rows;
+  for (std::int64_t row = 0; in >> row;) {
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 TEST_F(PgStoreTest, TheStoreFoldsTheCountsAsItFinishesTasks) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   constexpr auto kTasks = static_cast<int>(PgStore::kFoldEvery);
-  schema_->exec(
-      "INSERT INTO tasks (id, dialect, request_json, state, created_ms, updated_ms) "
-      "SELECT 'q' || i, 'jobs', '{}', 'queued', i, 1 FROM generate_series(1, " +
-      std::to_string(kTasks) + ") i");
-  const std::string rows = schema_->text("SELECT string_agg(row_id::text, ' ') FROM tasks");
-  std::istringstream in(rows);
-  for (std::int64_t row = 0; in >> row;) {
+  for (std::int64_t row : insert_tasks(*schema_, kTasks, "queued")) {
     ASSERT_EQ(value_of(store->cancel_task(row, 10)), true);
   }
   // The last cancel posted a fold to the store's threads, which run every job posted before
@@ -686,13 +695,8 @@ TEST_F(PgStoreTest, AStoreDestroyedWithFinishesQueuedRunsThemAndTheNextOneFoldsT
   auto store = open();
   ASSERT_NE(store, nullptr);
   constexpr auto kTasks = static_cast<int>(PgStore::kFoldEvery);
-  schema_->exec(
-      "INSERT INTO tasks (id, dialect, request_json, state, attempt, created_ms, updated_ms) "
-      "SELECT 'r' || i, 'jobs', '{}', 'running', 1, i, 1 FROM generate_series(1, " +
-      std::to_string(kTasks) + ") i");
-  std::istringstream in(schema_->text("SELECT string_agg(row_id::text, ' ') FROM tasks"));
   std::atomic<int> applied{0};
-  for (std::int64_t row = 0; in >> row;) {
+  for (std::int64_t row : insert_tasks(*schema_, kTasks, "running")) {
     store->complete_task_async(row, 1, outcome(TaskState::kSucceeded, "", 150),
                                [&applied](core::Result<Fence> r) {
                                  if (r.ok() && *r == Fence::kApplied) {
