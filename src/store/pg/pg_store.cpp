@@ -485,15 +485,7 @@ core::Result<TaskPage> PgStore::list_tasks(std::int64_t key_id, std::int64_t off
 }
 
 core::Result<bool> PgStore::cancel_task(std::int64_t row_id, std::int64_t now_ms) {
-  auto cancelled = cancel_tx(row_id, now_ms);
-  if (cancelled.ok() && *cancelled) {
-    finished(1);
-  }
-  return cancelled;
-}
-
-core::Result<bool> PgStore::cancel_tx(std::int64_t row_id, std::int64_t now_ms) {
-  return in_transaction<bool>(*pool_, "cancel_task", [&](Connection& c) -> core::Result<bool> {
+  const auto cancel = [&](Connection& c) -> core::Result<bool> {
     auto n = pg::affected(c, sql::kCancelTask, Params(row_id, now_ms), "cancel_task");
     if (!n.ok()) {
       return n.error();
@@ -508,7 +500,12 @@ core::Result<bool> PgStore::cancel_tx(std::int64_t row_id, std::int64_t now_ms) 
       return queued.error();
     }
     return true;
-  });
+  };
+  auto cancelled = in_transaction<bool>(*pool_, "cancel_task", cancel);
+  if (cancelled.ok() && *cancelled) {
+    finished(1);
+  }
+  return cancelled;
 }
 
 // --- the asynchronous writes: the blocking forms on the store's threads

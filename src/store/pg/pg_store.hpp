@@ -167,7 +167,6 @@ class PgStore final : public Store {
  private:
   PgStore(PgOptions opts, std::unique_ptr<pg::Pool> pool);
 
-  core::Result<bool> cancel_tx(std::int64_t row_id, std::int64_t now_ms);
   // Counts `n` tasks this node finished; every kFoldEvery, posts a fold (not once the store is
   // being destroyed: its workers are running their last jobs).
   void finished(std::uint64_t n);
