@@ -28,7 +28,7 @@ struct Config {
   std::string public_url;  // base of result URLs; default http://<listen address>
   std::string port_file;   // when set, the bound port is written here (for port 0)
   int io_threads = 0;      // 0: one per core
-  int io_slice_us = 300;   // time slice the I/O threads ask the kernel for; 0: its default
+  int io_slice_us = 300;   // time slice the I/O threads keep to (ask for, yield after); 0: none
   int blocking_threads = 16;
   std::int64_t max_header_bytes = 16 * 1024;
   std::int64_t max_body_bytes = 1024 * 1024;
