@@ -71,7 +71,7 @@ std::size_t run_in_slices(Context& context, typename Clock::duration slice, Give
   for (;;) {
     if (context.poll_one() != 0) {
       ++handlers;
-      if (const auto now = Clock::now(); now - busy_since >= slice) {
+      if (Clock::now() - busy_since >= slice) {
         give_back();
         busy_since = Clock::now();
       }
